@@ -1,0 +1,232 @@
+// Gpu: one Dawn device with its capabilities, pipeline cache, buffer helpers and error
+// reporting. Everything above src/gpu/ talks to the GPU through this class and Recorder.
+import { requestAdapter, type AdapterOptions } from './instance.js';
+import { GpuDeviceLostError, GpuUnavailableError, toNamedError } from './errors.js';
+import { BufferPool } from './pool.js';
+import { ShaderLibrary } from './shaders.js';
+import { BYTES, byteSize, hostArrayFor, numel, type DType, type HostArray, type Tensor } from './tensor.js';
+
+export interface SubgroupMatrixConfig {
+  readonly componentType: string;
+  readonly resultComponentType: string;
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+}
+
+export interface GpuCaps {
+  readonly vendor: string;
+  readonly architecture: string;
+  readonly device: string;
+  readonly description: string;
+  readonly f16: boolean;
+  readonly subgroups: boolean;
+  readonly subgroupMinSize: number;
+  readonly subgroupMaxSize: number;
+  readonly timestamps: boolean;
+  /** Subgroup-matrix (tensor core) shapes the adapter offers; empty where none. */
+  readonly subgroupMatrix: readonly SubgroupMatrixConfig[];
+}
+
+export interface GpuOptions extends AdapterOptions {
+  /** Disable the subgroup-matrix feature even where offered (tests the fallback path). */
+  readonly noSubgroupMatrix?: boolean;
+}
+
+const STORAGE = 0x80; // GPUBufferUsage.STORAGE, usable before globals are installed
+const COPY_SRC = 0x04;
+const COPY_DST = 0x08;
+const MAP_READ = 0x01;
+
+export class Gpu {
+  readonly pool: BufferPool;
+  readonly shaders = new ShaderLibrary();
+  private readonly pipelineCache = new Map<string, GPUComputePipeline>();
+  private readonly pending: Error[] = [];
+  private lost: Error | undefined;
+
+  private constructor(
+    readonly adapter: GPUAdapter,
+    readonly device: GPUDevice,
+    readonly caps: GpuCaps,
+  ) {
+    this.pool = new BufferPool(device);
+    device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      this.pending.push(toNamedError(ev.error, 'uncaptured GPU error'));
+    };
+    void device.lost.then((info) => {
+      this.lost = new GpuDeviceLostError(`GPU device lost (${info.reason}): ${info.message}`);
+    });
+  }
+
+  static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    const adapter = await requestAdapter(opts);
+    const has = (f: string) => adapter.features.has(f as GPUFeatureName);
+    if (!has('shader-f16')) {
+      throw new GpuUnavailableError(
+        `adapter '${adapter.info.description || adapter.info.device}' lacks shader-f16, which tknp requires (on NVIDIA Vulkan, Dawn's vulkan_enable_f16_on_nvidia toggle exposes it)`,
+      );
+    }
+    const wanted = ['shader-f16', 'subgroups', 'timestamp-query'];
+    if (!opts.noSubgroupMatrix) wanted.push('chromium-experimental-subgroup-matrix');
+    const requiredFeatures = wanted.filter(has) as GPUFeatureName[];
+    const a = adapter.limits;
+    const requiredLimits: Record<string, number> = {
+      maxStorageBufferBindingSize: a.maxStorageBufferBindingSize,
+      maxBufferSize: a.maxBufferSize,
+      maxComputeWorkgroupStorageSize: a.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: a.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: a.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: a.maxComputeWorkgroupSizeY,
+      maxStorageBuffersPerShaderStage: a.maxStorageBuffersPerShaderStage,
+      maxComputeWorkgroupsPerDimension: a.maxComputeWorkgroupsPerDimension,
+    };
+    const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'tknp' });
+    const info = adapter.info as GPUAdapterInfo & {
+      subgroupMinSize?: number;
+      subgroupMaxSize?: number;
+      subgroupMatrixConfigs?: SubgroupMatrixConfig[];
+    };
+    const sgm = requiredFeatures.includes('chromium-experimental-subgroup-matrix' as GPUFeatureName)
+      ? (info.subgroupMatrixConfigs ?? []).map((c) => ({ ...c }))
+      : [];
+    const caps: GpuCaps = {
+      vendor: info.vendor,
+      architecture: info.architecture,
+      device: info.device,
+      description: info.description,
+      f16: true,
+      subgroups: requiredFeatures.includes('subgroups' as GPUFeatureName),
+      subgroupMinSize: info.subgroupMinSize ?? 0,
+      subgroupMaxSize: info.subgroupMaxSize ?? 0,
+      timestamps: requiredFeatures.includes('timestamp-query' as GPUFeatureName),
+      subgroupMatrix: sgm,
+    };
+    return new Gpu(adapter, device, caps);
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.device.limits;
+  }
+
+  /** Whether the adapter offers an f16×f16→f32 subgroup matrix of this shape. */
+  hasSubgroupMatrix(M: number, N: number, K: number): boolean {
+    return this.caps.subgroupMatrix.some(
+      (c) => c.componentType === 'f16' && c.resultComponentType === 'f32' && c.M === M && c.N === N && c.K === K,
+    );
+  }
+
+  /** One line describing the adapter, for logs and reports. */
+  describe(): string {
+    const c = this.caps;
+    const sgm = c.subgroupMatrix.length
+      ? c.subgroupMatrix.map((m) => `${m.componentType}->${m.resultComponentType} ${m.M}x${m.N}x${m.K}`).join(', ')
+      : 'none';
+    return `${c.vendor} ${c.device || c.description} (${c.architecture}); subgroups ${c.subgroups ? `${c.subgroupMinSize}-${c.subgroupMaxSize}` : 'no'}; timestamps ${c.timestamps ? 'yes' : 'no'}; subgroup matrix: ${sgm}`;
+  }
+
+  /**
+   * The compute pipeline for shaders/<name>.wgsl with these //#if defines and override
+   * constants; compiled once and cached. Compile errors surface at the next flush().
+   */
+  pipeline(name: string, opts: { defines?: readonly string[]; constants?: Record<string, number>; entryPoint?: string } = {}): GPUComputePipeline {
+    const defines = [...(opts.defines ?? [])].sort();
+    const key = `${name}|${defines.join(',')}|${JSON.stringify(opts.constants ?? {})}|${opts.entryPoint ?? 'main'}`;
+    let p = this.pipelineCache.get(key);
+    if (!p) {
+      const code = this.shaders.code(name, new Set(defines));
+      this.device.pushErrorScope('validation');
+      const module = this.device.createShaderModule({ code, label: name });
+      p = this.device.createComputePipeline({
+        label: key,
+        layout: 'auto',
+        compute: { module, entryPoint: opts.entryPoint ?? 'main', constants: opts.constants },
+      });
+      void this.device.popErrorScope().then((err) => {
+        if (err) this.pending.push(toNamedError(err, `pipeline ${key}`));
+      });
+      this.pipelineCache.set(key, p);
+    }
+    return p;
+  }
+
+  /** A new uninitialised storage tensor. */
+  tensor(shape: readonly number[], dtype: DType, label = 'tensor', usage = 0): Tensor {
+    const size = Math.max(4, Math.ceil(byteSize({ shape, dtype }) / 4) * 4);
+    const buffer = this.device.createBuffer({ size, usage: STORAGE | COPY_SRC | COPY_DST | usage, label });
+    return { buffer, dtype, shape: [...shape], offset: 0 };
+  }
+
+  /** A tensor allocated under error scopes: throws GpuOutOfMemoryError when the device is full. */
+  async allocate(shape: readonly number[], dtype: DType, label = 'tensor'): Promise<Tensor> {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    const t = this.tensor(shape, dtype, label);
+    const validation = await this.device.popErrorScope();
+    const oom = await this.device.popErrorScope();
+    const err = oom ?? validation;
+    if (err) {
+      t.buffer.destroy();
+      throw toNamedError(err, `allocating ${label} [${shape}] ${dtype} (${byteSize({ shape, dtype })} bytes)`);
+    }
+    return t;
+  }
+
+  /** A tensor holding `data` (f16 as Uint16Array bit patterns). */
+  upload(data: HostArray, shape: readonly number[], dtype: DType, label = 'upload'): Tensor {
+    if (data.length !== numel(shape)) throw new Error(`upload ${label}: ${data.length} values for shape [${shape}]`);
+    const t = this.tensor(shape, dtype, label);
+    this.write(t, data);
+    return t;
+  }
+
+  /** Overwrites a tensor's contents (data length must match). */
+  write(t: Tensor, data: HostArray, elementOffset = 0): void {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const pad = bytes.byteLength % 4 === 0 ? bytes : padTo4(bytes);
+    this.device.queue.writeBuffer(t.buffer, t.offset + elementOffset * BYTES[t.dtype], pad);
+  }
+
+  /** Copies a tensor back to the host (waits for all submitted work). */
+  async read(t: Tensor): Promise<HostArray> {
+    const bytes = byteSize(t);
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.pool.acquire(size, MAP_READ | COPY_DST, 'readback');
+    const enc = this.device.createCommandEncoder({ label: 'readback' });
+    enc.copyBufferToBuffer(t.buffer, t.offset, staging, 0, size);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(MAP_READ, 0, size);
+    const copy = staging.getMappedRange(0, size).slice(0);
+    staging.unmap();
+    this.pool.release(staging);
+    this.throwPending();
+    return hostArrayFor(t.dtype, copy, numel(t.shape));
+  }
+
+  /** Waits for all submitted work and throws the first GPU error recorded since the last check. */
+  async flush(): Promise<void> {
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwPending();
+  }
+
+  throwPending(): void {
+    if (this.lost) throw this.lost;
+    // A pipeline's own compile error explains the "invalid pipeline" errors that follow it.
+    const err = this.pending.find((e) => e.message.startsWith('pipeline ')) ?? this.pending[0];
+    if (err) {
+      this.pending.length = 0;
+      throw err;
+    }
+  }
+
+  destroy(): void {
+    this.pool.destroy();
+    this.device.destroy();
+  }
+}
+
+function padTo4(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+  out.set(bytes);
+  return out;
+}

@@ -1,0 +1,166 @@
+// Recorder: collects kernel dispatches into one command encoder and submits them together.
+// Kernel wrappers call `dispatch`; each dispatch's small uniform block of parameters is
+// packed into one shared uniform buffer (256-byte slots) written once at submit.
+//
+// Binding convention for every shader: tensors at @binding(0..n-1) in the order the wrapper
+// passes them, then the parameter block (if any) at @binding(n) as `var<uniform>`.
+import type { Gpu } from './gpu.js';
+import { binding, type Tensor } from './tensor.js';
+
+const UNIFORM = 0x40; // GPUBufferUsage.UNIFORM
+const COPY_DST = 0x08;
+const QUERY_RESOLVE = 0x200;
+const COPY_SRC = 0x04;
+const MAP_READ = 0x01;
+const SLOT = 256;
+const ARENA_SLOTS = 256;
+
+/** A parameter for a kernel's uniform block: a bare number is u32; wrap for f32 or i32. */
+export type Param = number | { f32: number } | { i32: number };
+
+export function f32(v: number): Param {
+  return { f32: v };
+}
+export function i32(v: number): Param {
+  return { i32: v };
+}
+
+/** Splits `n` workgroups over x and y so neither exceeds the 65535-per-dimension limit. */
+export function grid(n: number, maxPerDim = 65535): [number, number, number] {
+  if (n <= maxPerDim) return [Math.max(n, 1), 1, 1];
+  const y = Math.ceil(n / maxPerDim);
+  return [Math.ceil(n / y), y, 1];
+}
+
+interface Arena {
+  buffer: GPUBuffer;
+  data: ArrayBuffer;
+  used: number;
+}
+
+export class Recorder {
+  readonly encoder: GPUCommandEncoder;
+  private pass: GPUComputePassEncoder | undefined;
+  private readonly arenas: Arena[] = [];
+  private querySet: GPUQuerySet | undefined;
+  private queryCount = 0;
+  /** Labels of timed sections, in query order (pairs of begin/end timestamps). */
+  readonly timedLabels: string[] = [];
+
+  constructor(readonly gpu: Gpu, readonly label = 'step') {
+    this.encoder = gpu.device.createCommandEncoder({ label });
+  }
+
+  private uniformSlot(params: readonly Param[]): GPUBufferBinding {
+    let arena = this.arenas[this.arenas.length - 1];
+    if (!arena || arena.used + SLOT > arena.data.byteLength) {
+      const size = SLOT * ARENA_SLOTS;
+      arena = { buffer: this.gpu.pool.acquire(size, UNIFORM | COPY_DST, 'params'), data: new ArrayBuffer(size), used: 0 };
+      this.arenas.push(arena);
+    }
+    const view = new DataView(arena.data, arena.used, SLOT);
+    params.forEach((p, i) => {
+      if (typeof p === 'number') view.setUint32(i * 4, p >>> 0, true);
+      else if ('f32' in p) view.setFloat32(i * 4, p.f32, true);
+      else view.setInt32(i * 4, p.i32, true);
+    });
+    const size = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
+    const b = { buffer: arena.buffer, offset: arena.used, size };
+    arena.used += SLOT;
+    return b;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.encoder.beginComputePass({ label: this.label });
+    return this.pass;
+  }
+
+  private endPass(): void {
+    this.pass?.end();
+    this.pass = undefined;
+  }
+
+  /** Records one dispatch of `pipeline` over `workgroups`, binding tensors then params. */
+  dispatch(
+    pipeline: GPUComputePipeline,
+    tensors: readonly (Tensor | GPUBufferBinding)[],
+    params: readonly Param[] | null,
+    workgroups: readonly [number, number?, number?],
+  ): void {
+    const entries: GPUBindGroupEntry[] = tensors.map((t, i) => ({
+      binding: i,
+      resource: 'dtype' in t ? binding(t) : t,
+    }));
+    if (params) entries.push({ binding: tensors.length, resource: this.uniformSlot(params) });
+    const bindGroup = this.gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    const [x, y = 1, z = 1] = workgroups;
+    if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
+  }
+
+  /** Records a buffer-to-buffer copy of a whole tensor (shapes must hold the same bytes). */
+  copy(src: Tensor, dst: Tensor, bytes = binding(src).size as number): void {
+    this.endPass();
+    this.encoder.copyBufferToBuffer(src.buffer, src.offset, dst.buffer, dst.offset, bytes);
+  }
+
+  /**
+   * Records `fn`'s dispatches in a compute pass of their own, bracketed by GPU timestamps.
+   * Read the durations with `submitAndTime()`. Needs the timestamp-query feature.
+   */
+  timed(label: string, fn: () => void): void {
+    if (!this.gpu.caps.timestamps) throw new Error('timestamp-query is not available on this adapter');
+    if (!this.querySet) this.querySet = this.gpu.device.createQuerySet({ type: 'timestamp', count: 4096 });
+    if (this.queryCount + 2 > 4096) throw new Error('too many timed sections in one Recorder (max 2048)');
+    this.endPass();
+    this.pass = this.encoder.beginComputePass({
+      label,
+      timestampWrites: { querySet: this.querySet, beginningOfPassWriteIndex: this.queryCount, endOfPassWriteIndex: this.queryCount + 1 },
+    });
+    this.queryCount += 2;
+    this.timedLabels.push(label);
+    fn();
+    this.endPass();
+  }
+
+  /** Submits everything recorded. The Recorder cannot be used afterwards. */
+  submit(): void {
+    this.endPass();
+    for (const a of this.arenas) this.gpu.device.queue.writeBuffer(a.buffer, 0, a.data, 0, a.used);
+    this.gpu.device.queue.submit([this.encoder.finish()]);
+    const arenas = this.arenas.splice(0);
+    if (arenas.length) {
+      void this.gpu.device.queue.onSubmittedWorkDone().then(() => {
+        for (const a of arenas) this.gpu.pool.release(a.buffer);
+      });
+    }
+  }
+
+  /** Submits, waits, and returns the duration in nanoseconds of each timed section. */
+  async submitAndTime(): Promise<number[]> {
+    this.endPass();
+    if (!this.querySet || this.queryCount === 0) {
+      this.submit();
+      await this.gpu.flush();
+      return [];
+    }
+    const bytes = this.queryCount * 8;
+    const resolve = this.gpu.device.createBuffer({ size: bytes, usage: QUERY_RESOLVE | COPY_SRC });
+    const readback = this.gpu.device.createBuffer({ size: bytes, usage: MAP_READ | COPY_DST });
+    this.encoder.resolveQuerySet(this.querySet, 0, this.queryCount, resolve, 0);
+    this.encoder.copyBufferToBuffer(resolve, 0, readback, 0, bytes);
+    this.submit();
+    await readback.mapAsync(MAP_READ);
+    const ts = new BigUint64Array(readback.getMappedRange().slice(0));
+    readback.unmap();
+    readback.destroy();
+    resolve.destroy();
+    this.querySet.destroy();
+    this.gpu.throwPending();
+    const out: number[] = [];
+    for (let i = 0; i < this.queryCount; i += 2) out.push(Number(ts[i + 1] - ts[i]));
+    return out;
+  }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what tknp needs on a fresh Debian 12 machine: npm dependencies, and — where no
+# usable Vulkan driver exists — Mesa >= 25 lavapipe from bookworm-backports (Dawn rejects
+# Debian 12's Mesa 22). Idempotent: a second run does nothing it need not.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have_lavapipe25() {
+  local v
+  v=$(dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null || true)
+  [ -n "$v" ] && dpkg --compare-versions "$v" ge 25 && dpkg -s libvulkan1 >/dev/null 2>&1
+}
+have_nvidia_icd() { ls /usr/share/vulkan/icd.d/nvidia_icd.json /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json >/dev/null 2>&1; }
+
+if ! have_lavapipe25 && ! have_nvidia_icd; then
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+  if [ -r /etc/debian_version ] && grep -q '^12' /etc/debian_version; then
+    src=/etc/apt/sources.list.d/tknp-backports.sources
+    if ! grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+      mirror=$(grep -rhs '^URIs:' /etc/apt/sources.list.d/*.sources | grep -v security | awk '{print $2}' | head -1)
+      [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+      printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$mirror" | $SUDO tee "$src" >/dev/null
+    fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers libvulkan1 >/dev/null
+  else
+    echo "tknp setup: no Vulkan driver found; install Mesa >= 25 (lavapipe) or a GPU driver with Vulkan" >&2
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+if [ ! -f dist/src/cli/main.js ] || [ -n "$(find src -newer dist/.built 2>/dev/null | head -1)" ] || [ ! -f dist/.built ]; then
+  npx tsc -p tsconfig.json && touch dist/.built
+fi
