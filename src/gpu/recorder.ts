@@ -5,12 +5,13 @@
 // Binding convention for every shader: tensors at @binding(0..n-1) in the order the wrapper
 // passes them, then the parameter block (if any) at @binding(n) as `var<uniform>`.
 import type { Gpu } from './gpu.js';
-import { binding, type Tensor } from './tensor.js';
+import { binding, byteSize, type DType, type Tensor } from './tensor.js';
 
 const UNIFORM = 0x40; // GPUBufferUsage.UNIFORM
 const COPY_DST = 0x08;
 const QUERY_RESOLVE = 0x200;
 const COPY_SRC = 0x04;
+const STORAGE = 0x80;
 const MAP_READ = 0x01;
 const SLOT = 256;
 const ARENA_SLOTS = 256;
@@ -42,6 +43,7 @@ export class Recorder {
   readonly encoder: GPUCommandEncoder;
   private pass: GPUComputePassEncoder | undefined;
   private readonly arenas: Arena[] = [];
+  private readonly scratchBuffers: GPUBuffer[] = [];
   private querySet: GPUQuerySet | undefined;
   private queryCount = 0;
   /** Labels of timed sections, in query order (pairs of begin/end timestamps). */
@@ -68,6 +70,17 @@ export class Recorder {
     const b = { buffer: arena.buffer, offset: arena.used, size };
     arena.used += SLOT;
     return b;
+  }
+
+  /**
+   * A temporary tensor (split-K partials, reduction workspaces) from the buffer pool; it goes
+   * back to the pool once the GPU has finished this Recorder's work.
+   */
+  scratch(shape: readonly number[], dtype: DType, label = 'scratch'): Tensor {
+    const bytes = Math.max(4, Math.ceil(byteSize({ shape, dtype }) / 4) * 4);
+    const buffer = this.gpu.pool.acquire(bytes, STORAGE | COPY_SRC | COPY_DST, label);
+    this.scratchBuffers.push(buffer);
+    return { buffer, dtype, shape: [...shape], offset: 0 };
   }
 
   private computePass(): GPUComputePassEncoder {
@@ -130,10 +143,10 @@ export class Recorder {
     this.endPass();
     for (const a of this.arenas) this.gpu.device.queue.writeBuffer(a.buffer, 0, a.data, 0, a.used);
     this.gpu.device.queue.submit([this.encoder.finish()]);
-    const arenas = this.arenas.splice(0);
-    if (arenas.length) {
+    const buffers = [...this.arenas.splice(0).map((a) => a.buffer), ...this.scratchBuffers.splice(0)];
+    if (buffers.length) {
       void this.gpu.device.queue.onSubmittedWorkDone().then(() => {
-        for (const a of arenas) this.gpu.pool.release(a.buffer);
+        for (const b of buffers) this.gpu.pool.release(b);
       });
     }
   }
