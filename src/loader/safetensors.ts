@@ -1,0 +1,117 @@
+// safetensors reader with positioned reads: the header is parsed and validated up front,
+// tensor bytes are read one tensor at a time, never the whole file into memory.
+//
+// Format: u64 little-endian header length N, then N bytes of JSON
+// { name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__": {...} },
+// then the data section; offsets are relative to the data section's start.
+import { open, type FileHandle } from 'node:fs/promises';
+import { ModelLoadError } from './errors.js';
+
+export type SafetensorsDType = 'F16' | 'BF16' | 'F32' | 'F64' | 'I8' | 'U8' | 'I16' | 'I32' | 'I64' | 'BOOL';
+
+const DTYPE_BYTES: Readonly<Record<SafetensorsDType, number>> = {
+  F16: 2, BF16: 2, F32: 4, F64: 8, I8: 1, U8: 1, I16: 2, I32: 4, I64: 8, BOOL: 1,
+};
+
+/** Largest header this reader accepts (the format's own limit is 100 MB). */
+const MAX_HEADER = 100_000_000;
+
+export interface TensorInfo {
+  readonly name: string;
+  readonly dtype: SafetensorsDType;
+  readonly shape: readonly number[];
+  /** Absolute byte range in the file. */
+  readonly begin: number;
+  readonly end: number;
+}
+
+export class SafetensorsFile {
+  private constructor(
+    readonly path: string,
+    private readonly handle: FileHandle,
+    readonly tensors: ReadonlyMap<string, TensorInfo>,
+    readonly metadata: Readonly<Record<string, string>>,
+  ) {}
+
+  static async open(path: string): Promise<SafetensorsFile> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (e) {
+      throw new ModelLoadError(path, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    try {
+      const { size } = await handle.stat();
+      if (size < 8) throw new ModelLoadError(path, `truncated: ${size} bytes, shorter than the 8-byte header length`);
+      const lenBuf = Buffer.alloc(8);
+      await handle.read(lenBuf, 0, 8, 0);
+      const headerLen = Number(lenBuf.readBigUInt64LE(0));
+      if (headerLen > MAX_HEADER || 8 + headerLen > size) {
+        throw new ModelLoadError(path, `corrupt header: header length ${headerLen} does not fit the file (${size} bytes)`);
+      }
+      const headerBuf = Buffer.alloc(headerLen);
+      await handle.read(headerBuf, 0, headerLen, 8);
+      let header: Record<string, unknown>;
+      try {
+        header = JSON.parse(headerBuf.toString('utf8')) as Record<string, unknown>;
+      } catch (e) {
+        throw new ModelLoadError(path, `corrupt header: not valid JSON (${(e as Error).message})`);
+      }
+      if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+        throw new ModelLoadError(path, 'corrupt header: not a JSON object');
+      }
+      const dataStart = 8 + headerLen;
+      const tensors = new Map<string, TensorInfo>();
+      let metadata: Record<string, string> = {};
+      for (const [name, raw] of Object.entries(header)) {
+        if (name === '__metadata__') {
+          metadata = (raw ?? {}) as Record<string, string>;
+          continue;
+        }
+        tensors.set(name, parseEntry(path, name, raw, dataStart, size));
+      }
+      return new SafetensorsFile(path, handle, tensors, metadata);
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
+  }
+
+  /** The raw bytes of one tensor (little-endian, as stored). */
+  async read(name: string): Promise<Buffer> {
+    const t = this.tensors.get(name);
+    if (!t) throw new ModelLoadError(this.path, `no tensor named '${name}'`);
+    const buf = Buffer.alloc(t.end - t.begin);
+    const { bytesRead } = await this.handle.read(buf, 0, buf.length, t.begin);
+    if (bytesRead !== buf.length) throw new ModelLoadError(this.path, `truncated while reading '${name}'`);
+    return buf;
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+function parseEntry(path: string, name: string, raw: unknown, dataStart: number, fileSize: number): TensorInfo {
+  const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+  const bad = (why: string) => new ModelLoadError(path, `corrupt header: tensor '${name}' ${why}`);
+  if (typeof e !== 'object' || e === null) throw bad('is not an object');
+  if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) throw bad(`has unknown dtype ${JSON.stringify(e.dtype)}`);
+  if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) throw bad('has an invalid shape');
+  const off = e.data_offsets;
+  if (!Array.isArray(off) || off.length !== 2 || !off.every((o) => Number.isInteger(o) && o >= 0) || off[1] < off[0]) {
+    throw bad('has invalid data_offsets');
+  }
+  const dtype = e.dtype as SafetensorsDType;
+  const shape = e.shape as number[];
+  const expected = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
+  if (off[1] - off[0] !== expected) {
+    throw bad(`holds ${off[1] - off[0]} bytes but shape [${shape}] ${dtype} needs ${expected}`);
+  }
+  const begin = dataStart + off[0];
+  const end = dataStart + off[1];
+  if (end > fileSize) {
+    throw new ModelLoadError(path, `truncated: tensor '${name}' ends at byte ${end} but the file has ${fileSize} bytes`);
+  }
+  return { name, dtype, shape, begin, end };
+}
