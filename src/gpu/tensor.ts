@@ -41,6 +41,24 @@ export function reshape(t: Tensor, shape: readonly number[]): Tensor {
   return { ...t, shape: [...shape] };
 }
 
+/**
+ * The first `count` rows of a tensor (same buffer and offset): activation buffers are sized
+ * for the largest step and viewed at each step's size.
+ */
+export function rows(t: Tensor, count: number): Tensor {
+  if (count < 0 || count > t.shape[0]) throw new ShapeError(`rows(${count}) outside [${t.shape}]`);
+  return { ...t, shape: [count, ...t.shape.slice(1)] };
+}
+
+/**
+ * Rows [start, start+count) as a binding-free view: same buffer, offset moved. Only for
+ * `start` whose byte offset meets the storage alignment; use kernel parameters otherwise.
+ */
+export function sliceView(t: Tensor, start: number, count: number): Tensor {
+  if (start === 0) return rows(t, count);
+  return sliceRows(t, start, count);
+}
+
 /** Rows [start, start+count) of a tensor along its first dimension (offset must stay aligned). */
 export function sliceRows(t: Tensor, start: number, count: number, alignment = 256): Tensor {
   const rowBytes = (numel(t.shape) / t.shape[0]) * BYTES[t.dtype];
