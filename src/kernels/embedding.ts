@@ -1,0 +1,26 @@
+// Token embedding lookup (a row gather). Pure bandwidth: each token moves one H-row of f16.
+import type { Recorder } from '../gpu/recorder.js';
+import { grid } from '../gpu/recorder.js';
+import { bindingSize, expectShape, expect, type Tensor } from '../gpu/tensor.js';
+
+const WG = 128;
+
+// ids: [numTokens] u32, table: [vocabSize, hidden] f16, out: [numTokens, hidden] f16.
+// An id >= vocabSize yields a zero row (the engine validates ids on the CPU).
+export function embedding(rec: Recorder, ids: Tensor, table: Tensor, out: Tensor): void {
+  expectShape('embedding ids', ids, [-1], 'u32');
+  expectShape('embedding table', table, [-1, -1], 'f16');
+  const [numTokens] = ids.shape;
+  const [vocab, hidden] = table.shape;
+  expectShape('embedding out', out, [numTokens, hidden], 'f16');
+  expect(!overlaps(out, table) && !overlaps(out, ids), 'embedding: out overlaps ids or table');
+  if (numTokens === 0 || hidden === 0) return;
+  const vec8 = hidden % 8 === 0;
+  const rowWords = vec8 ? hidden / 8 : hidden;
+  const pipeline = rec.gpu.pipeline('embedding', { defines: vec8 ? ['VEC8'] : [], constants: { WG } });
+  rec.dispatch(pipeline, [ids, table, out], [numTokens, vocab, rowWords], grid(Math.ceil((numTokens * rowWords) / WG)));
+}
+
+function overlaps(a: Tensor, b: Tensor): boolean {
+  return a.buffer === b.buffer && a.offset < b.offset + bindingSize(b) && b.offset < a.offset + bindingSize(a);
+}
