@@ -1,0 +1,35 @@
+// GPU timing of one benchmark case with timestamp queries: warm-up, then many iterations,
+// each in its own timed compute pass; reports the median and the spread.
+import type { Gpu } from '../gpu/gpu.js';
+import { Recorder } from '../gpu/recorder.js';
+
+export interface Timing {
+  readonly medianNs: number;
+  readonly p10Ns: number;
+  readonly p90Ns: number;
+  readonly iterations: number;
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.round((p / 100) * (sorted.length - 1))));
+  return sorted[i];
+}
+
+/** Times `record` (which records one call) on the GPU. */
+export async function timeGpu(gpu: Gpu, record: (rec: Recorder) => void, opts: { warmup?: number; targetMs?: number; maxIterations?: number } = {}): Promise<Timing> {
+  const warm = new Recorder(gpu, 'warmup');
+  for (let i = 0; i < (opts.warmup ?? 3); i++) record(warm);
+  warm.submit();
+  await gpu.flush();
+  // One timed call to size the run.
+  const probe = new Recorder(gpu, 'probe');
+  probe.timed('probe', () => record(probe));
+  const [first] = await probe.submitAndTime();
+  const targetNs = (opts.targetMs ?? 200) * 1e6;
+  const n = Math.max(5, Math.min(opts.maxIterations ?? 200, Math.round(targetNs / Math.max(first, 1000))));
+  const rec = new Recorder(gpu, 'timed');
+  for (let i = 0; i < n; i++) rec.timed(`it${i}`, () => record(rec));
+  const times = (await rec.submitAndTime()).sort((a, b) => a - b);
+  return { medianNs: percentile(times, 50), p10Ns: percentile(times, 10), p90Ns: percentile(times, 90), iterations: n };
+}

@@ -1,0 +1,52 @@
+// `tknp bench kernels`: validate, time and report every kernel over a declared sweep.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { suites } from '../../bench/registry.js';
+import { Gpu } from '../gpu/gpu.js';
+import { runBench, type BaselineResult, type BenchReport } from '../bench/harness.js';
+import { renderHtml, renderMarkdown } from '../bench/report.js';
+import type { Sweep } from '../bench/types.js';
+
+export interface BenchKernelsArgs {
+  readonly filter?: string;
+  readonly sweep: Sweep;
+  readonly json?: string;
+  readonly html?: string;
+  readonly markdown?: string;
+  readonly baseline?: string;
+  /** Write the case list (kernel, shape, params) for the PyTorch baseline script and exit. */
+  readonly listCases?: string;
+  readonly backend?: string;
+  readonly adapter?: string;
+}
+
+function write(path: string, text: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text);
+}
+
+export async function benchKernels(args: BenchKernelsArgs, command: string): Promise<BenchReport | undefined> {
+  if (args.listCases) {
+    const re = args.filter ? new RegExp(args.filter, 'i') : undefined;
+    const cases = suites.flatMap((s) =>
+      s.cases(args.sweep).filter((c) => !re || re.test(s.name) || re.test(c.kernel) || re.test(c.shape)).map((c) => ({ kernel: c.kernel, shape: c.shape, model: c.model, params: c.params, bytes: c.bytes, flops: c.flops })),
+    );
+    write(args.listCases, JSON.stringify(cases, null, 1));
+    console.log(`wrote ${cases.length} cases to ${args.listCases}`);
+    return undefined;
+  }
+  const gpu = await Gpu.create({ backend: args.backend as never, adapterName: args.adapter });
+  const report = await runBench(gpu, suites, { sweep: args.sweep, filter: args.filter, command, log: (l) => console.log(l) });
+  if (args.baseline) {
+    const results = JSON.parse(readFileSync(args.baseline, 'utf8')) as { source?: string; results: BaselineResult[] };
+    report.baseline = { source: results.source ?? args.baseline, results: results.results };
+  }
+  if (args.json) write(args.json, JSON.stringify(report, null, 1));
+  if (args.html) write(args.html, renderHtml(report));
+  if (args.markdown) write(args.markdown, renderMarkdown(report));
+  const bad = report.results.filter((r) => r.status !== 'ok');
+  console.log(`${report.results.length - bad.length} cases timed, ${bad.length} invalid or failed`);
+  gpu.destroy();
+  if (bad.length) process.exitCode = 1;
+  return report;
+}

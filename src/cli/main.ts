@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// tknp command line: `generate`, `serve`, `bench kernels`, `info`.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { benchKernels } from './bench.js';
+import { Gpu } from '../gpu/gpu.js';
+
+async function main(): Promise<void> {
+  const command = `tknp ${process.argv.slice(2).join(' ')}`;
+  await yargs(hideBin(process.argv))
+    .scriptName('tknp')
+    .option('backend', { type: 'string', describe: 'Dawn backend (vulkan, metal, d3d12); env TKNP_BACKEND' })
+    .option('adapter', { type: 'string', describe: 'substring of the adapter name; env TKNP_ADAPTER' })
+    .command(
+      'info',
+      'print the GPU adapter and its capabilities',
+      () => {},
+      async (a) => {
+        const gpu = await Gpu.create({ backend: a.backend as never, adapterName: a.adapter });
+        console.log(gpu.describe());
+        gpu.destroy();
+      },
+    )
+    .command('bench', 'benchmarks', (y) =>
+      y
+        .command(
+          'kernels',
+          'validate and time every kernel over a sweep of real-model shapes',
+          (k) =>
+            k
+              .option('filter', { type: 'string', describe: 'regex over suite, kernel and shape' })
+              .option('sweep', { choices: ['small', 'full'] as const, default: 'full' as const })
+              .option('json', { type: 'string', describe: 'write the report as JSON' })
+              .option('html', { type: 'string', describe: 'write a self-contained HTML report' })
+              .option('markdown', { type: 'string', describe: 'write a Markdown summary table' })
+              .option('baseline', { type: 'string', describe: 'JSON of PyTorch timings (tools/bench_pytorch.py)' })
+              .option('list-cases', { type: 'string', describe: 'write the case list for tools/bench_pytorch.py and exit' }),
+          async (a) => {
+            await benchKernels({ ...a, listCases: a['list-cases'] }, command);
+          },
+        )
+        .demandCommand(1),
+    )
+    .demandCommand(1)
+    .strict()
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      console.error(`${y.help()}\n\n${msg}`);
+      process.exit(2);
+    })
+    .parseAsync();
+}
+
+main().catch((e: Error) => {
+  console.error(`${e.name ?? 'Error'}: ${e.message}`);
+  process.exit(1);
+});
