@@ -1,0 +1,33 @@
+// The model calls attention through this interface; what happens behind it (one rank's paged
+// cache, or token-parallel ranks each holding a share of the requests) is not the model's
+// business. src/model/paged_attention.ts is the single-rank implementation; src/dist/
+// supplies the token-parallel one.
+import type { Recorder } from '../gpu/recorder.js';
+import type { Tensor } from '../gpu/tensor.js';
+
+export interface Attention {
+  /**
+   * Writes this step's k/v into the cache and attends.
+   * q: [numTokens, numHeads, headDim], k/v: [numTokens, numKvHeads, headDim] (rotated);
+   * out: [numTokens, numHeads, headDim]. Rows are in the step's token order.
+   */
+  forward(rec: Recorder, layer: number, q: Tensor, k: Tensor, v: Tensor, out: Tensor): void;
+}
+
+/**
+ * One rank's attention inputs for a step, on the GPU (built by the runner from the
+ * SchedulerOutput). Rows of q/k/v: decode tokens [0, numDecodes), then prefill chunks.
+ */
+export interface AttentionMetadata {
+  readonly numTokens: number;
+  readonly slotMapping: Tensor; // [numTokens] u32
+  readonly numDecodes: number;
+  readonly decodeBlockTables: Tensor; // [numDecodes, maxBlocksPerSeq] u32
+  readonly decodeSeqLens: Tensor; // [numDecodes] u32
+  readonly maxDecodeSeqLen: number;
+  readonly numPrefills: number;
+  readonly prefillQueryStartLoc: Tensor; // [numPrefills + 1] u32, absolute rows
+  readonly prefillSeqLens: Tensor; // [numPrefills] u32
+  readonly prefillBlockTables: Tensor; // [numPrefills, maxBlocksPerSeq] u32
+  readonly maxPrefillQueryLen: number;
+}

@@ -1,0 +1,106 @@
+// Model weights on the GPU, in the layout the forward pass uses: q/k/v as three linears,
+// gate and up concatenated into one [2 * intermediate, hidden] linear (gate rows first).
+import type { Gpu } from '../gpu/gpu.js';
+import type { Tensor } from '../gpu/tensor.js';
+import type { Checkpoint } from '../loader/checkpoint.js';
+import type { ModelConfig } from '../loader/model_config.js';
+import { Progress } from '../loader/progress.js';
+
+export interface LayerWeights {
+  readonly inputNorm: Tensor; // [H]
+  readonly q: Tensor; // [Hq*D, H]
+  readonly k: Tensor; // [Hk*D, H]
+  readonly v: Tensor; // [Hk*D, H]
+  readonly qBias: Tensor | null; // [Hq*D]
+  readonly kBias: Tensor | null; // [Hk*D]
+  readonly vBias: Tensor | null; // [Hk*D]
+  readonly o: Tensor; // [H, Hq*D]
+  readonly oBias: Tensor | null; // [H]
+  readonly postNorm: Tensor; // [H]
+  readonly gateUp: Tensor; // [2I, H]
+  readonly down: Tensor; // [H, I]
+}
+
+export interface ModelWeights {
+  readonly embed: Tensor; // [V, H]
+  readonly layers: readonly LayerWeights[];
+  readonly finalNorm: Tensor; // [H]
+  readonly lmHead: Tensor; // [V, H] (the embedding when tied)
+}
+
+/** Where each tensor lives in a Hugging Face Llama-family checkpoint. */
+function names(i: number) {
+  const p = `model.layers.${i}.`;
+  return {
+    inputNorm: `${p}input_layernorm.weight`,
+    q: `${p}self_attn.q_proj.weight`,
+    k: `${p}self_attn.k_proj.weight`,
+    v: `${p}self_attn.v_proj.weight`,
+    qBias: `${p}self_attn.q_proj.bias`,
+    kBias: `${p}self_attn.k_proj.bias`,
+    vBias: `${p}self_attn.v_proj.bias`,
+    o: `${p}self_attn.o_proj.weight`,
+    oBias: `${p}self_attn.o_proj.bias`,
+    postNorm: `${p}post_attention_layernorm.weight`,
+    gate: `${p}mlp.gate_proj.weight`,
+    up: `${p}mlp.up_proj.weight`,
+    down: `${p}mlp.down_proj.weight`,
+  };
+}
+
+/** Reads every weight from the checkpoint (checking shapes) and uploads it as f16. */
+export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, opts: { quiet?: boolean } = {}): Promise<ModelWeights> {
+  const H = c.hiddenSize;
+  const I = c.intermediateSize;
+  const qDim = c.numHeads * c.headDim;
+  const kvDim = c.numKvHeads * c.headDim;
+  const tensorsPerLayer = 9 + (c.qkvBias ? 3 : 0) + (c.oBias ? 1 : 0);
+  const total = c.numLayers * tensorsPerLayer + 2 + (c.tieWordEmbeddings ? 0 : 1);
+  const progress = new Progress('loading weights', total, ckpt.totalBytes(), process.stderr, opts.quiet);
+  const load = async (name: string, shape: number[]): Promise<Tensor> => {
+    const data = await ckpt.readF16(name, shape);
+    progress.tick(data.byteLength);
+    return gpu.upload(data, shape, 'f16', name);
+  };
+  const concatRows = async (a: string, b: string, rows: number, cols: number): Promise<Tensor> => {
+    const top = await ckpt.readF16(a, [rows, cols]);
+    progress.tick(top.byteLength);
+    const bottom = await ckpt.readF16(b, [rows, cols]);
+    progress.tick(bottom.byteLength);
+    const both = new Uint16Array(2 * rows * cols);
+    both.set(top);
+    both.set(bottom, rows * cols);
+    return gpu.upload(both, [2 * rows, cols], 'f16', `${a}+up`);
+  };
+  const embed = await load('model.embed_tokens.weight', [c.vocabSize, H]);
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    const n = names(i);
+    layers.push({
+      inputNorm: await load(n.inputNorm, [H]),
+      q: await load(n.q, [qDim, H]),
+      k: await load(n.k, [kvDim, H]),
+      v: await load(n.v, [kvDim, H]),
+      qBias: c.qkvBias ? await load(n.qBias, [qDim]) : null,
+      kBias: c.qkvBias ? await load(n.kBias, [kvDim]) : null,
+      vBias: c.qkvBias ? await load(n.vBias, [kvDim]) : null,
+      o: await load(n.o, [H, qDim]),
+      oBias: c.oBias ? await load(n.oBias, [H]) : null,
+      postNorm: await load(n.postNorm, [H]),
+      gateUp: await concatRows(n.gate, n.up, I, H),
+      down: await load(n.down, [H, I]),
+    });
+    await gpu.flush(); // surface allocation errors per layer, and keep staging memory bounded
+  }
+  const finalNorm = await load('model.norm.weight', [H]);
+  const lmHead = c.tieWordEmbeddings && !ckpt.has('lm_head.weight') ? embed : await load('lm_head.weight', [c.vocabSize, H]);
+  progress.finish();
+  return { embed, layers, finalNorm, lmHead };
+}
+
+/** Bytes the weights occupy on the GPU. */
+export function weightBytes(w: ModelWeights): number {
+  const all: (Tensor | null)[] = [w.embed, w.finalNorm, ...(w.lmHead === w.embed ? [] : [w.lmHead])];
+  for (const l of w.layers) all.push(...Object.values(l));
+  return all.reduce((n, t) => n + (t ? t.buffer.size : 0), 0);
+}
