@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""PyTorch baselines for `tknp bench kernels`, timed with CUDA events on the same GPU.
+
+Usage (on the GPU host, in the same command as the tknp harness):
+    tknp bench kernels --list-cases cases.json [--filter ...]
+    python3 tools/bench_pytorch.py --cases cases.json --out baseline.json
+    tknp bench kernels --baseline baseline.json --json report.json --html report.html
+
+Cases are matched by (kernel, shape); params name the dimensions (see bench/kernels/*.ts).
+Kernels without a PyTorch counterpart here are skipped and listed.
+"""
+import argparse
+import json
+import statistics
+import sys
+
+import torch
+import torch.nn.functional as F
+
+
+def p(params, *names, default=None):
+    for n in names:
+        if n in params:
+            return int(params[n])
+    if default is not None:
+        return default
+    raise KeyError(f"none of {names} in {params}")
+
+
+def time_cuda(fn, target_ms=200.0, max_iters=200):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record(); fn(); end.record(); torch.cuda.synchronize()
+    first = max(start.elapsed_time(end), 1e-3)
+    n = max(5, min(max_iters, int(target_ms / first)))
+    times = []
+    for _ in range(n):
+        start.record(); fn(); end.record(); torch.cuda.synchronize()
+        times.append(start.elapsed_time(end) * 1e3)  # microseconds
+    return statistics.median(times)
+
+
+def make(case):
+    k, prm = case["kernel"], case["params"]
+    dev, dt = "cuda", torch.float16
+    g = torch.Generator(device=dev).manual_seed(0)
+    rnd = lambda *s: torch.randn(*s, device=dev, dtype=dt, generator=g)
+    if k == "decode_attention":
+        b, ctx = p(prm, "batch", "numSeqs"), p(prm, "context", "ctx", "seqLen")
+        hq, hk, d = p(prm, "numHeads", "heads", "hq"), p(prm, "numKvHeads", "kvHeads", "hk"), p(prm, "headDim", "d")
+        q, kk, vv = rnd(b, hq, 1, d), rnd(b, hk, ctx, d), rnd(b, hk, ctx, d)
+        return "F.scaled_dot_product_attention(enable_gqa)", lambda: F.scaled_dot_product_attention(q, kk, vv, enable_gqa=hq != hk)
+    if k == "prefill_attention":
+        s, L = p(prm, "numSeqs", "batch", default=1), p(prm, "tokens", "seqLen", "queryLen")
+        hq, hk, d = p(prm, "numHeads", "heads", "hq"), p(prm, "numKvHeads", "kvHeads", "hk"), p(prm, "headDim", "d")
+        q, kk, vv = rnd(s, hq, L, d), rnd(s, hk, L, d), rnd(s, hk, L, d)
+        return "F.scaled_dot_product_attention(is_causal)", lambda: F.scaled_dot_product_attention(q, kk, vv, is_causal=True, enable_gqa=hq != hk)
+    if k == "linear":
+        m, n, kk = p(prm, "M", "tokens"), p(prm, "N"), p(prm, "K")
+        x, w = rnd(m, kk), rnd(n, kk)
+        return "F.linear", lambda: F.linear(x, w)
+    if k == "add":
+        n = p(prm, "n")
+        a, b = rnd(n), rnd(n)
+        return "torch.add", lambda: a + b
+    if k in ("rms_norm", "fused_add_rms_norm"):
+        t, h = p(prm, "T", "tokens"), p(prm, "H", "hidden")
+        x, w = rnd(t, h), rnd(h)
+        return "F.rms_norm", lambda: F.rms_norm(x, (h,), w, 1e-5)
+    if k == "silu_and_mul":
+        t, i = p(prm, "T", "tokens"), p(prm, "I", "intermediate")
+        x = rnd(t, 2 * i)
+        return "F.silu(g)*u", lambda: F.silu(x[:, :i]) * x[:, i:]
+    if k in ("argmax",):
+        s, v = p(prm, "numSeqs", "S"), p(prm, "V", "vocab")
+        x = torch.randn(s, v, device=dev, dtype=torch.float32, generator=g)
+        return "torch.argmax", lambda: torch.argmax(x, dim=-1)
+    return None, None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    cases = json.load(open(a.cases))
+    print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}", flush=True)
+    results, skipped = [], set()
+    for c in cases:
+        try:
+            impl, fn = make(c)
+        except (KeyError, torch.OutOfMemoryError) as e:
+            print(f"skip {c['kernel']} {c['shape']}: {e}", flush=True)
+            continue
+        if fn is None:
+            skipped.add(c["kernel"])
+            continue
+        try:
+            us = time_cuda(fn)
+        except torch.OutOfMemoryError as e:
+            print(f"skip {c['kernel']} {c['shape']}: OOM", flush=True)
+            continue
+        finally:
+            torch.cuda.empty_cache()
+        gbps = c["bytes"] / (us * 1e3)
+        print(f"{c['kernel']:18s} {c['shape']:34s} {us:9.1f} us {gbps:7.0f} GB/s {c['flops'] / (us * 1e6):8.2f} TFLOP/s", flush=True)
+        results.append({"kernel": c["kernel"], "shape": c["shape"], "medianUs": us, "impl": impl})
+    if skipped:
+        print(f"no PyTorch counterpart for: {', '.join(sorted(skipped))}")
+    json.dump({"source": f"PyTorch {torch.__version__} on {torch.cuda.get_device_name()} (CUDA events, median)", "results": results}, open(a.out, "w"), indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
