@@ -1,0 +1,78 @@
+// EngineConfig: the one readonly configuration of an LLM engine, like vLLM's EngineArgs,
+// validated once by a pure function that throws a named error naming the field.
+
+export class EngineConfigError extends Error {
+  override readonly name = 'EngineConfigError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+export interface EngineConfig {
+  /** Hugging Face model directory. */
+  readonly model: string;
+  /** Tensor-parallel ranks (TP group size). */
+  readonly tensorParallelSize: number;
+  /** Token-parallel ranks (each holds the KV cache of a subset of the requests). */
+  readonly tokenParallelSize: number;
+  /** Fraction of GPU memory the engine may use (weights + activations + KV). */
+  readonly gpuMemoryUtilization: number;
+  /** Explicit KV cache budget per rank in bytes (overrides gpuMemoryUtilization). */
+  readonly kvCacheBytes: number | undefined;
+  /** Total GPU memory in bytes when the platform cannot report it (WebGPU cannot). */
+  readonly gpuMemoryBytes: number | undefined;
+  /** Token budget of one step (prefill chunks + decodes). */
+  readonly maxNumBatchedTokens: number;
+  /** Most sequences in one step. */
+  readonly maxNumSeqs: number;
+  /** Longest prompt + output; default: the model's max_position_embeddings. */
+  readonly maxModelLen: number | undefined;
+  /** Batch-invariant kernels (bitwise same output whatever the batch); default true. */
+  readonly batchInvariant: boolean;
+  readonly backend: string | undefined;
+  readonly adapter: string | undefined;
+  /** Print weight-loading progress and start-up lines on stderr. */
+  readonly quiet: boolean;
+}
+
+export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
+  tensorParallelSize: 1,
+  tokenParallelSize: 1,
+  gpuMemoryUtilization: 0.9,
+  kvCacheBytes: undefined,
+  gpuMemoryBytes: undefined,
+  maxNumBatchedTokens: 2048,
+  maxNumSeqs: 256,
+  maxModelLen: undefined,
+  batchInvariant: true,
+  backend: undefined,
+  adapter: undefined,
+  quiet: false,
+};
+
+function int(field: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new EngineConfigError(field, `must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** Fills defaults and validates; throws EngineConfigError for the first bad field. */
+export function resolveEngineConfig(partial: Partial<EngineConfig> & { model: string }): EngineConfig {
+  const c = { ...ENGINE_DEFAULTS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) } as EngineConfig;
+  if (typeof c.model !== 'string' || c.model.length === 0) throw new EngineConfigError('model', 'a model directory is required');
+  int('tensorParallelSize', c.tensorParallelSize, 1, 64);
+  int('tokenParallelSize', c.tokenParallelSize, 1, 64);
+  if (!(typeof c.gpuMemoryUtilization === 'number' && c.gpuMemoryUtilization > 0 && c.gpuMemoryUtilization <= 1)) {
+    throw new EngineConfigError('gpuMemoryUtilization', `must be in (0, 1], got ${JSON.stringify(c.gpuMemoryUtilization)}`);
+  }
+  if (c.kvCacheBytes !== undefined) int('kvCacheBytes', c.kvCacheBytes, 1);
+  if (c.gpuMemoryBytes !== undefined) int('gpuMemoryBytes', c.gpuMemoryBytes, 1);
+  int('maxNumBatchedTokens', c.maxNumBatchedTokens, 1, 1 << 20);
+  int('maxNumSeqs', c.maxNumSeqs, 1, 1 << 16);
+  if (c.maxModelLen !== undefined) int('maxModelLen', c.maxModelLen, 1);
+  return Object.freeze(c);
+}
