@@ -1,0 +1,87 @@
+// RMS norm (Llama/Mistral/Qwen2 input_layernorm, post_attention_layernorm and the final norm),
+// plain and fused with the residual add. One workgroup per row, memory-bound.
+import type { Recorder } from '../gpu/recorder.js';
+import { f32, grid } from '../gpu/recorder.js';
+import { bindingSize, expect, expectShape, type Tensor } from '../gpu/tensor.js';
+
+export interface RmsNormOptions {
+  /** Reduce with subgroup operations (default: where the device has them). */
+  readonly subgroups?: boolean;
+}
+
+// x: [numTokens, hidden] f16, weight: [hidden] f16, out: [numTokens, hidden] f16 (may be x).
+export function rmsNorm(rec: Recorder, x: Tensor, weight: Tensor, out: Tensor, eps: number): void {
+  rmsNormDispatch(rec, x, null, weight, out, eps);
+}
+
+// x: [numTokens, hidden] f16, residual: [numTokens, hidden] f16 (updated in place),
+// weight: [hidden] f16, out: [numTokens, hidden] f16 (may be x).
+// residual <- f16(x + residual); out <- rmsNorm(residual) * weight.
+export function fusedAddRmsNorm(rec: Recorder, x: Tensor, residual: Tensor, weight: Tensor, out: Tensor, eps: number): void {
+  rmsNormDispatch(rec, x, residual, weight, out, eps);
+}
+
+/** Both norms, with the variant choice exposed (tests force the workgroup-memory reduction). */
+export function rmsNormDispatch(
+  rec: Recorder,
+  x: Tensor,
+  residual: Tensor | null,
+  weight: Tensor,
+  out: Tensor,
+  eps: number,
+  opts: RmsNormOptions = {},
+): void {
+  const name = residual ? 'fusedAddRmsNorm' : 'rmsNorm';
+  expectShape(`${name} x`, x, [-1, -1], 'f16');
+  const [rows, hidden] = x.shape;
+  expectShape(`${name} weight`, weight, [hidden], 'f16');
+  expectShape(`${name} out`, out, [rows, hidden], 'f16');
+  expect(Number.isFinite(eps) && eps >= 0, `${name}: eps must be a finite number >= 0, got ${eps}`);
+  const inPlace = sameView(x, out);
+  expect(inPlace || !overlaps(x, out), `${name}: out overlaps x without being x`);
+  expect(!overlaps(out, weight), `${name}: out overlaps weight`);
+  if (residual) {
+    expectShape(`${name} residual`, residual, [rows, hidden], 'f16');
+    for (const [t, what] of [[x, 'x'], [out, 'out'], [weight, 'weight']] as const) {
+      expect(!overlaps(residual, t), `${name}: residual overlaps ${what}`);
+    }
+  }
+  if (rows === 0 || hidden === 0) return;
+
+  const gpu = rec.gpu;
+  const subgroups = (opts.subgroups ?? true) && gpu.caps.subgroups;
+  const vec8 = hidden % 8 === 0;
+  const items = vec8 ? hidden / 8 : hidden;
+  const wg = workgroupSize(items, gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.caps.subgroupMaxSize);
+  const wordBytes = vec8 ? 16 : 2;
+  const shared = items * wordBytes + 4 * wg;
+  expect(
+    shared <= gpu.limits.maxComputeWorkgroupStorageSize,
+    `${name}: hidden ${hidden} needs ${shared} bytes of workgroup memory, the device has ${gpu.limits.maxComputeWorkgroupStorageSize}`,
+  );
+  const defines = [vec8 && 'VEC8', subgroups && 'SUBGROUPS', residual && 'FUSED_ADD', inPlace && 'IN_PLACE'].filter((d): d is string => !!d);
+  const pipeline = gpu.pipeline('rms_norm', { defines, constants: { WG: wg, CACHE: items } });
+  const tensors = [x, ...(residual ? [residual] : []), weight, ...(inPlace ? [] : [out])];
+  rec.dispatch(pipeline, tensors, [rows, hidden, items, f32(eps)], grid(rows));
+}
+
+/**
+ * Threads per row: one word (8 halves) per thread up to 512 threads (H 4096: 512 threads; H
+ * 8192: 512 threads × 2 words), a power of two >= 64 and >= the subgroup size. Depends only
+ * on the row length, so every row of every batch size reduces in the same order.
+ */
+function workgroupSize(items: number, maxInvocations: number, subgroupMax: number): number {
+  let wg = 64;
+  while (wg < 512 && wg * 2 <= items) wg *= 2;
+  wg = Math.max(wg, subgroupMax);
+  while (wg > maxInvocations) wg /= 2;
+  return wg;
+}
+
+function sameView(a: Tensor, b: Tensor): boolean {
+  return a.buffer === b.buffer && a.offset === b.offset;
+}
+
+function overlaps(a: Tensor, b: Tensor): boolean {
+  return a.buffer === b.buffer && a.offset < b.offset + bindingSize(b) && b.offset < a.offset + bindingSize(a);
+}
