@@ -1,0 +1,60 @@
+// How many KV blocks a rank gets. WebGPU cannot report free device memory, so the budget is
+// gpuMemoryUtilization × the device's memory (from the config, nvidia-smi on NVIDIA, or a
+// conservative default for software adapters) minus what the weights and activations take;
+// an explicit kvCacheBytes overrides it. The result is capped by the largest storage binding
+// (one layer's K or V tensor must fit one binding) and by what maxNumSeqs full-length
+// sequences could ever use.
+import { execFileSync } from 'node:child_process';
+import type { Gpu } from '../gpu/gpu.js';
+import { BLOCK_SIZE, bytesPerBlock, type KvCacheShape } from '../model/kv_cache.js';
+
+export class KvCacheSizeError extends Error {
+  override readonly name = 'KvCacheSizeError';
+}
+
+/** Software adapters (lavapipe) and unknown devices: assume this much device memory. */
+const DEFAULT_DEVICE_BYTES = 2 * 2 ** 30;
+
+/** Total memory of the device in bytes, best effort. */
+export function deviceMemoryBytes(gpu: Gpu, override?: number): { bytes: number; source: string } {
+  if (override) return { bytes: override, source: 'configured' };
+  if (gpu.caps.vendor.toLowerCase().includes('nvidia')) {
+    try {
+      const index = process.env.CUDA_VISIBLE_DEVICES?.split(',')[0] ?? '0';
+      const out = execFileSync('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits', '-i', index], { encoding: 'utf8', timeout: 5000 });
+      const mib = Number(out.trim().split('\n')[0]);
+      if (mib > 0) return { bytes: mib * 2 ** 20, source: 'nvidia-smi' };
+    } catch {
+      // fall through to the default
+    }
+  }
+  return { bytes: DEFAULT_DEVICE_BYTES, source: 'default (set gpuMemoryBytes / --gpu-memory to override)' };
+}
+
+export interface KvBudgetInput {
+  readonly shape: KvCacheShape;
+  readonly deviceBytes: number;
+  readonly gpuMemoryUtilization: number;
+  readonly usedBytes: number; // weights + activations already allocated
+  readonly kvCacheBytes?: number;
+  readonly maxBindingBytes: number;
+  readonly maxNumSeqs: number;
+  readonly maxModelLen: number;
+}
+
+/** Number of KV blocks for one rank (pure; throws KvCacheSizeError when not even one fits). */
+export function kvBlocksFor(x: KvBudgetInput): number {
+  const budget = x.kvCacheBytes ?? x.deviceBytes * x.gpuMemoryUtilization - x.usedBytes;
+  const perBlock = bytesPerBlock(x.shape);
+  const perLayerTensorBlock = x.shape.numKvHeads * BLOCK_SIZE * x.shape.headDim * 2;
+  const byBudget = Math.floor(budget / perBlock);
+  const byBinding = Math.floor(x.maxBindingBytes / perLayerTensorBlock);
+  const byUse = x.maxNumSeqs * Math.ceil(x.maxModelLen / BLOCK_SIZE);
+  const n = Math.min(byBudget, byBinding, byUse);
+  if (n < 1) {
+    throw new KvCacheSizeError(
+      `no room for a KV cache: budget ${(budget / 2 ** 20).toFixed(0)} MiB (device ${(x.deviceBytes / 2 ** 20).toFixed(0)} MiB × ${x.gpuMemoryUtilization} − ${(x.usedBytes / 2 ** 20).toFixed(0)} MiB in use), one block needs ${(perBlock / 2 ** 10).toFixed(0)} KiB`,
+    );
+  }
+  return n;
+}
