@@ -1,0 +1,52 @@
+// silu_and_mul: out[t, i] = f16(f32(f16(silu(f32(gate)))) * f32(up)) with gate = x[t, i],
+// up = x[t, I + i] (Hugging Face LlamaMLP: act_fn(gate_proj(x)) * up_proj(x), rounding after each op).
+// Bindings: 0 x: array<W> [T, 2I]   1 out: array<W> [T, I]   2 params
+// Layout:   row-major; W is the unit a thread moves: VEC8 = vec4<u32> (8 halves, 16-byte
+//           accesses; I % 8 == 0), else one f16. p.items = I / 8 (VEC8) or I words per row.
+// Workgroup: WG threads (override); thread g computes word g % items of token g / items.
+// Dispatch: grid(ceil(T * items / WG)), linearised as wid.x + wid.y * nwg.x.
+enable f16;
+
+// Rounded values stay f16-typed (lavapipe folds f32(f16(v)) back to v): silu is rounded to f16
+// and multiplied by up in f16, which equals f16(f32 product) since the product of two f16 values
+// is exact in f32.
+//#if VEC8
+alias W = vec4<u32>;
+fn lo(w: W) -> vec4<f16> { return vec4<f16>(bitcast<vec2<f16>>(w.x), bitcast<vec2<f16>>(w.y)); }
+fn hi(w: W) -> vec4<f16> { return vec4<f16>(bitcast<vec2<f16>>(w.z), bitcast<vec2<f16>>(w.w)); }
+fn pack(l: vec4<f16>, h: vec4<f16>) -> W { return W(bitcast<u32>(l.xy), bitcast<u32>(l.zw), bitcast<u32>(h.xy), bitcast<u32>(h.zw)); }
+//#else
+alias W = f16;
+fn lo(w: W) -> vec4<f16> { return vec4<f16>(w, 0.0h, 0.0h, 0.0h); }
+fn hi(w: W) -> vec4<f16> { return vec4<f16>(0.0h); }
+fn pack(l: vec4<f16>, h: vec4<f16>) -> W { return l.x; }
+//#endif
+
+struct Params { numTokens: u32, items: u32 }
+
+@group(0) @binding(0) var<storage, read> x: array<W>;
+@group(0) @binding(1) var<storage, read_write> out: array<W>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+override WG: u32 = 128;
+
+// silu(g) = g * sigmoid(g), with exp of a non-positive argument only (no overflow).
+fn silu(g: vec4f) -> vec4f {
+  let e = exp(-abs(g));
+  return g * select(e, vec4f(1.0), g >= vec4f(0.0)) / (1.0 + e);
+}
+
+fn act(gate: vec4<f16>, up: vec4<f16>) -> vec4<f16> {
+  return vec4<f16>(silu(vec4f(gate))) * up;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let g = (wid.x + wid.y * nwg.x) * WG + lid;
+  let t = g / p.items;
+  if (t >= p.numTokens) { return; }
+  let c = g - t * p.items;
+  let gw = x[2u * t * p.items + c];
+  let uw = x[(2u * t + 1u) * p.items + c];
+  out[g] = pack(act(lo(gw), lo(uw)), act(hi(gw), hi(uw)));
+}

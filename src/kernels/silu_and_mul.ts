@@ -1,0 +1,26 @@
+// SwiGLU activation of the Llama MLP: silu(gate) * up, from the fused gate_up projection.
+import type { Recorder } from '../gpu/recorder.js';
+import { grid } from '../gpu/recorder.js';
+import { bindingSize, expect, expectShape, type Tensor } from '../gpu/tensor.js';
+
+const WG = 128;
+
+// x: [numTokens, 2 * intermediate] f16 (gate in columns [0, I), up in [I, 2I)),
+// out: [numTokens, intermediate] f16.
+export function siluAndMul(rec: Recorder, x: Tensor, out: Tensor): void {
+  expectShape('siluAndMul x', x, [-1, -1], 'f16');
+  const [numTokens, twoI] = x.shape;
+  expect(twoI % 2 === 0, `siluAndMul: x's last dimension must be even (gate | up), got ${twoI}`);
+  const inter = twoI / 2;
+  expectShape('siluAndMul out', out, [numTokens, inter], 'f16');
+  expect(!overlaps(x, out), 'siluAndMul: out overlaps x');
+  if (numTokens === 0 || inter === 0) return;
+  const vec8 = inter % 8 === 0;
+  const items = vec8 ? inter / 8 : inter;
+  const pipeline = rec.gpu.pipeline('silu_and_mul', { defines: vec8 ? ['VEC8'] : [], constants: { WG } });
+  rec.dispatch(pipeline, [x, out], [numTokens, items], grid(Math.ceil((numTokens * items) / WG)));
+}
+
+function overlaps(a: Tensor, b: Tensor): boolean {
+  return a.buffer === b.buffer && a.offset < b.offset + bindingSize(b) && b.offset < a.offset + bindingSize(a);
+}
