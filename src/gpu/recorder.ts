@@ -40,7 +40,7 @@ interface Arena {
 }
 
 export class Recorder {
-  readonly encoder: GPUCommandEncoder;
+  private encoderInUse: GPUCommandEncoder;
   private pass: GPUComputePassEncoder | undefined;
   private readonly arenas: Arena[] = [];
   private readonly scratchBuffers: GPUBuffer[] = [];
@@ -50,7 +50,11 @@ export class Recorder {
   readonly timedLabels: string[] = [];
 
   constructor(readonly gpu: Gpu, readonly label = 'step') {
-    this.encoder = gpu.device.createCommandEncoder({ label });
+    this.encoderInUse = gpu.device.createCommandEncoder({ label });
+  }
+
+  get encoder(): GPUCommandEncoder {
+    return this.encoderInUse;
   }
 
   private uniformSlot(params: readonly Param[]): GPUBufferBinding {
@@ -138,7 +142,16 @@ export class Recorder {
     this.endPass();
   }
 
-  /** Submits everything recorded. The Recorder cannot be used afterwards. */
+  /**
+   * Submits what is recorded so far and goes on recording into a fresh encoder (for work that
+   * must reach the GPU before the host can continue, e.g. before a readback for a collective).
+   */
+  split(): void {
+    this.submit();
+    this.encoderInUse = this.gpu.device.createCommandEncoder({ label: this.label });
+  }
+
+  /** Submits everything recorded. Only split() may record more afterwards. */
   submit(): void {
     this.endPass();
     for (const a of this.arenas) this.gpu.device.queue.writeBuffer(a.buffer, 0, a.data, 0, a.used);
