@@ -10,9 +10,21 @@ export interface Attention {
    * Writes this step's k/v into the cache and attends.
    * q: [numTokens, numHeads, headDim], k/v: [numTokens, numKvHeads, headDim] (rotated);
    * out: [numTokens, numHeads, headDim]. Rows are in the step's token order.
+   * A token-parallel implementation submits what is recorded, exchanges rows with the other
+   * ranks and resolves once `out` holds every row (so the model awaits it).
    */
-  forward(rec: Recorder, layer: number, q: Tensor, k: Tensor, v: Tensor, out: Tensor): void;
+  forward(rec: Recorder, layer: number, q: Tensor, k: Tensor, v: Tensor, out: Tensor): void | Promise<void>;
 }
+
+/**
+ * Completes a row-parallel linear layer (o_proj, down_proj) under tensor parallelism: sums
+ * the partial outputs of the TP ranks in place. Single-rank: nothing to do.
+ */
+export interface RowParallelReduce {
+  reduce(rec: Recorder, partial: Tensor): void | Promise<void>;
+}
+
+export const NO_REDUCE: RowParallelReduce = { reduce: () => {} };
 
 /**
  * One rank's attention inputs for a step, on the GPU (built by the runner from the
