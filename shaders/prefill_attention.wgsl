@@ -1,0 +1,192 @@
+// prefill_attention: causal flash attention of prefill query rows over the paged KV cache
+// (chunked prefill; the chunk's own k/v are already in the cache). Plain path: f32 FMA on
+// workgroup-memory tiles; the subgroup-matrix path is prefill_attention_sgmat.wgsl.
+//
+// Bindings: 0 q: [numTokens, numHeads, D] f16 (read as vec4)
+//           1 kCache, 2 vCache: [numBlocks, numKvHeads, 16, D] f16 (vec4)
+//           3 queryStartLoc: [numSeqs + 1] u32 (absolute q rows)   4 seqLens: [numSeqs] u32
+//           5 blockTables: [numSeqs, maxBlocksPerSeq] u32
+//           6 out: [numTokens, numHeads, D] f16 (vec4; only the sequences' rows are written)
+//           7 params (Params below)
+// Variants: //#if HEAD_DIM_128 (D = 128, else D = 64).
+// Workgroup: 128 threads, one tile of BM = 64 packed query rows of one kv head: the rows are
+//   (token, head) pairs, token-major, for R = 64 / G consecutive tokens of one sequence and
+//   the G = numHeads / numKvHeads query heads that share the kv head, so every K/V tile read
+//   from the cache serves 64 rows whatever the GQA ratio.
+// Dispatch: grid(numSeqs * numKvHeads * numQTiles), numQTiles = ceil(maxQueryLen / R),
+//   linearised wid.x + wid.y * nwg.x; tiles past a sequence's query length exit at once.
+//   Query tiles of a sequence run last-first (the longest causal rows start first).
+// Keys: tiles of BK = 32 at absolute positions [32 kt, 32 kt + 32), kt = 0, 1, ... in order,
+//   with online softmax (exp2 of log2e-scaled scores, f32 running max and sum). A row's
+//   arithmetic depends only on its own position, never on its slot in the tile or on the
+//   chunking of the prompt: results are bitwise batch- and chunk-invariant.
+enable f16;
+
+struct Params {
+  numHeads: u32,
+  numKvHeads: u32,
+  maxBlocksPerSeq: u32,
+  numQTiles: u32,
+  numSeqs: u32,
+  groupSize: u32,  // G
+  tileTokens: u32, // R = BM / G
+  scaleLog2: f32,  // softmax scale * log2(e)
+}
+
+@group(0) @binding(0) var<storage, read> q: array<vec4<f16>>;
+@group(0) @binding(1) var<storage, read> kCache: array<vec4<f16>>;
+@group(0) @binding(2) var<storage, read> vCache: array<vec4<f16>>;
+@group(0) @binding(3) var<storage, read> queryStartLoc: array<u32>;
+@group(0) @binding(4) var<storage, read> seqLens: array<u32>;
+@group(0) @binding(5) var<storage, read> blockTables: array<u32>;
+@group(0) @binding(6) var<storage, read_write> out: array<vec4<f16>>;
+@group(0) @binding(7) var<uniform> p: Params;
+
+//#if HEAD_DIM_128
+const D: u32 = 128u;
+//#else
+const D: u32 = 64u;
+//#endif
+const D4: u32 = D / 4u;
+const BM: u32 = 64u;          // packed query rows per workgroup
+const BM4: u32 = BM / 4u;
+const BK: u32 = 32u;          // keys per tile
+const BK4: u32 = BK / 4u;
+const WG: u32 = 128u;         // threads: 16 row groups (4 rows each) x 8 key/column groups
+const BLOCK: u32 = 16u;       // cache block size
+const CPT: u32 = D / 32u;     // vec4 column chunks per thread in P·V
+const NEG: f32 = -1.0e30;     // masked score (exp2 of it minus any real max is exactly 0)
+
+// Q tile transposed: sQ[d * BM4 + m / 4][m % 4] = q row m, dim d.
+var<workgroup> sQ: array<vec4<f16>, D * BM4>;
+// K tile transposed, sKV[d * BK4 + key / 4][key % 4], then the V tile, sKV[key * D4 + d / 4].
+var<workgroup> sKV: array<vec4<f16>, BK * D4>;
+// Scores then probabilities, transposed: sS[key * BM4 + m / 4][m % 4].
+var<workgroup> sS: array<vec4<f32>, BK * BM4>;
+
+// Offset in vec4 units of the cache row of absolute key position `pos` (pos < seqLen).
+fn cacheRow(seq: u32, kvHead: u32, pos: u32) -> u32 {
+  let block = blockTables[seq * p.maxBlocksPerSeq + pos / BLOCK];
+  return ((block * p.numKvHeads + kvHead) * BLOCK + pos % BLOCK) * D4;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let wgIndex = wid.x + wid.y * nwg.x;
+  if (wgIndex >= p.numSeqs * p.numKvHeads * p.numQTiles) { return; }
+  let kvHead = wgIndex % p.numKvHeads;
+  let rest = wgIndex / p.numKvHeads;
+  let qTile = p.numQTiles - 1u - rest % p.numQTiles;
+  let seq = rest / p.numQTiles;
+
+  let qStart = queryStartLoc[seq];
+  let qLen = queryStartLoc[seq + 1u] - qStart;
+  let R = p.tileTokens;
+  let G = p.groupSize;
+  if (qTile * R >= qLen) { return; }
+  let seqLen = seqLens[seq];
+  let firstPos = seqLen - qLen + qTile * R;       // position of the tile's first token
+  let nRows = min(R, qLen - qTile * R);            // valid tokens in this tile
+  let lastPos = firstPos + nRows - 1u;
+  let numKeyTiles = lastPos / BK + 1u;
+  let tok0 = qStart + qTile * R;
+  let head0 = kvHead * G;
+
+  // Q tile -> workgroup memory (rows of padding tokens are zero).
+  for (var i = lid; i < BM * D4; i += WG) {
+    let m = i / D4;
+    let d4 = i % D4;
+    let r = m / G;
+    var v = vec4<f16>(0.0);
+    if (r < nRows) { v = q[((tok0 + r) * p.numHeads + head0 + m % G) * D4 + d4]; }
+    for (var c = 0u; c < 4u; c++) { sQ[(d4 * 4u + c) * BM4 + m / 4u][m % 4u] = v[c]; }
+  }
+
+  let rg = lid / 8u; // rows 4rg .. 4rg+3
+  let kg = lid % 8u; // keys 4kg .. 4kg+3 (scores); columns chunks kg + 8c (P·V)
+  var rowPos: vec4<u32>;
+  for (var i = 0u; i < 4u; i++) { rowPos[i] = firstPos + (rg * 4u + i) / G; }
+
+  var m = vec4<f32>(NEG);   // running max (log2 units)
+  var l = vec4<f32>(0.0);   // running sum of exp2(s - m)
+  var o: array<vec4<f32>, 4u * CPT>; // o[i * CPT + c]: row 4rg+i, columns 4(kg + 8c) .. +3
+
+  for (var kt = 0u; kt < numKeyTiles; kt++) {
+    let key0 = kt * BK;
+    workgroupBarrier(); // previous tile's P·V is done with sKV and sS
+    for (var i = lid; i < BK * D4; i += WG) {
+      let key = i / D4;
+      let d4 = i % D4;
+      var v = vec4<f16>(0.0);
+      if (key0 + key < seqLen) { v = kCache[cacheRow(seq, kvHead, key0 + key) + d4]; }
+      for (var c = 0u; c < 4u; c++) { sKV[(d4 * 4u + c) * BK4 + key / 4u][key % 4u] = v[c]; }
+    }
+    workgroupBarrier();
+
+    // S = Q Kᵀ for rows 4rg.., keys 4kg..; s_j holds key 4kg+j for the 4 rows.
+    var s0 = vec4<f32>(0.0);
+    var s1 = vec4<f32>(0.0);
+    var s2 = vec4<f32>(0.0);
+    var s3 = vec4<f32>(0.0);
+    for (var d = 0u; d < D; d++) {
+      let qv = vec4<f32>(sQ[d * BM4 + rg]);
+      let kv = vec4<f32>(sKV[d * BK4 + kg]);
+      s0 = fma(qv, vec4<f32>(kv.x), s0);
+      s1 = fma(qv, vec4<f32>(kv.y), s1);
+      s2 = fma(qv, vec4<f32>(kv.z), s2);
+      s3 = fma(qv, vec4<f32>(kv.w), s3);
+    }
+    let kpos = key0 + kg * 4u;
+    s0 = select(vec4<f32>(NEG), s0 * p.scaleLog2, vec4<u32>(kpos) <= rowPos);
+    s1 = select(vec4<f32>(NEG), s1 * p.scaleLog2, vec4<u32>(kpos + 1u) <= rowPos);
+    s2 = select(vec4<f32>(NEG), s2 * p.scaleLog2, vec4<u32>(kpos + 2u) <= rowPos);
+    s3 = select(vec4<f32>(NEG), s3 * p.scaleLog2, vec4<u32>(kpos + 3u) <= rowPos);
+    sS[(kg * 4u + 0u) * BM4 + rg] = s0;
+    sS[(kg * 4u + 1u) * BM4 + rg] = s1;
+    sS[(kg * 4u + 2u) * BM4 + rg] = s2;
+    sS[(kg * 4u + 3u) * BM4 + rg] = s3;
+    workgroupBarrier();
+
+    // V tile -> sKV (K is no longer needed); the rows' tile max from all scores.
+    for (var i = lid; i < BK * D4; i += WG) {
+      let key = i / D4;
+      var v = vec4<f16>(0.0);
+      if (key0 + key < seqLen) { v = vCache[cacheRow(seq, kvHead, key0 + key) + i % D4]; }
+      sKV[i] = v;
+    }
+    var mNew = m;
+    for (var k = 0u; k < BK; k++) { mNew = max(mNew, sS[k * BM4 + rg]); }
+    workgroupBarrier();
+    sS[(kg * 4u + 0u) * BM4 + rg] = exp2(s0 - mNew);
+    sS[(kg * 4u + 1u) * BM4 + rg] = exp2(s1 - mNew);
+    sS[(kg * 4u + 2u) * BM4 + rg] = exp2(s2 - mNew);
+    sS[(kg * 4u + 3u) * BM4 + rg] = exp2(s3 - mNew);
+    workgroupBarrier();
+
+    // O = O * exp2(m - mNew) + P V, l likewise (keys in increasing order).
+    let corr = exp2(m - mNew);
+    m = mNew;
+    for (var c = 0u; c < 4u * CPT; c++) { o[c] *= corr[c / CPT]; }
+    var lTile = vec4<f32>(0.0);
+    for (var k = 0u; k < BK; k++) {
+      let pk = sS[k * BM4 + rg];
+      lTile += pk;
+      for (var c = 0u; c < CPT; c++) {
+        let v = vec4<f32>(sKV[k * D4 + kg + 8u * c]);
+        o[0u * CPT + c] = fma(vec4<f32>(pk.x), v, o[0u * CPT + c]);
+        o[1u * CPT + c] = fma(vec4<f32>(pk.y), v, o[1u * CPT + c]);
+        o[2u * CPT + c] = fma(vec4<f32>(pk.z), v, o[2u * CPT + c]);
+        o[3u * CPT + c] = fma(vec4<f32>(pk.w), v, o[3u * CPT + c]);
+      }
+    }
+    l = l * corr + lTile;
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let row = rg * 4u + i;
+    let r = row / G;
+    if (r >= nRows) { continue; }
+    let base = ((tok0 + r) * p.numHeads + head0 + row % G) * D4;
+    for (var c = 0u; c < CPT; c++) { out[base + kg + 8u * c] = vec4<f16>(o[i * CPT + c] / l[i]); }
+  }
+}
