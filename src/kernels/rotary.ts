@@ -1,0 +1,56 @@
+// Rotary position embedding (RoPE), in place on q and k, NeoX (rotate_half) or GPT-J
+// (interleaved) pairing, full or partial rotary. The cos/sin table comes from model/rope.ts.
+import type { Recorder } from '../gpu/recorder.js';
+import { grid } from '../gpu/recorder.js';
+import { bindingSize, expect, expectShape, type Tensor } from '../gpu/tensor.js';
+
+const WG = 128;
+
+export interface RotaryOptions {
+  /** 'neox': pairs (i, i + rotaryDim/2) (Llama, Mistral, Qwen2 in HF); 'gptj': pairs (2i, 2i + 1). */
+  readonly style: 'neox' | 'gptj';
+  /** Rotated dims per head (even, <= headDim); the rest of each head is left as is. */
+  readonly rotaryDim: number;
+}
+
+// q: [numTokens, numQHeads, headDim] f16, k: [numTokens, numKHeads, headDim] f16 (both in place),
+// positions: [numTokens] u32, cosSin: [maxPositions, rotaryDim] f32 (row p: cos then sin of
+// p * invFreq). A token whose position is >= maxPositions is left unrotated (the engine checks
+// positions on the CPU; the GPU never reads past the table).
+export function rotary(rec: Recorder, q: Tensor, k: Tensor, positions: Tensor, cosSin: Tensor, opts: RotaryOptions): void {
+  expectShape('rotary q', q, [-1, -1, -1], 'f16');
+  const [numTokens, numQHeads, headDim] = q.shape;
+  expectShape('rotary k', k, [numTokens, -1, headDim], 'f16');
+  const numKHeads = k.shape[1];
+  expectShape('rotary positions', positions, [numTokens], 'u32');
+  const { rotaryDim, style } = opts;
+  expect(style === 'neox' || style === 'gptj', `rotary: style must be 'neox' or 'gptj', got ${String(style)}`);
+  expect(
+    Number.isInteger(rotaryDim) && rotaryDim >= 2 && rotaryDim % 2 === 0 && rotaryDim <= headDim,
+    `rotary: rotaryDim must be even and in [2, headDim=${headDim}], got ${rotaryDim}`,
+  );
+  expectShape('rotary cosSin', cosSin, [-1, rotaryDim], 'f32');
+  const maxPositions = cosSin.shape[0];
+  expect(!overlaps(q, k), 'rotary: q and k overlap');
+  for (const [t, what] of [[positions, 'positions'], [cosSin, 'cosSin']] as const) {
+    expect(!overlaps(q, t) && !overlaps(k, t), `rotary: q or k overlaps ${what}`);
+  }
+  if (numTokens === 0 || numQHeads + numKHeads === 0) return;
+
+  const packed = rotaryDim % 4 === 0 && headDim % 2 === 0;
+  const itemsPerHead = packed ? rotaryDim / 4 : rotaryDim / 2;
+  const headWords = packed ? headDim / 2 : headDim;
+  const defines = [packed && 'PACKED', style === 'gptj' && 'GPTJ'].filter((d): d is string => !!d);
+  const pipeline = rec.gpu.pipeline('rotary', { defines, constants: { WG } });
+  const items = numTokens * (numQHeads + numKHeads) * itemsPerHead;
+  rec.dispatch(
+    pipeline,
+    [q, k, positions, cosSin],
+    [numTokens, numQHeads, numKHeads, headWords, itemsPerHead, maxPositions],
+    grid(Math.ceil(items / WG)),
+  );
+}
+
+function overlaps(a: Tensor, b: Tensor): boolean {
+  return a.buffer === b.buffer && a.offset < b.offset + bindingSize(b) && b.offset < a.offset + bindingSize(a);
+}
