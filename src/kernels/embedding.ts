@@ -15,10 +15,15 @@ export function embedding(rec: Recorder, ids: Tensor, table: Tensor, out: Tensor
   expectShape('embedding out', out, [numTokens, hidden], 'f16');
   expect(!overlaps(out, table) && !overlaps(out, ids), 'embedding: out overlaps ids or table');
   if (numTokens === 0 || hidden === 0) return;
-  const vec8 = hidden % 8 === 0;
+  const vec8 = embeddingVariant(hidden) === 'vec8';
   const rowWords = vec8 ? hidden / 8 : hidden;
   const pipeline = rec.gpu.pipeline('embedding', { defines: vec8 ? ['VEC8'] : [], constants: { WG } });
   rec.dispatch(pipeline, [ids, table, out], [numTokens, vocab, rowWords], grid(Math.ceil((numTokens * rowWords) / WG)));
+}
+
+/** 'vec8' (16-byte moves, hidden % 8 == 0) or 'f16' (one half per thread). */
+export function embeddingVariant(hidden: number): 'vec8' | 'f16' {
+  return hidden % 8 === 0 ? 'vec8' : 'f16';
 }
 
 function overlaps(a: Tensor, b: Tensor): boolean {

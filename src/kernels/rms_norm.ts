@@ -1,5 +1,6 @@
 // RMS norm (Llama/Mistral/Qwen2 input_layernorm, post_attention_layernorm and the final norm),
 // plain and fused with the residual add. One workgroup per row, memory-bound.
+import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
 import { f32, grid } from '../gpu/recorder.js';
 import { bindingSize, expect, expectShape, type Tensor } from '../gpu/tensor.js';
@@ -63,6 +64,14 @@ export function rmsNormDispatch(
   const pipeline = gpu.pipeline('rms_norm', { defines, constants: { WG: wg, CACHE: items } });
   const tensors = [x, ...(residual ? [residual] : []), weight, ...(inPlace ? [] : [out])];
   rec.dispatch(pipeline, tensors, [rows, hidden, items, f32(eps)], grid(rows));
+}
+
+/** The variant rmsNorm/fusedAddRmsNorm use on this device for rows of `hidden`, e.g. 'vec8 wg512 subgroups'. */
+export function rmsNormVariant(gpu: Gpu, hidden: number, opts: RmsNormOptions = {}): string {
+  const subgroups = (opts.subgroups ?? true) && gpu.caps.subgroups;
+  const vec8 = hidden % 8 === 0;
+  const wg = workgroupSize(vec8 ? hidden / 8 : hidden, gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.caps.subgroupMaxSize);
+  return `${vec8 ? 'vec8' : 'f16'} wg${wg} ${subgroups ? 'subgroups' : 'tree'}`;
 }
 
 /**

@@ -37,7 +37,7 @@ export function rotary(rec: Recorder, q: Tensor, k: Tensor, positions: Tensor, c
   }
   if (numTokens === 0 || numQHeads + numKHeads === 0) return;
 
-  const packed = rotaryDim % 4 === 0 && headDim % 2 === 0;
+  const packed = rotaryVariant(headDim, rotaryDim) === 'packed';
   const itemsPerHead = packed ? rotaryDim / 4 : rotaryDim / 2;
   const headWords = packed ? headDim / 2 : headDim;
   const defines = [packed && 'PACKED', style === 'gptj' && 'GPTJ'].filter((d): d is string => !!d);
@@ -49,6 +49,11 @@ export function rotary(rec: Recorder, q: Tensor, k: Tensor, positions: Tensor, c
     [numTokens, numQHeads, numKHeads, headWords, itemsPerHead, maxPositions],
     grid(Math.ceil(items / WG)),
   );
+}
+
+/** 'packed' (two pairs per thread, 4-byte accesses: rotaryDim % 4 == 0, even headDim) or 'f16'. */
+export function rotaryVariant(headDim: number, rotaryDim: number): 'packed' | 'f16' {
+  return rotaryDim % 4 === 0 && headDim % 2 === 0 ? 'packed' : 'f16';
 }
 
 function overlaps(a: Tensor, b: Tensor): boolean {

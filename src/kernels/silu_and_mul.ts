@@ -15,10 +15,15 @@ export function siluAndMul(rec: Recorder, x: Tensor, out: Tensor): void {
   expectShape('siluAndMul out', out, [numTokens, inter], 'f16');
   expect(!overlaps(x, out), 'siluAndMul: out overlaps x');
   if (numTokens === 0 || inter === 0) return;
-  const vec8 = inter % 8 === 0;
+  const vec8 = siluAndMulVariant(inter) === 'vec8';
   const items = vec8 ? inter / 8 : inter;
   const pipeline = rec.gpu.pipeline('silu_and_mul', { defines: vec8 ? ['VEC8'] : [], constants: { WG } });
   rec.dispatch(pipeline, [x, out], [numTokens, items], grid(Math.ceil((numTokens * items) / WG)));
+}
+
+/** 'vec8' (16-byte accesses, intermediate % 8 == 0) or 'f16' (one half per thread). */
+export function siluAndMulVariant(intermediate: number): 'vec8' | 'f16' {
+  return intermediate % 8 === 0 ? 'vec8' : 'f16';
 }
 
 function overlaps(a: Tensor, b: Tensor): boolean {
