@@ -1,0 +1,190 @@
+// Linear layer: out = x Wᵀ (+ bias), weights in Hugging Face layout. The decode GEMV and the prefill GEMM.
+//
+// Batch invariance ('invariant' mode, the default): a row's result never depends on M. The kernel and its
+// reduction order are chosen from the device, N and K only:
+//   * devices with f16→f32 16×16×16 subgroup matrices (NVIDIA): 'subgroup-matrix' for every M. K is cut into
+//     numSeg segments (from N and K: enough independent weight streams for decode), each one chain of
+//     tensor-core multiply-accumulates, folded in segment order. M only picks the tile shape and whether the
+//     segments run side by side (PAR: decode) or one after another (SEQ: prefill); rows never interact and
+//     every schedule performs the same operations on the same values, so the bits are the same.
+//   * other devices: 'plain' for every M (one f32 fma chain over k per output; M picks only the tile shape).
+// 'fast' mode may also use 'gemv' (lane-split K, subgroup reduction) for M ≤ 8, whose order depends on the
+// lane count: fastest for decode, not invariant against larger batches.
+import type { Gpu } from '../gpu/gpu.js';
+import { grid, type Param, type Recorder } from '../gpu/recorder.js';
+import { byteSize, expect, expectShape, type DType, type Tensor } from '../gpu/tensor.js';
+
+export type LinearMode = 'invariant' | 'fast';
+export type LinearVariantName = 'plain' | 'subgroup-matrix' | 'gemv' | 'subgroup-matrix-emulated';
+
+export interface LinearOptions {
+  /** 'invariant' (default): bitwise batch-invariant rows; 'fast': may pick a GEMV for small M. */
+  readonly mode?: LinearMode;
+  /**
+   * Forces a kernel (tests, benchmarks). 'subgroup-matrix' needs the device feature; 'gemv' needs M ≤ 8;
+   * 'subgroup-matrix-emulated' runs the tensor-core kernel's tiling and schedules with emulated matrix ops
+   * on any device (slow; it proves the index logic where no tensor cores exist).
+   */
+  readonly variant?: LinearVariantName;
+}
+
+export interface LinearPlan {
+  readonly variant: LinearVariantName;
+  /** What fixes the reduction order: the same for every M of one (device, N, K) in invariant mode. */
+  readonly order: string;
+  /** Tile shape and schedule (free to depend on M). */
+  readonly schedule: string;
+  readonly shader: string;
+  readonly defines: string[];
+  readonly constants: Record<string, number>;
+  readonly params: Param[];
+  readonly workgroups: [number, number, number];
+}
+
+/** Largest M the GEMV handles (rows held in registers). */
+export const GEMV_MAX_ROWS = 8;
+/** In 'fast' mode, M up to this uses the GEMV. */
+const FAST_GEMV_ROWS = 8;
+
+/** Whether the device has the tensor-core path: f16→f32 16×16×16 subgroup matrices on 32-wide subgroups. */
+export function hasLinearTensorCores(gpu: Gpu): boolean {
+  return gpu.hasSubgroupMatrix(16, 16, 16) && gpu.caps.subgroupMinSize === 32 && gpu.caps.subgroupMaxSize === 32;
+}
+
+/**
+ * The K partition of the tensor-core kernel, from N and K only: segments of a multiple of 128 elements.
+ * Small N gets more segments so that decode has ≥ ~12k/16 independent weight streams; at most 8, each ≥ 512.
+ */
+export function linearSegments(N: number, K: number): { numSeg: number; segLen: number } {
+  let ks = 1;
+  while (ks < 8 && N * ks < 12288) ks *= 2;
+  ks = Math.max(1, Math.min(ks, Math.floor(K / 512)));
+  const segLen = 128 * Math.ceil(K / (128 * ks));
+  return { numSeg: Math.ceil(K / segLen), segLen };
+}
+
+// Tile configurations of shaders/linear_subgroup_matrix.wgsl (CFG_*): keep in step with the shader.
+const SGM_CFG: Record<string, { KG: number; SG_M: number; SG_N: number; TM: number; TN: number }> = {
+  S1: { KG: 1, SG_M: 1, SG_N: 4, TM: 1, TN: 1 },
+  S2: { KG: 2, SG_M: 1, SG_N: 2, TM: 1, TN: 1 },
+  S4: { KG: 4, SG_M: 1, SG_N: 1, TM: 1, TN: 1 },
+  S8: { KG: 8, SG_M: 1, SG_N: 1, TM: 1, TN: 1 },
+  M1: { KG: 1, SG_M: 1, SG_N: 4, TM: 4, TN: 1 },
+  M2: { KG: 2, SG_M: 1, SG_N: 2, TM: 4, TN: 1 },
+  M4: { KG: 4, SG_M: 1, SG_N: 1, TM: 4, TN: 1 },
+  M8: { KG: 8, SG_M: 1, SG_N: 1, TM: 2, TN: 1 },
+  B: { KG: 1, SG_M: 2, SG_N: 4, TM: 4, TN: 2 },
+};
+
+function pow2ceil(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+function chooseVariant(gpu: Gpu, M: number, opts: LinearOptions): LinearVariantName {
+  const tc = hasLinearTensorCores(gpu);
+  if (opts.variant) {
+    if (opts.variant === 'subgroup-matrix' && !tc) throw new Error('linear: this device has no f16 16x16x16 subgroup matrices');
+    if (opts.variant === 'gemv' && M > GEMV_MAX_ROWS) throw new Error(`linear: the gemv variant takes M <= ${GEMV_MAX_ROWS}, got ${M}`);
+    return opts.variant;
+  }
+  if ((opts.mode ?? 'invariant') === 'fast' && M <= FAST_GEMV_ROWS) return 'gemv';
+  return tc ? 'subgroup-matrix' : 'plain';
+}
+
+/** Everything `linear` dispatches for these sizes: the variant, its order, tiles, defines and grid. */
+export function planLinear(
+  gpu: Gpu,
+  M: number,
+  N: number,
+  K: number,
+  opts: LinearOptions & { bias?: boolean; outDtype?: DType } = {},
+): LinearPlan {
+  const variant = chooseVariant(gpu, M, opts);
+  const defines: string[] = [];
+  if (opts.bias) defines.push('BIAS');
+  if (opts.outDtype === 'f32') defines.push('OUT_F32');
+  if (variant === 'gemv') {
+    const tpr = Math.max(32, gpu.caps.subgroupMaxSize);
+    const rpw = 4;
+    const mr = pow2ceil(M);
+    if (K % 8 === 0) defines.push('VEC');
+    if (gpu.caps.subgroups && gpu.caps.subgroupMinSize === tpr && gpu.caps.subgroupMaxSize === tpr) defines.push('SG_REDUCE');
+    return {
+      variant,
+      order: `lanes${tpr}`,
+      schedule: `rows${rpw} mr${mr}`,
+      shader: 'linear_gemv',
+      defines,
+      constants: { TPR: tpr, RPW: rpw, MR: mr },
+      params: [M, N, K, 0],
+      workgroups: grid(Math.ceil(N / rpw)),
+    };
+  }
+  if (variant === 'plain') {
+    const [tx, ty, tm, tn, bk] = M <= 2 ? [64, 1, 2, 2, 32] : M <= 16 ? [32, 4, 4, 2, 32] : [16, 16, 4, 4, 16];
+    const tilesM = Math.ceil(M / (ty * tm));
+    const tilesN = Math.ceil(N / (tx * tn));
+    return {
+      variant,
+      order: 'k-chain',
+      schedule: `${ty * tm}x${tx * tn}`,
+      shader: 'linear_tiled',
+      defines,
+      constants: { TX: tx, TY: ty, TM: tm, TN: tn, BK: bk },
+      params: [M, N, K, tilesM],
+      workgroups: grid(tilesM * tilesN),
+    };
+  }
+  const { numSeg, segLen } = linearSegments(N, K);
+  const kg = pow2ceil(numSeg);
+  const cfg = M <= 16 ? `S${kg}` : M <= 64 ? `M${kg}` : 'B';
+  const c = SGM_CFG[cfg];
+  const par = cfg !== 'B';
+  defines.push(`CFG_${cfg}`, par ? 'PAR' : 'SEQ');
+  if (!par && numSeg > 1) defines.push('SEQ_SPLIT');
+  if (K % 8 === 0) defines.push('VEC');
+  if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
+  const bm = 16 * c.SG_M * c.TM;
+  const bn = 16 * c.SG_N * c.TN;
+  const tilesM = Math.ceil(M / bm);
+  const tilesN = Math.ceil(N / bn);
+  return {
+    variant,
+    order: `seg${numSeg}x${segLen}`,
+    schedule: `${cfg} ${par ? 'par' : 'seq'} ${bm}x${bn}`,
+    shader: 'linear_subgroup_matrix',
+    defines,
+    constants: {},
+    params: [M, N, K, segLen, numSeg, tilesM, tilesN, 0],
+    workgroups: grid(tilesM * tilesN),
+  };
+}
+
+/** The variant `linear` picks for these sizes, with its reduction order and schedule (for benchmarks). */
+export function linearVariant(gpu: Gpu, M: number, N: number, K: number, opts: LinearOptions = {}): string {
+  const p = planLinear(gpu, M, N, K, opts);
+  return `${p.variant} ${p.order} / ${p.schedule}`;
+}
+
+// x: [M, K] f16; weight: [N, K] f16; bias: [N] f16 or null; out: [M, N] f16 or f32
+export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): void {
+  expect(x.shape.length === 2, `linear: x must be [M, K], got [${x.shape}]`);
+  const [M, K] = x.shape;
+  expectShape('linear x', x, [M, K], 'f16');
+  expect(weight.shape.length === 2, `linear: weight must be [N, K], got [${weight.shape}]`);
+  const N = weight.shape[0];
+  expectShape('linear weight', weight, [N, K], 'f16');
+  if (bias) expectShape('linear bias', bias, [N], 'f16');
+  expectShape('linear out', out, [M, N], ['f16', 'f32']);
+  expect(K > 0, 'linear: K must be positive');
+  const limit = rec.gpu.limits.maxStorageBufferBindingSize;
+  for (const [name, t] of [['x', x], ['weight', weight], ['out', out]] as const) {
+    expect(byteSize(t) <= limit, `linear: ${name} [${t.shape}] is ${byteSize(t)} bytes, over the device's ${limit}-byte binding limit`);
+  }
+  if (M === 0 || N === 0) return;
+  const plan = planLinear(rec.gpu, M, N, K, { ...opts, bias: bias !== null, outDtype: out.dtype });
+  const pipeline = rec.gpu.pipeline(plan.shader, { defines: plan.defines, constants: plan.constants });
+  rec.dispatch(pipeline, bias ? [x, weight, bias, out] : [x, weight, out], plan.params, plan.workgroups);
+}

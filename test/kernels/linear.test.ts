@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { GEMV_MAX_ROWS, hasLinearTensorCores, linear, linearSegments, planLinear, type LinearOptions } from '../../src/kernels/linear.js';
+import { linearRef, linearTolerance, type LinearOutDType } from '../../src/kernels/ref/linear.js';
+import { ShapeError } from '../../src/gpu/errors.js';
+import type { Gpu } from '../../src/gpu/gpu.js';
+import { fromF16, toF16 } from '../../src/util/f16.js';
+import { Rng } from '../../src/util/rng.js';
+import { noGpuReason, run, testGpu } from '../helpers/gpu.js';
+
+// Tolerance (see linearTolerance): |got − ref| ≤ 4·sqrt(K)·2⁻²³·Σ|x·w| + one ulp of the output dtype at |ref|,
+// against an f64 reference on the same f16 inputs. Outputs are poisoned with NaN before every run, so an
+// element the kernel never writes fails too.
+
+const gpu = await testGpu();
+
+interface Inputs {
+  M: number;
+  N: number;
+  K: number;
+  x: Uint16Array;
+  w: Uint16Array;
+  bias: Uint16Array | null;
+}
+
+function inputs(M: number, N: number, K: number, withBias: boolean, seed: number): Inputs {
+  const rng = new Rng(seed);
+  const x = toF16(rng.floats(M * K, -1, 1));
+  const s = 2 / Math.sqrt(K);
+  const w = toF16(rng.floats(N * K, -s, s));
+  const bias = withBias ? toF16(rng.floats(N, -1, 1)) : null;
+  return { M, N, K, x, w, bias };
+}
+
+/** Runs linear and returns the raw output (f16 bits or f32 values). */
+async function runLinear(g: Gpu, c: Inputs, out: LinearOutDType, opts: LinearOptions): Promise<Uint16Array | Float32Array> {
+  const tx = g.upload(c.x, [c.M, c.K], 'f16', 'x');
+  const tw = g.upload(c.w, [c.N, c.K], 'f16', 'w');
+  const tb = c.bias ? g.upload(c.bias, [c.N], 'f16', 'bias') : null;
+  const to = out === 'f16' ? g.upload(new Uint16Array(c.M * c.N).fill(0x7e00), [c.M, c.N], 'f16', 'out') : g.upload(new Float32Array(c.M * c.N).fill(NaN), [c.M, c.N], 'f32', 'out');
+  await run(g, (rec) => linear(rec, tx, tw, tb, to, opts));
+  const got = (await g.read(to)) as Uint16Array | Float32Array;
+  for (const t of [tx, tw, tb, to]) t?.buffer.destroy();
+  return got;
+}
+
+function checkAgainstRef(got: Uint16Array | Float32Array, c: Inputs, out: LinearOutDType, what: string): void {
+  const vals = got instanceof Uint16Array ? fromF16(got) : got;
+  const absSum = new Float64Array(c.M * c.N);
+  const ref = linearRef(fromF16(c.x), fromF16(c.w), c.bias ? fromF16(c.bias) : null, c.M, c.N, c.K, out, absSum);
+  let worst = -1;
+  let worstRatio = 0;
+  let bad = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const ratio = Math.abs(vals[i] - ref[i]) / linearTolerance(ref[i], absSum[i], c.K, out);
+    if (!(ratio <= 1)) bad++;
+    if (!(ratio <= worstRatio)) {
+      worstRatio = Number.isNaN(ratio) ? Infinity : ratio;
+      worst = i;
+    }
+  }
+  if (bad > 0) {
+    const m = Math.floor(worst / c.N);
+    throw new Error(`${what}: ${bad}/${ref.length} out of tolerance; worst [${m}, ${worst % c.N}]: got ${vals[worst]}, expected ${ref[worst]} (${worstRatio.toFixed(1)}× tolerance)`);
+  }
+}
+
+function rowsOf(c: Inputs, start: number, count: number): Inputs {
+  return { ...c, M: count, x: c.x.slice(start * c.K, (start + count) * c.K) };
+}
+
+function bits(a: Uint16Array | Float32Array): Uint16Array | Uint32Array {
+  return a instanceof Uint16Array ? a : new Uint32Array(a.buffer, a.byteOffset, a.length);
+}
+
+/** Every variant this device can run, forced, plus the two modes' own choices. */
+function variants(g: Gpu): [string, LinearOptions][] {
+  const v: [string, LinearOptions][] = [
+    ['invariant', {}],
+    ['fast', { mode: 'fast' }],
+    ['plain', { variant: 'plain' }],
+    ['subgroup-matrix-emulated', { variant: 'subgroup-matrix-emulated' }],
+  ];
+  if (hasLinearTensorCores(g)) v.push(['subgroup-matrix', { variant: 'subgroup-matrix' }]);
+  return v;
+}
+
+// [M, N, K, bias, out]: awkward sizes; N=300/K=2048 and N=200/K=1536 cut K into 4 and 3 segments (tensor-core
+// order), K=999 takes the scalar-load paths, K=24 is shorter than one tile.
+const SHAPES: [number, number, number, boolean, LinearOutDType][] = [
+  [1, 999, 1000, true, 'f16'],
+  [3, 999, 1000, false, 'f32'],
+  [17, 300, 2048, true, 'f16'],
+  [64, 300, 2048, false, 'f16'],
+  [130, 999, 1000, true, 'f32'],
+  [130, 200, 1536, false, 'f16'],
+  [5, 33, 999, true, 'f16'],
+  [130, 70, 24, true, 'f16'],
+];
+
+describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason()})`}`, () => {
+  const g = gpu!;
+
+  it('cuts K by N and K only, in 128-multiples covering K', () => {
+    for (const [N, K] of [[4096, 14336], [4096, 4096], [14336, 4096], [300, 2048], [200, 1536], [999, 1000], [128256, 4096]]) {
+      const { numSeg, segLen } = linearSegments(N, K);
+      expect(segLen % 128).toBe(0);
+      expect(numSeg * segLen).toBeGreaterThanOrEqual(K);
+      expect((numSeg - 1) * segLen).toBeLessThan(K);
+      expect(numSeg).toBeLessThanOrEqual(8);
+    }
+    expect(linearSegments(300, 2048).numSeg).toBe(4);
+    expect(linearSegments(200, 1536).numSeg).toBe(3);
+  });
+
+  for (const [name, opts] of variants(gpu ?? ({} as Gpu))) {
+    it.each(SHAPES)(`${name}: M=%i N=%i K=%i bias=%s out=%s matches the f64 reference`, async (M, N, K, withBias, out) => {
+      const c = inputs(M, N, K, withBias, M * 7919 + N * 31 + K);
+      checkAgainstRef(await runLinear(g, c, out, opts), c, out, `${name} ${planLinear(g, M, N, K, opts).schedule} M${M} N${N} K${K}`);
+    });
+  }
+
+  it.each([
+    [1, 4096, 4096, true, 'f16'],
+    [3, 4096, 4096, false, 'f32'],
+  ] as const)('invariant and fast: M=%i N=%i K=%i (a real hidden size) match the reference', async (M, N, K, withBias, out) => {
+    const c = inputs(M, N, K, withBias, 4242 + M);
+    checkAgainstRef(await runLinear(g, c, out, {}), c, out, `invariant M${M} 4096²`);
+    checkAgainstRef(await runLinear(g, c, out, { mode: 'fast' }), c, out, `fast M${M} 4096²`);
+  });
+
+  it.each([1, 2, 3, 8])('gemv: M=%i matches the reference (incl. K=999 and f32 out)', async (M) => {
+    for (const [N, K, out] of [[999, 1000, 'f16'], [77, 999, 'f32'], [513, 64, 'f16']] as const) {
+      const c = inputs(M, N, K, M % 2 === 1, 17 * M + K);
+      checkAgainstRef(await runLinear(g, c, out, { variant: 'gemv' }), c, out, `gemv M${M} N${N} K${K}`);
+    }
+  });
+
+  // Rows computed alone (M=1) and inside batches of 37 and 130 must be bitwise equal: every invariant path.
+  const invariantVariants = variants(gpu ?? ({} as Gpu)).filter(([n]) => n !== 'fast');
+  for (const [name, opts] of invariantVariants) {
+    it.each([
+      [300, 2048, 'f16'],
+      [999, 1000, 'f32'],
+    ] as const)(`${name}: rows are batch invariant (N=%i K=%i out=%s)`, async (N, K, out) => {
+      const c = inputs(130, N, K, true, N + K);
+      const full = bits(await runLinear(g, c, out, opts));
+      const mid = bits(await runLinear(g, rowsOf(c, 40, 37), out, opts));
+      expect(Array.from(mid)).toEqual(Array.from(full.subarray(40 * N, 77 * N)));
+      for (const r of [0, 57, 129]) {
+        const one = bits(await runLinear(g, rowsOf(c, r, 1), out, opts));
+        expect(Array.from(one), `row ${r} alone vs in M=130`).toEqual(Array.from(full.subarray(r * N, (r + 1) * N)));
+      }
+    });
+  }
+
+  it('picks variants from the device, N and K only in invariant mode', () => {
+    const names = [1, 2, 16, 17, 64, 65, 300, 8192].map((M) => {
+      const p = planLinear(g, M, 4096, 14336);
+      return `${p.variant} ${p.order}`;
+    });
+    expect(new Set(names).size).toBe(1);
+    expect(planLinear(g, GEMV_MAX_ROWS, 4096, 4096, { mode: 'fast' }).variant).toBe('gemv');
+  });
+
+  it('rejects mismatched shapes and dtypes with a ShapeError', async () => {
+    await run(g, (rec) => {
+      const x = g.tensor([2, 8], 'f16');
+      const w = g.tensor([4, 8], 'f16');
+      expect(() => linear(rec, x, g.tensor([4, 9], 'f16'), null, g.tensor([2, 4], 'f16'))).toThrow(ShapeError);
+      expect(() => linear(rec, x, w, g.tensor([5], 'f16'), g.tensor([2, 4], 'f16'))).toThrow(ShapeError);
+      expect(() => linear(rec, x, w, null, g.tensor([2, 5], 'f16'))).toThrow(ShapeError);
+      expect(() => linear(rec, x, w, null, g.tensor([2, 4], 'u32'))).toThrow(ShapeError);
+      expect(() => linear(rec, g.tensor([2, 8], 'f32'), w, null, g.tensor([2, 4], 'f16'))).toThrow(ShapeError);
+    });
+  });
+});
