@@ -1,0 +1,122 @@
+// Paged decode attention (one query token per sequence) with split-K over fixed-size
+// partitions of the context, flash-decoding style:
+//   pass 1 (decode_attention):       per (seq, kv head, partition) → max, Σexp, unnormalised out
+//   pass 2 (decode_attention_merge): per (seq, head) log-sum-exp merge → out f16
+// The partition size is fixed (default 256 tokens), never derived from the batch or from
+// maxSeqLen, so a sequence's output is bitwise identical whatever else is in the batch.
+import type { Recorder } from '../gpu/recorder.js';
+import { f32 } from '../gpu/recorder.js';
+import { expect, expectShape, type Tensor } from '../gpu/tensor.js';
+import { BLOCK_SIZE } from './reshape_and_cache.js';
+
+export const DEFAULT_PARTITION_SIZE = 256;
+
+export interface DecodeAttentionOptions {
+  /** Softmax scale, usually 1 / sqrt(headDim). */
+  readonly scale: number;
+  /** The largest seqLens entry (known on the CPU): sizes the grid and the split-K scratch. */
+  readonly maxSeqLen: number;
+  /** Tokens per split-K partition: a multiple of 16. Keep it fixed for an engine's lifetime. */
+  readonly partitionSize?: number;
+}
+
+/** Launch parameters of pass 1, chosen from the shapes and the device only (not the batch). */
+export interface DecodeAttentionPlan {
+  readonly headsPerGroup: number; // G = numHeads / numKvHeads
+  readonly headsPerWorkgroup: number; // GW: q heads sharing one workgroup's K/V reads
+  readonly lanesPerToken: number; // TPK
+  readonly workgroupSize: number;
+  readonly partitionSize: number;
+  readonly tokensInFlight: number; // U
+}
+
+const MAX_HEADS_PER_WORKGROUP = 8;
+const MAX_CHUNKS_PER_LANE = 4;
+const WG = 256;
+const UNROLL = 4;
+const MERGE_THREADS = 128;
+
+export function planDecodeAttention(
+  numHeads: number,
+  numKvHeads: number,
+  headDim: number,
+  subgroupMinSize: number,
+  partitionSize = DEFAULT_PARTITION_SIZE,
+): DecodeAttentionPlan {
+  const G = numHeads / numKvHeads;
+  let GW = Math.min(G, MAX_HEADS_PER_WORKGROUP);
+  while (G % GW !== 0) GW--;
+  const chunks = headDim / 8;
+  let tpk = 1;
+  while (tpk * 2 <= Math.min(16, subgroupMinSize) && chunks % (tpk * 2) === 0) tpk *= 2;
+  expect(chunks / tpk <= MAX_CHUNKS_PER_LANE, `decodeAttention: headDim ${headDim} needs ${chunks / tpk} chunks per lane (max ${MAX_CHUNKS_PER_LANE})`);
+  return { headsPerGroup: G, headsPerWorkgroup: GW, lanesPerToken: tpk, workgroupSize: WG, partitionSize, tokensInFlight: UNROLL };
+}
+
+// q:           [numSeqs, numHeads, headDim] f16 (one token per sequence, rotary already applied)
+// kCache, vCache: [numBlocks, numKvHeads, 16, headDim] f16
+// blockTables: [numSeqs, maxBlocksPerSeq] u32
+// seqLens:     [numSeqs] u32 (the query attends to positions [0, seqLens[s]))
+// out:         [numSeqs, numHeads, headDim] f16
+export function decodeAttention(
+  rec: Recorder,
+  q: Tensor,
+  kCache: Tensor,
+  vCache: Tensor,
+  blockTables: Tensor,
+  seqLens: Tensor,
+  out: Tensor,
+  opts: DecodeAttentionOptions,
+): void {
+  expect(q.shape.length === 3, `decodeAttention: q must be [numSeqs, numHeads, headDim], got [${q.shape}]`);
+  expect(kCache.shape.length === 4, `decodeAttention: kCache must be [numBlocks, numKvHeads, 16, headDim], got [${kCache.shape}]`);
+  expect(blockTables.shape.length === 2, `decodeAttention: blockTables must be [numSeqs, maxBlocksPerSeq], got [${blockTables.shape}]`);
+  const [numSeqs, numHeads, headDim] = q.shape;
+  const [numBlocks, numKvHeads] = kCache.shape;
+  const maxBlocksPerSeq = blockTables.shape[1];
+  expectShape('decodeAttention q', q, [numSeqs, numHeads, headDim], 'f16');
+  expectShape('decodeAttention kCache', kCache, [numBlocks, numKvHeads, BLOCK_SIZE, headDim], 'f16');
+  expectShape('decodeAttention vCache', vCache, [numBlocks, numKvHeads, BLOCK_SIZE, headDim], 'f16');
+  expectShape('decodeAttention blockTables', blockTables, [numSeqs, maxBlocksPerSeq], 'u32');
+  expectShape('decodeAttention seqLens', seqLens, [numSeqs], 'u32');
+  expectShape('decodeAttention out', out, [numSeqs, numHeads, headDim], 'f16');
+  expect(numKvHeads > 0 && numHeads % numKvHeads === 0, `decodeAttention: numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
+  expect(headDim > 0 && headDim % 8 === 0, `decodeAttention: headDim must be a multiple of 8, got ${headDim}`);
+  expect(numSeqs <= 65535, `decodeAttention: at most 65535 sequences per call, got ${numSeqs}`);
+  const { maxSeqLen, scale } = opts;
+  const P = opts.partitionSize ?? DEFAULT_PARTITION_SIZE;
+  expect(Number.isInteger(P) && P >= BLOCK_SIZE && P % BLOCK_SIZE === 0, `decodeAttention: partitionSize must be a positive multiple of ${BLOCK_SIZE}, got ${P}`);
+  expect(Number.isInteger(maxSeqLen) && maxSeqLen >= 0, `decodeAttention: maxSeqLen must be a non-negative integer, got ${maxSeqLen}`);
+  expect(maxSeqLen <= maxBlocksPerSeq * BLOCK_SIZE, `decodeAttention: maxSeqLen ${maxSeqLen} exceeds the block table (${maxBlocksPerSeq} blocks of ${BLOCK_SIZE})`);
+  expect(Number.isFinite(scale), `decodeAttention: scale must be finite, got ${scale}`);
+  if (numSeqs === 0) return;
+
+  const gpu = rec.gpu;
+  expect(gpu.caps.subgroups, 'decodeAttention: needs the subgroups feature');
+  const sgMin = gpu.caps.subgroupMinSize || 4;
+  const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P);
+  const GW = plan.headsPerWorkgroup;
+  const smem = 4 * (GW * P + P / BLOCK_SIZE + (WG / sgMin) * (8 + headDim));
+  expect(smem <= gpu.limits.maxComputeWorkgroupStorageSize, `decodeAttention: partitionSize ${P} needs ${smem} bytes of workgroup memory (device limit ${gpu.limits.maxComputeWorkgroupStorageSize})`);
+
+  const maxPartitions = Math.ceil(maxSeqLen / P);
+  expect(maxPartitions <= 65535, `decodeAttention: maxSeqLen ${maxSeqLen} needs ${maxPartitions} partitions (max 65535)`);
+  const partOut = rec.scratch([numSeqs, numHeads, Math.max(maxPartitions, 1), headDim], 'f32', 'decode_attention.partOut');
+  const partStats = rec.scratch([numSeqs, numHeads, Math.max(maxPartitions, 1), 2], 'f32', 'decode_attention.partStats');
+
+  if (maxPartitions > 0) {
+    const pass1 = gpu.pipeline('decode_attention', {
+      constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin, U: plan.tokensInFlight },
+    });
+    const headGroups = plan.headsPerGroup / GW;
+    rec.dispatch(
+      pass1,
+      [q, kCache, vCache, blockTables, seqLens, partOut, partStats],
+      [numHeads, numKvHeads, headGroups, maxBlocksPerSeq, maxPartitions, f32(scale)],
+      [maxPartitions, numKvHeads * headGroups, numSeqs],
+    );
+  }
+  const pl = Math.max(1, Math.floor(MERGE_THREADS / (headDim / 4)));
+  const merge = gpu.pipeline('decode_attention_merge', { constants: { D: headDim, P, PL: pl } });
+  rec.dispatch(merge, [partOut, partStats, seqLens, out], [numHeads, maxPartitions], [numHeads, numSeqs]);
+}

@@ -1,0 +1,214 @@
+import { describe, expect, it } from 'vitest';
+import { decodeAttention, DEFAULT_PARTITION_SIZE } from '../../src/kernels/decode_attention.js';
+import { attentionRef } from '../../src/kernels/ref/attention.js';
+import { ShapeError } from '../../src/gpu/errors.js';
+import type { Gpu } from '../../src/gpu/gpu.js';
+import type { Tensor } from '../../src/gpu/tensor.js';
+import { fromF16, toF16 } from '../../src/util/f16.js';
+import { Rng } from '../../src/util/rng.js';
+import { expectClose, noGpuReason, readF32, run, testGpu, type Tolerance } from '../helpers/gpu.js';
+
+const gpu = await testGpu();
+
+// f16 output (one rounding, ~5e-4 relative) of an f32 computation vs the f64 reference.
+const TOL: Tolerance = { atol: 2e-3, rtol: 1e-2 };
+
+interface Shape {
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+}
+
+/** A paged cache filled with random f16 values, and block tables that scatter each sequence's blocks. */
+interface Paged {
+  shape: Shape;
+  seqLens: number[];
+  maxBlocksPerSeq: number;
+  numBlocks: number;
+  blockTables: Uint32Array;
+  kCache: Uint16Array;
+  vCache: Uint16Array;
+}
+
+function shuffled(rng: Rng, n: number): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(0, i);
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+function makePaged(rng: Rng, shape: Shape, seqLens: number[]): Paged {
+  const need = seqLens.map((l) => Math.ceil(l / 16));
+  const maxBlocksPerSeq = Math.max(1, ...need) + 1;
+  const numBlocks = need.reduce((a, b) => a + b, 0) + 3;
+  const perm = shuffled(rng, numBlocks);
+  const blockTables = new Uint32Array(seqLens.length * maxBlocksPerSeq);
+  let next = 0;
+  seqLens.forEach((_, s) => {
+    for (let b = 0; b < maxBlocksPerSeq; b++) {
+      // Entries past a sequence's length point at real (other) blocks: reading them is caught.
+      blockTables[s * maxBlocksPerSeq + b] = b < need[s] ? perm[next++] : rng.int(0, numBlocks - 1);
+    }
+  });
+  const n = numBlocks * shape.numKvHeads * 16 * shape.headDim;
+  return {
+    shape,
+    seqLens,
+    maxBlocksPerSeq,
+    numBlocks,
+    blockTables,
+    kCache: toF16(rng.floats(n, -1, 1)),
+    vCache: toF16(rng.floats(n, -1, 1)),
+  };
+}
+
+interface Uploaded {
+  kCache: Tensor;
+  vCache: Tensor;
+  blockTables: Tensor;
+  seqLens: Tensor;
+}
+
+function upload(g: Gpu, c: Paged): Uploaded {
+  const { numKvHeads, headDim } = c.shape;
+  return {
+    kCache: g.upload(c.kCache, [c.numBlocks, numKvHeads, 16, headDim], 'f16', 'kCache'),
+    vCache: g.upload(c.vCache, [c.numBlocks, numKvHeads, 16, headDim], 'f16', 'vCache'),
+    blockTables: g.upload(c.blockTables, [c.seqLens.length, c.maxBlocksPerSeq], 'u32', 'blockTables'),
+    seqLens: g.upload(Uint32Array.from(c.seqLens), [c.seqLens.length], 'u32', 'seqLens'),
+  };
+}
+
+/** Runs the kernel; returns the raw f16 bits of out. */
+async function runDecode(g: Gpu, c: Paged, t: Uploaded, qBits: Uint16Array, opts: { maxSeqLen?: number; partitionSize?: number } = {}) {
+  const { numHeads, headDim } = c.shape;
+  const S = c.seqLens.length;
+  const q = g.upload(qBits, [S, numHeads, headDim], 'f16', 'q');
+  const out = g.tensor([S, numHeads, headDim], 'f16', 'out');
+  const maxSeqLen = opts.maxSeqLen ?? Math.max(0, ...c.seqLens);
+  await run(g, (rec) =>
+    decodeAttention(rec, q, t.kCache, t.vCache, t.blockTables, t.seqLens, out, { scale: 1 / Math.sqrt(headDim), maxSeqLen, partitionSize: opts.partitionSize }),
+  );
+  const bits = (await g.read(out)) as Uint16Array;
+  q.buffer.destroy();
+  out.buffer.destroy();
+  return bits;
+}
+
+function reference(c: Paged, qBits: Uint16Array): Float64Array {
+  const { numHeads, numKvHeads, headDim } = c.shape;
+  return attentionRef(fromF16(qBits), fromF16(c.kCache), fromF16(c.vCache), c.blockTables, {
+    numHeads,
+    numKvHeads,
+    headDim,
+    scale: 1 / Math.sqrt(headDim),
+    queryLens: c.seqLens.map(() => 1),
+    contextLens: c.seqLens,
+    maxBlocksPerSeq: c.maxBlocksPerSeq,
+  });
+}
+
+async function checkAgainstRef(seed: number, shape: Shape, seqLens: number[], opts: { partitionSize?: number; qRange?: number } = {}) {
+  const g = gpu!;
+  const rng = new Rng(seed);
+  const c = makePaged(rng, shape, seqLens);
+  const t = upload(g, c);
+  const r = opts.qRange ?? 2;
+  const qBits = toF16(rng.floats(seqLens.length * shape.numHeads * shape.headDim, -r, r));
+  const got = fromF16(await runDecode(g, c, t, qBits, { partitionSize: opts.partitionSize }));
+  for (const x of Object.values(t)) x.buffer.destroy();
+  const what = `Hq=${shape.numHeads} Hkv=${shape.numKvHeads} D=${shape.headDim} seqLens=[${seqLens}] P=${opts.partitionSize ?? DEFAULT_PARTITION_SIZE}`;
+  expectClose(got, reference(c, qBits), TOL, what);
+}
+
+const SEQ_LENS = [100, 1, 17, 1000, 16, 15];
+
+describe.skipIf(!gpu)(`decodeAttention ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, () => {
+  // GQA ratios 1, 2, 4, 6, 8 over headDim 64 and 128, each over seqLens 1..1000 in one batch.
+  // Each (ratio, headDim, partitionSize) is a pipeline variant that lavapipe compiles in ~3 s
+  // of CPU, so the whole file sticks to these 5; the ratio-2 case also covers a partition
+  // size of 16 (one block per partition, up to 63 partitions to merge).
+  it.each([
+    [4, 4, 64, DEFAULT_PARTITION_SIZE],
+    [4, 2, 64, 16],
+    [8, 2, 128, DEFAULT_PARTITION_SIZE],
+    [12, 2, 128, DEFAULT_PARTITION_SIZE],
+    [16, 2, 128, DEFAULT_PARTITION_SIZE],
+  ])('Hq=%i Hkv=%i D=%i P=%i, seqLens 1..1000, shuffled blocks: matches the reference', async (numHeads, numKvHeads, headDim, partitionSize) => {
+    await checkAgainstRef(numHeads * 100 + numKvHeads * 10 + headDim, { numHeads, numKvHeads, headDim }, SEQ_LENS, { partitionSize });
+  });
+
+  it.each([
+    [8, 2, 128],
+    [4, 4, 64],
+  ])('long context (~5000 tokens, many blocks and partitions): Hq=%i Hkv=%i D=%i', async (numHeads, numKvHeads, headDim) => {
+    await checkAgainstRef(5003 + headDim, { numHeads, numKvHeads, headDim }, [5003, 37, 2048]);
+  });
+
+  it('large logits (|q| up to 16): the max-subtracted softmax stays finite and accurate', async () => {
+    await checkAgainstRef(16, { numHeads: 8, numKvHeads: 1, headDim: 128 }, [700, 3, 260], { qRange: 16 });
+  });
+
+  it('a sequence gives the same bits alone, in a batch of 5, and with a larger maxSeqLen', async () => {
+    const g = gpu!;
+    const shape = { numHeads: 16, numKvHeads: 2, headDim: 128 };
+    const rng = new Rng(7);
+    // One cache; the batch of 5 reuses the lone sequence's block row at batch position 2.
+    const batch = makePaged(rng, shape, [3000, 1, 777, 16, 250]);
+    const rowLen = batch.maxBlocksPerSeq;
+    const alone: Paged = { ...batch, seqLens: [777], blockTables: batch.blockTables.slice(2 * rowLen, 3 * rowLen) };
+    const qAll = toF16(rng.floats(5 * shape.numHeads * shape.headDim, -2, 2));
+    const rowQ = shape.numHeads * shape.headDim;
+    const qAlone = qAll.slice(2 * rowQ, 3 * rowQ);
+    const tb = upload(g, batch);
+    const ta = upload(g, alone);
+    const inBatch = (await runDecode(g, batch, tb, qAll)).slice(2 * rowQ, 3 * rowQ);
+    const single = await runDecode(g, alone, ta, qAlone);
+    const widerGrid = await runDecode(g, alone, ta, qAlone, { maxSeqLen: alone.maxBlocksPerSeq * 16 });
+    for (const x of [...Object.values(tb), ...Object.values(ta)]) x.buffer.destroy();
+    const diff = (a: Uint16Array, b: Uint16Array) => a.findIndex((v, i) => v !== b[i]);
+    expect(diff(single, inBatch), 'alone vs in a batch of 5: first differing element').toBe(-1);
+    expect(diff(single, widerGrid), 'maxSeqLen 777 vs larger: first differing element').toBe(-1);
+    // And the shared value is right.
+    expectClose(fromF16(single), reference(alone, qAlone), TOL, 'lone sequence');
+  });
+
+  it('a sequence of length 0 gets zeros; the others are unaffected', async () => {
+    const g = gpu!;
+    const shape = { numHeads: 4, numKvHeads: 4, headDim: 64 };
+    const rng = new Rng(3);
+    const c = makePaged(rng, shape, [0, 40]);
+    const t = upload(g, c);
+    const rowQ = shape.numHeads * shape.headDim;
+    const qBits = toF16(rng.floats(2 * rowQ, -2, 2));
+    const got = fromF16(await runDecode(g, c, t, qBits));
+    for (const x of Object.values(t)) x.buffer.destroy();
+    const rowLen = c.maxBlocksPerSeq;
+    const second: Paged = { ...c, seqLens: [40], blockTables: c.blockTables.slice(rowLen, 2 * rowLen) };
+    const want = new Float64Array(2 * rowQ);
+    want.set(reference(second, qBits.slice(rowQ)), rowQ);
+    expectClose(got, want, TOL, 'seqLens [0, 40]');
+  });
+
+  it('rejects inconsistent shapes and options with a ShapeError', async () => {
+    const g = gpu!;
+    const q = g.tensor([2, 4, 64], 'f16');
+    const kc = g.tensor([4, 4, 16, 64], 'f16');
+    const bt = g.tensor([2, 3], 'u32');
+    const sl = g.tensor([2], 'u32');
+    const out = g.tensor([2, 4, 64], 'f16');
+    const opts = { scale: 0.125, maxSeqLen: 40 };
+    await run(g, (rec) => {
+      expect(() => decodeAttention(rec, q, kc, kc, bt, sl, out, opts)).not.toThrow();
+      const kc3 = g.tensor([4, 3, 16, 64], 'f16');
+      expect(() => decodeAttention(rec, q, kc3, kc3, bt, sl, out, opts)).toThrow(ShapeError); // 4 heads, 3 kv heads
+      expect(() => decodeAttention(rec, q, kc, g.tensor([4, 4, 16, 32], 'f16'), bt, sl, out, opts)).toThrow(ShapeError);
+      expect(() => decodeAttention(rec, q, kc, kc, g.tensor([3, 3], 'u32'), sl, out, opts)).toThrow(ShapeError);
+      expect(() => decodeAttention(rec, q, kc, kc, bt, sl, g.tensor([2, 4, 64], 'f32'), opts)).toThrow(ShapeError);
+      expect(() => decodeAttention(rec, q, kc, kc, bt, sl, out, { ...opts, maxSeqLen: 49 })).toThrow(ShapeError);
+      expect(() => decodeAttention(rec, q, kc, kc, bt, sl, out, { ...opts, partitionSize: 100 })).toThrow(ShapeError);
+    });
+  });
+});
