@@ -231,21 +231,32 @@ describe('run.sh unpacking and loader packages', () => {
   });
 
   const dpkg = spawnSync('dpkg-deb', ['--version']).status === 0;
-  it.skipIf(!dpkg)('puts loader packages that are missing into a private dir on LD_LIBRARY_PATH', () => {
-    const pkgDir = join(work, 'libtknpfake');
+  it.skipIf(!dpkg)('unpacks the loader packages ldconfig lacks into a private dir on LD_LIBRARY_PATH, and only those', () => {
+    // A stand-in libvulkan1 (never installed anywhere but the test's cache: TKNP_BUNDLE_LIBS=private).
+    const pkgDir = join(work, 'fakevulkan');
     mkdirSync(join(pkgDir, 'DEBIAN'), { recursive: true });
     mkdirSync(join(pkgDir, 'usr/lib/x86_64-linux-gnu'), { recursive: true });
-    writeFileSync(join(pkgDir, 'DEBIAN/control'), 'Package: libtknpfake1\nVersion: 1.0\nArchitecture: amd64\nMaintainer: t <t@t>\nDescription: test\n');
-    writeFileSync(join(pkgDir, 'usr/lib/x86_64-linux-gnu/libtknpfake.so.1'), 'x');
-    const deb = join(work, 'libtknpfake1_1.0_amd64.deb');
+    writeFileSync(join(pkgDir, 'DEBIAN/control'), 'Package: libvulkan1\nVersion: 9.9\nArchitecture: amd64\nMaintainer: t <t@t>\nDescription: test\n');
+    writeFileSync(join(pkgDir, 'usr/lib/x86_64-linux-gnu/libvulkan.so.1'), 'x');
+    const deb = join(work, 'libvulkan1_9.9_amd64.deb');
     expect(spawnSync('dpkg-deb', ['--root-owner-group', '-b', pkgDir, deb]).status).toBe(0);
     const fake = makeBundle('gz', [deb]);
-    const r = launch(fake, ['x'], { TKNP_BUNDLE_LIBS: 'private', LD_LIBRARY_PATH: '/keep' });
-    expect(r.status).toBe(0);
     const libDir = join(work, 'cache', fake.id, 'sysroot/usr/lib/x86_64-linux-gnu');
+
+    // ldconfig that lists the library first, then a long tail (grep -q would stop reading early).
+    const listing = join(work, 'ldconfig-has');
+    writeFileSync(listing, '#!/bin/sh\nprintf "\\tlibvulkan.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libvulkan.so.1\\n"\nseq 1 200000 | sed "s/^/\\tlibfiller/"\n');
+    chmodSync(listing, 0o755);
+    const present = launch(fake, ['x'], { TKNP_BUNDLE_LIBS: 'private', TKNP_LDCONFIG: listing, LD_LIBRARY_PATH: '/keep' });
+    expect(present.status).toBe(0);
+    expect(present.seen.env.LD_LIBRARY_PATH).toBe('/keep');
+    expect(existsSync(libDir)).toBe(false);
+
+    const r = launch(fake, ['x'], { TKNP_BUNDLE_LIBS: 'private', TKNP_LDCONFIG: '/bin/true', LD_LIBRARY_PATH: '/keep' });
+    expect(r.status).toBe(0);
     expect(r.seen.env.LD_LIBRARY_PATH).toBe(`${libDir}:/keep`);
-    expect(existsSync(join(libDir, 'libtknpfake.so.1'))).toBe(true);
-    expect(r.stderr).toMatch(/private Vulkan loader packages: libtknpfake1/);
+    expect(existsSync(join(libDir, 'libvulkan.so.1'))).toBe(true);
+    expect(r.stderr).toMatch(/private Vulkan loader packages: libvulkan1/);
     expect(launch(fake, ['x'], { TKNP_BUNDLE_LIBS: 'bogus' }).status).toBe(125);
   });
 });

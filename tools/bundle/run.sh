@@ -13,7 +13,8 @@
 # Needs bash, tar, and xz or python3 (for .xz files); no node, npm or network. Unpacks node and
 # the project once per bundle id into $TKNP_BUNDLE_CACHE (default ${TMPDIR:-/tmp}/tknp-bundle-UID),
 # installs the bundled Vulkan loader packages whose libraries ldconfig cannot find (into / as
-# root, else into a private dir on LD_LIBRARY_PATH; TKNP_BUNDLE_LIBS=auto|system|private|none),
+# root, else into a private dir on LD_LIBRARY_PATH; TKNP_BUNDLE_LIBS=auto|system|private|none;
+# TKNP_LDCONFIG=/bin/true makes every package count as missing),
 # points the loader at the NVIDIA ICD when one exists, sets XDG_RUNTIME_DIR, and execs node in
 # the project root: the command's exit code is run.sh's. Launcher failures exit with 125.
 set -euo pipefail
@@ -112,10 +113,11 @@ fi
 node=$dir/bin/node
 
 # --- Vulkan loader libraries ---------------------------------------------------------------
-ldconfig_bin=$(command -v ldconfig || true)
+sys_ldconfig=$(command -v ldconfig || true)
 for c in /sbin/ldconfig /usr/sbin/ldconfig; do
-  if [ -z "$ldconfig_bin" ] && [ -x "$c" ]; then ldconfig_bin=$c; fi
+  if [ -z "$sys_ldconfig" ] && [ -x "$c" ]; then sys_ldconfig=$c; fi
 done
+ldconfig_bin=${TKNP_LDCONFIG:-$sys_ldconfig}
 
 soname_of() { # the library a bundled package provides (how we tell that it is missing)
   case "$1" in
@@ -124,7 +126,10 @@ soname_of() { # the library a bundled package provides (how we tell that it is m
     libgles2) echo libGLESv2.so.2 ;; libopengl0) echo libOpenGL.so.0 ;; *) echo "" ;;
   esac
 }
-have_lib() { [ -n "$ldconfig_bin" ] && "$ldconfig_bin" -p 2>/dev/null | grep -qF "$1 (libc6,x86-64)"; }
+# The whole listing is read once (a `ldconfig -p | grep -q` pipeline fails under pipefail when
+# grep stops reading early).
+ld_cache=$( ([ -n "$ldconfig_bin" ] && "$ldconfig_bin" -p 2>/dev/null) || true)
+have_lib() { [[ $ld_cache == *"$1 (libc6,x86-64)"* ]]; }
 
 libs_mode=${TKNP_BUNDLE_LIBS:-auto}
 case "$libs_mode" in auto | system | private | none) ;; *) die "TKNP_BUNDLE_LIBS=$libs_mode: expected auto, system, private or none" ;; esac
@@ -133,7 +138,7 @@ if [ "$libs_mode" != none ] && [ -d "$here/debs" ]; then
   for deb in "$here"/debs/*.deb; do
     [ -f "$deb" ] || continue
     pkg=$(basename "$deb"); pkg=${pkg%%_*}; so=$(soname_of "$pkg")
-    if [ "$libs_mode" = private ] || [ -z "$so" ] || ! have_lib "$so"; then debs+=("$deb"); fi
+    if [ -z "$so" ] || ! have_lib "$so"; then debs+=("$deb"); fi
   done
 fi
 if [ ${#debs[@]} -gt 0 ]; then
@@ -144,8 +149,10 @@ if [ ${#debs[@]} -gt 0 ]; then
     say "installing Vulkan loader packages into /: $names"
     lock
     for d in "${debs[@]}"; do dpkg-deb -x "$d" /; done
-    "${ldconfig_bin:-ldconfig}"
+    [ -n "$sys_ldconfig" ] || die "no ldconfig found to register the installed libraries"
+    "$sys_ldconfig"
     unlock
+    ld_cache=$("$sys_ldconfig" -p 2>/dev/null || true)
     have_lib libvulkan.so.1 || say "warning: ldconfig still finds no libvulkan.so.1"
   else
     sysroot=$dir/sysroot
