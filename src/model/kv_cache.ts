@@ -3,7 +3,9 @@
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 
-export const BLOCK_SIZE = 16;
+import { BLOCK_SIZE } from '../kv/kv_cache_manager.js';
+
+export { BLOCK_SIZE };
 
 export interface KvCacheShape {
   readonly numLayers: number;
