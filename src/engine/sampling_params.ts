@@ -5,8 +5,8 @@
 // SamplingParamsError naming the field and the value. The result is plain data.
 //
 // Seeds: every request carries a u32 seed. When neither the request nor the defaults give one,
-// the seed is drawn from a seed source: by default a process-wide counter, so the n-th unseeded
-// request (n = 0, 1, ...) of the process gets deriveSeed(0, n); an engine that wants its own
+// the seed is drawn from a seed source: by default a fresh random u32 (as vLLM does); the engine
+// passes createSeedSource(0), so the n-th unseeded request of an engine gets deriveSeed(0, n). One that wants its own
 // sequence passes createSeedSource(baseSeed). Turning a seed into the same tokens every time is
 // the sampler's job, not this file's.
 
@@ -83,7 +83,10 @@ export function createSeedSource(baseSeed = 0): () => number {
   return () => deriveSeed(baseSeed, n++);
 }
 
-const processSeedSource = createSeedSource(0);
+/** Default seed source: a fresh random u32 (no process-wide state). Engines pass their own. */
+function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0];
+}
 
 /**
  * Validates `input`, fills what is missing from `defaults` then from the built-in defaults
@@ -94,7 +97,7 @@ const processSeedSource = createSeedSource(0);
 export function normalizeSamplingParams(
   input: SamplingParamsInput = {},
   defaults: GenerationConfigDefaults = {},
-  seedSource: () => number = processSeedSource,
+  seedSource: () => number = randomSeed,
 ): SamplingParams {
   checkObject(input, INPUT_FIELDS, '');
   checkObject(defaults, DEFAULT_FIELDS, 'generationConfig.');
