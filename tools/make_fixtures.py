@@ -1,0 +1,433 @@
+#!/usr/bin/env python3
+"""Builds tknp's test fixtures: tiny random-weight Llama, Mistral and Qwen2 models in Hugging
+Face layout, each with a real (tiny, trained) byte-level BPE tokenizer and float32 references.
+
+    python3 tools/make_fixtures.py --out DIR [--corpus tools/corpus/corpus.txt] [--seed 0]
+
+DIR/<name>/ for name in tiny-llama, tiny-mistral, tiny-qwen2 holds config.json,
+generation_config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
+special_tokens_map.json, fixture.json and logits.bin:
+
+- tiny-llama:   LlamaForCausalLM, 4 q / 2 kv heads x 64, llama3 rope scaling, untied, f16,
+                Llama-3 style tokenizer (regex Split + ByteLevel, bos added, eos list).
+- tiny-mistral: MistralForCausalLM, 2 q / 1 kv heads x 128, untied, bf16, GPT-2 style
+                ByteLevel tokenizer, [INST] chat template.
+- tiny-qwen2:   Qwen2ForCausalLM, q/k/v bias, tied embeddings, 4 q / 2 kv heads x 64, f16,
+                Qwen2 style tokenizer (NFC, regex Split + ByteLevel, no bos), ChatML template.
+
+fixture.json: prompts (text, ids), greedy continuations (32 tokens: ids, text, top1-top2
+margins), an index into logits.bin (little-endian float32, shape [prompts, 5, vocab]: the
+last prompt position, then after each of the first 4 greedy tokens), and tokenizer cases
+(text -> ids, with and without special tokens). References are float32 on the CPU from
+exactly the stored f16/bf16 weights (model reloaded from DIR).
+"""
+import os
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+
+import argparse
+import copy
+import hashlib
+import json
+import random
+import re
+import struct
+import sys
+import time
+
+T0 = time.time()
+
+
+def log(msg: str) -> None:
+    print(f"[fixtures {time.time() - T0:6.1f}s] {msg}", flush=True)
+
+
+import torch  # noqa: E402
+import tokenizers  # noqa: E402
+import transformers  # noqa: E402
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
+    Qwen2Config, Qwen2ForCausalLM,
+)
+
+VOCAB = 1024
+GREEDY = 32
+LOGIT_STEPS = 5  # last prompt position + first 4 decode steps
+LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+               r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+# Tokenizer styles: special tokens (ids 0..n-1 in this order), bos/eos/pad/unk, template.
+STYLES = {
+    "llama3": {
+        "specials": ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+        "bos": "<|begin_of_text|>", "eos": "<|eot_id|>", "pad": None, "unk": None,
+        "configEos": ["<|end_of_text|>", "<|eot_id|>"],
+        "template": (
+            "{{ bos_token }}{% for message in messages %}"
+            "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
+            "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
+        ),
+    },
+    "mistral": {
+        "specials": ["<unk>", "<s>", "</s>", "[INST]", "[/INST]"],
+        "bos": "<s>", "eos": "</s>", "pad": None, "unk": "<unk>",
+        "configEos": ["</s>"],
+        "template": (
+            "{{ bos_token }}{% for message in messages %}"
+            "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
+            "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}"
+            "{% else %}{{ raise_exception('only user and assistant roles are supported') }}{% endif %}"
+            "{% endfor %}"
+        ),
+    },
+    "qwen2": {
+        "specials": ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+        "bos": None, "eos": "<|im_end|>", "pad": "<|endoftext|>", "unk": None,
+        "configEos": ["<|endoftext|>"],
+        "template": (
+            "{% for message in messages %}"
+            "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+            "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+        ),
+    },
+}
+
+TOKENIZER_CASES = [
+    "Hello, world!",
+    "",
+    " ",
+    "   leading and trailing   ",
+    "tabs\tand\nnewlines\n\n\nend",
+    "numbers 1234567 and 3.14159",
+    "don't I'M you'll WE'VE",
+    "naïve café résumé Ω ß",
+    "日本語のテキスト",
+    "emoji: 👍🏽 👨‍👩‍👧 🇩🇪 ❤️",
+    "nbsp\u00a0and\u200bzwsp",
+    "e\u0301 vs \u00e9",
+    "          ten spaces",
+    "line\r\nwindows",
+]
+
+PROMPTS = [
+    {"name": "short", "text": "The quick brown fox"},
+    {"name": "long", "text": ("Whenever you find yourself on the side of the majority, it is time to pause and "
+                              "reflect. A day without sunshine is like, you know, night. Never put off until "
+                              "tomorrow what you can do the day after tomorrow.")},
+    {"name": "chat", "messages": [{"role": "user", "content": "What does a fortune cookie say?"}]},
+]
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True)
+    p.add_argument("--corpus", default="tools/corpus/corpus.txt")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="*", help="build only these fixtures")
+    return p.parse_args()
+
+
+def sha256(path: str) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+# ---------------------------------------------------------------- tokenizers
+
+
+def corpus_sample(path: str, n: int = 400) -> list:
+    entries = [e for e in re.split(r"\n%\n", open(path, encoding="utf-8").read().rstrip("\n")) if e.strip()]
+    step = max(1, len(entries) // n)
+    return entries[::step][:n]
+
+
+def build_tokenizer(style: str, texts: list) -> Tokenizer:
+    st = STYLES[style]
+    tok = Tokenizer(models.BPE(unk_token=st["unk"]) if st["unk"] else models.BPE())
+    if style == "mistral":
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    else:
+        split = LLAMA3_SPLIT if style == "llama3" else QWEN2_SPLIT
+        tok.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(split), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
+    if style == "qwen2":
+        tok.normalizer = normalizers.NFC()
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=VOCAB, min_frequency=2, special_tokens=st["specials"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    if st["bos"]:
+        bos_id = tok.token_to_id(st["bos"])
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{st['bos']} $A", pair=f"{st['bos']} $A {st['bos']} $B", special_tokens=[(st["bos"], bos_id)])
+    else:
+        tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    return tok
+
+
+def save_tokenizer(tok: Tokenizer, style: str, out: str) -> None:
+    st = STYLES[style]
+    tok.save(os.path.join(out, "tokenizer.json"))
+    special = {k + "_token": st[k] for k in ("bos", "eos", "unk", "pad") if st[k]}
+    named = set(special.values())
+    extra = [s for s in st["specials"] if s not in named]
+    cfg = {"tokenizer_class": "PreTrainedTokenizerFast", **special, "additional_special_tokens": extra,
+           "model_max_length": 1024, "clean_up_tokenization_spaces": False, "chat_template": st["template"]}
+    if not st["bos"]:
+        cfg["bos_token"] = None
+    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, ensure_ascii=False)
+    with open(os.path.join(out, "special_tokens_map.json"), "w") as f:
+        json.dump({**special, "additional_special_tokens": extra}, f, indent=2)
+
+
+# ---------------------------------------------------------------- models
+
+
+def rope(cfg_cls, theta: float, scaling=None) -> dict:
+    """rope kwargs for transformers 5 (rope_parameters) or 4.x (rope_theta + rope_scaling)."""
+    if "rope_parameters" in getattr(cfg_cls, "__dataclass_fields__", {}):
+        return {"rope_parameters": {"rope_type": "default", "rope_theta": theta, **(scaling or {})}}
+    return {"rope_theta": theta, **({"rope_scaling": scaling} if scaling else {})}
+
+
+def fixture_specs(ids: dict) -> list:
+    """ids: per style, token -> id. Returns one spec per fixture."""
+    l3, mi, qw = ids["llama3"], ids["mistral"], ids["qwen2"]
+    common = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, hidden_act="silu",
+                  max_position_embeddings=1024, initializer_range=0.02)
+    return [
+        {
+            "name": "tiny-llama", "style": "llama3", "dtype": torch.float16, "cls": LlamaForCausalLM,
+            "config": lambda v: LlamaConfig(
+                vocab_size=v, num_attention_heads=4, num_key_value_heads=2, head_dim=64, rms_norm_eps=1e-5,
+                tie_word_embeddings=False, bos_token_id=l3["<|begin_of_text|>"],
+                eos_token_id=[l3["<|end_of_text|>"], l3["<|eot_id|>"]], attention_bias=False, mlp_bias=False,
+                **rope(LlamaConfig, 500000.0, {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                               "high_freq_factor": 4.0, "original_max_position_embeddings": 64}),
+                **common),
+        },
+        {
+            "name": "tiny-mistral", "style": "mistral", "dtype": torch.bfloat16, "cls": MistralForCausalLM,
+            "config": lambda v: MistralConfig(
+                vocab_size=v, num_attention_heads=2, num_key_value_heads=1, head_dim=128, rms_norm_eps=1e-5,
+                tie_word_embeddings=False, bos_token_id=mi["<s>"], eos_token_id=mi["</s>"], sliding_window=None,
+                **rope(MistralConfig, 1000000.0), **common),
+        },
+        {
+            "name": "tiny-qwen2", "style": "qwen2", "dtype": torch.float16, "cls": Qwen2ForCausalLM,
+            "config": lambda v: Qwen2Config(
+                vocab_size=v, num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-6,
+                tie_word_embeddings=True, bos_token_id=qw["<|endoftext|>"], eos_token_id=qw["<|endoftext|>"],
+                use_sliding_window=False, **rope(Qwen2Config, 1000000.0), **common),
+        },
+    ]
+
+
+@torch.no_grad()
+def randomise(model, seed: int, tied: bool) -> None:
+    """Weights large enough that logits are peaked and greedy decoding is not degenerate."""
+    g = torch.Generator().manual_seed(seed)
+    for name, p in sorted(model.named_parameters()):
+        if name.endswith("norm.weight"):
+            p.copy_(1.0 + 0.3 * (torch.rand(p.shape, generator=g) * 2 - 1))
+        elif name.endswith(".bias"):
+            p.copy_(0.5 * torch.randn(p.shape, generator=g))
+        elif "embed_tokens" in name:
+            p.copy_((0.15 if tied else 1.0) * torch.randn(p.shape, generator=g))
+        else:  # linear weights [out, in]
+            p.copy_(0.08 * torch.randn(p.shape, generator=g))
+
+
+def save_model(model, spec: dict, style: str, tok: Tokenizer, out: str) -> None:
+    dtype_name = {torch.float16: "float16", torch.bfloat16: "bfloat16"}[spec["dtype"]]
+    model.to(spec["dtype"]).save_pretrained(out)
+    path = os.path.join(out, "config.json")
+    cfg = json.load(open(path))
+    cfg["torch_dtype"] = dtype_name
+    cfg["dtype"] = dtype_name
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+    st = STYLES[style]
+    eos = [tok.token_to_id(t) for t in dict.fromkeys(st["configEos"] + [st["eos"]])]
+    gen = GenerationConfig(
+        bos_token_id=tok.token_to_id(st["bos"]) if st["bos"] else cfg.get("bos_token_id"),
+        eos_token_id=eos if len(eos) > 1 else eos[0],
+        pad_token_id=tok.token_to_id(st["pad"]) if st["pad"] else None,
+        do_sample=False,
+    )
+    gen.save_pretrained(out)
+    for name in os.listdir(out):
+        if name.endswith(".jinja"):
+            os.remove(os.path.join(out, name))
+
+
+def load_float32(cls, out: str):
+    try:
+        model = cls.from_pretrained(out, dtype=torch.float32, attn_implementation="eager")
+    except TypeError:
+        model = cls.from_pretrained(out, torch_dtype=torch.float32, attn_implementation="eager")
+    return model.eval()
+
+
+# ---------------------------------------------------------------- references
+
+
+def fit_prompt(hf, text: str, lo: int = 5, hi: int = 40) -> str:
+    words = text.split(" ")
+    while len(hf.encode(" ".join(words))) > hi and len(words) > 1:
+        words.pop()
+    text = " ".join(words)
+    n = len(hf.encode(text))
+    assert lo <= n <= hi, f"prompt {text!r} has {n} tokens, want {lo}..{hi}"
+    return text
+
+
+@torch.no_grad()
+def run_prompt(model, ids: list):
+    seq = torch.tensor([ids], dtype=torch.long)
+    logits_steps, gen, margins = [], [], []
+    for i in range(GREEDY):
+        logits = model(input_ids=seq).logits[0, -1].float()
+        if i < LOGIT_STEPS:
+            logits_steps.append(logits.clone())
+        top = torch.topk(logits, 2)
+        nxt = int(top.indices[0])
+        gen.append(nxt)
+        margins.append(round(float(top.values[0] - top.values[1]), 6))
+        seq = torch.cat([seq, torch.tensor([[nxt]])], dim=1)
+    return torch.stack(logits_steps), gen, margins
+
+
+def tokenizer_cases(tok: Tokenizer, style: str) -> list:
+    st = STYLES[style]
+    texts = TOKENIZER_CASES + [" ".join(st["specials"]) + " inline", f"x{st['eos']}y {st['specials'][-1]}\nz"]
+    cases = []
+    for text in texts:
+        no_sp = tok.encode(text, add_special_tokens=False).ids
+        cases.append({"text": text, "ids": tok.encode(text).ids, "idsNoSpecial": no_sp,
+                      "decoded": tok.decode(no_sp, skip_special_tokens=False),
+                      "decodedSkipSpecial": tok.decode(no_sp, skip_special_tokens=True)})
+    return cases
+
+
+def build_fixture(spec: dict, tok: Tokenizer, root: str, seed: int) -> dict:
+    out = os.path.join(root, spec["name"])
+    os.makedirs(out, exist_ok=True)
+    for name in os.listdir(out):
+        os.remove(os.path.join(out, name))
+    style = spec["style"]
+    save_tokenizer(tok, style, out)
+    tok = Tokenizer.from_file(os.path.join(out, "tokenizer.json"))
+    hf = AutoTokenizer.from_pretrained(out)
+    assert hf.chat_template == STYLES[style]["template"], "chat_template did not survive save/load"
+    vocab = tok.get_vocab_size()
+    config = spec["config"](vocab)
+    torch.manual_seed(seed)
+    model = spec["cls"](config)
+    randomise(model, seed, config.tie_word_embeddings)
+    in_memory = copy.deepcopy(model).eval()  # the stored weights, in float32 (buffers such as
+    for p in in_memory.parameters():         # inv_freq stay float32, as in a reloaded model)
+        p.data = p.data.to(spec["dtype"]).float()
+    n_params = sum(p.numel() for p in model.parameters())
+    save_model(model, spec, style, tok, out)
+    ref_model = load_float32(spec["cls"], out)
+    log(f"{spec['name']}: {n_params / 1e6:.2f} M params, vocab {vocab}, {spec['dtype']}, "
+        f"config {json.dumps({k: v for k, v in json.load(open(os.path.join(out, 'config.json'))).items() if 'rope' in k})}")
+
+    prompts, greedy, blocks = [], [], []
+    for p in PROMPTS:
+        if "messages" in p:
+            text = hf.apply_chat_template(p["messages"], tokenize=False, add_generation_prompt=True)
+            ids = tok.encode(text, add_special_tokens=False).ids
+            assert ids == hf.encode(text, add_special_tokens=False)
+            assert 5 <= len(ids) <= 40, f"chat prompt has {len(ids)} tokens"
+        else:
+            text = fit_prompt(hf, p["text"])
+            ids = tok.encode(text).ids
+            assert ids == hf.encode(text), "transformers and tokenizers disagree"
+        logits, gen, margins = run_prompt(ref_model, ids)
+        with torch.no_grad():  # the reloaded model must equal the in-memory one (config round trip)
+            a = ref_model(input_ids=torch.tensor([ids])).logits[0, -1]
+            b = in_memory(input_ids=torch.tensor([ids])).logits[0, -1]
+            diff = (a - b).abs().max().item()
+            assert diff < 1e-4, f"reloaded model differs from in-memory model by {diff}"
+        blocks.append(logits)
+        prompts.append({"name": p["name"], **({"messages": p["messages"]} if "messages" in p else {}),
+                        "text": text, "addSpecialTokens": "messages" not in p, "ids": ids})
+        eos_ids = set(config.eos_token_id if isinstance(config.eos_token_id, list) else [config.eos_token_id])
+        greedy.append({"ids": gen, "margins": margins, "distinct": len(set(gen)),
+                       "text": tok.decode(gen, skip_special_tokens=False),
+                       "textSkipSpecial": tok.decode(gen, skip_special_tokens=True),
+                       "firstEosIndex": next((i for i, t in enumerate(gen) if t in eos_ids), None)})
+        log(f"  {p['name']}: {len(ids)} tokens, last-position argmax {int(logits[0].argmax())} "
+            f"(margin {margins[0]:.3f}, logit std {logits[0].std():.2f}), greedy {len(set(gen))} distinct of {GREEDY}, "
+            f"min margin {min(margins):.4f}")
+
+    arr = torch.stack(blocks).contiguous()  # [prompts, LOGIT_STEPS, vocab]
+    with open(os.path.join(out, "logits.bin"), "wb") as f:
+        f.write(struct.pack(f"<{arr.numel()}f", *arr.flatten().tolist()))
+    fixture = {
+        "name": spec["name"],
+        "architecture": type(ref_model).__name__,
+        "storageDtype": str(spec["dtype"]).replace("torch.", ""),
+        "referenceDtype": "float32",
+        "referenceDevice": "cpu",
+        "attnImplementation": "eager",
+        "seed": seed,
+        "parameters": n_params,
+        "vocabSize": vocab,
+        "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
+                     "transformers": transformers.__version__, "tokenizers": tokenizers.__version__},
+        "weightsSha256": sha256(os.path.join(out, "model.safetensors")),
+        "prompts": prompts,
+        "greedyTokens": GREEDY,
+        "greedy": greedy,
+        "greedyNote": "exactly greedyTokens argmax steps (full recompute, not stopping at eos); margins[i] = top1 - top2 logit",
+        "logits": {"file": "logits.bin", "dtype": "float32", "endian": "little",
+                   "shape": [len(PROMPTS), LOGIT_STEPS, vocab],
+                   "layout": "[prompt][step][vocab]; step 0 = last prompt position, step k = after appending greedy token k-1"},
+        "tokenizerCases": tokenizer_cases(tok, style),
+    }
+    with open(os.path.join(out, "fixture.json"), "w") as f:
+        json.dump(fixture, f, indent=1, ensure_ascii=False)
+    size = sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out))
+    log(f"  wrote {out}: {sorted(os.listdir(out))}, {size / 1e6:.2f} MB")
+    return {"name": spec["name"], "bytes": size, "params": n_params}
+
+
+def main() -> None:
+    args = parse_args()
+    log(f"python {sys.version.split()[0]}  torch {torch.__version__}  transformers {transformers.__version__}  "
+        f"tokenizers {tokenizers.__version__}")
+    seed_everything(args.seed)
+    torch.set_num_threads(min(8, os.cpu_count() or 1))
+    texts = corpus_sample(args.corpus)
+    log(f"tokenizer training text: {len(texts)} corpus entries, {sum(map(len, texts))} chars")
+    toks = {style: build_tokenizer(style, texts) for style in STYLES}
+    ids = {style: {s: t.token_to_id(s) for s in STYLES[style]["specials"]} for style, t in toks.items()}
+    results = []
+    for i, spec in enumerate(fixture_specs(ids)):
+        if args.only and spec["name"] not in args.only:
+            continue
+        results.append(build_fixture(spec, toks[spec["style"]], args.out, args.seed + i))
+    total = sum(r["bytes"] for r in results)
+    print("SUMMARY fixtures: " + ", ".join(f"{r['name']} {r['params'] / 1e6:.2f} M params {r['bytes'] / 1e6:.2f} MB"
+                                         for r in results)
+          + f"; total {total / 1e6:.1f} MB in {time.time() - T0:.0f}s -> {args.out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
