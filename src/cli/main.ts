@@ -4,6 +4,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchKernels } from './bench.js';
 import { Gpu } from '../gpu/gpu.js';
+import { generate } from './generate.js';
+import { engineConfigFrom, engineOptions, samplingOptions, samplingOptionsFrom, type EngineArgs, type SamplingArgs } from './options.js';
 
 async function main(): Promise<void> {
   const command = `tknp ${process.argv.slice(2).join(' ')}`;
@@ -19,6 +21,26 @@ async function main(): Promise<void> {
         const gpu = await Gpu.create({ backend: a.backend as never, adapterName: a.adapter });
         console.log(gpu.describe());
         gpu.destroy();
+      },
+    )
+    .command(
+      'generate',
+      'generate text from a prompt (streams tokens to stdout)',
+      (y) =>
+        engineOptions(samplingOptions(y))
+          .option('prompt', { alias: 'p', type: 'string', array: true, describe: 'prompt text (repeat for a batch)', default: ['Q: What is the secret of happiness?\nA:'] })
+          .option('chat', { type: 'boolean', default: false, describe: "wrap the prompt in the model's chat template" })
+          .option('system', { type: 'string', describe: 'system message (with --chat)' })
+          .option('json', { type: 'boolean', default: false, describe: 'print one JSON object per request instead of streaming' }),
+      async (a) => {
+        await generate({
+          prompts: a.prompt,
+          chat: a.chat,
+          system: a.system,
+          json: a.json,
+          sampling: samplingOptionsFrom(a as unknown as SamplingArgs),
+          engine: engineConfigFrom(a as unknown as EngineArgs),
+        });
       },
     )
     .command('bench', 'benchmarks', (y) =>

@@ -12,8 +12,10 @@ export class KvCacheSizeError extends Error {
   override readonly name = 'KvCacheSizeError';
 }
 
-/** Software adapters (lavapipe) and unknown devices: assume this much device memory. */
+/** Unknown devices: assume this much device memory. */
 const DEFAULT_DEVICE_BYTES = 2 * 2 ** 30;
+/** Software adapters (lavapipe) share system memory and zero it slowly: keep the cache small. */
+const SOFTWARE_DEVICE_BYTES = 512 * 2 ** 20;
 
 /** Total memory of the device in bytes, best effort. */
 export function deviceMemoryBytes(gpu: Gpu, override?: number): { bytes: number; source: string } {
@@ -28,7 +30,9 @@ export function deviceMemoryBytes(gpu: Gpu, override?: number): { bytes: number;
       // fall through to the default
     }
   }
-  return { bytes: DEFAULT_DEVICE_BYTES, source: 'default (set gpuMemoryBytes / --gpu-memory to override)' };
+  const software = /llvmpipe|lavapipe|swiftshader|software/i.test(`${gpu.caps.device} ${gpu.caps.description} ${gpu.caps.architecture}`);
+  const bytes = software ? SOFTWARE_DEVICE_BYTES : DEFAULT_DEVICE_BYTES;
+  return { bytes, source: `assumed for a ${software ? 'software' : 'unknown'} adapter (set gpuMemoryBytes / --gpu-memory to override)` };
 }
 
 export interface KvBudgetInput {

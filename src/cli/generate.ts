@@ -1,0 +1,67 @@
+// `tknp generate`: stream a completion (or several) to stdout, then a summary line.
+import { LLMEngine, type RequestOutput } from '../engine/llm_engine.js';
+import type { SamplingParamsInput } from '../engine/sampling_params.js';
+import type { EngineConfig } from '../engine/config.js';
+
+export interface GenerateArgs {
+  readonly prompts: readonly string[];
+  readonly chat: boolean;
+  readonly system?: string;
+  readonly json: boolean;
+  readonly sampling: SamplingParamsInput;
+  readonly engine: Partial<EngineConfig> & { model: string };
+}
+
+export async function generate(a: GenerateArgs): Promise<void> {
+  const t0 = performance.now();
+  const engine = await LLMEngine.create(a.engine);
+  const loadMs = performance.now() - t0;
+  const stream = a.prompts.length === 1 && !a.json;
+  const ids: string[] = [];
+  const stop = () => {
+    for (const id of ids) engine.abortRequest(id);
+  };
+  process.once('SIGINT', stop);
+  try {
+    for (const p of a.prompts) {
+      const prompt = a.chat ? { messages: [...(a.system ? [{ role: 'system', content: a.system }] : []), { role: 'user', content: p }] } : p;
+      ids.push(engine.addRequest(prompt, a.sampling));
+    }
+    const finals = new Map<string, RequestOutput>();
+    const start = performance.now();
+    let steps = 0;
+    while (engine.hasUnfinishedRequests()) {
+      const outs = await engine.step();
+      steps++;
+      for (const o of outs) {
+        if (stream) process.stdout.write(o.delta);
+        if (o.finished) finals.set(o.requestId, o);
+      }
+    }
+    const end = performance.now();
+    if (stream) process.stdout.write('\n');
+    for (const id of ids) {
+      const o = finals.get(id)!;
+      if (a.json) {
+        console.log(JSON.stringify({ requestId: id, prompt: a.prompts[ids.indexOf(id)], text: o.text, tokenIds: o.tokenIds, promptTokens: o.promptTokenIds.length, finishReason: o.finishReason, ...(o.error ? { error: o.error } : {}) }));
+      } else if (!stream) {
+        console.log(`--- ${id} (${o.finishReason}) ---\n${a.prompts[ids.indexOf(id)]}${o.text}`);
+      }
+      if (o.finishReason === 'error') console.error(`[tknp] ${id} failed: ${o.error}`);
+    }
+    const outs = [...finals.values()];
+    const promptTokens = outs.reduce((n, o) => n + o.promptTokenIds.length, 0);
+    const genTokens = outs.reduce((n, o) => n + o.tokenIds.length, 0);
+    const ttft = Math.min(...outs.map((o) => (o.metrics.firstTokenMs ?? end) - start));
+    const lastFirst = Math.max(...outs.map((o) => o.metrics.firstTokenMs ?? end));
+    const decodeTokens = genTokens - outs.length;
+    const decodeSecs = (end - lastFirst) / 1000;
+    console.error(
+      `[tknp] ${outs.length} request(s): prompt ${promptTokens} tokens, generated ${genTokens} tokens in ${steps} steps; load ${(loadMs / 1000).toFixed(1)} s; time to first token ${ttft.toFixed(0)} ms; decode ${decodeSecs > 0 && decodeTokens > 0 ? (decodeTokens / decodeSecs).toFixed(1) : 'n/a'} tokens/s; total ${((end - start) / 1000).toFixed(2)} s`,
+    );
+    if (outs.some((o) => o.finishReason === 'error')) process.exitCode = 1;
+  } finally {
+    process.removeListener('SIGINT', stop);
+    await engine.shutdown();
+  }
+}

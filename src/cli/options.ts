@@ -1,0 +1,108 @@
+// Command-line options shared by `generate`, `serve` and `bench decode`: the engine's
+// configuration and the sampling parameters, mapped onto EngineConfig / SamplingParamsInput.
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Argv } from 'yargs';
+import type { EngineConfig } from '../engine/config.js';
+import type { SamplingParamsInput } from '../engine/sampling_params.js';
+
+/** models/default of the package (the embedded demo model). */
+export function defaultModelDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'models'))) return join(dir, 'models', 'default');
+    dir = dirname(dir);
+  }
+  return join(process.cwd(), 'models', 'default');
+}
+
+export function engineOptions<T>(y: Argv<T>) {
+  return y
+    .option('model', { alias: 'm', type: 'string', describe: 'Hugging Face model directory (default: the embedded demo model)' })
+    .option('tp', { type: 'number', default: 1, describe: 'tensor-parallel size' })
+    .option('tknp', { type: 'number', default: 1, describe: 'token-parallel size (KV cache spread over ranks)' })
+    .option('max-num-seqs', { type: 'number', describe: 'most sequences per step' })
+    .option('max-num-batched-tokens', { type: 'number', describe: 'token budget per step' })
+    .option('max-model-len', { type: 'number', describe: 'longest prompt + output' })
+    .option('gpu-memory-utilization', { type: 'number', describe: 'fraction of GPU memory to use (default 0.9)' })
+    .option('gpu-memory', { type: 'number', describe: 'GPU memory in GiB, where the platform cannot report it' })
+    .option('kv-cache-memory', { type: 'number', describe: 'KV cache per rank in GiB (overrides utilization)' })
+    .option('fast', { type: 'boolean', default: false, describe: 'allow faster kernels that are not batch-invariant' })
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or start-up lines on stderr' });
+}
+
+export interface EngineArgs {
+  model?: string;
+  tp: number;
+  tknp: number;
+  'max-num-seqs'?: number;
+  'max-num-batched-tokens'?: number;
+  'max-model-len'?: number;
+  'gpu-memory-utilization'?: number;
+  'gpu-memory'?: number;
+  'kv-cache-memory'?: number;
+  fast: boolean;
+  quiet: boolean;
+  backend?: string;
+  adapter?: string;
+}
+
+const GiB = 2 ** 30;
+
+export function engineConfigFrom(a: EngineArgs): Partial<EngineConfig> & { model: string } {
+  return {
+    model: a.model ?? defaultModelDir(),
+    tensorParallelSize: a.tp,
+    tokenParallelSize: a.tknp,
+    maxNumSeqs: a['max-num-seqs'],
+    maxNumBatchedTokens: a['max-num-batched-tokens'],
+    maxModelLen: a['max-model-len'],
+    gpuMemoryUtilization: a['gpu-memory-utilization'],
+    gpuMemoryBytes: a['gpu-memory'] !== undefined ? Math.round(a['gpu-memory'] * GiB) : undefined,
+    kvCacheBytes: a['kv-cache-memory'] !== undefined ? Math.round(a['kv-cache-memory'] * GiB) : undefined,
+    batchInvariant: !a.fast,
+    quiet: a.quiet,
+    backend: a.backend,
+    adapter: a.adapter,
+  };
+}
+
+export function samplingOptions<T>(y: Argv<T>) {
+  return y
+    .option('max-tokens', { alias: 'n', type: 'number', describe: 'tokens to generate (default: generation_config or 16)' })
+    .option('temperature', { alias: 't', type: 'number', describe: '0 = greedy' })
+    .option('top-k', { type: 'number' })
+    .option('top-p', { type: 'number' })
+    .option('seed', { type: 'number' })
+    .option('stop', { type: 'string', array: true, describe: 'stop string (repeatable)' })
+    .option('stop-token-ids', { type: 'number', array: true })
+    .option('ignore-eos', { type: 'boolean' })
+    .option('min-tokens', { type: 'number' });
+}
+
+export interface SamplingArgs {
+  'max-tokens'?: number;
+  temperature?: number;
+  'top-k'?: number;
+  'top-p'?: number;
+  seed?: number;
+  stop?: string[];
+  'stop-token-ids'?: number[];
+  'ignore-eos'?: boolean;
+  'min-tokens'?: number;
+}
+
+export function samplingOptionsFrom(a: SamplingArgs): SamplingParamsInput {
+  return {
+    maxTokens: a['max-tokens'],
+    temperature: a.temperature,
+    topK: a['top-k'],
+    topP: a['top-p'],
+    seed: a.seed,
+    stop: a.stop,
+    stopTokenIds: a['stop-token-ids'],
+    ignoreEos: a['ignore-eos'],
+    minTokens: a['min-tokens'],
+  };
+}

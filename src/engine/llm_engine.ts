@@ -1,0 +1,244 @@
+// LLMEngine: requests in, tokens and text out. Owns the step loop: schedule → execute on the
+// ranks → update the scheduler → detokenize, check stop strings, report. Like vLLM's
+// LLMEngine: addRequest / step / abortRequest; `LLM` (llm.ts) wraps it for batch use.
+import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import type { SamplingRow } from '../kernels/sampling.js';
+import { flattenSchedulerOutput } from '../scheduler/scheduler_output.js';
+import { Scheduler } from '../scheduler/scheduler.js';
+import { RequestError, RequestStatus, type FinishedStatus, type Request } from '../scheduler/request.js';
+import { IncrementalDetokenizer } from '../tokenizer/detokenizer.js';
+import { Tokenizer, type ChatMessage } from '../tokenizer/tokenizer.js';
+import { resolveEngineConfig, type EngineConfig } from './config.js';
+import type { Executor } from './executor.js';
+import { createExecutor } from './executor_factory.js';
+import {
+  createSeedSource,
+  generationConfigDefaults,
+  normalizeSamplingParams,
+  type GenerationConfigDefaults,
+  type SamplingParams,
+  type SamplingParamsInput,
+} from './sampling_params.js';
+import { StopStrings } from './stop_strings.js';
+
+export type PromptInput = string | { readonly promptTokenIds: readonly number[] } | { readonly messages: readonly ChatMessage[] };
+
+export type FinishReason = 'stop' | 'length' | 'abort' | 'error';
+
+export interface RequestOutput {
+  readonly requestId: string;
+  /** Text added by this step (never half a character, never part of a stop string). */
+  readonly delta: string;
+  /** Token ids added by this step. */
+  readonly newTokenIds: readonly number[];
+  /** All output text so far. */
+  readonly text: string;
+  readonly tokenIds: readonly number[];
+  readonly promptTokenIds: readonly number[];
+  readonly finished: boolean;
+  readonly finishReason: FinishReason | null;
+  readonly error?: string;
+  readonly metrics: RequestMetrics;
+}
+
+export interface RequestMetrics {
+  readonly arrivalMs: number;
+  firstTokenMs?: number;
+  finishedMs?: number;
+}
+
+interface Live {
+  readonly request: Request;
+  readonly detok: IncrementalDetokenizer;
+  readonly stops: StopStrings;
+  readonly params: SamplingParams;
+  readonly metrics: RequestMetrics;
+  text: string;
+}
+
+export class EngineRequestError extends Error {
+  override readonly name = 'EngineRequestError';
+}
+
+const REASONS: Record<FinishedStatus, FinishReason> = {
+  [RequestStatus.FINISHED_STOPPED]: 'stop',
+  [RequestStatus.FINISHED_LENGTH]: 'length',
+  [RequestStatus.FINISHED_ABORTED]: 'abort',
+  [RequestStatus.FINISHED_ERROR]: 'error',
+};
+
+export class LLMEngine {
+  private readonly live = new Map<string, Live>();
+  private readonly seedSource: () => number;
+  private pendingOutputs: RequestOutput[] = [];
+  private nextId = 0;
+
+  private constructor(
+    readonly config: EngineConfig,
+    readonly tokenizer: Tokenizer,
+    readonly executor: Executor,
+    readonly scheduler: Scheduler,
+    readonly generationDefaults: GenerationConfigDefaults,
+  ) {
+    this.seedSource = createSeedSource(0);
+  }
+
+  static async create(input: Partial<EngineConfig> & { model: string }): Promise<LLMEngine> {
+    const config = resolveEngineConfig(input);
+    const executor = await createExecutor(config);
+    try {
+      const mc = executor.modelConfig;
+      const tokenizer = Tokenizer.load(config.model, mc.eosTokenIds);
+      const genPath = join(config.model, 'generation_config.json');
+      const generation = existsSync(genPath) ? generationConfigDefaults(JSON.parse(readFileSync(genPath, 'utf8')) as Record<string, unknown>) : {};
+      const scheduler = new Scheduler({
+        tokenParallelSize: config.tokenParallelSize,
+        numBlocksPerRank: executor.numBlocksPerRank,
+        maxNumBatchedTokens: config.maxNumBatchedTokens,
+        maxNumSeqs: config.maxNumSeqs,
+        maxModelLen: executor.maxModelLen,
+      });
+      if (!config.quiet) for (const l of executor.startupLog) process.stderr.write(`[tknp] ${l}\n`);
+      return new LLMEngine(config, tokenizer, executor, scheduler, generation);
+    } catch (e) {
+      await executor.shutdown();
+      throw e;
+    }
+  }
+
+  get modelConfig() {
+    return this.executor.modelConfig;
+  }
+
+  /** Token ids of a prompt (plain text gets the tokenizer's special tokens; chats the template). */
+  promptTokenIds(prompt: PromptInput): number[] {
+    if (typeof prompt === 'string') return this.tokenizer.encode(prompt);
+    if ('messages' in prompt) return this.tokenizer.encodeChat(prompt.messages);
+    return [...prompt.promptTokenIds];
+  }
+
+  /**
+   * Queues a request. Throws a named error (SamplingParamsError, RequestError,
+   * EngineRequestError) without touching any request already accepted.
+   */
+  addRequest(prompt: PromptInput, params: SamplingParamsInput = {}, requestId = `req-${this.nextId++}`): string {
+    const sp = normalizeSamplingParams(params, this.generationDefaults, this.seedSource);
+    const ids = this.promptTokenIds(prompt);
+    const vocab = this.modelConfig.vocabSize;
+    const bad = ids.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+    if (bad !== undefined) throw new RequestError(`request ${requestId}: token id ${bad} outside the vocabulary (0..${vocab - 1})`);
+    if (this.live.has(requestId)) throw new RequestError(`request ${requestId} already exists`);
+    const request = this.scheduler.addRequest(requestId, ids, sp, this.tokenizer.eosTokenIds);
+    this.live.set(requestId, {
+      request,
+      detok: new IncrementalDetokenizer(this.tokenizer),
+      stops: new StopStrings(sp.stop),
+      params: sp,
+      metrics: { arrivalMs: performance.now() },
+      text: '',
+    });
+    return requestId;
+  }
+
+  /** Aborts a request now (its KV blocks are freed at once); its final output comes with the next step. */
+  abortRequest(requestId: string): boolean {
+    const ok = this.scheduler.abortRequest(requestId);
+    if (ok) this.finishLive(requestId, 'abort');
+    return ok;
+  }
+
+  hasUnfinishedRequests(): boolean {
+    return this.live.size > 0 || this.pendingOutputs.length > 0;
+  }
+
+  /** Runs one step and returns the outputs of every request that progressed or finished. */
+  async step(opts: { returnLogits?: boolean } = {}): Promise<RequestOutput[] & { logits?: Map<string, Float32Array> }> {
+    const outputs: RequestOutput[] & { logits?: Map<string, Float32Array> } = this.pendingOutputs;
+    this.pendingOutputs = [];
+    const out = this.scheduler.schedule();
+    for (const e of out.errors) this.finishLive(e.requestId, 'error', e.message, outputs);
+    for (const id of out.finishedRequestIds) {
+      const l = this.live.get(id);
+      if (l) this.finishLive(id, REASONS[l.request.status as FinishedStatus] ?? 'stop', undefined, outputs);
+    }
+    if (out.numScheduledTokens === 0) {
+      this.scheduler.updateFromOutput(out, new Map());
+      return outputs;
+    }
+    const flat = flattenSchedulerOutput(out, this.scheduler.maxBlocksPerSeq);
+    const sampling: SamplingRow[] = flat.sampledRequestIds.map((id) => {
+      const l = this.live.get(id)!;
+      return { temperature: l.params.temperature, topK: l.params.topK, topP: l.params.topP, seed: l.params.seed, step: l.request.numOutputTokens };
+    });
+    const result = await this.executor.execute(out, flat, sampling, opts);
+    const sampled = new Map<string, number>();
+    flat.sampledRequestIds.forEach((id, i) => sampled.set(id, result.tokens[i]));
+    if (result.logits) {
+      const V = this.modelConfig.vocabSize;
+      outputs.logits = new Map(flat.sampledRequestIds.map((id, i) => [id, result.logits!.slice(i * V, (i + 1) * V)]));
+    }
+    const finished = new Set(this.scheduler.updateFromOutput(out, sampled).map((r) => r.requestId));
+    const now = performance.now();
+    for (const [id, token] of sampled) {
+      const l = this.live.get(id);
+      if (!l) continue; // aborted while the step ran
+      l.metrics.firstTokenMs ??= now;
+      let delta = l.stops.push(l.detok.push(token));
+      if (l.stops.stopped && !finished.has(id)) {
+        this.scheduler.finishRequest(id, RequestStatus.FINISHED_STOPPED);
+        finished.add(id);
+      }
+      if (finished.has(id)) delta += l.stops.push(l.detok.flush()) + l.stops.flush();
+      l.text += delta;
+      const status = l.request.status;
+      const reason = finished.has(id) ? REASONS[status as FinishedStatus] : null;
+      outputs.push(this.output(l, delta, [token], reason));
+      if (reason) {
+        l.metrics.finishedMs = now;
+        this.live.delete(id);
+      }
+    }
+    return outputs;
+  }
+
+  private output(l: Live, delta: string, newTokenIds: number[], reason: FinishReason | null, error?: string): RequestOutput {
+    const r = l.request;
+    return {
+      requestId: r.requestId,
+      delta,
+      newTokenIds,
+      text: l.text,
+      tokenIds: [...r.outputTokenIds],
+      promptTokenIds: r.promptTokenIds,
+      finished: reason !== null,
+      finishReason: reason,
+      ...(error ? { error } : {}),
+      metrics: l.metrics,
+    };
+  }
+
+  private finishLive(id: string, reason: FinishReason, error?: string, into: RequestOutput[] = this.pendingOutputs): void {
+    const l = this.live.get(id);
+    if (!l) return;
+    this.live.delete(id);
+    l.metrics.finishedMs = performance.now();
+    const delta = reason === 'abort' || reason === 'error' ? '' : l.stops.flush();
+    l.text += delta;
+    into.push(this.output(l, delta, [], reason, error ?? l.request.errorMessage ?? undefined));
+  }
+
+  /** Fails every unfinished request with `message` (a rank died) and returns their outputs. */
+  failAll(message: string): RequestOutput[] {
+    const outs: RequestOutput[] = [];
+    for (const id of [...this.live.keys()]) {
+      this.scheduler.finishRequest(id, RequestStatus.FINISHED_ERROR, message);
+      this.finishLive(id, 'error', message, outs);
+    }
+    return outs;
+  }
+
+  async shutdown(): Promise<void> {
+    await this.executor.shutdown();
+  }
+}

@@ -1,0 +1,144 @@
+// The Llama-family forward pass (Llama 2/3, Mistral, Qwen2), single-rank, top to bottom.
+// All computation on the GPU; one call runs a mixed batch of decode tokens and prefill
+// chunks. Attention goes through the `Attention` interface, so token parallelism wraps the
+// model instead of living inside it.
+import type { Gpu } from '../gpu/gpu.js';
+import type { Recorder } from '../gpu/recorder.js';
+import { reshape, rows, type Tensor } from '../gpu/tensor.js';
+import { embedding } from '../kernels/embedding.js';
+import { linear } from '../kernels/linear.js';
+import { fusedAddRmsNorm, rmsNorm } from '../kernels/rms_norm.js';
+import { rotary } from '../kernels/rotary.js';
+import { siluAndMul } from '../kernels/silu_and_mul.js';
+import type { ModelConfig } from '../loader/model_config.js';
+import { NO_REDUCE, type Attention, type RowParallelReduce } from './attention.js';
+import { ropeCosSinTable, ropeInvFreq } from './rope.js';
+import type { LayerWeights, ModelWeights } from './weights.js';
+
+/** One step's token-level inputs on the GPU. */
+export interface ForwardInputs {
+  readonly numTokens: number;
+  readonly inputIds: Tensor; // [numTokens] u32
+  readonly positions: Tensor; // [numTokens] u32
+  /** Rows whose next-token logits are needed (last token of each sequence that samples). */
+  readonly numLogits: number;
+  readonly logitsIndices: Tensor; // [numLogits] u32
+}
+
+/** Activation buffers, sized once for the largest step and viewed at each step's size. */
+interface Activations {
+  hidden: Tensor; // [T, H]
+  residual: Tensor; // [T, H]
+  normed: Tensor; // [T, H]
+  q: Tensor; // [T, Hq*D]
+  k: Tensor; // [T, Hk*D]
+  v: Tensor; // [T, Hk*D]
+  attn: Tensor; // [T, Hq*D]
+  gateUp: Tensor; // [T, 2I]
+  act: Tensor; // [T, I]
+  lastHidden: Tensor; // [S, H]
+  lastNormed: Tensor; // [S, H]
+  logits: Tensor; // [S, V] f32
+}
+
+export class LlamaModel {
+  private readonly a: Activations;
+  private readonly cosSin: Tensor; // [maxPositions, headDim] f32
+
+  constructor(
+    gpu: Gpu,
+    readonly config: ModelConfig,
+    private readonly w: ModelWeights,
+    private readonly attention: Attention,
+    readonly maxTokens: number,
+    readonly maxLogits: number,
+    private readonly tp: RowParallelReduce = NO_REDUCE,
+  ) {
+    const c = config;
+    const T = maxTokens;
+    const t = (shape: number[], label: string, dtype: 'f16' | 'f32' = 'f16') => gpu.tensor(shape, dtype, label);
+    this.a = {
+      hidden: t([T, c.hiddenSize], 'hidden'),
+      residual: t([T, c.hiddenSize], 'residual'),
+      normed: t([T, c.hiddenSize], 'normed'),
+      q: t([T, c.numHeads * c.headDim], 'q'),
+      k: t([T, c.numKvHeads * c.headDim], 'k'),
+      v: t([T, c.numKvHeads * c.headDim], 'v'),
+      attn: t([T, c.numHeads * c.headDim], 'attn'),
+      gateUp: t([T, 2 * c.intermediateSize], 'gateUp'),
+      act: t([T, c.intermediateSize], 'act'),
+      lastHidden: t([maxLogits, c.hiddenSize], 'lastHidden'),
+      lastNormed: t([maxLogits, c.hiddenSize], 'lastNormed'),
+      logits: t([maxLogits, c.vocabSize], 'logits', 'f32'),
+    };
+    const table = ropeCosSinTable(ropeInvFreq({ ...c.rope, rotaryDim: c.headDim }), c.maxPositionEmbeddings);
+    this.cosSin = gpu.upload(table, [c.maxPositionEmbeddings, c.headDim], 'f32', 'cosSin');
+  }
+
+  /**
+   * Records the whole forward pass; returns the logits view [numLogits, vocab] f32 (or null
+   * with `skipLogits`, on tensor-parallel ranks other than the sampling one).
+   */
+  async forward(rec: Recorder, x: ForwardInputs, opts: { skipLogits?: boolean } = {}): Promise<Tensor | null> {
+    const c = this.config;
+    const T = x.numTokens;
+    const hidden = rows(this.a.hidden, T);
+    const residual = rows(this.a.residual, T);
+    embedding(rec, x.inputIds, this.w.embed, hidden); // hidden: [T, H]
+    for (let i = 0; i < c.numLayers; i++) {
+      const lw = this.w.layers[i];
+      // Pre-attention norm; from layer 1 on it also adds the previous block's output.
+      if (i === 0) {
+        rec.copy(hidden, residual);
+        rmsNorm(rec, hidden, lw.inputNorm, rows(this.a.normed, T), c.rmsNormEps);
+      } else {
+        fusedAddRmsNorm(rec, hidden, residual, lw.inputNorm, rows(this.a.normed, T), c.rmsNormEps);
+      }
+      await this.attentionBlock(rec, i, lw, x, hidden); // hidden <- attention output
+      fusedAddRmsNorm(rec, hidden, residual, lw.postNorm, rows(this.a.normed, T), c.rmsNormEps);
+      await this.mlpBlock(rec, lw, T, hidden); // hidden <- MLP output
+    }
+    if (opts.skipLogits) return null;
+    // Only rows that sample need the final norm and the vocabulary projection.
+    const S = x.numLogits;
+    const last = rows(this.a.lastHidden, S);
+    const lastResidual = rows(this.a.lastNormed, S);
+    embedding(rec, x.logitsIndices, hidden, last); // gather rows: last = hidden[logitsIndices]
+    embedding(rec, x.logitsIndices, residual, lastResidual);
+    fusedAddRmsNorm(rec, last, lastResidual, this.w.finalNorm, last, c.rmsNormEps);
+    const logits = rows(this.a.logits, S);
+    linear(rec, last, this.w.lmHead, null, logits); // logits: [S, V] f32
+    return logits;
+  }
+
+  // normed: [T, H] -> hidden: [T, H]
+  private async attentionBlock(rec: Recorder, layer: number, lw: LayerWeights, x: ForwardInputs, out: Tensor): Promise<void> {
+    const c = this.config;
+    const T = x.numTokens;
+    const normed = rows(this.a.normed, T);
+    const q = rows(this.a.q, T);
+    const k = rows(this.a.k, T);
+    const v = rows(this.a.v, T);
+    linear(rec, normed, lw.q, lw.qBias, q); // q: [T, Hq*D]
+    linear(rec, normed, lw.k, lw.kBias, k); // k: [T, Hk*D]
+    linear(rec, normed, lw.v, lw.vBias, v); // v: [T, Hk*D]
+    const q3 = reshape(q, [T, c.numHeads, c.headDim]);
+    const k3 = reshape(k, [T, c.numKvHeads, c.headDim]);
+    const v3 = reshape(v, [T, c.numKvHeads, c.headDim]);
+    rotary(rec, q3, k3, x.positions, this.cosSin, { style: 'neox', rotaryDim: c.headDim });
+    const attn = rows(this.a.attn, T);
+    await this.attention.forward(rec, layer, q3, k3, v3, reshape(attn, [T, c.numHeads, c.headDim]));
+    linear(rec, attn, lw.o, lw.oBias, out); // out: [T, H] (partial sum under TP)
+    await this.tp.reduce(rec, out);
+  }
+
+  // normed: [T, H] -> out: [T, H]
+  private async mlpBlock(rec: Recorder, lw: LayerWeights, T: number, out: Tensor): Promise<void> {
+    const gateUp = rows(this.a.gateUp, T);
+    const act = rows(this.a.act, T);
+    linear(rec, rows(this.a.normed, T), lw.gateUp, null, gateUp); // [T, 2I]
+    siluAndMul(rec, gateUp, act); // [T, I]
+    linear(rec, act, lw.down, null, out); // [T, H] (partial sum under TP)
+    await this.tp.reduce(rec, out);
+  }
+}
