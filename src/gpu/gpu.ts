@@ -189,18 +189,33 @@ export class Gpu {
 
   /** Copies a tensor back to the host (waits for all submitted work). */
   async read(t: Tensor): Promise<HostArray> {
-    const bytes = byteSize(t);
-    const size = Math.ceil(bytes / 4) * 4;
-    const staging = this.pool.acquire(size, MAP_READ | COPY_DST, 'readback');
+    return (await this.readMany([t]))[0];
+  }
+
+  /** Copies several tensors (views) back with one staging buffer and one map. */
+  async readMany(ts: readonly Tensor[]): Promise<HostArray[]> {
+    const sizes = ts.map((t) => Math.ceil(byteSize(t) / 4) * 4);
+    const total = Math.max(4, sizes.reduce((a, b) => a + b, 0));
+    const staging = this.pool.acquire(total, MAP_READ | COPY_DST, 'readback');
     const enc = this.device.createCommandEncoder({ label: 'readback' });
-    enc.copyBufferToBuffer(t.buffer, t.offset, staging, 0, size);
+    let pos = 0;
+    ts.forEach((t, i) => {
+      if (sizes[i]) enc.copyBufferToBuffer(t.buffer, t.offset, staging, pos, sizes[i]);
+      pos += sizes[i];
+    });
     this.device.queue.submit([enc.finish()]);
-    await staging.mapAsync(MAP_READ, 0, size);
-    const copy = staging.getMappedRange(0, size).slice(0);
+    await staging.mapAsync(MAP_READ, 0, total);
+    const mapped = staging.getMappedRange(0, total);
+    pos = 0;
+    const out = ts.map((t, i) => {
+      const copy = mapped.slice(pos, pos + sizes[i]);
+      pos += sizes[i];
+      return hostArrayFor(t.dtype, copy, numel(t.shape));
+    });
     staging.unmap();
     this.pool.release(staging);
     this.throwPending();
-    return hostArrayFor(t.dtype, copy, numel(t.shape));
+    return out;
   }
 
   /** Waits for all submitted work and throws the first GPU error recorded since the last check. */

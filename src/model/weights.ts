@@ -28,6 +28,14 @@ export interface ModelWeights {
   readonly lmHead: Tensor; // [V, H] (the embedding when tied)
 }
 
+/** How tensor parallelism splits a weight (dist/ supplies the split; single-rank keeps all). */
+export type ShardRole = 'replicated' | 'column' | 'row' | 'rowBias';
+
+/** Maps a full checkpoint tensor to this rank's part (shape [rows, cols] or [n]). */
+export type WeightTransform = (name: string, role: ShardRole, data: Uint16Array, shape: readonly number[]) => { data: Uint16Array; shape: number[] };
+
+const KEEP: WeightTransform = (_n, _r, data, shape) => ({ data, shape: [...shape] });
+
 /** Where each tensor lives in a Hugging Face Llama-family checkpoint. */
 function names(i: number) {
   const p = `model.layers.${i}.`;
@@ -49,7 +57,8 @@ function names(i: number) {
 }
 
 /** Reads every weight from the checkpoint (checking shapes) and uploads it as f16. */
-export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, opts: { quiet?: boolean } = {}): Promise<ModelWeights> {
+export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, opts: { quiet?: boolean; transform?: WeightTransform } = {}): Promise<ModelWeights> {
+  const transform = opts.transform ?? KEEP;
   const H = c.hiddenSize;
   const I = c.intermediateSize;
   const qDim = c.numHeads * c.headDim;
@@ -57,20 +66,23 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
   const tensorsPerLayer = 9 + (c.qkvBias ? 3 : 0) + (c.oBias ? 1 : 0);
   const total = c.numLayers * tensorsPerLayer + 2 + (c.tieWordEmbeddings ? 0 : 1);
   const progress = new Progress('loading weights', total, ckpt.totalBytes(), process.stderr, opts.quiet);
-  const load = async (name: string, shape: number[]): Promise<Tensor> => {
+  const read = async (name: string, shape: number[], role: ShardRole) => {
     const data = await ckpt.readF16(name, shape);
     progress.tick(data.byteLength);
-    return gpu.upload(data, shape, 'f16', name);
+    return transform(name, role, data, shape);
   };
+  const load = async (name: string, shape: number[], role: ShardRole = 'replicated'): Promise<Tensor> => {
+    const t = await read(name, shape, role);
+    return gpu.upload(t.data, t.shape, 'f16', name);
+  };
+  // gate and up, each split by rows, stacked: [2 * rows, cols] with gate rows first.
   const concatRows = async (a: string, b: string, rows: number, cols: number): Promise<Tensor> => {
-    const top = await ckpt.readF16(a, [rows, cols]);
-    progress.tick(top.byteLength);
-    const bottom = await ckpt.readF16(b, [rows, cols]);
-    progress.tick(bottom.byteLength);
-    const both = new Uint16Array(2 * rows * cols);
-    both.set(top);
-    both.set(bottom, rows * cols);
-    return gpu.upload(both, [2 * rows, cols], 'f16', `${a}+up`);
+    const top = await read(a, [rows, cols], 'column');
+    const bottom = await read(b, [rows, cols], 'column');
+    const both = new Uint16Array(top.data.length + bottom.data.length);
+    both.set(top.data);
+    both.set(bottom.data, top.data.length);
+    return gpu.upload(both, [top.shape[0] + bottom.shape[0], top.shape[1]], 'f16', `${a}+up`);
   };
   const embed = await load('model.embed_tokens.weight', [c.vocabSize, H]);
   const layers: LayerWeights[] = [];
@@ -78,17 +90,17 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
     const n = names(i);
     layers.push({
       inputNorm: await load(n.inputNorm, [H]),
-      q: await load(n.q, [qDim, H]),
-      k: await load(n.k, [kvDim, H]),
-      v: await load(n.v, [kvDim, H]),
-      qBias: c.qkvBias ? await load(n.qBias, [qDim]) : null,
-      kBias: c.qkvBias ? await load(n.kBias, [kvDim]) : null,
-      vBias: c.qkvBias ? await load(n.vBias, [kvDim]) : null,
-      o: await load(n.o, [H, qDim]),
-      oBias: c.oBias ? await load(n.oBias, [H]) : null,
+      q: await load(n.q, [qDim, H], 'column'),
+      k: await load(n.k, [kvDim, H], 'column'),
+      v: await load(n.v, [kvDim, H], 'column'),
+      qBias: c.qkvBias ? await load(n.qBias, [qDim], 'column') : null,
+      kBias: c.qkvBias ? await load(n.kBias, [kvDim], 'column') : null,
+      vBias: c.qkvBias ? await load(n.vBias, [kvDim], 'column') : null,
+      o: await load(n.o, [H, qDim], 'row'),
+      oBias: c.oBias ? await load(n.oBias, [H], 'rowBias') : null,
       postNorm: await load(n.postNorm, [H]),
       gateUp: await concatRows(n.gate, n.up, I, H),
-      down: await load(n.down, [H, I]),
+      down: await load(n.down, [H, I], 'row'),
     });
     await gpu.flush(); // surface allocation errors per layer, and keep staging memory bounded
   }
