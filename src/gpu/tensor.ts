@@ -59,6 +59,16 @@ export function sliceView(t: Tensor, start: number, count: number): Tensor {
   return sliceRows(t, start, count);
 }
 
+/**
+ * Rows [start, start+count) at any offset, for buffer copies, readbacks and writes only
+ * (not for bindings, which need the storage offset alignment).
+ */
+export function copyRows(t: Tensor, start: number, count: number): Tensor {
+  const rowBytes = (numel(t.shape) / t.shape[0]) * BYTES[t.dtype];
+  if (start < 0 || start + count > t.shape[0]) throw new ShapeError(`copyRows ${start}+${count} outside [${t.shape}]`);
+  return { ...t, shape: [count, ...t.shape.slice(1)], offset: t.offset + start * rowBytes };
+}
+
 /** Rows [start, start+count) of a tensor along its first dimension (offset must stay aligned). */
 export function sliceRows(t: Tensor, start: number, count: number, alignment = 256): Tensor {
   const rowBytes = (numel(t.shape) / t.shape[0]) * BYTES[t.dtype];

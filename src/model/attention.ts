@@ -16,6 +16,17 @@ export interface Attention {
   forward(rec: Recorder, layer: number, q: Tensor, k: Tensor, v: Tensor, out: Tensor): void | Promise<void>;
 }
 
+/** How a step's rows are split over token-parallel ranks (rows grouped by rank). */
+export interface StepLayout {
+  readonly numTokensPerRank: readonly number[];
+  readonly tokenStartPerRank: readonly number[];
+}
+
+/** Attention that learns the step's layout and this rank's metadata before the forward pass. */
+export interface StepAttention extends Attention {
+  setStep(layout: StepLayout, local: AttentionMetadata): void;
+}
+
 /**
  * Completes a row-parallel linear layer (o_proj, down_proj) under tensor parallelism: sums
  * the partial outputs of the TP ranks in place. Single-rank: nothing to do.

@@ -5,10 +5,10 @@ import { sliceView, type Tensor } from '../gpu/tensor.js';
 import { decodeAttention } from '../kernels/decode_attention.js';
 import { prefillAttention } from '../kernels/prefill_attention.js';
 import { reshapeAndCache } from '../kernels/reshape_and_cache.js';
-import type { Attention, AttentionMetadata } from './attention.js';
+import type { AttentionMetadata, StepAttention, StepLayout } from './attention.js';
 import type { KvCache } from './kv_cache.js';
 
-export class PagedAttention implements Attention {
+export class PagedAttention implements StepAttention {
   private meta: AttentionMetadata | undefined;
 
   constructor(
@@ -16,8 +16,8 @@ export class PagedAttention implements Attention {
     private readonly scale: number,
   ) {}
 
-  /** Sets the metadata of the step about to be recorded. */
-  setStep(meta: AttentionMetadata): void {
+  /** Sets the metadata of the step about to be recorded (the layout is other ranks' business). */
+  setStep(_layout: StepLayout | null, meta: AttentionMetadata): void {
     this.meta = meta;
   }
 

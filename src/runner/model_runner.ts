@@ -13,7 +13,8 @@ import { parseModelConfig, type ModelConfig } from '../loader/model_config.js';
 import { KvCache } from '../model/kv_cache.js';
 import { LlamaModel } from '../model/llama.js';
 import { PagedAttention } from '../model/paged_attention.js';
-import { loadWeights, weightBytes } from '../model/weights.js';
+import { NO_REDUCE, type RowParallelReduce, type StepAttention } from '../model/attention.js';
+import { loadWeights, weightBytes, type WeightTransform } from '../model/weights.js';
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
 import { deviceMemoryBytes, kvBlocksFor } from './memory.js';
 import { AttentionBuffers, TokenBuffers } from './step_buffers.js';
@@ -26,6 +27,21 @@ export interface RunnerOptions {
   readonly kvCacheBytes?: number;
   readonly gpuMemoryBytes?: number;
   readonly quiet?: boolean;
+}
+
+/**
+ * How this rank takes part in tensor and token parallelism (src/dist builds it). Without it
+ * the runner is a whole model on one rank.
+ */
+export interface RunnerParallel {
+  readonly tpRank: number;
+  readonly tpSize: number;
+  /** The shapes this rank computes with (heads and MLP divided by tpSize). */
+  readonly localConfig: ModelConfig;
+  readonly transform: WeightTransform;
+  readonly reduce: RowParallelReduce;
+  /** Wraps this rank's paged attention (token parallelism); identity when tknp = 1. */
+  readonly wrapAttention: (local: PagedAttention) => StepAttention;
 }
 
 export interface StepResult {
@@ -54,7 +70,8 @@ export class ModelRunner {
     readonly gpu: Gpu,
     readonly config: ModelConfig,
     readonly model: LlamaModel,
-    readonly attention: PagedAttention,
+    readonly attention: StepAttention,
+    private readonly tpRank: number,
     readonly numBlocks: number,
     readonly maxModelLen: number,
     readonly maxBlocksPerSeq: number,
@@ -66,13 +83,14 @@ export class ModelRunner {
     this.samplingParams = gpu.tensor([tokens.maxSeqs, 8], 'u32', 'samplingParams');
   }
 
-  static async create(gpu: Gpu, modelDir: string, o: RunnerOptions): Promise<ModelRunner> {
-    const config = readModelConfig(modelDir);
+  static async create(gpu: Gpu, modelDir: string, o: RunnerOptions, parallel?: RunnerParallel): Promise<ModelRunner> {
+    const fullConfig = readModelConfig(modelDir);
+    const config = parallel?.localConfig ?? fullConfig;
     const maxModelLen = Math.min(o.maxModelLen ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings);
     const ckpt = await Checkpoint.open(modelDir);
     let weights;
     try {
-      weights = await loadWeights(gpu, ckpt, config, { quiet: o.quiet });
+      weights = await loadWeights(gpu, ckpt, fullConfig, { quiet: o.quiet, transform: parallel?.transform });
     } finally {
       await ckpt.close();
     }
@@ -93,23 +111,33 @@ export class ModelRunner {
       maxModelLen,
     });
     const cache = await KvCache.allocate(gpu, shape, numBlocks);
-    const attention = new PagedAttention(cache, 1 / Math.sqrt(config.headDim));
-    const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs);
+    const paged = new PagedAttention(cache, 1 / Math.sqrt(config.headDim));
+    const attention = parallel ? parallel.wrapAttention(paged) : paged;
+    const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE);
     await gpu.flush();
     const log = [
       `device memory ${(device.bytes / 2 ** 30).toFixed(1)} GiB (${device.source}); weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
     ];
-    return new ModelRunner(gpu, config, model, attention, numBlocks, maxModelLen, maxBlocksPerSeq, new TokenBuffers(gpu, maxTokens, maxSeqs), new AttentionBuffers(gpu, maxTokens, maxSeqs, maxBlocksPerSeq), log);
+    return new ModelRunner(gpu, config, model, attention, parallel?.tpRank ?? 0, numBlocks, maxModelLen, maxBlocksPerSeq, new TokenBuffers(gpu, maxTokens, maxSeqs), new AttentionBuffers(gpu, maxTokens, maxSeqs, maxBlocksPerSeq), log);
   }
 
-  /** Runs one step: forward pass for every scheduled token, sampling for every needsLogits row. */
+  /**
+   * Runs one step: forward pass for every scheduled token (this rank holds the KV of the
+   * step's token-parallel rank 0 share), sampling for every needsLogits row. Tensor-parallel
+   * ranks other than 0 compute no logits and return no tokens.
+   */
   async execute(flat: FlatBatch, sampling: readonly SamplingRow[], opts: { returnLogits?: boolean } = {}): Promise<StepResult> {
-    if (flat.ranks.length !== 1) throw new Error(`ModelRunner runs one rank; the step has ${flat.ranks.length}`);
     const inputs = this.tokens.upload(flat);
-    this.attention.setStep(this.attnBuffers.upload(flat.ranks[0]));
-    const S = inputs.numLogits;
+    const layout = { numTokensPerRank: flat.ranks.map((r) => r.numTokens), tokenStartPerRank: flat.ranks.map((r) => r.tokenStart) };
+    this.attention.setStep(layout, this.attnBuffers.upload(flat.ranks[0]));
     const rec = new Recorder(this.gpu, `step ${flat.stepId}`);
-    const logits = (await this.model.forward(rec, inputs))!;
+    const logits = await this.model.forward(rec, inputs, { skipLogits: this.tpRank !== 0 });
+    if (!logits) {
+      rec.submit();
+      await this.gpu.flush();
+      return { tokens: new Uint32Array(0) };
+    }
+    const S = inputs.numLogits;
     const out = rows(this.sampled, S);
     if (S > 0) {
       if (sampling.every((s) => s.temperature === 0)) argmax(rec, logits, out);
