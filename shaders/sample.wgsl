@@ -1,0 +1,520 @@
+// sample: one token per row from logits with temperature, top-k and top-p, drawn by Gumbel-max
+// with a counter-based RNG: token = argmax over kept i of (logit_i * invT + g(seed, step, i)).
+// Bindings: 0 logits [numSeqs, V] (f32 or f16)  1 sp [numSeqs, 8] u32 (packSamplingParams)
+//           2 out [numSeqs] u32  3 params
+// sp row: [0] temperature f32 bits (0 = greedy), [1] topK (0 or >= V = off), [2] topP f32 bits
+//   (>= 1 = off), [3] seed, [4] step, [5] invT = f32(1 / temperature) bits, [6..7] unused.
+// Semantics (a pure function of the row's logits and sp; see src/kernels/ref/sampling.ts):
+//   key = order-preserving u32 of the logit (NaN -> 0: never kept, never chosen).
+//   top-k: keep key >= the k-th largest key (all ties at the boundary kept).
+//   weights q_i = round(exp((l_i - max) * invT) * 2^31) (u32, summed exactly in 64 bits).
+//   top-p: keep key >= c, c = the largest key with sum(q over kept keys >= c) >= ceil(topP * Z)
+//   (Z = the kept total, computed in f32 as written below; ties at the boundary kept).
+// Thresholds are found by radix select over the keys (11 + 11 + 10 bits): a histogram per level
+//   (counts, or 64-bit fixed-point mass) in workgroup memory, a workgroup scan to find the bin
+//   that holds the threshold, then the next level inside that bin. Integer sums and exact
+//   argmaxes make every result independent of WG, of the order of atomics and of the batch.
+// Candidate cache: a full-row pass may also copy every element >= a floor (known to be below
+//   the thresholds still to find) into workgroup memory (up to CACHE entries); later passes then
+//   read that cache instead of the row. Whether the cache is used never changes a result.
+// Layout: row-major logits; VEC: 4 logits per load (vec4<f32> or vec2<u32> = 4 halves;
+//   V % 4 == 0), else one per load.
+// Workgroup: WG threads (override; 256, 512 or 1024, a multiple of the subgroup size), one row
+//   per workgroup; workgroup memory = 3 * 2048 * 4 bytes of histogram + 8 * CACHE bytes.
+// Dispatch: grid(numSeqs), row = wid.x + wid.y * nwg.x.
+enable f16;
+enable subgroups;
+
+struct Params { V: u32, numSeqs: u32, cacheOn: u32 }
+
+//#if F16
+//#if VEC
+@group(0) @binding(0) var<storage, read> logits: array<vec2<u32>>;
+//#else
+@group(0) @binding(0) var<storage, read> logits: array<f16>;
+//#endif
+//#else
+//#if VEC
+@group(0) @binding(0) var<storage, read> logits: array<vec4<f32>>;
+//#else
+@group(0) @binding(0) var<storage, read> logits: array<f32>;
+//#endif
+//#endif
+@group(0) @binding(1) var<storage, read> sp: array<u32>;
+@group(0) @binding(2) var<storage, read_write> out: array<u32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+override WG: u32 = 256;
+override CACHE: u32 = 512;
+const NB: u32 = 2048u;
+override BPT: u32 = NB / WG; // histogram bins per thread in the scan (<= 8)
+const GMAX: f32 = 17.0; // > the largest Gumbel value the 23-bit uniform can give (16.64)
+
+// Histogram: count, and mass as 64 bits (lo, hi). Reused as scan storage after each pass.
+var<workgroup> hCnt: array<atomic<u32>, NB>;
+var<workgroup> hLo: array<atomic<u32>, NB>;
+var<workgroup> hHi: array<atomic<u32>, NB>;
+var<workgroup> cKey: array<u32, CACHE>;
+var<workgroup> cIdx: array<u32, CACHE>;
+var<workgroup> cN: atomic<u32>;
+var<workgroup> wKey: atomic<u32>;
+var<workgroup> wIdx: atomic<u32>;
+// Results of a scan, and the cache state (written by one thread, read with workgroupUniformLoad).
+var<workgroup> sFound: u32;
+var<workgroup> sBin: u32;
+var<workgroup> sAbove: vec2<u32>;
+var<workgroup> sCntAbove: u32;
+var<workgroup> sCntBin: u32;
+var<workgroup> sTarget: vec2<u32>;
+var<workgroup> sCacheValid: u32;
+var<workgroup> sCacheFloor: u32;
+var<workgroup> sCacheN: u32;
+var<workgroup> sResult: vec2<u32>;
+
+// What a pass does with each element (set before the pass; the same for every thread).
+var<private> gRow: u32;
+var<private> gLane: u32;
+var<private> gSgSize: u32;
+var<private> fFloor: u32;       // skip keys below this
+var<private> fCollect: bool;    // copy keys >= fFloor into the cache
+var<private> fHist: bool;
+var<private> fMass: bool;
+var<private> fPrefix: u32;
+var<private> fPrefixMask: u32;
+var<private> fShift: u32;
+var<private> fBinMask: u32;
+var<private> fGumbel: bool;
+var<private> fMax: f32;         // the row's largest logit
+var<private> fMaxKey: u32;
+var<private> fInvT: f32;
+var<private> fRk1: u32;
+var<private> fRk2: u32;
+// Per-thread running results.
+var<private> tMaxKey: u32 = 0u;
+var<private> tMaxIdx: u32 = 0xffffffffu;
+var<private> tBestKey: u32 = 0u;
+var<private> tBestIdx: u32 = 0xffffffffu;
+var<private> tBestScore: f32 = 0.0;
+
+fn keyOf(x: f32) -> u32 {
+  let b = bitcast<u32>(x);
+  if ((b & 0x7fffffffu) > 0x7f800000u) { return 0u; }
+  if (b == 0x80000000u) { return 0x80000000u; }
+  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
+}
+
+fn valueOf(k: u32) -> f32 {
+  return bitcast<f32>(select(~k, k & 0x7fffffffu, (k & 0x80000000u) != 0u));
+}
+
+fn add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+  let lo = a.x + b.x;
+  return vec2<u32>(lo, a.y + b.y + select(0u, 1u, lo < a.x));
+}
+
+fn sub64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+  return vec2<u32>(a.x - b.x, a.y - b.y - select(0u, 1u, a.x < b.x));
+}
+
+fn lt64(a: vec2<u32>, b: vec2<u32>) -> bool {
+  return a.y < b.y || (a.y == b.y && a.x < b.x);
+}
+
+fn pcg(v: u32) -> u32 {
+  let s = v * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+
+// Gumbel noise for token idx: g = -log(E), E = -log(u) ~ Exp(1), u = (k + 0.5) / 2^23 from 23
+// hash bits. For u >= 0.5, E = -log(1 - v) with v = 1 - u computed exactly and
+// -log(1 - v) = 2 atanh(v / (2 - v)) by its series (accurate where log(u) near 1 is not).
+fn gumbel(idx: u32) -> f32 {
+  let h = pcg(pcg(idx ^ fRk1) + fRk2);
+  let k = h >> 9u;
+  var e: f32;
+  if (k >= 0x400000u) {
+    let v = (f32(0x7fffffu - k) + 0.5) * (1.0 / 8388608.0);
+    let z = v / (2.0 - v);
+    let z2 = z * z;
+    let s = 1.0 + z2 * (1.0 / 3.0 + z2 * (1.0 / 5.0 + z2 * (1.0 / 7.0 + z2 * (1.0 / 9.0 + z2 * (1.0 / 11.0
+      + z2 * (1.0 / 13.0 + z2 * (1.0 / 15.0 + z2 * (1.0 / 17.0))))))));
+    e = 2.0 * z * s;
+  } else {
+    e = -log((f32(k) + 0.5) * (1.0 / 8388608.0));
+  }
+  return -log(e);
+}
+
+// Fixed-point weight of a key: round(exp((l - max) * invT) * 2^31).
+fn weightOf(key: u32) -> u32 {
+  let x = select((valueOf(key) - fMax) * fInvT, 0.0, key == fMaxKey);
+  return u32(exp(x) * 2147483648.0 + 0.5);
+}
+
+fn visit(key: u32, idx: u32) {
+  if (key > tMaxKey || (key == tMaxKey && idx < tMaxIdx)) {
+    tMaxKey = key;
+    tMaxIdx = idx;
+  }
+  if (key < fFloor) { return; }
+  if (fCollect) {
+    let s = atomicAdd(&cN, 1u);
+    if (s < CACHE) {
+      cKey[s] = key;
+      cIdx[s] = idx;
+    }
+  }
+  if (fHist && (key & fPrefixMask) == fPrefix) {
+    let bin = (key >> fShift) & fBinMask;
+    atomicAdd(&hCnt[bin], 1u);
+    if (fMass) {
+      let q = weightOf(key);
+      let old = atomicAdd(&hLo[bin], q);
+      if (old + q < old) { atomicAdd(&hHi[bin], 1u); }
+    }
+  }
+  if (fGumbel) {
+    let x = valueOf(key) * fInvT;
+    if (x + GMAX >= tBestScore || tBestIdx == 0xffffffffu) {
+      let s = x + gumbel(idx);
+      let sk = keyOf(s);
+      if (sk > tBestKey || (sk == tBestKey && idx < tBestIdx)) {
+        tBestKey = sk;
+        tBestIdx = idx;
+        tBestScore = s;
+      }
+    }
+  }
+}
+
+// Every pass reads the row (or the cache) through this one loop with one call of visit: the
+// shader stays small for compilers that inline everything (lavapipe).
+fn runPass(lid: u32, fromCache: bool, n: u32) {
+  let V = p.V;
+//#if VEC
+  let n4 = V / 4u;
+  let base = gRow * n4;
+  var a = vec4<f32>(0.0);
+//#else
+  let base = gRow * V;
+//#endif
+  for (var j = 0u; ; j++) {
+    var key: u32;
+    var idx: u32;
+    if (fromCache) {
+      let i = lid + j * WG;
+      if (i >= n) { break; }
+      key = cKey[i];
+      idx = cIdx[i];
+    } else {
+//#if VEC
+      let c = j & 3u;
+      let g = lid + (j >> 2u) * WG;
+      if (g >= n4) { break; }
+      if (c == 0u) {
+//#if F16
+        let u = logits[base + g];
+        a = vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y));
+//#else
+        a = logits[base + g];
+//#endif
+      }
+      key = keyOf(a[c]);
+      idx = 4u * g + c;
+//#else
+      let e = lid + j * WG;
+      if (e >= V) { break; }
+      key = keyOf(f32(logits[base + e]));
+      idx = e;
+//#endif
+    }
+    visit(key, idx);
+  }
+}
+
+fn clearHist(lid: u32) {
+  for (var j = 0u; j < BPT; j++) {
+    let b = lid * BPT + j;
+    atomicStore(&hCnt[b], 0u);
+    atomicStore(&hLo[b], 0u);
+    atomicStore(&hHi[b], 0u);
+  }
+}
+
+fn binWeight(mass: bool, c: u32, lo: u32, hi: u32) -> vec2<u32> {
+  return select(vec2<u32>(c, 0u), vec2<u32>(lo, hi), mass);
+}
+
+// After a histogram pass: finds the bin holding the tgt-th unit of weight counted from the top
+// bin down (weight = count, or mass when `mass`). With fromTotal the target is
+// max(1, ceil(topP * Z)) for the histogram's total mass Z. Results go to sFound, sBin, sAbove
+// (weight in bins above), sCntAbove, sCntBin, sTarget.
+fn scan(targetIn: vec2<u32>, mass: bool, fromTotal: bool, topP: f32, lid: u32) {
+  var rc: array<u32, 8>;
+  var rl: array<u32, 8>;
+  var rh: array<u32, 8>;
+  var sc = 0u;
+  var sw = vec2<u32>(0u);
+  for (var j = 0u; j < BPT; j++) {
+    let bin = NB - 1u - (lid * BPT + j);
+    rc[j] = atomicLoad(&hCnt[bin]);
+    rl[j] = atomicLoad(&hLo[bin]);
+    rh[j] = atomicLoad(&hHi[bin]);
+    sc += rc[j];
+    sw = add64(sw, binWeight(mass, rc[j], rl[j], rh[j]));
+  }
+  if (lid == 0u) { sFound = 0u; }
+  // Inclusive scan of the per-thread sums over threads (top bins first): within each subgroup
+  // with subgroupInclusiveAdd (mass in 16/16/32-bit limbs so no lane sum overflows), then across
+  // subgroups through their totals (stored in the now free hist arrays).
+  let sgc = subgroupInclusiveAdd(sc);
+  let l0 = subgroupInclusiveAdd(sw.x & 0xffffu);
+  let l1 = subgroupInclusiveAdd(sw.x >> 16u);
+  let l2 = subgroupInclusiveAdd(sw.y);
+  let sgw = add64(vec2<u32>(l0, l2 + (l1 >> 16u)), vec2<u32>(l1 << 16u, 0u));
+  let sgId = lid / gSgSize;
+  workgroupBarrier();
+  if (gLane == gSgSize - 1u) {
+    atomicStore(&hCnt[sgId], sgc);
+    atomicStore(&hLo[sgId], sgw.x);
+    atomicStore(&hHi[sgId], sgw.y);
+  }
+  workgroupBarrier();
+  var ic = sgc;
+  var iw = sgw;
+  var tw = vec2<u32>(0u);
+  for (var s = 0u; s < WG / gSgSize; s++) {
+    let w = vec2<u32>(atomicLoad(&hLo[s]), atomicLoad(&hHi[s]));
+    tw = add64(tw, w);
+    if (s < sgId) {
+      ic += atomicLoad(&hCnt[s]);
+      iw = add64(iw, w);
+    }
+  }
+  var tgt = targetIn;
+  if (fromTotal) {
+    let z = tw;
+    // Z as f32 (low 8 bits dropped so each step is exact or one correctly rounded operation).
+    let zf = f32(z.y) * 4294967296.0 + f32(z.x >> 8u) * 256.0;
+    let tf = topP * zf;
+    let thi = floor(tf * (1.0 / 4294967296.0));
+    let tlo = ceil(tf - thi * 4294967296.0);
+    tgt = vec2<u32>(u32(tlo), u32(thi));
+    if (tgt.x == 0u && tgt.y == 0u) { tgt = vec2<u32>(1u, 0u); }
+  }
+  var ew = sub64(iw, sw);
+  var ec = ic - sc;
+  if (lt64(ew, tgt) && !lt64(iw, tgt)) {
+    for (var j = 0u; j < BPT; j++) {
+      let w = binWeight(mass, rc[j], rl[j], rh[j]);
+      let nw = add64(ew, w);
+      if (!lt64(nw, tgt)) {
+        sFound = 1u;
+        sBin = NB - 1u - (lid * BPT + j);
+        sAbove = ew;
+        sCntAbove = ec;
+        sCntBin = rc[j];
+        break;
+      }
+      ew = nw;
+      ec += rc[j];
+    }
+  }
+  if (lid == 0u) { sTarget = tgt; }
+  workgroupBarrier();
+}
+
+// Workgroup-wide (max key, lowest index among max keys) of per-thread (key, idx).
+fn reduceArgmax(key: u32, idx: u32, lid: u32) -> vec2<u32> {
+  if (lid == 0u) {
+    atomicStore(&wKey, 0u);
+    atomicStore(&wIdx, 0xffffffffu);
+  }
+  workgroupBarrier();
+  let k = subgroupMax(key);
+  if (subgroupElect()) { atomicMax(&wKey, k); }
+  workgroupBarrier();
+  let top = atomicLoad(&wKey);
+  let i = subgroupMin(select(0xffffffffu, idx, key == top));
+  if (subgroupElect()) { atomicMin(&wIdx, i); }
+  workgroupBarrier();
+  if (lid == 0u) { sResult = vec2<u32>(top, atomicLoad(&wIdx)); }
+  return workgroupUniformLoad(&sResult);
+}
+
+// Stages: each loop iteration of main runs one pass over the row or the cache.
+const ST_MAX: u32 = 0u;     // row max (= the argmax of greedy rows)
+const ST_BOUND: u32 = 1u;   // select the k-th largest per-thread max (a lower bound of the k-th key)
+const ST_COLLECT: u32 = 2u; // copy keys >= that bound into the cache
+const ST_TOPK: u32 = 3u;    // radix-select level of the k-th largest key
+const ST_TOPP: u32 = 4u;    // radix-select level of the top-p cut
+const ST_GUMBEL: u32 = 5u;  // Gumbel-max over the kept keys
+const ST_DONE: u32 = 6u;
+
+@compute @workgroup_size(WG)
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(subgroup_invocation_id) lane: u32,
+  @builtin(subgroup_size) sgSize: u32,
+) {
+  let row = wid.x + wid.y * nwg.x;
+  if (row >= p.numSeqs) { return; }
+  gRow = row;
+  gLane = lane;
+  gSgSize = sgSize;
+  let V = p.V;
+  let cacheOn = p.cacheOn != 0u;
+  let pb = row * 8u;
+  let greedy = (sp[pb] & 0x7fffffffu) == 0u;
+  let topK = sp[pb + 1u];
+  let topP = bitcast<f32>(sp[pb + 2u]);
+  fInvT = bitcast<f32>(sp[pb + 5u]);
+  fRk1 = pcg(sp[pb + 3u]);
+  fRk2 = pcg(sp[pb + 4u] ^ fRk1);
+  let kOn = !greedy && topK != 0u && topK < V;
+  let pOn = !greedy && topP < 1.0;
+  if (lid == 0u) {
+    sCacheValid = 0u;
+    sCacheFloor = 0u;
+    sCacheN = 0u;
+  }
+
+  var stage = select(ST_GUMBEL, ST_MAX, greedy || kOn || pOn);
+  var thr = 1u;        // keys >= thr are kept so far
+  // Radix-select state of the current ST_BOUND / ST_TOPK / ST_TOPP select.
+  var selFloor = 1u;   // only keys >= selFloor take part
+  var level = 0u;
+  var prefix = 0u;
+  var tgt = vec2<u32>(topK, 0u);
+  var nAtLeast = V;    // upper bound on the keys >= max(prefix, selFloor)
+  var cntAboveAcc = 0u;
+  var bound = 1u;
+
+  loop {
+    if (stage == ST_DONE) { break; }
+    let isSel = stage == ST_BOUND || stage == ST_TOPK || stage == ST_TOPP;
+    let mass = stage == ST_TOPP;
+    var shift = 21u;
+    var binMask = 0x7ffu;
+    var prefixMask = 0u;
+    if (level == 1u) { shift = 10u; prefixMask = 0xffe00000u; }
+    if (level == 2u) { shift = 0u; binMask = 0x3ffu; prefixMask = 0xfffffc00u; }
+    let cacheValid = workgroupUniformLoad(&sCacheValid) != 0u;
+    let cacheFloor = workgroupUniformLoad(&sCacheFloor);
+    var floorKey = 1u;
+    var collect = false;
+    if (stage == ST_MAX) {
+      collect = cacheOn && V <= CACHE;
+    } else if (stage == ST_COLLECT) {
+      floorKey = bound;
+      collect = true;
+    } else if (stage == ST_GUMBEL) {
+      floorKey = thr;
+    } else {
+      floorKey = max(prefix, selFloor);
+    }
+    let useCache = stage != ST_MAX && stage != ST_COLLECT && cacheValid && cacheFloor <= floorKey;
+    if (isSel) { collect = !useCache && cacheOn && nAtLeast <= CACHE; }
+    fFloor = floorKey;
+    fCollect = collect;
+    fHist = isSel;
+    fMass = mass;
+    fPrefix = prefix;
+    fPrefixMask = prefixMask;
+    fShift = shift;
+    fBinMask = binMask;
+    fGumbel = stage == ST_GUMBEL;
+    tBestKey = 0u;
+    tBestIdx = 0xffffffffu;
+    tBestScore = 0.0;
+    if (isSel) { clearHist(lid); }
+    if (lid == 0u) { atomicStore(&cN, 0u); }
+    workgroupBarrier();
+    runPass(lid, useCache, workgroupUniformLoad(&sCacheN));
+    workgroupBarrier();
+    if (collect && lid == 0u) {
+      let n = atomicLoad(&cN);
+      sCacheValid = select(0u, 1u, n <= CACHE);
+      sCacheFloor = floorKey;
+      sCacheN = n;
+    }
+
+    if (isSel) {
+      scan(tgt, mass, mass && level == 0u, topP, lid);
+      var done = false;
+      var result = floorKey;
+      if (workgroupUniformLoad(&sFound) == 0u) {
+        // Fewer than k keys, or a top-p target above the total: keep everything in range.
+        done = true;
+      } else {
+        let above = workgroupUniformLoad(&sAbove);
+        let cntBin = workgroupUniformLoad(&sCntBin);
+        tgt = workgroupUniformLoad(&sTarget);
+        prefix = prefix | (workgroupUniformLoad(&sBin) << shift);
+        cntAboveAcc += workgroupUniformLoad(&sCntAbove);
+        nAtLeast = cntAboveAcc + cntBin;
+        // Done when the whole bin is in (count) or the bin holds a single key (mass), or at the last level.
+        done = select(above.x + cntBin == tgt.x, cntBin == 1u, mass) || level == 2u;
+        tgt = sub64(tgt, above);
+        result = max(prefix, selFloor);
+        level += 1u;
+      }
+      if (done) {
+        if (stage == ST_BOUND) {
+          bound = result;
+          stage = ST_COLLECT;
+        } else {
+          thr = result;
+          stage = select(ST_GUMBEL, ST_TOPP, stage == ST_TOPK && pOn);
+          selFloor = thr;
+          level = 0u;
+          prefix = 0u;
+          tgt = vec2<u32>(0u);
+          cntAboveAcc = 0u;
+        }
+      }
+    } else if (stage == ST_COLLECT) {
+      selFloor = bound;
+      level = 0u;
+      prefix = 0u;
+      tgt = vec2<u32>(topK, 0u);
+      cntAboveAcc = 0u;
+      nAtLeast = min(V, workgroupUniformLoad(&sCacheN));
+      stage = ST_TOPK;
+    } else {
+      let isMax = stage == ST_MAX;
+      let r = reduceArgmax(select(tBestKey, tMaxKey, isMax), select(tBestIdx, tMaxIdx, isMax), lid);
+      if (!isMax || greedy) {
+        if (lid == 0u) { out[row] = select(r.y, 0u, r.y == 0xffffffffu); }
+        stage = ST_DONE;
+      } else {
+        fMaxKey = r.x;
+        fMax = valueOf(r.x);
+        if (kOn && cacheOn && !cacheValid && topK <= WG && workgroupUniformLoad(&sCacheValid) == 0u) {
+          // The k-th largest per-thread max bounds the k-th largest key from below: select it
+          // over the maxima (a stand-in cache of WG entries), then cache every key above it.
+          cKey[lid] = tMaxKey;
+          cIdx[lid] = tMaxIdx;
+          if (lid == 0u) {
+            sCacheValid = 1u;
+            sCacheFloor = 0u;
+            sCacheN = WG;
+          }
+          stage = ST_BOUND;
+          nAtLeast = WG;
+        } else {
+          stage = select(ST_TOPP, ST_TOPK, kOn);
+          nAtLeast = min(V, select(V, workgroupUniformLoad(&sCacheN), workgroupUniformLoad(&sCacheValid) != 0u));
+        }
+        selFloor = 1u;
+        level = 0u;
+        prefix = 0u;
+        tgt = vec2<u32>(topK, 0u);
+        cntAboveAcc = 0u;
+      }
+    }
+  }
+}
