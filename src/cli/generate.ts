@@ -60,8 +60,21 @@ export async function generate(a: GenerateArgs): Promise<void> {
       `[tknp] ${outs.length} request(s): prompt ${promptTokens} tokens, generated ${genTokens} tokens in ${steps} steps; load ${(loadMs / 1000).toFixed(1)} s; time to first token ${ttft.toFixed(0)} ms; decode ${decodeSecs > 0 && decodeTokens > 0 ? (decodeTokens / decodeSecs).toFixed(1) : 'n/a'} tokens/s; total ${((end - start) / 1000).toFixed(2)} s`,
     );
     if (outs.some((o) => o.finishReason === 'error')) process.exitCode = 1;
+    const profiles = (engine.executor as { profiles?: Record<string, number>[][] }).profiles;
+    if (profiles?.length) printProfile(profiles, engine.modelConfig.numLayers);
   } finally {
     process.removeListener('SIGINT', stop);
     await engine.shutdown();
+  }
+}
+
+/** Mean per-step times (ms) over the profiled steps, per rank. */
+function printProfile(steps: Record<string, number>[][], numLayers: number): void {
+  const ranks = steps[0].length;
+  console.error(`[tknp] profile over ${steps.length} steps (ms per step; divide by ${numLayers} layers for per-layer):`);
+  for (let r = 0; r < ranks; r++) {
+    const keys = Object.keys(steps[0][r]);
+    const mean = keys.map((k) => `${k} ${(steps.reduce((s, p) => s + (p[r][k] ?? 0), 0) / steps.length).toFixed(2)}`);
+    console.error(`[tknp]   rank ${r}: ${mean.join(', ') || '(no communication)'}`);
   }
 }

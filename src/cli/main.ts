@@ -5,7 +5,22 @@ import { hideBin } from 'yargs/helpers';
 import { benchKernels } from './bench.js';
 import { Gpu } from '../gpu/gpu.js';
 import { generate } from './generate.js';
+import { launchEnv } from '../dist/launch_env.js';
+import { runWorker } from '../dist/worker.js';
+import { resolveEngineConfig } from '../engine/config.js';
 import { engineConfigFrom, engineOptions, samplingOptions, samplingOptionsFrom, type EngineArgs, type SamplingArgs } from './options.js';
+
+/**
+ * Ranks other than 0 of a parallel job (started by tknp itself, torchrun or srun) run the
+ * worker loop instead of the command; returns true when this process was such a rank.
+ */
+async function runAsWorker(a: EngineArgs): Promise<boolean> {
+  const env = launchEnv();
+  if (env.rank === 0) return false;
+  const c = resolveEngineConfig(engineConfigFrom(a));
+  process.exitCode = await runWorker(c, env, c.commTimeoutMs);
+  return true;
+}
 
 async function main(): Promise<void> {
   const command = `tknp ${process.argv.slice(2).join(' ')}`;
@@ -33,6 +48,7 @@ async function main(): Promise<void> {
           .option('system', { type: 'string', describe: 'system message (with --chat)' })
           .option('json', { type: 'boolean', default: false, describe: 'print one JSON object per request instead of streaming' }),
       async (a) => {
+        if (await runAsWorker(a as unknown as EngineArgs)) return;
         await generate({
           prompts: a.prompt,
           chat: a.chat,

@@ -29,7 +29,9 @@ export function engineOptions<T>(y: Argv<T>) {
     .option('gpu-memory', { type: 'number', describe: 'GPU memory in GiB, where the platform cannot report it' })
     .option('kv-cache-memory', { type: 'number', describe: 'KV cache per rank in GiB (overrides utilization)' })
     .option('fast', { type: 'boolean', default: false, describe: 'allow faster kernels that are not batch-invariant' })
-    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or start-up lines on stderr' });
+    .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or start-up lines on stderr' })
+    .option('profile', { type: 'boolean', default: false, describe: 'time communication and per-rank attention of each step (tp/tknp > 1)' })
+    .option('comm-timeout', { type: 'number', default: 30, describe: 'seconds before a silent rank fails every request' });
 }
 
 export interface EngineArgs {
@@ -44,6 +46,8 @@ export interface EngineArgs {
   'kv-cache-memory'?: number;
   fast: boolean;
   quiet: boolean;
+  profile: boolean;
+  'comm-timeout': number;
   backend?: string;
   adapter?: string;
 }
@@ -63,6 +67,8 @@ export function engineConfigFrom(a: EngineArgs): Partial<EngineConfig> & { model
     kvCacheBytes: a['kv-cache-memory'] !== undefined ? Math.round(a['kv-cache-memory'] * GiB) : undefined,
     batchInvariant: !a.fast,
     quiet: a.quiet,
+    profile: a.profile,
+    commTimeoutMs: Math.round(a['comm-timeout'] * 1000),
     backend: a.backend,
     adapter: a.adapter,
   };

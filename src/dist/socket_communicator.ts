@@ -28,8 +28,17 @@ export class SocketCommunicator implements Communicator {
     this.transport.send(this.ranks[to], this.tag, seq, data);
   }
 
-  private recv(from: number, seq: number): Promise<Uint8Array> {
-    return this.transport.recv(this.ranks[from], this.tag, seq);
+  private recv(from: number, seq: number, timeoutMs?: number): Promise<Uint8Array> {
+    return this.transport.recv(this.ranks[from], this.tag, seq, timeoutMs);
+  }
+
+  /**
+   * Like broadcast, but a non-root rank waits without a timeout (only the loss of a peer ends
+   * the wait): workers idle here between steps for as long as the engine has nothing to do.
+   */
+  async broadcastIdle(data: Uint8Array | null, root: number): Promise<Uint8Array> {
+    if (this.rank === root) return this.broadcast(data, root);
+    return this.recv(root, this.seq++, Infinity);
   }
 
   async broadcast(data: Uint8Array | null, root: number): Promise<Uint8Array> {

@@ -131,7 +131,8 @@ export class SocketTransport {
     sock.write(payload);
   }
 
-  recv(peer: number, tag: number, seq: number): Promise<Uint8Array> {
+  /** Waits for a frame; `timeoutMs` Infinity waits until it comes or the peer is lost. */
+  recv(peer: number, tag: number, seq: number, timeoutMs = this.timeoutMs): Promise<Uint8Array> {
     if (this.failure) return Promise.reject(this.failure);
     const key = `${peer}:${tag}:${seq}`;
     const ready = this.inbox.get(key);
@@ -142,10 +143,11 @@ export class SocketTransport {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.delete(key);
-        const err = new CommTimeoutError(`rank ${this.rank}: no message from rank ${peer} within ${this.timeoutMs} ms (rank hung?)`);
+        const err = new CommTimeoutError(`rank ${this.rank}: no message from rank ${peer} within ${timeoutMs} ms (rank hung?)`);
         reject(err);
         this.abort(err.message);
-      }, this.timeoutMs);
+      }, Number.isFinite(timeoutMs) ? timeoutMs : 2 ** 31 - 1);
+      if (!Number.isFinite(timeoutMs)) clearTimeout(timer);
       this.waiters.set(key, { resolve, reject, timer });
     });
   }

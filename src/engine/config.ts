@@ -36,6 +36,10 @@ export interface EngineConfig {
   readonly adapter: string | undefined;
   /** Print weight-loading progress and start-up lines on stderr. */
   readonly quiet: boolean;
+  /** Record per-step communication and remote-attention times (tknp/tp > 1). */
+  readonly profile: boolean;
+  /** Bound on every collective between ranks (ms): a dead or hung rank fails requests within it. */
+  readonly commTimeoutMs: number;
 }
 
 export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
@@ -51,6 +55,8 @@ export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
   backend: undefined,
   adapter: undefined,
   quiet: false,
+  profile: false,
+  commTimeoutMs: 30_000,
 };
 
 function int(field: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -74,5 +80,6 @@ export function resolveEngineConfig(partial: Partial<EngineConfig> & { model: st
   int('maxNumBatchedTokens', c.maxNumBatchedTokens, 1, 1 << 20);
   int('maxNumSeqs', c.maxNumSeqs, 1, 1 << 16);
   if (c.maxModelLen !== undefined) int('maxModelLen', c.maxModelLen, 1);
+  int('commTimeoutMs', c.commTimeoutMs, 100, 3_600_000);
   return Object.freeze(c);
 }

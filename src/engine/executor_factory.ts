@@ -2,7 +2,7 @@
 import { Gpu } from '../gpu/gpu.js';
 import { ModelRunner } from '../runner/model_runner.js';
 import type { EngineConfig } from './config.js';
-import { EngineConfigError } from './config.js';
+import { DistributedExecutor } from '../dist/distributed_executor.js';
 import type { Executor } from './executor.js';
 
 /** One rank in this process: tp = tknp = 1. */
@@ -48,5 +48,5 @@ export class LocalExecutor implements Executor {
 
 export async function createExecutor(c: EngineConfig): Promise<Executor> {
   if (c.tensorParallelSize === 1 && c.tokenParallelSize === 1) return LocalExecutor.create(c);
-  throw new EngineConfigError('tokenParallelSize', `tp=${c.tensorParallelSize} × tknp=${c.tokenParallelSize} needs the distributed executor, which is not built yet`);
+  return DistributedExecutor.create(c, { profile: c.profile, timeoutMs: c.commTimeoutMs });
 }

@@ -9,7 +9,7 @@ import { f32 } from '../gpu/recorder.js';
 import { expect, expectShape, type Tensor } from '../gpu/tensor.js';
 import { BLOCK_SIZE } from './reshape_and_cache.js';
 
-export const DEFAULT_PARTITION_SIZE = 256;
+export const DEFAULT_PARTITION_SIZE = JSON.parse(process.env.TKNP_DECODE_ATTN_TUNING ?? '{}').p ?? 256;
 
 export interface DecodeAttentionOptions {
   /** Softmax scale, usually 1 / sqrt(headDim). */
@@ -32,8 +32,10 @@ export interface DecodeAttentionPlan {
 
 const MAX_HEADS_PER_WORKGROUP = 8;
 const MAX_CHUNKS_PER_LANE = 4;
-const WG = 256;
-const UNROLL = 4;
+// EXPERIMENT (temporary): TKNP_DECODE_ATTN_TUNING='{"shader":"…","wg":256,"u":4,"p":256}'
+const TUNING = JSON.parse(process.env.TKNP_DECODE_ATTN_TUNING ?? '{}') as { shader?: string; wg?: number; u?: number; p?: number };
+const WG = TUNING.wg ?? 256;
+const UNROLL = TUNING.u ?? 4;
 const MERGE_THREADS = 128;
 
 export function planDecodeAttention(
@@ -105,7 +107,7 @@ export function decodeAttention(
   const partStats = rec.scratch([numSeqs, numHeads, Math.max(maxPartitions, 1), 2], 'f32', 'decode_attention.partStats');
 
   if (maxPartitions > 0) {
-    const pass1 = gpu.pipeline('decode_attention', {
+    const pass1 = gpu.pipeline(TUNING.shader ?? 'decode_attention', {
       constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin, U: plan.tokensInFlight },
     });
     const headGroups = plan.headsPerGroup / GW;

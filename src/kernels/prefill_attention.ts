@@ -10,10 +10,14 @@ import { f32, grid } from '../gpu/recorder.js';
 import { expect, expectShape, type Tensor } from '../gpu/tensor.js';
 
 export const PREFILL_BLOCK_SIZE = 16;
-/** Packed (token, head) query rows per workgroup tile, both variants. */
-const TILE_ROWS = 64;
+/**
+ * 'subgroup-matrix-emulated' runs the subgroup-matrix kernel's tiling and index logic with the
+ * matrix operations emulated in plain WGSL (slow; for tests on devices without the feature).
+ */
+export type PrefillAttentionVariant = 'plain' | 'subgroup-matrix' | 'subgroup-matrix-emulated';
 
-export type PrefillAttentionVariant = 'plain' | 'subgroup-matrix';
+/** Packed (token, head) query rows per workgroup, by variant (the shaders' BM). */
+const TILE_ROWS: Readonly<Record<PrefillAttentionVariant, number>> = { plain: 64, 'subgroup-matrix': 64, 'subgroup-matrix-emulated': 32 };
 
 export interface PrefillAttentionOptions {
   /** Softmax scale, usually 1 / sqrt(headDim). */
@@ -61,7 +65,7 @@ export function prefillAttention(
   expectShape('prefillAttention out', out, [numTokens, numHeads, headDim], 'f16');
   expect(numKvHeads > 0 && numHeads % numKvHeads === 0, `prefillAttention: numHeads ${numHeads} not a multiple of numKvHeads ${numKvHeads}`);
   const groupSize = numHeads / numKvHeads;
-  expect(TILE_ROWS % groupSize === 0, `prefillAttention: GQA ratio ${groupSize} must divide ${TILE_ROWS}`);
+  expect(32 % groupSize === 0, `prefillAttention: GQA ratio ${groupSize} must divide 32`);
   expectShape('prefillAttention queryStartLoc', queryStartLoc, [-1], 'u32');
   const numSeqs = opts.numSeqs ?? queryStartLoc.shape[0] - 1;
   expect(Number.isInteger(numSeqs) && numSeqs >= 0 && numSeqs + 1 <= queryStartLoc.shape[0], `prefillAttention: numSeqs ${numSeqs} does not fit queryStartLoc [${queryStartLoc.shape}]`);
@@ -77,11 +81,11 @@ export function prefillAttention(
 
   const gpu = rec.gpu;
   const variant = opts.variant ?? prefillAttentionVariant(gpu, headDim);
-  expect(variant === 'plain' || prefillAttentionVariant(gpu, headDim) === 'subgroup-matrix', `prefillAttention: variant '${variant}' is not available on this device`);
+  expect(variant !== 'subgroup-matrix' || prefillAttentionVariant(gpu, headDim) === 'subgroup-matrix', `prefillAttention: variant '${variant}' is not available on this device`);
   const defines = headDim === 128 ? ['HEAD_DIM_128'] : [];
-  const pipeline =
-    variant === 'plain' ? gpu.pipeline('prefill_attention', { defines }) : gpu.pipeline('prefill_attention_sgmat', { defines });
-  const tileTokens = TILE_ROWS / groupSize;
+  if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
+  const pipeline = gpu.pipeline(variant === 'plain' ? 'prefill_attention' : 'prefill_attention_sgmat', { defines });
+  const tileTokens = TILE_ROWS[variant] / groupSize;
   const numQTiles = Math.ceil(maxQueryLen / tileTokens);
   const params = [numHeads, numKvHeads, maxBlocksPerSeq, numQTiles, numSeqs, groupSize, tileTokens, f32(scale * Math.LOG2E)];
   const tensors = [q, kCache, vCache, queryStartLoc, seqLens, blockTables, out];

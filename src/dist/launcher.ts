@@ -1,0 +1,60 @@
+// Starts the other ranks of a local job: the same command line, re-executed with RANK,
+// WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT set (as torchrun would). Children die
+// with the driver: they are killed when it exits, and they exit themselves when its
+// connection closes.
+import { spawn, type ChildProcess } from 'node:child_process';
+
+export interface LocalRanks {
+  readonly children: readonly ChildProcess[];
+  /** Rejects when a child exits before `stop()` (with its rank and exit code). */
+  readonly exited: Promise<never>;
+  stop(): Promise<void>;
+}
+
+export class RankExitedError extends Error {
+  override readonly name = 'RankExitedError';
+}
+
+export function spawnLocalRanks(worldSize: number, masterPort: number, firstRank = 1, argv = process.argv.slice(1)): LocalRanks {
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  let rejectExit!: (e: Error) => void;
+  const exited = new Promise<never>((_, reject) => (rejectExit = reject));
+  exited.catch(() => {});
+  for (let rank = firstRank; rank < worldSize; rank++) {
+    const child = spawn(process.execPath, argv, {
+      env: {
+        ...process.env,
+        RANK: String(rank),
+        WORLD_SIZE: String(worldSize),
+        LOCAL_RANK: String(rank),
+        MASTER_ADDR: '127.0.0.1',
+        MASTER_PORT: String(masterPort),
+        TKNP_LAUNCHED: '1',
+        NCCL_NVLS_ENABLE: '0',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    child.on('exit', (code, signal) => {
+      if (!stopping) rejectExit(new RankExitedError(`rank ${rank} exited (${signal ?? `code ${code}`})`));
+    });
+    children.push(child);
+  }
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
+  return {
+    children,
+    exited,
+    async stop() {
+      stopping = true;
+      const deadline = Date.now() + 5000;
+      while (children.some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      killAll();
+      process.removeListener('exit', killAll);
+    },
+  };
+}
