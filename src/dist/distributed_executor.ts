@@ -51,7 +51,7 @@ export class DistributedExecutor implements Executor {
     const pgOpts = { rank: 0, tensorParallelSize: c.tensorParallelSize, tokenParallelSize: c.tokenParallelSize, masterAddr: '127.0.0.1', masterPort: env.masterPort, timeoutMs };
     // Serve the store first, then start the local ranks pointing at its port.
     const server = await ProcessGroups.serve(external ? env.masterPort : 0);
-    const ranks = external ? undefined : spawnLocalRanks(worldSize, server.port);
+    const ranks = external ? undefined : spawnLocalRanks(worldSize, server.port, c);
     let groups: ProcessGroups | undefined;
     let gpu: Gpu | undefined;
     try {

@@ -1,8 +1,13 @@
-// Starts the other ranks of a local job: the same command line, re-executed with RANK,
-// WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT set (as torchrun would). Children die
+// Starts the other ranks of a local job: node processes running rank_main.js with the engine
+// configuration and RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set (as torchrun
+// would). Children die
 // with the driver: they are killed when it exits, and they exit themselves when its
 // connection closes.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { EngineConfig } from '../engine/config.js';
 
 export interface LocalRanks {
   readonly children: readonly ChildProcess[];
@@ -15,16 +20,27 @@ export class RankExitedError extends Error {
   override readonly name = 'RankExitedError';
 }
 
-export function spawnLocalRanks(worldSize: number, masterPort: number, firstRank = 1, argv = process.argv.slice(1)): LocalRanks {
+/** The compiled rank entry point (also when this module runs from TypeScript sources under a test runner). */
+export function rankMainPath(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return join(dirname(here), 'rank_main.js');
+  const built = join(dirname(here), '..', '..', 'dist', 'src', 'dist', 'rank_main.js');
+  if (!existsSync(built)) throw new Error(`${built} not found: build the project first (npx tsc -p tsconfig.json)`);
+  return built;
+}
+
+export function spawnLocalRanks(worldSize: number, masterPort: number, config: EngineConfig, firstRank = 1): LocalRanks {
+  const entry = rankMainPath();
   const children: ChildProcess[] = [];
   let stopping = false;
   let rejectExit!: (e: Error) => void;
   const exited = new Promise<never>((_, reject) => (rejectExit = reject));
   exited.catch(() => {});
   for (let rank = firstRank; rank < worldSize; rank++) {
-    const child = spawn(process.execPath, argv, {
+    const child = spawn(process.execPath, [entry], {
       env: {
         ...process.env,
+        TKNP_ENGINE_CONFIG: JSON.stringify(config),
         RANK: String(rank),
         WORLD_SIZE: String(worldSize),
         LOCAL_RANK: String(rank),
