@@ -3,6 +3,7 @@
 // values would take longer than the benchmark), so row r column c holds pool[(r·H + c) mod P].
 import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
+import { Recorder } from '../../src/gpu/recorder.js';
 import type { Tensor } from '../../src/gpu/tensor.js';
 import { embedding, embeddingVariant } from '../../src/kernels/embedding.js';
 import { toF16 } from '../../src/util/f16.js';
@@ -43,6 +44,10 @@ function embeddingCase(T: number, V: number, H: number, model: string): BenchCas
         variant: embeddingVariant(H),
         run: (rec) => embedding(rec, tIds, table, out),
         async validate() {
+          gpu.write(out, new Uint16Array(T * H).fill(0x7e00)); // NaN: a row left unwritten fails
+          const rec = new Recorder(gpu, 'validate');
+          embedding(rec, tIds, table, out);
+          rec.submit();
           const got = (await gpu.read(out)) as Uint16Array;
           for (let t = 0; t < T; t += Math.max(1, Math.floor(T / 64))) {
             for (let c = 0; c < H; c++) {

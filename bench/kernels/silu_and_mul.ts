@@ -3,6 +3,7 @@
 // 117 M halves), so x[t, j] = pool[(t·2I + j) mod P].
 import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
+import { Recorder } from '../../src/gpu/recorder.js';
 import type { Tensor } from '../../src/gpu/tensor.js';
 import { siluAndMul, siluAndMulVariant } from '../../src/kernels/silu_and_mul.js';
 import { siluAndMulRef } from '../../src/kernels/ref/silu_and_mul.js';
@@ -42,6 +43,10 @@ function siluCase(T: number, I: number, model: string): BenchCase {
         variant: siluAndMulVariant(I),
         run: (rec) => siluAndMul(rec, x, out),
         async validate() {
+          gpu.write(out, new Uint16Array(T * I).fill(0x7e00)); // NaN: a value left unwritten fails
+          const rec = new Recorder(gpu, 'validate');
+          siluAndMul(rec, x, out);
+          rec.submit();
           const got = (await gpu.read(out)) as Uint16Array;
           for (let t = 0; t < T; t += Math.max(1, Math.floor(T / ROWS_CHECKED))) {
             const row = fromF16(Uint16Array.from({ length: 2 * I }, (_, j) => pool[(t * 2 * I + j) % POOL]));
