@@ -72,6 +72,8 @@ export class LLMEngine {
   private readonly live = new Map<string, Live>();
   private readonly seedSource: () => number;
   private pendingOutputs: RequestOutput[] = [];
+  /** Counters since the engine started. */
+  readonly stats = { steps: 0, preemptions: 0, promptTokens: 0, generatedTokens: 0 };
   private nextId = 0;
 
   private constructor(
@@ -157,10 +159,14 @@ export class LLMEngine {
     const outputs: RequestOutput[] & { logits?: Map<string, Float32Array> } = this.pendingOutputs;
     this.pendingOutputs = [];
     const out = this.scheduler.schedule();
-    for (const e of out.errors) this.finishLive(e.requestId, 'error', e.message, outputs);
+    this.stats.steps++;
+    this.stats.preemptions += out.preemptedRequestIds.length;
+    // Finished since the last step; a live entry under the same id may be a new request that
+    // reused the id (ids are unique among unfinished requests only): only finished ones go.
+    for (const e of out.errors) if (this.live.get(e.requestId)?.request.isFinished) this.finishLive(e.requestId, 'error', e.message, outputs);
     for (const id of out.finishedRequestIds) {
       const l = this.live.get(id);
-      if (l) this.finishLive(id, REASONS[l.request.status as FinishedStatus] ?? 'stop', undefined, outputs);
+      if (l?.request.isFinished) this.finishLive(id, REASONS[l.request.status as FinishedStatus] ?? 'stop', undefined, outputs);
     }
     if (out.numScheduledTokens === 0) {
       this.scheduler.updateFromOutput(out, new Map());
@@ -174,6 +180,7 @@ export class LLMEngine {
     const result = await this.executor.execute(out, flat, sampling, opts);
     const sampled = new Map<string, number>();
     flat.sampledRequestIds.forEach((id, i) => sampled.set(id, result.tokens[i]));
+    this.stats.generatedTokens += sampled.size;
     if (result.logits) {
       const V = this.modelConfig.vocabSize;
       outputs.logits = new Map(flat.sampledRequestIds.map((id, i) => [id, result.logits!.slice(i * V, (i + 1) * V)]));
