@@ -82,11 +82,17 @@ describe.skipIf(!gpu)(`sampling ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, ()
       const values = rng.floats(numSeqs * V, -8, 8);
       for (let s = 0; s < numSeqs; s++) {
         const row = values.subarray(s * V, (s + 1) * V);
-        const kind = s % 4;
+        const kind = (s + (numSeqs === 1 ? 1 : 0)) % 4;
         if (kind === 1) {
-          // The max repeated at random places (the lowest copy must win).
+          // The max in a run (copies within one thread's elements), then at random later
+          // places (copies in other threads): the first copy of the run must win.
           const hi = 9 + rng.next();
-          for (let j = 0; j < 3; j++) row[rng.int(0, V - 1)] = hi;
+          const at = rng.int(0, Math.floor(V / 2));
+          row.fill(hi, at, Math.min(V, at + 9));
+          for (let j = 0; j < 3; j++) row[rng.int(at, V - 1)] = hi;
+        } else if (kind === 0 && s > 0) {
+          // Few distinct values: ties everywhere.
+          for (let i = 0; i < V; i++) row[i] = rng.int(-3, 3);
         } else if (kind === 2) {
           // NaN at the front and above every value's position; -inf sprinkled.
           row[0] = NaN;
@@ -203,6 +209,37 @@ describe.skipIf(!gpu)(`sampling ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, ()
       for (let i = 0; i < 64; i++) rep.set(seen.subarray(2 * V, 3 * V), i * V);
       const drawn = await runSample(g, upload(g, rep, 64, V, 'f32').t, many);
       expect(new Set(drawn)).toEqual(new Set(maxAt(2)));
+    });
+
+    it('top-p keeps exactly the tokens up to the cut (topP just above / just below a cumulative mass)', async () => {
+      const V = 1000;
+      const rng = new Rng(21);
+      const row = new Float32Array(V);
+      for (let i = 0; i < V; i++) row[i] = rng.normal() - 4;
+      const top = Array.from({ length: 10 }, (_, j) => j * 97 + 13);
+      top.forEach((i) => (row[i] = rng.uniform(1, 4)));
+      // f64 softmax at T = 1, most probable first; C[j] = mass of the j+1 most probable tokens.
+      const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a]);
+      const m = row[order[0]];
+      const Z = row.reduce((a, x) => a + Math.exp(x - m), 0);
+      const pr = order.map((i) => Math.exp(row[i] - m) / Z);
+      const C = pr.map(((acc) => (x: number) => (acc += x))(0));
+      const N = 192;
+      const cases = [
+        { j: 1, topP: C[0] + 0.05 * pr[1] }, // a cut 5% into token 1's mass keeps it
+        { j: 3, topP: C[3] - 0.05 * pr[3] }, // a cut 95% into token 3's mass keeps 3 but not 4
+      ];
+      const rows = cases.flatMap((c) => Array.from({ length: N }, (_, s) => ({ temperature: 1, topK: 0, topP: c.topP, seed: s, step: c.j })));
+      const values = new Float32Array(rows.length * V);
+      for (let r = 0; r < rows.length; r++) values.set(row, r * V);
+      const got = await runSample(g, g.upload(values, [rows.length, V], 'f32'), rows);
+      checkTokens(got, sampleRef(values, V, rows), 'top-p cut');
+      cases.forEach((c, k) => {
+        const drawn = got.slice(k * N, (k + 1) * N);
+        const count = (tok: number) => drawn.filter((t) => t === tok).length;
+        expect(count(order[c.j]), `token ranked ${c.j} is kept`).toBeGreaterThan(0);
+        expect(drawn.every((t) => order.indexOf(t) <= c.j), `nothing ranked below ${c.j} is drawn`).toBe(true);
+      });
     });
 
     it('NaN logits are never drawn', async () => {
