@@ -71,7 +71,7 @@ export async function runBench(gpu: Gpu, suites: readonly BenchSuite[], opts: Be
         continue;
       }
       try {
-        await timeGpu(gpu, (rec) => inst.run(rec), { warmup: 1, targetMs: 0, maxIterations: 1 });
+        await timeGpu(gpu, (rec) => inst.run(rec), { warmup: 1, warmupMs: 0, targetMs: 0, maxIterations: 1 });
         try {
           await inst.validate();
         } catch (e) {

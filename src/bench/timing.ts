@@ -17,11 +17,20 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** Times `record` (which records one call) on the GPU. */
-export async function timeGpu(gpu: Gpu, record: (rec: Recorder) => void, opts: { warmup?: number; targetMs?: number; maxIterations?: number } = {}): Promise<Timing> {
+export async function timeGpu(gpu: Gpu, record: (rec: Recorder) => void, opts: { warmup?: number; warmupMs?: number; targetMs?: number; maxIterations?: number } = {}): Promise<Timing> {
   const warm = new Recorder(gpu, 'warmup');
   for (let i = 0; i < (opts.warmup ?? 3); i++) record(warm);
   warm.submit();
   await gpu.flush();
+  // Bring the clocks up: repeat the case for ~warmupMs of wall time (CPU-side set-up of a case
+  // can leave the GPU idle long enough to clock down).
+  const until = performance.now() + (opts.warmupMs ?? 100);
+  while (performance.now() < until) {
+    const r = new Recorder(gpu, 'warmup');
+    for (let i = 0; i < 10; i++) record(r);
+    r.submit();
+    await gpu.flush();
+  }
   // One timed call to size the run.
   const probe = new Recorder(gpu, 'probe');
   probe.timed('probe', () => record(probe));

@@ -31,7 +31,16 @@ export async function generate(a: GenerateArgs): Promise<void> {
     const start = performance.now();
     let steps = 0;
     while (engine.hasUnfinishedRequests()) {
-      const outs = await engine.step();
+      let outs;
+      try {
+        outs = await engine.step();
+      } catch (e) {
+        // A rank died or hung: every unfinished request fails with the reason, then we exit.
+        const msg = `${(e as Error).name}: ${(e as Error).message}`;
+        if (stream) process.stdout.write('\n');
+        for (const o of engine.failAll(msg)) console.error(`[tknp] ${o.requestId} failed: ${o.error}`);
+        throw e;
+      }
       steps++;
       for (const o of outs) {
         if (stream) process.stdout.write(o.delta);

@@ -170,9 +170,10 @@ export class SocketTransport {
     return this.failure;
   }
 
+  /** Closes every connection (a hung peer cannot hold this up) and stops listening. */
   async close(): Promise<void> {
     this.closing = true;
-    for (const s of this.peers.values()) s.end();
+    for (const s of this.peers.values()) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

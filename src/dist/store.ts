@@ -10,6 +10,7 @@ type Res = { id: number; value?: string; error?: string };
 
 export class StoreServer {
   private readonly data = new Map<string, string>();
+  private readonly sockets = new Set<Socket>();
   private readonly waiters = new Map<string, (() => void)[]>();
   private constructor(private readonly server: Server) {}
 
@@ -30,6 +31,8 @@ export class StoreServer {
 
   private serve(sock: Socket): void {
     sock.setNoDelay(true);
+    this.sockets.add(sock);
+    sock.on('close', () => this.sockets.delete(sock));
     let buf = '';
     sock.on('data', (d) => {
       buf += d.toString('utf8');
@@ -67,6 +70,7 @@ export class StoreServer {
   }
 
   close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }

@@ -88,7 +88,8 @@ export class Gpu {
       subgroupMatrixConfigs?: SubgroupMatrixConfig[];
     };
     const sgm = requiredFeatures.includes('chromium-experimental-subgroup-matrix' as GPUFeatureName)
-      ? (info.subgroupMatrixConfigs ?? []).map((c) => ({ ...c }))
+      ? // Dawn's config objects expose getters only: copy the fields by name.
+        (info.subgroupMatrixConfigs ?? []).map((c) => ({ componentType: c.componentType, resultComponentType: c.resultComponentType, M: c.M, N: c.N, K: c.K }))
       : [];
     const caps: GpuCaps = {
       vendor: info.vendor,

@@ -42,7 +42,8 @@ export function resolveAdapterOptions(opts: AdapterOptions = {}): AdapterOptions
 
 /** The process-wide GPU entry point for these options (created once, never released). */
 export function gpuInstance(opts: AdapterOptions): GPU {
-  const flags = [DAWN_FEATURE_FLAGS];
+  // Dawn rounds timestamps down to 65.536 µs by default; kernels are timed in µs.
+  const flags = [DAWN_FEATURE_FLAGS, 'disable-dawn-features=timestamp_quantization'];
   if (opts.backend) flags.push(`backend=${opts.backend}`);
   if (opts.adapterName) flags.push(`adapter=${opts.adapterName}`);
   const key = flags.join('|');
