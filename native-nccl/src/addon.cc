@@ -34,7 +34,7 @@ Napi::Value NcclAvailable(const Napi::CallbackInfo& info) {
   std::string reason;
   try {
     int v = 0;
-    ncclApi().getVersion(&v);
+    ncclApi().ncclGetVersion(&v);
     res.Set("version", v);
   } catch (const CommError& e) {
     reason = e.what();
@@ -52,11 +52,11 @@ Napi::Value NcclAvailable(const Napi::CallbackInfo& info) {
 Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
   return guarded(info.Env(), [&]() -> Napi::Value {
     const CudaApi& cu = cudaApi();
-    CUresult r = cu.init(0);
+    CUresult r = cu.cuInit(0);
     if (r == CUDA_ERROR_NO_DEVICE) return Napi::Number::New(info.Env(), 0);
     cuCheck(r, "cuInit");
     int n = 0;
-    cuCheck(cu.deviceGetCount(&n), "cuDeviceGetCount");
+    cuCheck(cu.cuDeviceGetCount(&n), "cuDeviceGetCount");
     return Napi::Number::New(info.Env(), n);
   });
 }
@@ -68,13 +68,13 @@ Napi::Value CudaDeviceInfo(const Napi::CallbackInfo& info) {
   const int ordinal = info[0].As<Napi::Number>().Int32Value();
   return guarded(env, [&]() -> Napi::Value {
     const CudaApi& cu = cudaApi();
-    cuCheck(cu.init(0), "cuInit");
+    cuCheck(cu.cuInit(0), "cuInit");
     CUdevice dev;
-    cuCheck(cu.deviceGet(&dev, ordinal), "cuDeviceGet");
+    cuCheck(cu.cuDeviceGet(&dev, ordinal), "cuDeviceGet");
     char bus[64] = {0};
-    cuCheck(cu.deviceGetPCIBusId(bus, sizeof bus, dev), "cuDeviceGetPCIBusId");
+    cuCheck(cu.cuDeviceGetPCIBusId(bus, sizeof bus, dev), "cuDeviceGetPCIBusId");
     CUuuid u;
-    cuCheck(cu.deviceGetUuid(&u, dev), "cuDeviceGetUuid");
+    cuCheck(cu.cuDeviceGetUuid(&u, dev), "cuDeviceGetUuid");
     char uuid[40];
     char* p = uuid;
     for (int i = 0; i < 16; i++) {
@@ -93,8 +93,8 @@ Napi::Value GetUniqueId(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     const NcclApi& nccl = ncclApi();
     ncclUniqueId id;
-    ncclResult_t r = nccl.getUniqueId(&id);
-    if (r != ncclSuccess) throw CommError(ErrKind::Nccl, std::string("ncclGetUniqueId failed: ") + nccl.getErrorString(r));
+    ncclResult_t r = nccl.ncclGetUniqueId(&id);
+    if (r != ncclSuccess) throw CommError(ErrKind::Nccl, std::string("ncclGetUniqueId failed: ") + nccl.ncclGetErrorString(r));
     Napi::Uint8Array out = Napi::Uint8Array::New(env, sizeof id.internal);
     std::memcpy(out.Data(), id.internal, sizeof id.internal);
     return out;
@@ -146,8 +146,10 @@ class NcclCommWrap : public Napi::ObjectWrap<NcclCommWrap> {
     }, new std::shared_ptr<bool>(tsfnAlive_));
     tsfn_.Unref(env);
     comm_ = std::make_unique<Comm>(id, rank_, nranks_, device, timeoutMs, [this](Op* op) { tsfn_.BlockingCall(op); });
-    Napi::Value p = submit(env, new Op(OpKind::Init), {});
-    ready_ = Napi::Persistent(p.As<Napi::Object>());
+    Napi::Object p = submit(env, new Op(OpKind::Init), {}).As<Napi::Object>();
+    ready_ = Napi::Persistent(p);
+    // A failed init also fails every op; without this, nobody awaiting ready() would crash Node.
+    p.Get("catch").As<Napi::Function>().Call(p, {Napi::Function::New(env, [](const Napi::CallbackInfo&) {})});
   }
 
   ~NcclCommWrap() override {
@@ -308,7 +310,11 @@ Napi::Value result(Napi::Env env, Op* op, Pending* pending) {
   if (op->kind == OpKind::Init || op->kind == OpKind::Destroy) return env.Undefined();
   if (op->outIsInput) return pending->keep[0].Value();
   if (op->outNull) return env.Null();
-  Napi::ArrayBuffer ab = op->outLen ? Napi::ArrayBuffer::New(env, op->out, op->outLen, [](Napi::Env, void* p) { std::free(p); })
+  // The capacity travels as the finalizer's hint.
+  Napi::ArrayBuffer ab = op->outLen ? Napi::ArrayBuffer::New(
+                                          env, op->out, op->outLen,
+                                          [](Napi::Env, void* p, size_t* cap) { resultPool::give(static_cast<unsigned char*>(p), reinterpret_cast<size_t>(cap)); },
+                                          reinterpret_cast<size_t*>(op->outCap))
                                     : Napi::ArrayBuffer::New(env, 0);
   op->out = nullptr;  // owned by the ArrayBuffer now
   if (op->kind != OpKind::AllGather && op->kind != OpKind::Gatherv) return Napi::Uint8Array::New(env, op->outLen, ab, 0);
@@ -325,12 +331,12 @@ void deliver(Napi::Env env, Napi::Function, NcclCommWrap* wrap, Op* opRaw) {
   std::unique_ptr<Op> op(opRaw);
   std::unique_ptr<Pending> pending(static_cast<Pending*>(op->binding));
   if (env == nullptr) {  // environment shutting down
-    std::free(op->out);
+    if (op->out) resultPool::give(op->out, op->outCap);
     return;
   }
   if (op->ok) pending->deferred.Resolve(result(env, op.get(), pending.get()));
   else pending->deferred.Reject(makeError(env, op->err, op->message).Value());
-  std::free(op->out);
+  if (op->out) resultPool::give(op->out, op->outCap);
   if (op->kind == OpKind::Destroy) wrap->finishDestroy();
   wrap->settled(env);
 }

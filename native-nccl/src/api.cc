@@ -24,8 +24,8 @@ void* openLib(const char* envVar, const char* fallback) {
 }
 
 template <typename F>
-void sym(void* lib, const char* libName, const char* name, F& fn, bool required = true) {
-  fn = reinterpret_cast<F>(dlsym(lib, name));
+void sym(void* h, const char* libName, const char* name, F& fn, bool required = true) {
+  fn = reinterpret_cast<F>(dlsym(h, name));
   if (!fn && required) throw CommError(ErrKind::Unavailable, std::string(libName) + " lacks " + name + " (too old?)");
 }
 
@@ -50,76 +50,46 @@ const char* errCode(ErrKind kind) {
   return "TKNP_NCCL_ERROR";
 }
 
-const NcclApi& ncclApi() {
+// Loads `T` from `lib` once; `fill` resolves its entry points.
+template <typename T, typename Fill>
+const T& load(T& api, bool& loaded, const char* envVar, const char* lib, Fill fill) {
   std::lock_guard<std::mutex> lock(loadMutex);
-  if (ncclLoaded) return nccl;
-  void* h = openLib("TKNP_NCCL_LIB", "libnccl.so.2");
-  NcclApi a{};
-  const char* n = "libnccl";
+  if (loaded) return api;
+  void* h = openLib(envVar, lib);
+  T a{};
   try {
-    sym(h, n, "ncclGetVersion", a.getVersion);
-    sym(h, n, "ncclGetUniqueId", a.getUniqueId);
-    sym(h, n, "ncclCommInitRankConfig", a.commInitRankConfig);
-    sym(h, n, "ncclAllReduce", a.allReduce);
-    sym(h, n, "ncclBroadcast", a.broadcast);
-    sym(h, n, "ncclAllGather", a.allGather);
-    sym(h, n, "ncclSend", a.send);
-    sym(h, n, "ncclRecv", a.recv);
-    sym(h, n, "ncclGroupStart", a.groupStart);
-    sym(h, n, "ncclGroupEnd", a.groupEnd);
-    sym(h, n, "ncclCommGetAsyncError", a.commGetAsyncError);
-    sym(h, n, "ncclCommFinalize", a.commFinalize);
-    sym(h, n, "ncclCommDestroy", a.commDestroy);
-    sym(h, n, "ncclCommAbort", a.commAbort);
-    sym(h, n, "ncclGetErrorString", a.getErrorString);
-    sym(h, n, "ncclGetLastError", a.getLastError, false);
+    fill(h, a);
   } catch (...) {
     dlclose(h);
     throw;
   }
-  nccl = a;
-  ncclLoaded = true;
-  return nccl;
+  api = a;
+  loaded = true;
+  return api;
+}
+
+#define TKNP_SYM(name, ret, params) sym(h, lib, #name, a.name);
+
+const NcclApi& ncclApi() {
+  return load(nccl, ncclLoaded, "TKNP_NCCL_LIB", "libnccl.so.2", [](void* h, NcclApi& a) {
+    const char* lib = "libnccl.so.2";
+    TKNP_NCCL_FUNCS(TKNP_SYM)
+    sym(h, lib, "ncclGetLastError", a.ncclGetLastError, false);
+  });
 }
 
 const CudaApi& cudaApi() {
-  std::lock_guard<std::mutex> lock(loadMutex);
-  if (cudaLoaded) return cuda;
-  void* h = openLib("TKNP_CUDA_LIB", "libcuda.so.1");
-  CudaApi a{};
-  const char* n = "libcuda";
-  try {
-    sym(h, n, "cuInit", a.init);
-    sym(h, n, "cuDeviceGetCount", a.deviceGetCount);
-    sym(h, n, "cuDeviceGet", a.deviceGet);
-    sym(h, n, "cuDevicePrimaryCtxRetain", a.devicePrimaryCtxRetain);
-    sym(h, n, "cuDevicePrimaryCtxRelease_v2", a.devicePrimaryCtxRelease);
-    sym(h, n, "cuCtxSetCurrent", a.ctxSetCurrent);
-    sym(h, n, "cuStreamCreate", a.streamCreate);
-    sym(h, n, "cuStreamDestroy_v2", a.streamDestroy);
-    sym(h, n, "cuStreamQuery", a.streamQuery);
-    sym(h, n, "cuMemAlloc_v2", a.memAlloc);
-    sym(h, n, "cuMemFree_v2", a.memFree);
-    sym(h, n, "cuMemHostAlloc", a.memHostAlloc);
-    sym(h, n, "cuMemFreeHost", a.memFreeHost);
-    sym(h, n, "cuMemcpyHtoDAsync_v2", a.memcpyHtoDAsync);
-    sym(h, n, "cuMemcpyDtoHAsync_v2", a.memcpyDtoHAsync);
-    sym(h, n, "cuDeviceGetPCIBusId", a.deviceGetPCIBusId);
-    sym(h, n, "cuDeviceGetUuid_v2", a.deviceGetUuid, false);
-    if (!a.deviceGetUuid) sym(h, n, "cuDeviceGetUuid", a.deviceGetUuid);
-    sym(h, n, "cuGetErrorString", a.getErrorString);
-  } catch (...) {
-    dlclose(h);
-    throw;
-  }
-  cuda = a;
-  cudaLoaded = true;
-  return cuda;
+  return load(cuda, cudaLoaded, "TKNP_CUDA_LIB", "libcuda.so.1", [](void* h, CudaApi& a) {
+    const char* lib = "libcuda.so.1";
+    TKNP_CUDA_FUNCS(TKNP_SYM)
+    sym(h, lib, "cuDeviceGetUuid_v2", a.cuDeviceGetUuid, false);
+    if (!a.cuDeviceGetUuid) sym(h, lib, "cuDeviceGetUuid", a.cuDeviceGetUuid);
+  });
 }
 
 void cuCheck(CUresult r, const char* what) {
   if (r == CUDA_SUCCESS) return;
   const char* s = nullptr;
-  if (cuda.getErrorString) cuda.getErrorString(r, &s);
+  if (cuda.cuGetErrorString) cuda.cuGetErrorString(r, &s);
   throw CommError(ErrKind::Cuda, std::string(what) + " failed: CUDA error " + std::to_string(r) + (s ? std::string(" (") + s + ")" : ""));
 }

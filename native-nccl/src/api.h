@@ -33,45 +33,53 @@ typedef struct CUstream_st* CUstream;
 typedef unsigned long long CUdeviceptr;
 struct CUuuid { unsigned char bytes[16]; };
 
-struct NcclApi {
-  ncclResult_t (*getVersion)(int*);
-  ncclResult_t (*getUniqueId)(ncclUniqueId*);
-  ncclResult_t (*commInitRankConfig)(ncclComm_t*, int, ncclUniqueId, int, ncclConfig217*);
-  ncclResult_t (*allReduce)(const void*, void*, size_t, ncclDataType_t, ncclRedOp_t, ncclComm_t, CUstream);
-  ncclResult_t (*broadcast)(const void*, void*, size_t, ncclDataType_t, int, ncclComm_t, CUstream);
-  ncclResult_t (*allGather)(const void*, void*, size_t, ncclDataType_t, ncclComm_t, CUstream);
-  ncclResult_t (*send)(const void*, size_t, ncclDataType_t, int, ncclComm_t, CUstream);
-  ncclResult_t (*recv)(void*, size_t, ncclDataType_t, int, ncclComm_t, CUstream);
-  ncclResult_t (*groupStart)();
-  ncclResult_t (*groupEnd)();
-  ncclResult_t (*commGetAsyncError)(ncclComm_t, ncclResult_t*);
-  ncclResult_t (*commFinalize)(ncclComm_t);
-  ncclResult_t (*commDestroy)(ncclComm_t);
-  ncclResult_t (*commAbort)(ncclComm_t);
-  const char* (*getErrorString)(ncclResult_t);
-  const char* (*getLastError)(ncclComm_t);  // optional (NCCL >= 2.13), may be null
-};
+// Required entry points: X(name, return type, parameter list). Fields keep the C names.
+#define TKNP_NCCL_FUNCS(X)                                                                          \
+  X(ncclGetVersion, ncclResult_t, (int*))                                                           \
+  X(ncclGetUniqueId, ncclResult_t, (ncclUniqueId*))                                                 \
+  X(ncclCommInitRankConfig, ncclResult_t, (ncclComm_t*, int, ncclUniqueId, int, ncclConfig217*))   \
+  X(ncclAllReduce, ncclResult_t, (const void*, void*, size_t, ncclDataType_t, ncclRedOp_t, ncclComm_t, CUstream)) \
+  X(ncclBroadcast, ncclResult_t, (const void*, void*, size_t, ncclDataType_t, int, ncclComm_t, CUstream)) \
+  X(ncclAllGather, ncclResult_t, (const void*, void*, size_t, ncclDataType_t, ncclComm_t, CUstream)) \
+  X(ncclSend, ncclResult_t, (const void*, size_t, ncclDataType_t, int, ncclComm_t, CUstream))      \
+  X(ncclRecv, ncclResult_t, (void*, size_t, ncclDataType_t, int, ncclComm_t, CUstream))            \
+  X(ncclGroupStart, ncclResult_t, ())                                                               \
+  X(ncclGroupEnd, ncclResult_t, ())                                                                 \
+  X(ncclCommGetAsyncError, ncclResult_t, (ncclComm_t, ncclResult_t*))                               \
+  X(ncclCommFinalize, ncclResult_t, (ncclComm_t))                                                   \
+  X(ncclCommDestroy, ncclResult_t, (ncclComm_t))                                                    \
+  X(ncclCommAbort, ncclResult_t, (ncclComm_t))                                                      \
+  X(ncclGetErrorString, const char*, (ncclResult_t))
 
-struct CudaApi {
-  CUresult (*init)(unsigned int);
-  CUresult (*deviceGetCount)(int*);
-  CUresult (*deviceGet)(CUdevice*, int);
-  CUresult (*devicePrimaryCtxRetain)(CUcontext*, CUdevice);
-  CUresult (*devicePrimaryCtxRelease)(CUdevice);
-  CUresult (*ctxSetCurrent)(CUcontext);
-  CUresult (*streamCreate)(CUstream*, unsigned int);
-  CUresult (*streamDestroy)(CUstream);
-  CUresult (*streamQuery)(CUstream);
-  CUresult (*memAlloc)(CUdeviceptr*, size_t);
-  CUresult (*memFree)(CUdeviceptr);
-  CUresult (*memHostAlloc)(void**, size_t, unsigned int);
-  CUresult (*memFreeHost)(void*);
-  CUresult (*memcpyHtoDAsync)(CUdeviceptr, const void*, size_t, CUstream);
-  CUresult (*memcpyDtoHAsync)(void*, CUdeviceptr, size_t, CUstream);
-  CUresult (*deviceGetPCIBusId)(char*, int, CUdevice);
-  CUresult (*deviceGetUuid)(CUuuid*, CUdevice);
-  CUresult (*getErrorString)(CUresult, const char**);
+#define TKNP_CUDA_FUNCS(X)                                                   \
+  X(cuInit, CUresult, (unsigned int))                                        \
+  X(cuDeviceGetCount, CUresult, (int*))                                      \
+  X(cuDeviceGet, CUresult, (CUdevice*, int))                                 \
+  X(cuDevicePrimaryCtxRetain, CUresult, (CUcontext*, CUdevice))              \
+  X(cuDevicePrimaryCtxRelease_v2, CUresult, (CUdevice))                      \
+  X(cuCtxSetCurrent, CUresult, (CUcontext))                                  \
+  X(cuStreamCreate, CUresult, (CUstream*, unsigned int))                     \
+  X(cuStreamDestroy_v2, CUresult, (CUstream))                                \
+  X(cuStreamQuery, CUresult, (CUstream))                                     \
+  X(cuMemAlloc_v2, CUresult, (CUdeviceptr*, size_t))                         \
+  X(cuMemFree_v2, CUresult, (CUdeviceptr))                                   \
+  X(cuMemHostAlloc, CUresult, (void**, size_t, unsigned int))                \
+  X(cuMemFreeHost, CUresult, (void*))                                        \
+  X(cuMemcpyHtoDAsync_v2, CUresult, (CUdeviceptr, const void*, size_t, CUstream)) \
+  X(cuMemcpyDtoHAsync_v2, CUresult, (void*, CUdeviceptr, size_t, CUstream)) \
+  X(cuDeviceGetPCIBusId, CUresult, (char*, int, CUdevice))                   \
+  X(cuGetErrorString, CUresult, (CUresult, const char**))
+
+#define TKNP_FIELD(name, ret, params) ret(*name) params;
+struct NcclApi {
+  TKNP_NCCL_FUNCS(TKNP_FIELD)
+  const char* (*ncclGetLastError)(ncclComm_t);  // optional (NCCL >= 2.13): may be null
 };
+struct CudaApi {
+  TKNP_CUDA_FUNCS(TKNP_FIELD)
+  CUresult (*cuDeviceGetUuid)(CUuuid*, CUdevice);  // cuDeviceGetUuid_v2, else cuDeviceGetUuid
+};
+#undef TKNP_FIELD
 
 // What went wrong, mapped by the TS layer to tknp's named errors.
 enum class ErrKind { Unavailable, Invalid, Timeout, Aborted, Remote, Nccl, Cuda };

@@ -81,26 +81,26 @@ void Comm::run(Op& op) {
     op.err = ce ? ce->kind : ErrKind::Nccl;
     op.message = e.what();
     if (op.err != ErrKind::Invalid && comm_) abortComm(std::string("aborted after: ") + e.what());
-    std::free(op.out);
+    if (op.out) resultPool::give(op.out, op.outCap);
     op.out = nullptr;
     op.outLen = 0;
   }
 }
 
 void Comm::init() {
-  cuCheck(cu_.init(0), "cuInit");
-  cuCheck(cu_.deviceGet(&dev_, device_), "cuDeviceGet");
+  cuCheck(cu_.cuInit(0), "cuInit");
+  cuCheck(cu_.cuDeviceGet(&dev_, device_), "cuDeviceGet");
   CUcontext ctx = nullptr;
-  cuCheck(cu_.devicePrimaryCtxRetain(&ctx, dev_), "cuDevicePrimaryCtxRetain");
+  cuCheck(cu_.cuDevicePrimaryCtxRetain(&ctx, dev_), "cuDevicePrimaryCtxRetain");
   ctxRetained_ = true;
-  cuCheck(cu_.ctxSetCurrent(ctx), "cuCtxSetCurrent");  // this thread's context, seen by NCCL
-  cuCheck(cu_.streamCreate(&stream_, 0x1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate");
+  cuCheck(cu_.cuCtxSetCurrent(ctx), "cuCtxSetCurrent");  // this thread's context, seen by NCCL
+  cuCheck(cu_.cuStreamCreate(&stream_, 0x1 /* CU_STREAM_NON_BLOCKING */), "cuStreamCreate");
   staging_ = std::make_unique<Staging>(cu_);
   // Nonblocking: init and every later call return at once (ncclInProgress) and are polled,
   // so a missing peer meets the deadline instead of hanging this thread.
   ncclConfig217 cfg{sizeof(ncclConfig217), 0xcafebeef, 21700, /*blocking*/ 0, INT_MIN, INT_MIN, INT_MIN, nullptr};
   ncclComm_t c = nullptr;
-  ncclResult_t r = nccl_.commInitRankConfig(&c, nranks_, id_, rank_, &cfg);
+  ncclResult_t r = nccl_.ncclCommInitRankConfig(&c, nranks_, id_, rank_, &cfg);
   comm_ = c;
   if (r != ncclSuccess && r != ncclInProgress) {
     if (!comm_) dead_ = "failed to initialise";
@@ -111,34 +111,34 @@ void Comm::init() {
 
 void Comm::destroy() {
   if (comm_) {
-    checkNccl(nccl_.commFinalize(comm_), "ncclCommFinalize");
+    checkNccl(nccl_.ncclCommFinalize(comm_), "ncclCommFinalize");
     wait("ncclCommFinalize", true);
     ncclComm_t c = comm_;
     comm_ = nullptr;
-    checkNccl(nccl_.commDestroy(c), "ncclCommDestroy");
+    checkNccl(nccl_.ncclCommDestroy(c), "ncclCommDestroy");
   }
   dead_ = "destroyed";
 }
 
 void Comm::teardown() {
-  if (comm_) nccl_.commAbort(comm_);
+  if (comm_) nccl_.ncclCommAbort(comm_);
   comm_ = nullptr;
   staging_.reset();
-  if (stream_) cu_.streamDestroy(stream_);
+  if (stream_) cu_.cuStreamDestroy_v2(stream_);
   stream_ = nullptr;
-  if (ctxRetained_) cu_.devicePrimaryCtxRelease(dev_);
+  if (ctxRetained_) cu_.cuDevicePrimaryCtxRelease_v2(dev_);
   ctxRetained_ = false;
 }
 
 void Comm::abortComm(const std::string& why) {
-  if (comm_) nccl_.commAbort(comm_);
+  if (comm_) nccl_.ncclCommAbort(comm_);
   comm_ = nullptr;
   if (dead_.empty()) dead_ = why;
 }
 
 CommError Comm::ncclError(ncclResult_t r, const char* what) {
-  std::string msg = std::string(what) + " failed: " + nccl_.getErrorString(r);
-  const char* last = nccl_.getLastError ? nccl_.getLastError(comm_) : nullptr;
+  std::string msg = std::string(what) + " failed: " + nccl_.ncclGetErrorString(r);
+  const char* last = nccl_.ncclGetLastError ? nccl_.ncclGetLastError(comm_) : nullptr;
   if (last && *last) msg += std::string(" (") + last + ")";
   return CommError(r == ncclRemoteError ? ErrKind::Remote : ErrKind::Nccl, msg);
 }
@@ -151,11 +151,11 @@ void Comm::wait(const char* what, bool stream) {
   for (unsigned spin = 0;; ++spin) {
     if (abort_) throw CommError(ErrKind::Aborted, std::string("aborted by abort() during ") + what);
     ncclResult_t st = ncclSuccess;
-    checkNccl(nccl_.commGetAsyncError(comm_, &st), "ncclCommGetAsyncError");
+    checkNccl(nccl_.ncclCommGetAsyncError(comm_, &st), "ncclCommGetAsyncError");
     if (st != ncclSuccess && st != ncclInProgress) throw ncclError(st, what);
     if (st == ncclSuccess) {
       if (!stream) return;
-      CUresult r = cu_.streamQuery(stream_);
+      CUresult r = cu_.cuStreamQuery(stream_);
       if (r == CUDA_SUCCESS) return;
       if (r != CUDA_ERROR_NOT_READY) cuCheck(r, what);
     }
@@ -173,34 +173,52 @@ Comm::Buf Comm::buf(size_t bytes) {
 }
 
 void Comm::copyIn(CUdeviceptr d, const void* h, size_t n) {
-  if (n) cuCheck(cu_.memcpyHtoDAsync(d, h, n, stream_), "cuMemcpyHtoDAsync");
+  if (n) cuCheck(cu_.cuMemcpyHtoDAsync_v2(d, h, n, stream_), "cuMemcpyHtoDAsync");
 }
 
 void Comm::copyOut(void* h, CUdeviceptr d, size_t n) {
-  if (n) cuCheck(cu_.memcpyDtoHAsync(h, d, n, stream_), "cuMemcpyDtoHAsync");
+  if (n) cuCheck(cu_.cuMemcpyDtoHAsync_v2(h, d, n, stream_), "cuMemcpyDtoHAsync");
 }
 
 // Copies the staged result out of pinned memory (reused by the next op).
 void Comm::collect(Op& op, const unsigned char* h, size_t n) {
   op.outLen = n;
   if (!n) return;
-  op.out = static_cast<unsigned char*>(std::malloc(n));
+  op.out = resultPool::take(n, &op.outCap);
   if (!op.out) throw CommError(ErrKind::Invalid, "out of host memory for a " + std::to_string(n) + "-byte result");
   std::memcpy(op.out, h, n);
 }
 
+void Comm::send(CUdeviceptr d, size_t n, int peer) {
+  if (n) checkNccl(nccl_.ncclSend(reinterpret_cast<void*>(d), n, ncclUint8, peer, comm_, stream_), "ncclSend");
+}
+
+void Comm::recv(CUdeviceptr d, size_t n, int peer) {
+  if (n) checkNccl(nccl_.ncclRecv(reinterpret_cast<void*>(d), n, ncclUint8, peer, comm_, stream_), "ncclRecv");
+}
+
+// H2D of b's first `inBytes`, the NCCL calls `issue` makes (grouped if `group`), D2H of
+// [outOff, outOff + outBytes), each waited for.
+template <typename F>
+void Comm::step(const char* what, const Buf& b, size_t inBytes, size_t outOff, size_t outBytes, bool group, F issue) {
+  copyIn(b.d, b.h, inBytes);
+  if (group) checkNccl(nccl_.ncclGroupStart(), "ncclGroupStart");
+  issue(reinterpret_cast<void*>(b.d));
+  if (group) checkNccl(nccl_.ncclGroupEnd(), "ncclGroupEnd");
+  wait(what, false);
+  copyOut(b.h + outOff, b.d + outOff, outBytes);
+  wait(what, true);
+}
+
 std::vector<uint64_t> Comm::allGatherU64(uint64_t mine) {
-  const size_t recvOff = 256;
-  Buf b = buf(recvOff + 8 * nranks_);
+  const size_t n = 8 * nranks_, recvOff = 256;
+  Buf b = buf(recvOff + n);
   std::memcpy(b.h, &mine, 8);
-  copyIn(b.d, b.h, 8);
-  checkNccl(nccl_.allGather(reinterpret_cast<void*>(b.d), reinterpret_cast<void*>(b.d + recvOff), 1, ncclUint64, comm_, stream_),
-            "ncclAllGather (sizes)");
-  wait("ncclAllGather (sizes)", false);
-  copyOut(b.h + recvOff, b.d + recvOff, 8 * nranks_);
-  wait("ncclAllGather (sizes)", true);
+  step("ncclAllGather (sizes)", b, 8, recvOff, n, false, [&](void* d) {
+    checkNccl(nccl_.ncclAllGather(d, static_cast<char*>(d) + recvOff, 1, ncclUint64, comm_, stream_), "ncclAllGather (sizes)");
+  });
   std::vector<uint64_t> all(nranks_);
-  std::memcpy(all.data(), b.h + recvOff, 8 * nranks_);
+  std::memcpy(all.data(), b.h + recvOff, n);
   return all;
 }
 
@@ -208,12 +226,9 @@ void Comm::broadcastU64(std::vector<uint64_t>& v, int root) {
   const size_t n = 8 * v.size();
   Buf b = buf(n);
   if (rank_ == root) std::memcpy(b.h, v.data(), n);
-  copyIn(b.d, b.h, n);
-  checkNccl(nccl_.broadcast(reinterpret_cast<void*>(b.d), reinterpret_cast<void*>(b.d), v.size(), ncclUint64, root, comm_, stream_),
-            "ncclBroadcast (sizes)");
-  wait("ncclBroadcast (sizes)", false);
-  copyOut(b.h, b.d, n);
-  wait("ncclBroadcast (sizes)", true);
+  step("ncclBroadcast (sizes)", b, n, 0, n, false, [&](void* d) {
+    checkNccl(nccl_.ncclBroadcast(d, d, v.size(), ncclUint64, root, comm_, stream_), "ncclBroadcast (sizes)");
+  });
   std::memcpy(v.data(), b.h, n);
 }
 
@@ -229,12 +244,9 @@ void Comm::broadcast(Op& op) {
   if (!n) return;
   Buf b = buf(n);
   if (root) std::memcpy(b.h, op.in[0].data, n);
-  copyIn(b.d, b.h, n);
-  void* d = reinterpret_cast<void*>(b.d);
-  checkNccl(nccl_.broadcast(d, d, n, ncclUint8, op.root, comm_, stream_), "ncclBroadcast");
-  wait("ncclBroadcast", false);
-  if (!root) copyOut(b.h, b.d, n);
-  wait("ncclBroadcast", true);
+  step("ncclBroadcast", b, root ? n : 0, 0, root ? 0 : n, false, [&](void* d) {
+    checkNccl(nccl_.ncclBroadcast(d, d, n, ncclUint8, op.root, comm_, stream_), "ncclBroadcast");
+  });
   if (!root) collect(op, b.h, n);
 }
 
@@ -243,16 +255,13 @@ void Comm::allReduce(Op& op) {
   if (!n) return;
   Buf b = buf(n);
   std::memcpy(b.h, op.in[0].data, n);
-  copyIn(b.d, b.h, n);
-  void* d = reinterpret_cast<void*>(b.d);
-  checkNccl(nccl_.allReduce(d, d, n / (op.f16 ? 2 : 4), op.f16 ? ncclFloat16 : ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
-  wait("ncclAllReduce", false);
-  copyOut(b.h, b.d, n);
-  wait("ncclAllReduce", true);
+  step("ncclAllReduce", b, n, 0, n, false, [&](void* d) {
+    checkNccl(nccl_.ncclAllReduce(d, d, n / (op.f16 ? 2 : 4), op.f16 ? ncclFloat16 : ncclFloat32, ncclSum, comm_, stream_), "ncclAllReduce");
+  });
   collect(op, b.h, n);
 }
 
-// Rank r's part at the sum of the sizes before it.
+// Rank r's part starts at the sum of the sizes before it.
 static std::vector<size_t> offsets(const std::vector<uint64_t>& sizes, size_t* total) {
   std::vector<size_t> off(sizes.size());
   size_t t = 0;
@@ -268,25 +277,15 @@ void Comm::allGather(Op& op) {
   op.parts.assign(sizes.begin(), sizes.end());
   if (!total) return;
   const size_t mine = sizes[rank_], recvOff = alignUp(mine);
-  Buf b = buf(recvOff + total);
-  std::memcpy(b.h, op.in[0].data, mine);
-  copyIn(b.d, b.h, mine);
   bool equal = true;
   for (uint64_t s : sizes) equal = equal && s == mine;
-  if (equal) {
-    checkNccl(nccl_.allGather(reinterpret_cast<void*>(b.d), reinterpret_cast<void*>(b.d + recvOff), mine, ncclUint8, comm_, stream_),
-              "ncclAllGather");
-  } else {  // variable sizes: every rank sends its chunk to every rank (itself included)
-    checkNccl(nccl_.groupStart(), "ncclGroupStart");
-    for (int r = 0; r < nranks_; r++) {
-      if (mine) checkNccl(nccl_.send(reinterpret_cast<void*>(b.d), mine, ncclUint8, r, comm_, stream_), "ncclSend");
-      if (sizes[r]) checkNccl(nccl_.recv(reinterpret_cast<void*>(b.d + recvOff + off[r]), sizes[r], ncclUint8, r, comm_, stream_), "ncclRecv");
-    }
-    checkNccl(nccl_.groupEnd(), "ncclGroupEnd (allGatherv)");
-  }
-  wait("allGather", false);
-  copyOut(b.h + recvOff, b.d + recvOff, total);
-  wait("allGather", true);
+  Buf b = buf(recvOff + total);
+  std::memcpy(b.h, op.in[0].data, mine);
+  step("allGather", b, mine, recvOff, total, !equal, [&](void* d) {
+    if (equal) checkNccl(nccl_.ncclAllGather(d, static_cast<char*>(d) + recvOff, mine, ncclUint8, comm_, stream_), "ncclAllGather");
+    else  // variable sizes: every rank sends its chunk to every rank, itself included
+      for (int r = 0; r < nranks_; r++) send(b.d, mine, r), recv(b.d + recvOff + off[r], sizes[r], r);
+  });
   collect(op, b.h + recvOff, total);
 }
 
@@ -295,7 +294,7 @@ void Comm::scatterv(Op& op) {
   std::vector<uint64_t> sizes = op.sizes;
   if (sizes.empty()) {
     sizes.assign(nranks_, 0);
-    if (root) for (int r = 0; r < nranks_; r++) sizes[r] = op.in[r].size;
+    for (int r = 0; root && r < nranks_; r++) sizes[r] = op.in[r].size;
     broadcastU64(sizes, op.root);
   }
   size_t total;
@@ -303,18 +302,11 @@ void Comm::scatterv(Op& op) {
   const size_t sendBytes = root ? total : 0, mine = sizes[rank_], recvOff = alignUp(sendBytes);
   if (!sendBytes && !mine) return;
   Buf b = buf(recvOff + mine);
-  if (root)
-    for (int r = 0; r < nranks_; r++) std::memcpy(b.h + off[r], op.in[r].data, sizes[r]);
-  copyIn(b.d, b.h, sendBytes);
-  checkNccl(nccl_.groupStart(), "ncclGroupStart");
-  if (root)
-    for (int r = 0; r < nranks_; r++)
-      if (sizes[r]) checkNccl(nccl_.send(reinterpret_cast<void*>(b.d + off[r]), sizes[r], ncclUint8, r, comm_, stream_), "ncclSend");
-  if (mine) checkNccl(nccl_.recv(reinterpret_cast<void*>(b.d + recvOff), mine, ncclUint8, op.root, comm_, stream_), "ncclRecv");
-  checkNccl(nccl_.groupEnd(), "ncclGroupEnd (scatterv)");
-  wait("scatterv", false);
-  copyOut(b.h + recvOff, b.d + recvOff, mine);
-  wait("scatterv", true);
+  for (int r = 0; root && r < nranks_; r++) std::memcpy(b.h + off[r], op.in[r].data, sizes[r]);
+  step("scatterv", b, sendBytes, recvOff, mine, true, [&](void*) {
+    for (int r = 0; root && r < nranks_; r++) send(b.d + off[r], sizes[r], r);
+    recv(b.d + recvOff, mine, op.root);
+  });
   collect(op, b.h + recvOff, mine);
 }
 
@@ -329,15 +321,9 @@ void Comm::gatherv(Op& op) {
   if (!mine && !recvBytes) return;
   Buf b = buf(recvOff + recvBytes);
   std::memcpy(b.h, op.in[0].data, mine);
-  copyIn(b.d, b.h, mine);
-  checkNccl(nccl_.groupStart(), "ncclGroupStart");
-  if (mine) checkNccl(nccl_.send(reinterpret_cast<void*>(b.d), mine, ncclUint8, op.root, comm_, stream_), "ncclSend");
-  if (root)
-    for (int r = 0; r < nranks_; r++)
-      if (sizes[r]) checkNccl(nccl_.recv(reinterpret_cast<void*>(b.d + recvOff + off[r]), sizes[r], ncclUint8, r, comm_, stream_), "ncclRecv");
-  checkNccl(nccl_.groupEnd(), "ncclGroupEnd (gatherv)");
-  wait("gatherv", false);
-  copyOut(b.h + recvOff, b.d + recvOff, recvBytes);
-  wait("gatherv", true);
+  step("gatherv", b, mine, recvOff, recvBytes, true, [&](void*) {
+    send(b.d, mine, op.root);
+    for (int r = 0; root && r < nranks_; r++) recv(b.d + recvOff + off[r], sizes[r], r);
+  });
   if (root) collect(op, b.h + recvOff, recvBytes);
 }

@@ -38,8 +38,8 @@ struct Op {
   bool ok = false;
   ErrKind err = ErrKind::Nccl;
   std::string message;
-  unsigned char* out = nullptr;  // malloc'd result (ownership passes to the caller)
-  size_t outLen = 0;
+  unsigned char* out = nullptr;  // result from resultPool::take (ownership passes to the caller)
+  size_t outLen = 0, outCap = 0;
   std::vector<size_t> parts;     // allGather/gatherv: bytes per rank within `out`
   bool outNull = false;          // gatherv on a non-root rank
   bool outIsInput = false;       // broadcast on root: the result is the input
@@ -83,6 +83,10 @@ class Comm {
   void copyIn(CUdeviceptr d, const void* h, size_t n);
   void copyOut(void* h, CUdeviceptr d, size_t n);
   void collect(Op& op, const unsigned char* h, size_t n);
+  void send(CUdeviceptr d, size_t n, int peer);  // n == 0: nothing (every rank knows the sizes)
+  void recv(CUdeviceptr d, size_t n, int peer);
+  template <typename F>
+  void step(const char* what, const Buf& b, size_t inBytes, size_t outOff, size_t outBytes, bool group, F issue);
   std::vector<uint64_t> allGatherU64(uint64_t mine);
   void broadcastU64(std::vector<uint64_t>& v, int root);
   void checkNccl(ncclResult_t r, const char* what);

@@ -26,5 +26,13 @@ class Staging {
   size_t devCap_ = 0;
 };
 
+// Result memory handed to JS (as external ArrayBuffers), recycled when JS frees it: large
+// fresh mallocs are mmap'd and page-faulted on every use, which cost more than the copy on
+// the GPU host. Power-of-two blocks from 64 KiB, at most 512 MiB cached; thread-safe.
+namespace resultPool {
+unsigned char* take(size_t bytes, size_t* capacity);
+void give(unsigned char* p, size_t capacity);
+}  // namespace resultPool
+
 // Offsets inside one staging buffer: 256-byte aligned regions.
 inline size_t alignUp(size_t n) { return (n + 255) & ~size_t(255); }
