@@ -44,6 +44,19 @@ struct Params { V: u32, numSeqs: u32, cacheOn: u32 }
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
 @group(0) @binding(3) var<uniform> p: Params;
 
+//#if F16
+alias LoadT = vec2<u32>;
+fn component(u: LoadT, c: u32) -> f32 {
+  let h = unpack2x16float(select(u.x, u.y, c >= 2u));
+  return select(h.x, h.y, (c & 1u) != 0u);
+}
+//#else
+alias LoadT = vec4<f32>;
+fn component(a: LoadT, c: u32) -> f32 {
+  return select(select(a.x, a.y, c == 1u), select(a.z, a.w, c == 3u), c >= 2u);
+}
+//#endif
+
 override WG: u32 = 256;
 override CACHE: u32 = 512;
 const NB: u32 = 2048u;
@@ -195,7 +208,10 @@ fn runPass(lid: u32, fromCache: bool, n: u32) {
 //#if VEC
   let n4 = V / 4u;
   let base = gRow * n4;
-  var a = vec4<f32>(0.0);
+  // One load ahead: the load of a thread's next 4 logits is in flight while it visits these 4.
+  var a = LoadT();
+  var next = LoadT();
+  if (!fromCache && lid < n4) { next = logits[base + lid]; }
 //#else
   let base = gRow * V;
 //#endif
@@ -213,14 +229,10 @@ fn runPass(lid: u32, fromCache: bool, n: u32) {
       let g = lid + (j >> 2u) * WG;
       if (g >= n4) { break; }
       if (c == 0u) {
-//#if F16
-        let u = logits[base + g];
-        a = vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y));
-//#else
-        a = logits[base + g];
-//#endif
+        a = next;
+        if (g + WG < n4) { next = logits[base + g + WG]; }
       }
-      key = keyOf(a[c]);
+      key = keyOf(component(a, c));
       idx = 4u * g + c;
 //#else
       let e = lid + j * WG;
