@@ -2,18 +2,23 @@
 // driver, but no node, npm or network) needs to run and test tknp: `bash .bundle/run.sh ...`.
 // Layout and use: docs/BUNDLE.md.
 //
-//   node dist/tools/bundle.js [--out DIR] [--gzip] [--refresh-debs] [--max-mib N]
+//   node dist/tools/bundle.js [--lean] [--with-tsc] [--out DIR] [--gzip] [--refresh-debs] [--max-mib N]
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { compressFile, hasXz, sha256File, tarFiles, type Compression } from './bundle/archive.js';
+import { compressFile, hasXz, sha256File, stripBinary, tarFiles, type Compression } from './bundle/archive.js';
 import { debFields, ensureDebs } from './bundle/debs.js';
-import { dependencyClosure, listFiles, nodeModulesFiles, type Lockfile } from './bundle/deps.js';
+import { bundleRoots, dependencyClosure, listFiles, nodeModulesFiles, type Lockfile } from './bundle/deps.js';
 import { bundleEnv, bundleId, sizeBreakdown, type BundleManifest } from './bundle/manifest.js';
 
 interface Options {
   readonly out: string;
+  /** Leave out models/ and the test fixtures (for hosts that get the repo beside the bundle). */
+  readonly lean: boolean;
+  /** Add typescript and @types (`run.sh tsc`). */
+  readonly withTsc: boolean;
   readonly compression: Compression;
   readonly refreshDebs: boolean;
   readonly maxMiB: number;
@@ -24,6 +29,8 @@ const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
 
 /** Project folders that ship whole (tests run from TS sources, so src/ ships beside dist/). */
 const PROJECT_DIRS = ['dist', 'src', 'test', 'bench', 'tools', 'shaders', 'models', 'fixtures'];
+/** Model weights and fixtures: what --lean leaves to the repo copy. */
+const DATA_DIRS = new Set(['models', 'fixtures', 'test/fixtures']);
 const PROJECT_FILES = ['package.json', 'package-lock.json', 'tsconfig.json', 'vitest.config.ts'];
 const SKIP_DIRS = new Set(['bench/results', 'test/.cache']);
 const SKIP_FILE = /(\.log|\.tmp|\.pyc|\.DS_Store)$/;
@@ -35,16 +42,20 @@ function parseArgs(root: string, argv: readonly string[]): Options {
   let compression: Compression = hasXz() ? 'xz' : 'gz';
   let refreshDebs = false;
   let maxMiB = 60;
+  let lean = false;
+  let withTsc = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--out') out = resolve(argv[++i] ?? '');
+    else if (a === '--lean') lean = true;
+    else if (a === '--with-tsc') withTsc = true;
     else if (a === '--gzip') compression = 'gz';
     else if (a === '--refresh-debs') refreshDebs = true;
     else if (a === '--max-mib') maxMiB = Number(argv[++i]);
-    else throw new Error(`unknown argument '${a}' (usage: node dist/tools/bundle.js [--out DIR] [--gzip] [--refresh-debs] [--max-mib N])`);
+    else throw new Error(`unknown argument '${a}' (usage: node dist/tools/bundle.js [--lean] [--with-tsc] [--out DIR] [--gzip] [--refresh-debs] [--max-mib N])`);
   }
   if (!(maxMiB > 0)) throw new Error('--max-mib needs a positive number');
-  return { out, compression, refreshDebs, maxMiB };
+  return { out, lean, withTsc, compression, refreshDebs, maxMiB };
 }
 
 /** Recompiles with the project's tsc when a .ts under src/, bench/ or tools/ is newer than its .js. */
@@ -66,10 +77,10 @@ function ensureBuilt(root: string): void {
   }
 }
 
-function projectFiles(root: string): string[] {
+function projectFiles(root: string, lean: boolean): string[] {
   const files = PROJECT_FILES.filter((f) => existsSync(join(root, f)));
-  const skipDir = (r: string) => SKIP_DIRS.has(r) || r.endsWith('/node_modules') || r.endsWith('/__pycache__');
-  for (const d of PROJECT_DIRS) files.push(...listFiles(root, d, skipDir).filter((f) => d !== 'tools' || TOOL_FILE.test(f)));
+  const skipDir = (r: string) => SKIP_DIRS.has(r) || (lean && DATA_DIRS.has(r)) || r.endsWith('/node_modules') || r.endsWith('/__pycache__');
+  for (const d of PROJECT_DIRS.filter((d) => !(lean && DATA_DIRS.has(d)))) files.push(...listFiles(root, d, skipDir).filter((f) => d !== 'tools' || TOOL_FILE.test(f)));
   const nccl = join(root, 'native-nccl/build/Release');
   if (existsSync(nccl)) files.push(...readdirSync(nccl).filter((f) => f.endsWith('.node')).map((f) => `native-nccl/build/Release/${f}`));
   return files.filter((f) => !SKIP_FILE.test(f));
@@ -83,27 +94,37 @@ function previousManifest(out: string): BundleManifest | undefined {
   }
 }
 
-/** node.<xz|gz>: the running node binary, reused from the last build when nothing changed. */
+/**
+ * node.<xz|gz>: the running node binary without its symbols (they are 12 MB of it), at the
+ * strongest compression; reused from the last build while the binary is unchanged.
+ */
 function packNode(out: string, kind: Compression, prev: BundleManifest | undefined): BundleManifest['node'] {
   const src = process.execPath;
   const sourceSha256 = sha256File(src);
   const file = `node.${kind}`;
   const dst = join(out, file);
+  const recipe = `strip-all, ${kind === 'xz' ? 'xz -9e' : 'gzip -9'}`;
   const old = prev?.node;
-  if (!(old && old.file === file && old.sourceSha256 === sourceSha256 && existsSync(dst) && sha256File(dst) === old.sha256)) {
-    console.log(`bundle: compressing ${src} (${process.version}, ${mib(statSync(src).size)}) with ${kind}`);
-    compressFile(src, `${dst}.tmp`, kind);
+  if (old && old.file === file && old.recipe === recipe && old.sourceSha256 === sourceSha256 && existsSync(dst) && sha256File(dst) === old.sha256) return old;
+  const tmp = mkdtempSync(join(tmpdir(), 'tknp-bundle-node-'));
+  try {
+    const stripped = join(tmp, 'node');
+    const input = stripBinary(src, stripped) ? stripped : src;
+    console.log(`bundle: compressing ${src} (${process.version}, ${mib(statSync(input).size)}${input === src ? '' : ' stripped'}) with ${kind}; takes minutes, once per node binary`);
+    compressFile(input, `${dst}.tmp`, kind, true);
     renameSync(`${dst}.tmp`, dst);
+    const how = input === src ? recipe.replace('strip-all', 'unstripped') : recipe;
+    return { file, bytes: statSync(dst).size, sha256: sha256File(dst), version: process.version, compression: kind, recipe: how, sourceBytes: statSync(input).size, sourceSha256 };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
-  return { file, bytes: statSync(dst).size, sha256: sha256File(dst), version: process.version, compression: kind, sourceBytes: statSync(src).size, sourceSha256 };
 }
 
-function packApp(root: string, out: string, kind: Compression): BundleManifest['app'] {
+function packApp(root: string, opts: Options): BundleManifest['app'] {
+  const { out, compression: kind } = opts;
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: object; devDependencies?: object };
   const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as Lockfile;
-  // Runtime dependencies, plus the dev tools the host needs: vitest (tests), typescript and @types (tsc --tree).
-  const roots = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.devDependencies ?? {})];
-  const files = [...projectFiles(root), ...nodeModulesFiles(root, dependencyClosure(lock, roots))];
+  const files = [...projectFiles(root, opts.lean), ...nodeModulesFiles(root, dependencyClosure(lock, bundleRoots(pkg, opts.withTsc)))];
   const sized = files.map((path) => ({ path, bytes: statSync(join(root, path)).size }));
   const file = `app.tar.${kind}`;
   const dst = join(out, file);
@@ -127,7 +148,8 @@ function report(m: BundleManifest, out: string, maxMiB: number): void {
     [m.app.file, m.app.bytes, `${m.app.files} files, ${mib(m.app.unpackedBytes)} unpacked`],
     ['debs/', m.debs.reduce((s, d) => s + d.bytes, 0), m.debs.map((d) => `${d.package} ${d.version}`).join(', ')],
   ];
-  console.log(`bundle: ${out} (id ${m.id}): ${mib(m.totalBytes)} of at most ${maxMiB} MiB`);
+  const kind = [m.lean ? 'lean: no models/fixtures' : 'complete', m.withTsc ? 'with tsc' : ''].filter(Boolean).join(', ');
+  console.log(`bundle: ${out} (id ${m.id}, ${kind}): ${mib(m.totalBytes)} of at most ${maxMiB} MiB`);
   for (const [f, b, what] of rows) console.log(`  ${f.padEnd(14)} ${mib(b).padStart(10)}  ${what}`);
   console.log('  unpacked project, largest groups:');
   for (const [g, b] of Object.entries(m.app.breakdown).slice(0, 14)) console.log(`    ${mib(b).padStart(10)}  ${g}`);
@@ -150,19 +172,19 @@ export function main(argv: readonly string[]): void {
     const path = join(debDir, file);
     return { file: `debs/${file}`, bytes: statSync(path).size, sha256: sha256File(path), ...debFields(path) };
   });
-  const app = packApp(root, opts.out, opts.compression);
+  const app = packApp(root, opts);
   const id = bundleId([node.sha256, app.sha256, ...debs.map((d) => d.sha256)]);
 
   copyFileSync(join(root, 'tools/bundle/run.sh'), join(opts.out, 'run.sh'));
   chmodSync(join(opts.out, 'run.sh'), 0o755);
-  writeFileSync(join(opts.out, 'bundle.env'), bundleEnv({ id, node, app }));
+  writeFileSync(join(opts.out, 'bundle.env'), bundleEnv({ id, node, app, lean: opts.lean }));
   // Whatever else lies in the folder (an older node.gz, say) is stale.
   const keep = new Set([node.file, app.file, 'debs', 'run.sh', 'bundle.env', 'manifest.json']);
   for (const f of readdirSync(opts.out)) if (!keep.has(f)) rmSync(join(opts.out, f), { recursive: true, force: true });
 
   const others = ['run.sh', 'bundle.env'].reduce((s, f) => s + statSync(join(opts.out, f)).size, 0);
   const totalBytes = node.bytes + app.bytes + debs.reduce((s, d) => s + d.bytes, 0) + others;
-  const manifest: BundleManifest = { format: 1, id, created: new Date().toISOString(), target: 'linux-x64-glibc', node, app, debs, totalBytes };
+  const manifest: BundleManifest = { format: 1, id, created: new Date().toISOString(), target: 'linux-x64-glibc', lean: opts.lean, withTsc: opts.withTsc, node, app, debs, totalBytes };
   writeFileSync(join(opts.out, 'manifest.json'), `${JSON.stringify(manifest, null, 1)}\n`);
   report(manifest, relative(process.cwd(), opts.out) || '.', opts.maxMiB);
   if (totalBytes > opts.maxMiB * MiB) {

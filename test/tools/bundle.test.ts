@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compressFile, hasXz, sha256File, tarFiles, type Compression } from '../../tools/bundle/archive.js';
-import { dependencyClosure, keepFile, platformMatches, resolveInLock, type Lockfile } from '../../tools/bundle/deps.js';
+import { bundleRoots, dependencyClosure, keepFile, platformMatches, resolveInLock, type Lockfile } from '../../tools/bundle/deps.js';
 import { bundleEnv, bundleId, sizeBreakdown } from '../../tools/bundle/manifest.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -56,14 +56,18 @@ describe('dependency closure', () => {
   it("selects this project's packages for the GPU host from the real package-lock.json", () => {
     const real = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as Lockfile;
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies: object; devDependencies: object };
-    const keys = dependencyClosure(real, [...Object.keys(pkg.dependencies), ...Object.keys(pkg.devDependencies)]);
-    for (const k of ['webgpu', 'vitest', 'vite', 'typescript', '@rolldown/binding-linux-x64-gnu']) expect(keys).toContain(`node_modules/${k}`);
-    const foreign = keys.filter((k) => /darwin|win32|android|freebsd|musl|arm64|wasm/.test(k));
-    expect(foreign).toEqual([]);
+    const keys = dependencyClosure(real, bundleRoots(pkg));
+    for (const k of ['webgpu', 'ws', 'yargs', 'vitest', 'vite', '@rolldown/binding-linux-x64-gnu']) expect(keys).toContain(`node_modules/${k}`);
+    expect(keys).not.toContain('node_modules/typescript');
+    expect(keys.filter((k) => /darwin|win32|android|freebsd|musl|arm64|wasm/.test(k))).toEqual([]);
+    const withTsc = dependencyClosure(real, bundleRoots(pkg, true));
+    for (const k of ['typescript', '@types/node']) expect(withTsc).toContain(`node_modules/${k}`);
     expect(keepFile('node_modules/webgpu/dist/linux-x64/dawn.node')).toBe(true);
     expect(keepFile('node_modules/webgpu/dist/win32-x64/dawn.node')).toBe(false);
     expect(keepFile('node_modules/webgpu/dist/darwin-universal/dawn.node')).toBe(false);
     expect(keepFile('node_modules/.bin/vitest')).toBe(false);
+    expect(keepFile('node_modules/lightningcss-linux-x64-gnu/lightningcss.linux-x64-gnu.node')).toBe(false);
+    expect(keepFile('node_modules/@rolldown/binding-linux-x64-gnu/rolldown-binding.linux-x64-gnu.node')).toBe(true);
   });
 
   it('groups sizes by folder, package and native binary', () => {
@@ -93,7 +97,7 @@ interface Fake {
 }
 
 let fakes = 0;
-function makeBundle(kind: Compression, debs: readonly string[] = []): Fake {
+function makeBundle(kind: Compression, debs: readonly string[] = [], lean = false): Fake {
   const base = join(work, `b${fakes++}`);
   const app = join(base, 'src');
   const dir = join(base, 'bundle');
@@ -108,7 +112,7 @@ function makeBundle(kind: Compression, debs: readonly string[] = []): Fake {
   const node = { file: `node.${kind}`, sha256: sha256File(join(dir, `node.${kind}`)), version: 'v0-fake' };
   const appInfo = { file: `app.tar.${kind}`, sha256: sha256File(join(dir, `app.tar.${kind}`)) };
   const id = bundleId([node.sha256, appInfo.sha256, `${fakes}`]);
-  writeFileSync(join(dir, 'bundle.env'), bundleEnv({ id, node, app: appInfo } as Parameters<typeof bundleEnv>[0]));
+  writeFileSync(join(dir, 'bundle.env'), bundleEnv({ id, node, app: appInfo, lean } as Parameters<typeof bundleEnv>[0]));
   copyFileSync(join(root, 'tools/bundle/run.sh'), join(dir, 'run.sh'));
   chmodSync(join(dir, 'run.sh'), 0o755);
   return { dir, id };
@@ -181,6 +185,16 @@ describe.each(kinds)('run.sh (%s bundle)', (kind) => {
     expect(own.seen.env.VK_DRIVER_FILES).toBe('/mine.json');
     expect(own.stderr).toMatch(/Vulkan driver: \/mine.json \(VK_DRIVER_FILES from the environment\)/);
     expect(launch(fake, ['x']).seen.env.VK_DRIVER_FILES).toBe('');
+  });
+
+  it('says when a --lean bundle runs its own snapshot, and refuses tsc where typescript is missing', () => {
+    const lean = makeBundle(kind, [], true);
+    expect(launch(lean, ['x']).stderr).toMatch(/--lean bundle has no models/);
+    expect(launch(fake, ['x']).stderr).not.toMatch(/--lean/);
+    rmSync(join(work, 'cache', fake.id, 'app/node_modules/typescript'), { recursive: true });
+    const r = launch(fake, ['tsc']);
+    expect([r.status, r.seen.args]).toEqual([125, []]);
+    expect(r.stderr).toMatch(/no typescript/);
   });
 
   it('gives the command a writable XDG_RUNTIME_DIR', () => {

@@ -15,7 +15,19 @@ export interface BundleManifest {
   readonly id: string;
   readonly created: string;
   readonly target: string;
-  readonly node: ShippedFile & { readonly version: string; readonly compression: Compression; readonly sourceBytes: number; readonly sourceSha256: string };
+  /** Built with --lean: models/ and the test fixtures are left to the repo copy (run.sh --tree). */
+  readonly lean: boolean;
+  /** Built with --with-tsc: typescript and @types are in node_modules. */
+  readonly withTsc: boolean;
+  readonly node: ShippedFile & {
+    readonly version: string;
+    readonly compression: Compression;
+    /** How the file was made from the binary (a changed recipe repacks it). */
+    readonly recipe: string;
+    /** The binary as packed (after stripping), and the sha256 of the one that ran the build. */
+    readonly sourceBytes: number;
+    readonly sourceSha256: string;
+  };
   readonly app: ShippedFile & { readonly compression: Compression; readonly files: number; readonly unpackedBytes: number; readonly breakdown: Readonly<Record<string, number>> };
   readonly debs: readonly (ShippedFile & { readonly package: string; readonly version: string })[];
   /** Bytes of every file in .bundle/ (manifest and launcher included). */
@@ -28,7 +40,7 @@ export function bundleId(parts: readonly string[]): string {
 }
 
 /** bundle.env text; only these keys are read by run.sh. */
-export function bundleEnv(m: Pick<BundleManifest, 'id' | 'node' | 'app'>): string {
+export function bundleEnv(m: Pick<BundleManifest, 'id' | 'node' | 'app' | 'lean'>): string {
   const lines = [
     '# written by tools/bundle.ts; read by run.sh',
     `BUNDLE_ID=${m.id}`,
@@ -37,6 +49,7 @@ export function bundleEnv(m: Pick<BundleManifest, 'id' | 'node' | 'app'>): strin
     `NODE_VERSION=${m.node.version}`,
     `APP_FILE=${m.app.file}`,
     `APP_SHA256=${m.app.sha256}`,
+    `LEAN=${m.lean ? 1 : 0}`,
   ];
   for (const l of lines) if (/[\n\r]/.test(l) || (!l.startsWith('#') && !/^[A-Z_0-9]+=\S+$/.test(l))) throw new Error(`bundle.env: bad line '${l}'`);
   return `${lines.join('\n')}\n`;

@@ -4,7 +4,7 @@
 #   bash .bundle/run.sh [--tree DIR] [--] [COMMAND] [ARGS...]
 #     test [vitest args]  `vitest run` in the project root, against the real GPU
 #     node [node args]    node with arbitrary args (bench scripts: node dist/bench/...)
-#     tsc [tsc args]      the TypeScript compiler (with --tree: rebuild that tree's dist/)
+#     tsc [tsc args]      the TypeScript compiler, in bundles built with --with-tsc
 #     doctor              prints the Vulkan setup and the adapter tknp gets
 #     anything else       node dist/src/cli/main.js COMMAND ARGS...
 #   --tree DIR            run in the project tree DIR (its src/, test/, shaders/, dist/) instead of
@@ -203,17 +203,24 @@ if [ -n "$tree" ]; then
   fi
 fi
 cd "$root"
+if [ -z "$tree" ] && [ "${B[LEAN]:-0}" = 1 ]; then
+  say "note: a --lean bundle has no models/ or test fixtures; --tree DIR runs in a project copy that has them"
+fi
 
 doctor_js='const { pathToFileURL } = await import("node:url");
 const { Gpu } = await import(pathToFileURL(process.cwd() + "/dist/src/gpu/gpu.js").href);
-const gpu = await Gpu.create();
-console.log(JSON.stringify(gpu.caps, null, 1));
+const caps = (await Gpu.create()).caps;
+const sm = caps.subgroupMatrix.map((m) => `${m.componentType}->${m.resultComponentType} M${m.M} N${m.N} K${m.K}`);
+console.log(JSON.stringify({ ...caps, subgroupMatrix: sm }, null, 1));
 process.exit(0);'
 
 case "${1:-}" in
   test) shift; exec "$node" node_modules/vitest/vitest.mjs run "$@" ;;
   node) shift; exec "$node" "$@" ;;
-  tsc) shift; exec "$node" node_modules/typescript/bin/tsc "$@" ;;
+  tsc)
+    shift
+    [ -f node_modules/typescript/bin/tsc ] || die "this bundle has no typescript: build it with --with-tsc, or compile here and carry dist/"
+    exec "$node" node_modules/typescript/bin/tsc "$@" ;;
   doctor)
     say "node $("$node" --version) in $root; LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
     exec "$node" --input-type=module -e "$doctor_js" ;;
