@@ -4,23 +4,36 @@
 //           2 out [numSeqs] u32  3 params
 // sp row: [0] temperature f32 bits (0 = greedy), [1] topK (0 or >= V = off), [2] topP f32 bits
 //   (>= 1 = off), [3] seed, [4] step, [5] invT = f32(1 / temperature) bits, [6..7] unused.
-// Semantics (a pure function of the row's logits and sp; see src/kernels/ref/sampling.ts):
-//   key = order-preserving u32 of the logit (NaN -> 0: never kept, never chosen).
+// Semantics (a pure function of the row's logits and sp; mirrored by src/kernels/ref/sampling.ts):
+//   key = order-preserving u32 of the logit (NaN -> 0: never kept, never chosen; -0 -> +0).
 //   top-k: keep key >= the k-th largest key (all ties at the boundary kept).
-//   weights q_i = round(exp((l_i - max) * invT) * 2^31) (u32, summed exactly in 64 bits).
-//   top-p: keep key >= c, c = the largest key with sum(q over kept keys >= c) >= ceil(topP * Z)
-//   (Z = the kept total, computed in f32 as written below; ties at the boundary kept).
-// Thresholds are found by radix select over the keys (11 + 11 + 10 bits): a histogram per level
-//   (counts, or 64-bit fixed-point mass) in workgroup memory, a workgroup scan to find the bin
-//   that holds the threshold, then the next level inside that bin. Integer sums and exact
-//   argmaxes make every result independent of WG, of the order of atomics and of the batch.
-// Candidate cache: a full-row pass may also copy every element >= a floor (known to be below
-//   the thresholds still to find) into workgroup memory (up to CACHE entries); later passes then
-//   read that cache instead of the row. Whether the cache is used never changes a result.
+//   weights q_i = u32(exp((l_i - max) * invT) * 2^31 + 0.5), summed exactly in 64 bits.
+//   top-p: keep key >= c, c = the largest key with sum(q over kept keys >= c) >= target,
+//   target = max(1, ceil(topP * Z)) with Z (the kept total) rounded to f32 (see scan()).
+//   g = -log(-log(u)), u = (23 hash bits + 0.5) / 2^23, hash = pcg(pcg(i ^ pcg(seed)) + rk2),
+//   rk2 = pcg(step ^ pcg(seed)); never depends on the batch, the row index or WG.
+// Thresholds: radix select over the keys (11 + 11 + 10 bits): a histogram per level (counts, or
+//   64-bit fixed-point mass) in workgroup memory, a scan (subgroup scans + subgroup totals) to
+//   find the bin holding the threshold, then the next level inside that bin; a level ends the
+//   select early when its bin is entirely in (count) or holds a single key (mass). Integer sums
+//   and exact argmaxes make each result independent of WG, of the order of atomics, of the
+//   cache and of the batch.
+// Stages (main's loop, one pass over the row or the cache each; see ST_*): greedy rows: the max
+//   pass is the argmax. No top-k/top-p: one Gumbel pass. Otherwise: max pass; top-k with
+//   k <= WG: select the k-th largest of the WG per-thread maxima (a lower bound of the k-th
+//   key), one pass copying the keys above it into the cache, then every later level and the
+//   Gumbel pass run on the cache (typically 2 reads of the row in all); top-p only: max pass,
+//   the level-0 mass histogram over the row, then a level-1 pass that also caches the keys at
+//   or above the level-0 bin when they fit (typically 3 reads). Rows whose candidates do not
+//   fit the cache (flat distributions, big k) fall back to full-row passes (up to 5 or 6).
+// Candidate cache: a full-row pass may copy every key >= a floor (below every threshold still
+//   to find) into workgroup memory (up to CACHE entries); a pass then reads the cache when it
+//   holds everything >= the pass's floor.
 // Layout: row-major logits; VEC: 4 logits per load (vec4<f32> or vec2<u32> = 4 halves;
-//   V % 4 == 0), else one per load.
+//   V % 4 == 0), one load in flight ahead of the one being visited; else one logit per load.
 // Workgroup: WG threads (override; 256, 512 or 1024, a multiple of the subgroup size), one row
-//   per workgroup; workgroup memory = 3 * 2048 * 4 bytes of histogram + 8 * CACHE bytes.
+//   per workgroup; thread lid visits loads lid, lid + WG, ... (coalesced). Workgroup memory:
+//   3 * 2048 * 4 bytes of histogram + 8 * CACHE bytes of cache + ~100 bytes.
 // Dispatch: grid(numSeqs), row = wid.x + wid.y * nwg.x.
 enable f16;
 enable subgroups;
