@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LLMEngine, type RequestOutput } from '../../src/engine/llm_engine.js';
 import type { EngineConfig } from '../../src/engine/config.js';
+import { bytesPerBlock } from '../../src/model/kv_cache.js';
+import { readModelConfig } from '../../src/runner/model_runner.js';
 import type { ChatMessage } from '../../src/tokenizer/tokenizer.js';
 
 export const FIXTURE_ROOT = 'test/fixtures/models';
@@ -95,23 +97,27 @@ export function loadDefaultReference(): DefaultReference {
   return JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, 'reference.json'), 'utf8')) as DefaultReference;
 }
 
+/** kvCacheBytes that gives exactly `blocks` KV blocks (of 16 tokens) for the model in `dir`. */
+export function kvBytesForBlocks(dir: string, blocks: number): number {
+  const c = readModelConfig(dir);
+  return blocks * bytesPerBlock({ numLayers: c.numLayers, numKvHeads: c.numKvHeads, headDim: c.headDim });
+}
+
 /**
  * Engine settings for tests: small step and KV budgets keep lavapipe fast (the KV cache is
  * the only large allocation). Defaults: 8 sequences, 64 tokens a step, 256 positions, 64 KV
- * blocks (1024 tokens) whatever the model's shape.
+ * blocks (1024 tokens) whatever the model's shape (`kvBlocks` changes that).
  */
-export function testEngine(model: string, overrides: Partial<EngineConfig> = {}): Promise<LLMEngine> {
-  const config = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as Record<string, number>;
-  const headDim = config.head_dim ?? config.hidden_size / config.num_attention_heads;
-  const kvBytesPerBlock = 2 * config.num_hidden_layers * config.num_key_value_heads * 16 * headDim * 2;
+export function testEngine(model: string, overrides: Partial<EngineConfig> & { kvBlocks?: number } = {}): Promise<LLMEngine> {
+  const { kvBlocks = 64, ...config } = overrides;
   return LLMEngine.create({
     model,
     quiet: true,
     maxNumSeqs: 8,
     maxNumBatchedTokens: 64,
     maxModelLen: 256,
-    kvCacheBytes: 64 * kvBytesPerBlock,
-    ...overrides,
+    kvCacheBytes: kvBytesForBlocks(model, kvBlocks),
+    ...config,
   });
 }
 
