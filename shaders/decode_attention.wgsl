@@ -1,9 +1,9 @@
 // decode_attention (pass 1 of 2, split-K / flash-decoding): for one query token per sequence,
-// each workgroup computes over ONE partition of P cached tokens of ONE kv head, for the GW
-// query heads it serves, the partition's max logit m, sum of exponentials l = Σ exp(s - m)
-// and unnormalised output o = Σ exp(s - m) · v, all in f32. decode_attention_merge combines
-// the partitions. P is fixed (never derived from the batch), so a sequence's partials, and
-// hence its output, are bitwise the same whatever else is in the batch.
+// each workgroup streams ONE partition of P cached tokens of ONE kv head and computes, for the
+// GW q heads it serves, the partition's max logit m, sum of exponentials l = Σ exp(s - m) and
+// unnormalised output o = Σ exp(s - m) · v, all in f32; decode_attention_merge combines the
+// partitions. P is fixed (never derived from the batch), so a sequence's partials, and hence its
+// output, are bitwise the same whatever else is in the batch.
 //
 // Bindings: 0 q:           array<vec4u> [numSeqs, numHeads, D] f16 (a vec4u holds 8 halves)
 //           1 kCache:      array<vec4u> [numBlocks, numKvHeads, 16, D] f16
@@ -13,26 +13,30 @@
 //           5 partOut:     array<vec4f> [numSeqs, numHeads, maxPartitions, D] f32 (unnormalised o)
 //           6 partStats:   array<vec2f> [numSeqs, numHeads, maxPartitions] f32 (m, l)
 //           7 params
-// Heads: q head h reads kv head h / G (G = numHeads / numKvHeads); a workgroup serves the GW
-//        q heads kvHead * G + headGroup * GW + [0, GW), so K/V are read once per GW heads.
-// Threads: a token is read by TPK consecutive lanes of one subgroup ("token group"), lane j
-//        owning 16-byte chunks j, j + TPK, ... of the head dim (CPT = D / 8 / TPK chunks), so a
-//        subgroup's load covers whole contiguous 16·D-byte rows of a block tile. A workgroup of
-//        WG threads holds NG = WG / TPK token groups; group g takes tokens g, g + NG, ...
-// Phases: (1) q·k: each token's dot product is reduced over its TPK lanes by a subgroup
-//        butterfly; logits go to workgroup memory. (2) max over the partition, logits → exp.
-//        (3) p·v: each lane accumulates its dims over its tokens; (4) groups are summed within
-//        the subgroup (butterfly) and across subgroups through workgroup memory.
-//        Barriers only between phases, none inside the token loops.
-// Dispatch: (maxPartitions, numKvHeads * G / GW, numSeqs); workgroups past a sequence's
-//        length return at once.
+// Heads:   q head h reads kv head h / G (G = numHeads / numKvHeads); a workgroup serves the GW
+//          q heads wid.y * GW + [0, GW) of one kv head, so K/V are read once per GW heads. The
+//          heads sit in the 4 lanes of a vec4 ("quad"); q and the output accumulators are
+//          mat4x4f with one column per head, so no function-scope array is ever indexed at run
+//          time (NVIDIA's compiler would put such arrays in local memory). GW <= 4: one quad
+//          (lanes past GW compute on zeros); define H8: two quads (GW 5..8).
+// Lanes:   a token is read by TPK consecutive lanes of one subgroup (a "token group"); lane j
+//          owns the 16-byte chunk j of the head dim (define C2: also chunk j + TPK), so one
+//          subgroup load covers whole contiguous 16·D-byte rows of a (block, head) tile. The
+//          NG = WG / TPK token groups of a workgroup take tokens grp, grp + NG, ...
+// Loop:    each trip loads K and V of 4 tokens per group (8 or 16 16-byte loads in flight per
+//          lane), reduces each token's q·k over its TPK lanes (subgroup butterfly: all lanes
+//          get the same bits), and folds the 4 tokens into the lane's online softmax state
+//          (running max, sum, accumulators). No barrier inside the loop.
+// End:     states are merged within the subgroup (butterfly over the token groups) and across
+//          subgroups through workgroup memory, in a fixed order.
+// Dispatch: (maxPartitions, numHeads / GW, numSeqs); workgroups past a sequence's end return.
 enable subgroups;
 diagnostic(off, subgroup_uniformity);
 
 struct Params {
   numHeads: u32,
   numKvHeads: u32,
-  headGroups: u32,      // G / GW: workgroups per kv head
+  headGroups: u32,
   maxBlocksPerSeq: u32,
   maxPartitions: u32,
   scale: f32,
@@ -47,36 +51,132 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> partStats: array<vec2f>;
 @group(0) @binding(7) var<uniform> p: Params;
 
-override D: u32 = 128;      // head dim, a multiple of 8
-override GW: u32 = 4;       // q heads per workgroup, <= MAXG
-override TPK: u32 = 16;     // lanes per token: a power of two <= the minimum subgroup size
-override WG: u32 = 256;     // threads per workgroup, a multiple of the maximum subgroup size
-override P: u32 = 256;      // partition size in tokens, a multiple of 16
-override SGMIN: u32 = 4;    // minimum subgroup size (sizes the cross-subgroup buffers)
-override U: u32 = 4;        // tokens per group in flight per loop trip (<= MAXU)
+override D: u32 = 128;     // head dim, a multiple of 8
+override GW: u32 = 4;      // q heads per workgroup: 1..4, or 5..8 with H8
+override TPK: u32 = 16;    // lanes per token: a power of two <= the minimum subgroup size
+override WG: u32 = 128;    // threads per workgroup, a multiple of the subgroup size
+override P: u32 = 256;     // partition size in tokens, a multiple of 16
+override SGMIN: u32 = 4;   // minimum subgroup size (sizes the cross-subgroup buffers)
 
 const BLOCK_SIZE = 16u;
-const MAXG = 8u;            // register arrays are sized for at most 8 heads,
-const MAXC = 4u;            // 4 chunks (CPT) per lane
-const MAXU = 4u;
 const NEG_BIG = -3.0e38;
+override CH: u32 = D / 8u;          // 16-byte chunks per head row (TPK or 2·TPK with C2)
+override NG: u32 = WG / TPK;
+override NW: u32 = WG / SGMIN;
+override PB: u32 = P / BLOCK_SIZE;
 
-override CH: u32 = D / 8u;          // 16-byte chunks per head row
-override CPT: u32 = CH / TPK;       // chunks per lane
-override NG: u32 = WG / TPK;        // token groups per workgroup
-override NW: u32 = WG / SGMIN;      // most subgroups a workgroup can have
-override PB: u32 = P / BLOCK_SIZE;  // blocks per partition
+var<workgroup> blocks: array<u32, PB>;
+var<workgroup> red: array<vec4f, NW * 4u>;          // [subgroup, (m0, l0, m1, l1)]
+var<workgroup> accRed: array<vec4f, NW * CH * 2u>;  // [subgroup, D / 4]: one head's output
 
-var<workgroup> logits: array<f32, GW * P>;     // [GW, P]: scores, then exp(score - max)
-var<workgroup> blocks: array<u32, PB>;         // physical blocks of this partition
-var<workgroup> red: array<f32, NW * MAXG>;     // [subgroup, head]: maxima, then sums
-var<workgroup> accRed: array<vec4f, NW * CH * 2u>; // [subgroup, D / 4]: one head's output
+struct Quad { lo: mat4x4f, hi: mat4x4f }  // 4 heads × 8 dims, column = head
+struct Tok {
+  k0: vec4u, v0: vec4u,
+//#if C2
+  k1: vec4u, v1: vec4u,
+//#endif
+}
 
-fn unpack8(u: vec4u) -> array<vec4f, 2> {
-  return array<vec4f, 2>(
-    vec4f(unpack2x16float(u.x), unpack2x16float(u.y)),
-    vec4f(unpack2x16float(u.z), unpack2x16float(u.w)),
+fn lo4(u: vec4u) -> vec4f { return vec4f(unpack2x16float(u.x), unpack2x16float(u.y)); }
+fn hi4(u: vec4u) -> vec4f { return vec4f(unpack2x16float(u.z), unpack2x16float(u.w)); }
+fn dot8(qd: Quad, k: vec4u) -> vec4f { return lo4(k) * qd.lo + hi4(k) * qd.hi; }
+fn colScale(a: mat4x4f, s: vec4f) -> mat4x4f { return mat4x4f(a[0] * s.x, a[1] * s.y, a[2] * s.z, a[3] * s.w); }
+fn outer(v: vec4f, s: vec4f) -> mat4x4f { return mat4x4f(v * s.x, v * s.y, v * s.z, v * s.w); }
+fn rescale(a: Quad, s: vec4f) -> Quad { return Quad(colScale(a.lo, s), colScale(a.hi, s)); }
+fn addPV(a: Quad, v: vec4u, s: vec4f) -> Quad { return Quad(a.lo + outer(lo4(v), s), a.hi + outer(hi4(v), s)); }
+fn reduceTok(x: vec4f) -> vec4f {
+  var s = x;
+  for (var m = 1u; m < TPK; m <<= 1u) { s += subgroupShuffleXor(s, m); }
+  return s;
+}
+fn shufQuad(a: Quad, m: u32) -> Quad {
+  return Quad(
+    mat4x4f(subgroupShuffleXor(a.lo[0], m), subgroupShuffleXor(a.lo[1], m), subgroupShuffleXor(a.lo[2], m), subgroupShuffleXor(a.lo[3], m)),
+    mat4x4f(subgroupShuffleXor(a.hi[0], m), subgroupShuffleXor(a.hi[1], m), subgroupShuffleXor(a.hi[2], m), subgroupShuffleXor(a.hi[3], m)),
   );
+}
+fn addQuad(a: Quad, b: Quad) -> Quad { return Quad(a.lo + b.lo, a.hi + b.hi); }
+fn quadCol(a: Quad, h: u32, half: u32) -> vec4f {
+  var m = a.lo;
+  if (half == 1u) { m = a.hi; }
+  switch (h) {
+    case 0u: { return m[0]; }
+    case 1u: { return m[1]; }
+    case 2u: { return m[2]; }
+    default: { return m[3]; }
+  }
+}
+fn comp(v: vec4f, h: u32) -> f32 {
+  switch (h) {
+    case 0u: { return v.x; }
+    case 1u: { return v.y; }
+    case 2u: { return v.z; }
+    default: { return v.w; }
+  }
+}
+
+// Online-softmax state of one quad over this lane's tokens.
+struct State { m: vec4f, l: vec4f, a0: Quad,
+//#if C2
+  a1: Quad,
+//#endif
+}
+
+fn zeroQuad() -> Quad { return Quad(mat4x4f(), mat4x4f()); }
+
+// Folds 4 tokens (scores s0..s3, NEG_BIG where invalid) into the state.
+fn fold(st: State, s0: vec4f, s1: vec4f, s2: vec4f, s3: vec4f, x0: Tok, x1: Tok, x2: Tok, x3: Tok) -> State {
+  let mNew = max(max(st.m, max(s0, s1)), max(s2, s3));
+  let alpha = exp(st.m - mNew);
+  let p0 = select(vec4f(0.0), exp(s0 - mNew), s0 > vec4f(NEG_BIG));
+  let p1 = select(vec4f(0.0), exp(s1 - mNew), s1 > vec4f(NEG_BIG));
+  let p2 = select(vec4f(0.0), exp(s2 - mNew), s2 > vec4f(NEG_BIG));
+  let p3 = select(vec4f(0.0), exp(s3 - mNew), s3 > vec4f(NEG_BIG));
+  var r: State;
+  r.m = mNew;
+  r.l = st.l * alpha + ((p0 + p1) + (p2 + p3));
+  r.a0 = addPV(addPV(addPV(addPV(rescale(st.a0, alpha), x0.v0, p0), x1.v0, p1), x2.v0, p2), x3.v0, p3);
+//#if C2
+  r.a1 = addPV(addPV(addPV(addPV(rescale(st.a1, alpha), x0.v1, p0), x1.v1, p1), x2.v1, p2), x3.v1, p3);
+//#endif
+  return r;
+}
+
+// Merges another lane's state (butterfly partner: both sides get the same bits).
+fn mergeState(a: State, m: u32) -> State {
+  let om = subgroupShuffleXor(a.m, m);
+  let ol = subgroupShuffleXor(a.l, m);
+  let mNew = max(a.m, om);
+  let sa = exp(a.m - mNew);
+  let sb = exp(om - mNew);
+  var r: State;
+  r.m = mNew;
+  r.l = a.l * sa + ol * sb;
+  r.a0 = addQuad(rescale(a.a0, sa), rescale(shufQuad(a.a0, m), sb));
+//#if C2
+  r.a1 = addQuad(rescale(a.a1, sa), rescale(shufQuad(a.a1, m), sb));
+//#endif
+  return r;
+}
+
+fn loadTok(base: u32) -> Tok {
+  var x: Tok;
+  x.k0 = kCache[base];
+  x.v0 = vCache[base];
+//#if C2
+  x.k1 = kCache[base + TPK];
+  x.v1 = vCache[base + TPK];
+//#endif
+  return x;
+}
+
+fn loadQuad(row: u32, nh: u32, chunk: u32, scale: f32) -> Quad {
+  // Heads row .. row + 3 (those >= nh are zero), 8 dims at `chunk`.
+  let h0 = q[row * CH + chunk];
+  let h1 = select(vec4u(0u), q[(row + 1u) * CH + chunk], nh > 1u);
+  let h2 = select(vec4u(0u), q[(row + 2u) * CH + chunk], nh > 2u);
+  let h3 = select(vec4u(0u), q[(row + 3u) * CH + chunk], nh > 3u);
+  return Quad(mat4x4f(lo4(h0), lo4(h1), lo4(h2), lo4(h3)) * scale, mat4x4f(hi4(h0), hi4(h1), hi4(h2), hi4(h3)) * scale);
 }
 
 @compute @workgroup_size(WG)
@@ -91,146 +191,151 @@ fn main(
   let seq = wid.z;
   let seqLen = seqLens[seq];
   let tStart = part * P;
-  if (tStart >= seqLen || part >= p.maxPartitions) { return; } // uniform over the workgroup
+  if (tStart >= seqLen || part >= p.maxPartitions) { return; }
   let n = min(P, seqLen - tStart);
-  let head0 = wid.y * GW; // = kvHead * G + headGroup * GW
+  let head0 = wid.y * GW;
   let grp = lid / TPK;
   let j = lid % TPK;
   let warp = lid / sgSize;
 
-  // This partition's physical blocks (one table read per block, not per token).
   let nb = (n + BLOCK_SIZE - 1u) / BLOCK_SIZE;
   let btRow = seq * p.maxBlocksPerSeq + part * PB;
   for (var i = lid; i < nb; i += WG) { blocks[i] = blockTables[btRow + i]; }
 
-  // q chunks of this lane, in f32, pre-multiplied by the softmax scale.
-  var qv: array<vec4f, MAXG * MAXC * 2u>;
-  for (var g = 0u; g < GW; g++) {
-    for (var c = 0u; c < CPT; c++) {
-      let x = unpack8(q[(seq * p.numHeads + head0 + g) * CH + c * TPK + j]);
-      qv[(g * MAXC + c) * 2u] = x[0] * p.scale;
-      qv[(g * MAXC + c) * 2u + 1u] = x[1] * p.scale;
-    }
-  }
+  let qRow = seq * p.numHeads + head0;
+  let q00 = loadQuad(qRow, min(GW, 4u), j, p.scale);
+//#if C2
+  let q01 = loadQuad(qRow, min(GW, 4u), j + TPK, p.scale);
+//#endif
+//#if H8
+  let q10 = loadQuad(qRow + 4u, GW - 4u, j, p.scale);
+//#if C2
+  let q11 = loadQuad(qRow + 4u, GW - 4u, j + TPK, p.scale);
+//#endif
+//#endif
   workgroupBarrier();
 
-  let headOffset = kvHead * BLOCK_SIZE * CH + j;   // (head, lane chunk) inside a block tile
+  let headOffset = kvHead * BLOCK_SIZE * CH + j;
   let blockStride = p.numKvHeads * BLOCK_SIZE * CH;
-  let trips = (n + NG * U - 1u) / (NG * U);        // uniform: every lane runs every trip
+  let trips = (n + NG * 4u - 1u) / (NG * 4u);
 
-  // ---- Phase 1: logits = scale · q·k for every token of the partition.
-  var mx: array<f32, MAXG>;
-  for (var g = 0u; g < GW; g++) { mx[g] = NEG_BIG; }
+  var st0 = State(vec4f(NEG_BIG), vec4f(0.0), zeroQuad(),
+//#if C2
+    zeroQuad(),
+//#endif
+  );
+//#if H8
+  var st1 = st0;
+//#endif
   for (var it = 0u; it < trips; it++) {
-    var kv: array<vec4u, MAXU * MAXC>;
-    for (var u = 0u; u < U; u++) {
-      let t = min((it * U + u) * NG + grp, n - 1u); // past the end: reread the last token
-      let base = blocks[t / BLOCK_SIZE] * blockStride + headOffset + (t % BLOCK_SIZE) * CH;
-      for (var c = 0u; c < CPT; c++) { kv[u * MAXC + c] = kCache[base + c * TPK]; }
+    let t0 = it * 4u * NG + grp;
+    let ta = min(t0, n - 1u);
+    let tb = min(t0 + NG, n - 1u);
+    let tc = min(t0 + 2u * NG, n - 1u);
+    let td = min(t0 + 3u * NG, n - 1u);
+    let x0 = loadTok(blocks[ta / BLOCK_SIZE] * blockStride + headOffset + (ta % BLOCK_SIZE) * CH);
+    let x1 = loadTok(blocks[tb / BLOCK_SIZE] * blockStride + headOffset + (tb % BLOCK_SIZE) * CH);
+    let x2 = loadTok(blocks[tc / BLOCK_SIZE] * blockStride + headOffset + (tc % BLOCK_SIZE) * CH);
+    let x3 = loadTok(blocks[td / BLOCK_SIZE] * blockStride + headOffset + (td % BLOCK_SIZE) * CH);
+    let neg = vec4f(NEG_BIG);
+    {
+//#if C2
+      let s0 = reduceTok(dot8(q00, x0.k0) + dot8(q01, x0.k1));
+      let s1 = reduceTok(dot8(q00, x1.k0) + dot8(q01, x1.k1));
+      let s2 = reduceTok(dot8(q00, x2.k0) + dot8(q01, x2.k1));
+      let s3 = reduceTok(dot8(q00, x3.k0) + dot8(q01, x3.k1));
+//#else
+      let s0 = reduceTok(dot8(q00, x0.k0));
+      let s1 = reduceTok(dot8(q00, x1.k0));
+      let s2 = reduceTok(dot8(q00, x2.k0));
+      let s3 = reduceTok(dot8(q00, x3.k0));
+//#endif
+      st0 = fold(st0, select(neg, s0, t0 < n), select(neg, s1, t0 + NG < n), select(neg, s2, t0 + 2u * NG < n), select(neg, s3, t0 + 3u * NG < n), x0, x1, x2, x3);
     }
-    for (var u = 0u; u < U; u++) {
-      var dots: array<f32, MAXG>;
-      for (var g = 0u; g < GW; g++) { dots[g] = 0.0; }
-      for (var c = 0u; c < CPT; c++) {
-        let k8 = unpack8(kv[u * MAXC + c]);
-        for (var g = 0u; g < GW; g++) {
-          dots[g] += dot(qv[(g * MAXC + c) * 2u], k8[0]) + dot(qv[(g * MAXC + c) * 2u + 1u], k8[1]);
-        }
-      }
-      for (var g = 0u; g < GW; g++) {
-        for (var m = 1u; m < TPK; m <<= 1u) { dots[g] += subgroupShuffleXor(dots[g], m); }
-      }
-      let t = (it * U + u) * NG + grp;
-      if (t < n) {
-        for (var g = 0u; g < GW; g++) {
-          mx[g] = max(mx[g], dots[g]);
-          if (j == g % TPK) { logits[g * P + t] = dots[g]; }
-        }
-      }
+//#if H8
+    {
+//#if C2
+      let s0 = reduceTok(dot8(q10, x0.k0) + dot8(q11, x0.k1));
+      let s1 = reduceTok(dot8(q10, x1.k0) + dot8(q11, x1.k1));
+      let s2 = reduceTok(dot8(q10, x2.k0) + dot8(q11, x2.k1));
+      let s3 = reduceTok(dot8(q10, x3.k0) + dot8(q11, x3.k1));
+//#else
+      let s0 = reduceTok(dot8(q10, x0.k0));
+      let s1 = reduceTok(dot8(q10, x1.k0));
+      let s2 = reduceTok(dot8(q10, x2.k0));
+      let s3 = reduceTok(dot8(q10, x3.k0));
+//#endif
+      st1 = fold(st1, select(neg, s0, t0 < n), select(neg, s1, t0 + NG < n), select(neg, s2, t0 + 2u * NG < n), select(neg, s3, t0 + 3u * NG < n), x0, x1, x2, x3);
     }
+//#endif
   }
 
-  // ---- Phase 2: partition max per head, then logits → exp(logit - max).
-  for (var g = 0u; g < GW; g++) {
-    let m = subgroupMax(mx[g]);
-    if (lane == 0u) { red[warp * MAXG + g] = m; }
+  // Token groups of a subgroup, then subgroups through workgroup memory.
+  for (var m = TPK; m < sgSize; m <<= 1u) {
+    st0 = mergeState(st0, m);
+//#if H8
+    st1 = mergeState(st1, m);
+//#endif
+  }
+  if (lane == 0u) {
+    red[warp * 4u] = st0.m;
+    red[warp * 4u + 1u] = st0.l;
+//#if H8
+    red[warp * 4u + 2u] = st1.m;
+    red[warp * 4u + 3u] = st1.l;
+//#endif
   }
   workgroupBarrier();
   let nw = WG / sgSize;
-  var gmax: array<f32, MAXG>;
-  for (var g = 0u; g < GW; g++) {
-    var m = red[g];
-    for (var w = 1u; w < nw; w++) { m = max(m, red[w * MAXG + g]); }
-    gmax[g] = m;
-    for (var t = lid; t < n; t += WG) { logits[g * P + t] = exp(logits[g * P + t] - m); }
+  var gm0 = vec4f(NEG_BIG);
+  var gm1 = vec4f(NEG_BIG);
+  for (var w = 0u; w < nw; w++) {
+    gm0 = max(gm0, red[w * 4u]);
+    gm1 = max(gm1, red[w * 4u + 2u]);
   }
-  workgroupBarrier();
-
-  // ---- Phase 3: o = Σ p · v over this lane's tokens and dims; l = Σ p.
-  var acc: array<vec4f, MAXG * MAXC * 2u>;
-  var lsum: array<f32, MAXG>;
-  for (var g = 0u; g < GW; g++) {
-    lsum[g] = 0.0;
-    for (var c = 0u; c < CPT * 2u; c++) { acc[g * MAXC * 2u + c] = vec4f(0.0); }
-  }
-  for (var it = 0u; it < trips; it++) {
-    var vv: array<vec4u, MAXU * MAXC>;
-    for (var u = 0u; u < U; u++) {
-      let t = min((it * U + u) * NG + grp, n - 1u);
-      let base = blocks[t / BLOCK_SIZE] * blockStride + headOffset + (t % BLOCK_SIZE) * CH;
-      for (var c = 0u; c < CPT; c++) { vv[u * MAXC + c] = vCache[base + c * TPK]; }
-    }
-    for (var u = 0u; u < U; u++) {
-      let t = (it * U + u) * NG + grp;
-      let tc = min(t, n - 1u);
-      var pw: array<f32, MAXG>;
-      for (var g = 0u; g < GW; g++) {
-        pw[g] = select(0.0, logits[g * P + tc], t < n);
-        lsum[g] += pw[g];
-      }
-      for (var c = 0u; c < CPT; c++) {
-        let v8 = unpack8(vv[u * MAXC + c]);
-        for (var g = 0u; g < GW; g++) {
-          acc[(g * MAXC + c) * 2u] += pw[g] * v8[0];
-          acc[(g * MAXC + c) * 2u + 1u] += pw[g] * v8[1];
-        }
-      }
-    }
-  }
-
-  // ---- Phase 4: sum the token groups: within a subgroup, then across subgroups.
-  for (var m = TPK; m < sgSize; m <<= 1u) {
-    for (var g = 0u; g < GW; g++) {
-      lsum[g] += subgroupShuffleXor(lsum[g], m);
-      for (var c = 0u; c < CPT; c++) {
-        acc[(g * MAXC + c) * 2u] += subgroupShuffleXor(acc[(g * MAXC + c) * 2u], m);
-        acc[(g * MAXC + c) * 2u + 1u] += subgroupShuffleXor(acc[(g * MAXC + c) * 2u + 1u], m);
-      }
-    }
-  }
-  if (lane == 0u) {
-    for (var g = 0u; g < GW; g++) { red[warp * MAXG + g] = lsum[g]; }
-  }
+  let ws0 = exp(st0.m - gm0);
+//#if H8
+  let ws1 = exp(st1.m - gm1);
+//#endif
   let statsRow = (seq * p.numHeads + head0) * p.maxPartitions + part;
-  for (var g = 0u; g < GW; g++) {
+  for (var h = 0u; h < GW; h++) {
     if (lane < TPK) {
-      for (var c = 0u; c < CPT; c++) {
-        let d4 = (c * TPK + j) * 2u; // vec4 index of this lane's chunk
-        accRed[warp * CH * 2u + d4] = acc[(g * MAXC + c) * 2u];
-        accRed[warp * CH * 2u + d4 + 1u] = acc[(g * MAXC + c) * 2u + 1u];
+      var a0 = st0.a0;
+      var s = comp(ws0, h % 4u);
+//#if C2
+      var a1 = st0.a1;
+//#endif
+//#if H8
+      if (h >= 4u) {
+        a0 = st1.a0;
+        s = comp(ws1, h % 4u);
+//#if C2
+        a1 = st1.a1;
+//#endif
       }
+//#endif
+      accRed[warp * CH * 2u + j * 2u] = quadCol(a0, h % 4u, 0u) * s;
+      accRed[warp * CH * 2u + j * 2u + 1u] = quadCol(a0, h % 4u, 1u) * s;
+//#if C2
+      accRed[warp * CH * 2u + (j + TPK) * 2u] = quadCol(a1, h % 4u, 0u) * s;
+      accRed[warp * CH * 2u + (j + TPK) * 2u + 1u] = quadCol(a1, h % 4u, 1u) * s;
+//#endif
     }
     workgroupBarrier();
-    let row = statsRow + g * p.maxPartitions; // (seq, head0 + g, part)
+    let row = statsRow + h * p.maxPartitions;
     for (var i = lid; i < CH * 2u; i += WG) {
       var o = accRed[i];
       for (var w = 1u; w < nw; w++) { o += accRed[w * CH * 2u + i]; }
       partOut[row * CH * 2u + i] = o;
     }
     if (lid == 0u) {
-      var l = red[g];
-      for (var w = 1u; w < nw; w++) { l += red[w * MAXG + g]; }
-      partStats[row] = vec2f(gmax[g], l);
+      let qd = h / 4u;
+      let gm = comp(select(gm0, gm1, qd == 1u), h % 4u);
+      var l = 0.0;
+      for (var w = 0u; w < nw; w++) {
+        l += comp(red[w * 4u + qd * 2u + 1u], h % 4u) * exp(comp(red[w * 4u + qd * 2u], h % 4u) - gm);
+      }
+      partStats[row] = vec2f(gm, l);
     }
     workgroupBarrier();
   }

@@ -9,7 +9,7 @@ import { f32 } from '../gpu/recorder.js';
 import { expect, expectShape, type Tensor } from '../gpu/tensor.js';
 import { BLOCK_SIZE } from './reshape_and_cache.js';
 
-export const DEFAULT_PARTITION_SIZE = JSON.parse(process.env.TKNP_DECODE_ATTN_TUNING ?? '{}').p ?? 256;
+export const DEFAULT_PARTITION_SIZE = 256;
 
 export interface DecodeAttentionOptions {
   /** Softmax scale, usually 1 / sqrt(headDim). */
@@ -25,17 +25,14 @@ export interface DecodeAttentionPlan {
   readonly headsPerGroup: number; // G = numHeads / numKvHeads
   readonly headsPerWorkgroup: number; // GW: q heads sharing one workgroup's K/V reads
   readonly lanesPerToken: number; // TPK
+  readonly chunksPerLane: number; // 16-byte chunks of the head dim per lane: 1 or 2
   readonly workgroupSize: number;
   readonly partitionSize: number;
-  readonly tokensInFlight: number; // U
 }
 
 const MAX_HEADS_PER_WORKGROUP = 8;
-const MAX_CHUNKS_PER_LANE = 4;
-// EXPERIMENT (temporary): TKNP_DECODE_ATTN_TUNING='{"shader":"…","wg":256,"u":4,"p":256}'
-const TUNING = JSON.parse(process.env.TKNP_DECODE_ATTN_TUNING ?? '{}') as { shader?: string; wg?: number; u?: number; p?: number };
-const WG = TUNING.wg ?? 256;
-const UNROLL = TUNING.u ?? 4;
+const MAX_CHUNKS_PER_LANE = 2;
+const WG = 128;
 const MERGE_THREADS = 128;
 
 export function planDecodeAttention(
@@ -52,7 +49,7 @@ export function planDecodeAttention(
   let tpk = 1;
   while (tpk * 2 <= Math.min(16, subgroupMinSize) && chunks % (tpk * 2) === 0) tpk *= 2;
   expect(chunks / tpk <= MAX_CHUNKS_PER_LANE, `decodeAttention: headDim ${headDim} needs ${chunks / tpk} chunks per lane (max ${MAX_CHUNKS_PER_LANE})`);
-  return { headsPerGroup: G, headsPerWorkgroup: GW, lanesPerToken: tpk, workgroupSize: WG, partitionSize, tokensInFlight: UNROLL };
+  return { headsPerGroup: G, headsPerWorkgroup: GW, lanesPerToken: tpk, chunksPerLane: chunks / tpk, workgroupSize: WG, partitionSize };
 }
 
 // q:           [numSeqs, numHeads, headDim] f16 (one token per sequence, rotary already applied)
@@ -98,7 +95,7 @@ export function decodeAttention(
   const sgMin = gpu.caps.subgroupMinSize || 4;
   const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P);
   const GW = plan.headsPerWorkgroup;
-  const smem = 4 * (GW * P + P / BLOCK_SIZE + (WG / sgMin) * (8 + headDim));
+  const smem = 4 * (P / BLOCK_SIZE) + (WG / sgMin) * (64 + 4 * headDim);
   expect(smem <= gpu.limits.maxComputeWorkgroupStorageSize, `decodeAttention: partitionSize ${P} needs ${smem} bytes of workgroup memory (device limit ${gpu.limits.maxComputeWorkgroupStorageSize})`);
 
   const maxPartitions = Math.ceil(maxSeqLen / P);
@@ -107,8 +104,9 @@ export function decodeAttention(
   const partStats = rec.scratch([numSeqs, numHeads, Math.max(maxPartitions, 1), 2], 'f32', 'decode_attention.partStats');
 
   if (maxPartitions > 0) {
-    const pass1 = gpu.pipeline(TUNING.shader ?? 'decode_attention', {
-      constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin, U: plan.tokensInFlight },
+    const pass1 = gpu.pipeline('decode_attention', {
+      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : [])],
+      constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin },
     });
     const headGroups = plan.headsPerGroup / GW;
     rec.dispatch(

@@ -123,21 +123,30 @@ async function checkAgainstRef(seed: number, shape: Shape, seqLens: number[], op
   expectClose(got, reference(c, qBits), TOL, what);
 }
 
-const SEQ_LENS = [100, 1, 17, 1000, 16, 15];
+const SEQ_LENS = [100, 1, 17, 1000, 16, 15, 63, 250];
+
+/** SEQ_LENS and three seeded random lengths: partition tails land on every lane and unroll slot. */
+function seqLensFor(seed: number): number[] {
+  const rng = new Rng(seed ^ 0x5eed);
+  return [...SEQ_LENS, rng.int(2, 700), rng.int(2, 700), rng.int(257, 1200)];
+}
 
 describe.skipIf(!gpu)(`decodeAttention ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, () => {
   // GQA ratios 1, 2, 4, 6, 8 over headDim 64 and 128, each over seqLens 1..1000 in one batch.
-  // Each (ratio, headDim, partitionSize) is a pipeline variant that lavapipe compiles in ~3 s
-  // of CPU, so the whole file sticks to these 5; the ratio-2 case also covers a partition
-  // size of 16 (one block per partition, up to 63 partitions to merge).
+  // Each (heads per workgroup, headDim, partitionSize) is a pipeline variant that lavapipe
+  // compiles in seconds, so the whole file sticks to these 5. They cover one head quad with
+  // idle lanes (ratios 1, 2), a full quad (4), two quads (6: two idle lanes; 8), one and two
+  // 16-byte chunks per lane (lavapipe: D64 / D128), and a partition size of 16 (one block per
+  // partition, up to 63 partitions to merge).
   it.each([
     [4, 4, 64, DEFAULT_PARTITION_SIZE],
     [4, 2, 64, 16],
     [8, 2, 128, DEFAULT_PARTITION_SIZE],
     [12, 2, 128, DEFAULT_PARTITION_SIZE],
     [16, 2, 128, DEFAULT_PARTITION_SIZE],
-  ])('Hq=%i Hkv=%i D=%i P=%i, seqLens 1..1000, shuffled blocks: matches the reference', async (numHeads, numKvHeads, headDim, partitionSize) => {
-    await checkAgainstRef(numHeads * 100 + numKvHeads * 10 + headDim, { numHeads, numKvHeads, headDim }, SEQ_LENS, { partitionSize });
+  ])('Hq=%i Hkv=%i D=%i P=%i, seqLens 1..1200, shuffled blocks: matches the reference', async (numHeads, numKvHeads, headDim, partitionSize) => {
+    const seed = numHeads * 100 + numKvHeads * 10 + headDim;
+    await checkAgainstRef(seed, { numHeads, numKvHeads, headDim }, seqLensFor(seed), { partitionSize });
   });
 
   it.each([

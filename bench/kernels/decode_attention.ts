@@ -1,0 +1,133 @@
+// Bench entry for kernels/decode_attention: paged decode attention, a bandwidth kernel that
+// must stream every cached K and V byte once. Bytes = K + V of the context
+// (numSeqs · ctx · numKvHeads · headDim · 2 bytes · 2) + q and out.
+//
+// The physical cache is capped (1 GiB each for K and V, or the device's binding limit): where a
+// batch's context is larger, sequences' block tables map onto a shuffled pool of physical blocks
+// that they share. Every read still comes from device memory (the pool is far larger than L2).
+import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
+import type { Gpu } from '../../src/gpu/gpu.js';
+import { decodeAttention, DEFAULT_PARTITION_SIZE, planDecodeAttention } from '../../src/kernels/decode_attention.js';
+import { attentionRef } from '../../src/kernels/ref/attention.js';
+import { f16BitsToF32, fromF16, toF16 } from '../../src/util/f16.js';
+import { Rng } from '../../src/util/rng.js';
+
+interface Model {
+  readonly name: string;
+  readonly numHeads: number;
+  readonly numKvHeads: number;
+  readonly headDim: number;
+}
+
+const LLAMA3_8B: Model = { name: 'Llama-3-8B', numHeads: 32, numKvHeads: 8, headDim: 128 };
+const LLAMA2_7B: Model = { name: 'Llama-2-7B', numHeads: 32, numKvHeads: 32, headDim: 128 };
+
+const BLOCK = 16;
+const PATTERN = 1 << 22; // halves of random data tiled over the cache (8 MiB)
+const CACHE_CAP_BYTES = 1 << 30;
+
+function decodeCase(model: Model, numSeqs: number, ctx: number): BenchCase {
+  const { numHeads, numKvHeads, headDim } = model;
+  const kvBytes = numSeqs * ctx * numKvHeads * headDim * 2 * 2;
+  return {
+    kernel: 'decode_attention',
+    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}`,
+    model: model.name,
+    params: { batch: numSeqs, context: ctx },
+    bytes: kvBytes + 2 * numSeqs * numHeads * headDim * 2,
+    flops: 4 * numSeqs * numHeads * ctx * headDim,
+    async setup(gpu: Gpu) {
+      const rng = new Rng(numSeqs * 100003 + ctx);
+      const blocksPerSeq = Math.ceil(ctx / BLOCK);
+      const blockBytes = numKvHeads * BLOCK * headDim * 2;
+      const cap = Math.min(CACHE_CAP_BYTES, Number(gpu.limits.maxStorageBufferBindingSize), Number(gpu.limits.maxBufferSize));
+      const numBlocks = Math.min(numSeqs * blocksPerSeq, Math.floor(cap / blockBytes));
+      const pool = Array.from({ length: numBlocks }, (_, i) => i);
+      for (let i = numBlocks - 1; i > 0; i--) {
+        const j = rng.int(0, i);
+        [pool[i], pool[j]] = [pool[j], pool[i]];
+      }
+      const blockTables = new Uint32Array(numSeqs * blocksPerSeq);
+      for (let i = 0; i < blockTables.length; i++) blockTables[i] = pool[i % numBlocks];
+
+      // K and V: a random pattern of PATTERN halves repeated over the cache (V offset by half).
+      const pattern = toF16(rng.floats(PATTERN, -1, 1));
+      const cacheHalves = numBlocks * blockBytes / 2;
+      const shape = [numBlocks, numKvHeads, BLOCK, headDim];
+      const kCache = gpu.tensor(shape, 'f16', 'kCache');
+      const vCache = gpu.tensor(shape, 'f16', 'vCache');
+      const vShift = PATTERN / 2;
+      const vPattern = new Uint16Array(PATTERN);
+      vPattern.set(pattern.subarray(vShift));
+      vPattern.set(pattern.subarray(0, vShift), PATTERN - vShift);
+      for (let off = 0; off < cacheHalves; off += PATTERN) {
+        const n = Math.min(PATTERN, cacheHalves - off);
+        gpu.write(kCache, pattern.subarray(0, n), off);
+        gpu.write(vCache, vPattern.subarray(0, n), off);
+      }
+      const qBits = toF16(rng.floats(numSeqs * numHeads * headDim, -2, 2));
+      const q = gpu.upload(qBits, [numSeqs, numHeads, headDim], 'f16', 'q');
+      const bt = gpu.upload(blockTables, [numSeqs, blocksPerSeq], 'u32', 'blockTables');
+      const seqLens = gpu.upload(new Uint32Array(numSeqs).fill(ctx), [numSeqs], 'u32', 'seqLens');
+      const out = gpu.tensor([numSeqs, numHeads, headDim], 'f16', 'out');
+      const scale = 1 / Math.sqrt(headDim);
+      const plan = planDecodeAttention(numHeads, numKvHeads, headDim, gpu.caps.subgroupMinSize || 4);
+      const cacheNote = numBlocks < numSeqs * blocksPerSeq ? ` pool=${numBlocks}blk` : '';
+      return {
+        variant: `P=${DEFAULT_PARTITION_SIZE} GW=${plan.headsPerWorkgroup} TPK=${plan.lanesPerToken}${cacheNote}`,
+        run: (rec) => decodeAttention(rec, q, kCache, vCache, bt, seqLens, out, { scale, maxSeqLen: ctx }),
+        async validate() {
+          const got = fromF16((await gpu.read(out)) as Uint16Array);
+          const G = numHeads / numKvHeads;
+          // A few (sequence, kv head) pairs, each with its G query heads, against the f64 reference.
+          for (const s of new Set([0, numSeqs - 1])) {
+            for (const kvh of new Set([0, numKvHeads - 1])) {
+              const tile = BLOCK * headDim;
+              const kc = new Float32Array(blocksPerSeq * tile);
+              const vc = new Float32Array(blocksPerSeq * tile);
+              for (let b = 0; b < blocksPerSeq; b++) {
+                const base = (blockTables[s * blocksPerSeq + b] * numKvHeads + kvh) * tile;
+                for (let i = 0; i < tile; i++) {
+                  kc[b * tile + i] = f16BitsToF32(pattern[(base + i) % PATTERN]);
+                  vc[b * tile + i] = f16BitsToF32(vPattern[(base + i) % PATTERN]);
+                }
+              }
+              const q0 = (s * numHeads + kvh * G) * headDim;
+              const qs = fromF16(qBits.subarray(q0, q0 + G * headDim));
+              const identity = Uint32Array.from({ length: blocksPerSeq }, (_, i) => i);
+              const want = attentionRef(qs, kc, vc, identity, {
+                numHeads: G,
+                numKvHeads: 1,
+                headDim,
+                scale,
+                queryLens: [1],
+                contextLens: [ctx],
+                maxBlocksPerSeq: blocksPerSeq,
+              });
+              for (let i = 0; i < want.length; i++) {
+                const a = got[q0 + i];
+                if (!(Math.abs(a - want[i]) <= 2e-3 + 1e-2 * Math.abs(want[i]))) {
+                  throw new Error(`seq ${s} head ${kvh * G + Math.floor(i / headDim)} dim ${i % headDim}: got ${a}, expected ${want[i]}`);
+                }
+              }
+            }
+          }
+        },
+        destroy() {
+          for (const t of [q, kCache, vCache, bt, seqLens, out]) t.buffer.destroy();
+        },
+      };
+    },
+  };
+}
+
+const CONTEXTS = [128, 512, 1024, 2048, 4096, 8192, 16384, 32768];
+const BATCHES = [1, 16, 64, 256];
+
+export const decodeAttentionSuite: BenchSuite = {
+  name: 'decode_attention',
+  cases: (sweep) =>
+    sweep === 'small'
+      ? [decodeCase(LLAMA3_8B, 4, 512), decodeCase(LLAMA2_7B, 1, 1000)]
+      : [LLAMA3_8B, LLAMA2_7B].flatMap((m) => BATCHES.flatMap((b) => CONTEXTS.map((ctx) => decodeCase(m, b, ctx)))),
+};
