@@ -31,7 +31,8 @@ export function engineOptions<T>(y: Argv<T>) {
     .option('fast', { type: 'boolean', default: false, describe: 'allow faster kernels that are not batch-invariant' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or start-up lines on stderr' })
     .option('profile', { type: 'boolean', default: false, describe: 'time communication and per-rank attention of each step (tp/tknp > 1)' })
-    .option('comm-timeout', { type: 'number', default: 30, describe: 'seconds before a silent rank fails every request' });
+    .option('comm-timeout', { type: 'number', default: 30, describe: 'seconds before a silent rank fails every request' })
+    .option('comm', { choices: ['auto', 'socket', 'nccl'] as const, default: 'auto' as const, describe: 'data plane between ranks (nccl: one GPU per rank)' });
 }
 
 export interface EngineArgs {
@@ -48,6 +49,7 @@ export interface EngineArgs {
   quiet: boolean;
   profile: boolean;
   'comm-timeout': number;
+  comm: 'auto' | 'socket' | 'nccl';
   backend?: string;
   adapter?: string;
 }
@@ -69,6 +71,7 @@ export function engineConfigFrom(a: EngineArgs): Partial<EngineConfig> & { model
     quiet: a.quiet,
     profile: a.profile,
     commTimeoutMs: Math.round(a['comm-timeout'] * 1000),
+    communicator: a.comm,
     backend: a.backend,
     adapter: a.adapter,
   };

@@ -48,7 +48,7 @@ export class DistributedExecutor implements Executor {
       throw new Error(`WORLD_SIZE=${env.worldSize} from ${env.source} but tp ${c.tensorParallelSize} × tknp ${c.tokenParallelSize} = ${worldSize}`);
     }
     const modelConfig = readModelConfig(c.model);
-    const pgOpts = { rank: 0, tensorParallelSize: c.tensorParallelSize, tokenParallelSize: c.tokenParallelSize, masterAddr: '127.0.0.1', masterPort: env.masterPort, timeoutMs };
+    const pgOpts = { rank: 0, tensorParallelSize: c.tensorParallelSize, tokenParallelSize: c.tokenParallelSize, masterAddr: '127.0.0.1', masterPort: env.masterPort, timeoutMs, dataPlane: c.communicator, cudaDevice: env.localRank };
     // Serve the store first, then start the local ranks pointing at its port.
     const server = await ProcessGroups.serve(external ? env.masterPort : 0);
     const ranks = external ? undefined : spawnLocalRanks(worldSize, server.port, c);
@@ -67,7 +67,7 @@ export class DistributedExecutor implements Executor {
         Math.min(...all.filter((i) => topology(i.rank, c.tensorParallelSize, c.tokenParallelSize).tknpRank === k).map((i) => i.numBlocks)),
       );
       const log = [
-        `world ${worldSize} = tp ${c.tensorParallelSize} × tknp ${c.tokenParallelSize} (${external ? `launched by ${env.source}` : 'local ranks'}, socket communicators)`,
+        `world ${worldSize} = tp ${c.tensorParallelSize} × tknp ${c.tokenParallelSize} (${external ? `launched by ${env.source}` : 'local ranks'}; data plane: ${groups.dataPlane}, control plane: sockets)`,
         ...all.flatMap((i) => [`rank ${i.rank}: ${i.device}`, ...i.log.map((l) => `rank ${i.rank}: ${l}`)]),
         `KV capacity per token-parallel rank: ${numBlocksPerRank.map((n, k) => `tknp ${k}: ${n} blocks (${n * 16} tokens)`).join(', ')}; total ${numBlocksPerRank.reduce((a, b) => a + b, 0) * 16} tokens`,
       ];

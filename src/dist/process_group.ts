@@ -4,6 +4,8 @@
 // the data.
 import { hostname } from 'node:os';
 import type { Communicator } from './communicator.js';
+import { loadNcclAddon, ncclAvailable } from './nccl_addon.js';
+import { NcclCommunicator } from './nccl_communicator.js';
 import { SocketCommunicator } from './socket_communicator.js';
 import { SocketTransport } from './socket_transport.js';
 import { StoreClient, StoreServer } from './store.js';
@@ -19,6 +21,26 @@ export interface ProcessGroupOptions {
   readonly timeoutMs: number;
   /** Address other ranks reach this one at (default: 127.0.0.1 for a local job, else the host name). */
   readonly host?: string;
+  /**
+   * Data plane of the TP and token-parallel groups: 'socket', 'nccl' (one GPU per rank; NCCL
+   * cannot put two ranks of a communicator on one GPU), or 'auto' (NCCL when it loads and the
+   * host has a CUDA device per local rank). Step messages always travel over sockets.
+   */
+  readonly dataPlane?: 'auto' | 'socket' | 'nccl';
+  /** CUDA device of this rank for NCCL (default LOCAL_RANK). */
+  readonly cudaDevice?: number;
+}
+
+/** Resolves 'auto' to the data plane this rank will use. */
+export function chooseDataPlane(o: ProcessGroupOptions, localWorld: number): 'socket' | 'nccl' {
+  const want = o.dataPlane ?? 'auto';
+  if (want !== 'auto') return want;
+  try {
+    if (!ncclAvailable().ok) return 'socket';
+    return loadNcclAddon().cudaDeviceCount() >= localWorld ? 'nccl' : 'socket';
+  } catch {
+    return 'socket';
+  }
 }
 
 export class ProcessGroups {
@@ -30,6 +52,7 @@ export class ProcessGroups {
     private readonly transport: SocketTransport,
     private readonly store: StoreClient,
     private readonly server: StoreServer | undefined,
+    readonly dataPlane: 'socket' | 'nccl' = 'socket',
   ) {}
 
   /** Rank 0 serves the store on masterPort (0: any free port; read it back with `storePort`). */
@@ -52,17 +75,35 @@ export class ProcessGroups {
     const all = Array.from({ length: topo.worldSize }, (_, i) => i);
     const world = new SocketCommunicator(transport, all, 1);
     // Tags: 1 world, 2 + tknpRank for TP groups, 1000 + tpRank for token-parallel groups.
-    const tp = new SocketCommunicator(transport, topo.tpGroup, 2 + topo.tknpRank);
-    const tknp = new SocketCommunicator(transport, topo.tknpGroup, 1000 + topo.tpRank);
-    return new ProcessGroups(topo, world, tp, tknp, transport, store, server);
+    let tp: Communicator = new SocketCommunicator(transport, topo.tpGroup, 2 + topo.tknpRank);
+    let tknp: Communicator = new SocketCommunicator(transport, topo.tknpGroup, 1000 + topo.tpRank);
+    // Every rank must agree on the data plane: rank 0 decides and publishes it.
+    const plane =
+      o.rank === 0
+        ? chooseDataPlane(o, topo.worldSize)
+        : ((await store.get('tknp/dataPlane', o.timeoutMs)) as 'socket' | 'nccl');
+    if (o.rank === 0) await store.set('tknp/dataPlane', plane, o.timeoutMs);
+    if (plane === 'nccl') {
+      const cudaDevice = o.cudaDevice ?? Number(process.env.LOCAL_RANK ?? o.rank);
+      const make = (group: readonly number[], key: string) =>
+        NcclCommunicator.create({ store, rank: group.indexOf(o.rank), size: group.length, cudaDevice, timeoutMs: o.timeoutMs, key });
+      if (topo.tpGroup.length > 1) tp = await make(topo.tpGroup, `tknp/nccl/tp/${topo.tknpRank}`);
+      if (topo.tknpGroup.length > 1) tknp = await make(topo.tknpGroup, `tknp/nccl/tknp/${topo.tpRank}`);
+    }
+    return new ProcessGroups(topo, world, tp, tknp, transport, store, server, plane);
   }
 
   /** Fails every collective here and on the peers (a rank hit an error it cannot recover from). */
   abort(reason: string): void {
+    if (this.dataPlane === 'nccl') {
+      this.tp.abort(reason);
+      this.tknp.abort(reason);
+    }
     this.transport.abort(reason);
   }
 
   async close(): Promise<void> {
+    await Promise.all([this.tp.close(), this.tknp.close()]).catch(() => {});
     await this.transport.close();
     this.store.close();
     await this.server?.close();

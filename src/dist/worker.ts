@@ -19,6 +19,8 @@ export async function runWorker(c: EngineConfig, env: LaunchEnv, timeoutMs = DEF
     masterAddr: env.masterAddr,
     masterPort: env.masterPort,
     timeoutMs,
+    dataPlane: c.communicator,
+    cudaDevice: env.localRank,
   });
   const tag = `[tknp rank ${env.rank}]`;
   let gpu: Gpu | undefined;

@@ -40,6 +40,8 @@ export interface EngineConfig {
   readonly profile: boolean;
   /** Bound on every collective between ranks (ms): a dead or hung rank fails requests within it. */
   readonly commTimeoutMs: number;
+  /** Data plane between ranks: NCCL (a GPU per rank), sockets, or 'auto' (NCCL where usable). */
+  readonly communicator: 'auto' | 'socket' | 'nccl';
 }
 
 export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
@@ -57,6 +59,7 @@ export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
   quiet: false,
   profile: false,
   commTimeoutMs: 30_000,
+  communicator: 'auto',
 };
 
 function int(field: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -81,5 +84,6 @@ export function resolveEngineConfig(partial: Partial<EngineConfig> & { model: st
   int('maxNumSeqs', c.maxNumSeqs, 1, 1 << 16);
   if (c.maxModelLen !== undefined) int('maxModelLen', c.maxModelLen, 1);
   int('commTimeoutMs', c.commTimeoutMs, 100, 3_600_000);
+  if (!['auto', 'socket', 'nccl'].includes(c.communicator)) throw new EngineConfigError('communicator', `must be auto, socket or nccl, got ${JSON.stringify(c.communicator)}`);
   return Object.freeze(c);
 }
