@@ -5,7 +5,7 @@
 // Workgroup: RPW weight rows × TPR lanes (overrides). Lane j of row n reads 16-byte chunks j, j+TPR, …
 //   of w[n] (a warp covers 512 contiguous bytes per load; 4 loads in flight per lane), multiplies by the
 //   same chunks of every x row (L1-resident) and accumulates MR ≤ 8 rows in f32; the TPR partial sums are
-//   added with subgroupAdd (SG_REDUCE: subgroups of exactly TPR lanes) or a workgroup-memory tree.
+//   added with subgroupAdd (SG_REDUCE: subgroups of exactly TPR lanes) or through workgroup memory.
 // Dispatch: grid(ceil(N / RPW)), linearised as wid.x + wid.y * nwg.x.
 enable f16;
 //#if SG_REDUCE
@@ -43,36 +43,30 @@ override MR: u32 = 8;     // x rows held in registers (≥ M, ≤ 8)
 var<workgroup> red: array<f32, TPR * RPW * 8>;
 //#endif
 
-// Chunk c (8 f16) of row r of a [rows, K] matrix; K % 8 != 0 builds it from guarded scalars.
+// Chunk c (8 f16) of row r of a [rows, K] matrix, zero past K; K % 8 != 0 builds it from guarded scalars.
 //#if VEC
-fn chunkX(r: u32, c: u32) -> vec4<u32> { return x[r * (p.K / 8u) + c]; }
-fn chunkW(r: u32, c: u32) -> vec4<u32> { return w[r * (p.K / 8u) + c]; }
+const U = 4u;                              // chunks per lane per step: independent 16-byte loads in flight
+fn chunkX(r: u32, c: u32) -> vec4<u32> { return select(vec4<u32>(), x[r * (p.K / 8u) + min(c, p.K / 8u - 1u)], c < p.K / 8u); }
+fn chunkW(r: u32, c: u32) -> vec4<u32> { return select(vec4<u32>(), w[r * (p.K / 8u) + min(c, p.K / 8u - 1u)], c < p.K / 8u); }
 //#else
+const U = 1u;
+fn xAt(r: u32, k: u32) -> f16 { return select(f16(0), x[r * p.K + min(k, p.K - 1u)], k < p.K); }
+fn wAt(r: u32, k: u32) -> f16 { return select(f16(0), w[r * p.K + min(k, p.K - 1u)], k < p.K); }
 fn chunkX(r: u32, c: u32) -> vec4<u32> {
   var v: vec4<u32>;
-  for (var j = 0u; j < 4u; j++) {
-    let k = c * 8u + 2u * j;
-    let lo = select(f16(0), x[r * p.K + min(k, p.K - 1u)], k < p.K);
-    let hi = select(f16(0), x[r * p.K + min(k + 1u, p.K - 1u)], k + 1u < p.K);
-    v[j] = bitcast<u32>(vec2<f16>(lo, hi));
-  }
+  for (var j = 0u; j < 4u; j++) { v[j] = bitcast<u32>(vec2<f16>(xAt(r, c * 8u + 2u * j), xAt(r, c * 8u + 2u * j + 1u))); }
   return v;
 }
 fn chunkW(r: u32, c: u32) -> vec4<u32> {
   var v: vec4<u32>;
-  for (var j = 0u; j < 4u; j++) {
-    let k = c * 8u + 2u * j;
-    let lo = select(f16(0), w[r * p.K + min(k, p.K - 1u)], k < p.K);
-    let hi = select(f16(0), w[r * p.K + min(k + 1u, p.K - 1u)], k + 1u < p.K);
-    v[j] = bitcast<u32>(vec2<f16>(lo, hi));
-  }
+  for (var j = 0u; j < 4u; j++) { v[j] = bitcast<u32>(vec2<f16>(wAt(r, c * 8u + 2u * j), wAt(r, c * 8u + 2u * j + 1u))); }
   return v;
 }
 //#endif
 
-fn dot8(a: vec4<u32>, b: array<vec2<f32>, 4>) -> f32 {
-  return dot(unpack2x16float(a.x), b[0]) + dot(unpack2x16float(a.y), b[1]) + dot(unpack2x16float(a.z), b[2]) +
-    dot(unpack2x16float(a.w), b[3]);
+fn dot8(a: vec4<u32>, b: vec4<u32>) -> f32 {
+  return dot(unpack2x16float(a.x), unpack2x16float(b.x)) + dot(unpack2x16float(a.y), unpack2x16float(b.y)) +
+    dot(unpack2x16float(a.z), unpack2x16float(b.z)) + dot(unpack2x16float(a.w), unpack2x16float(b.w));
 }
 
 @compute @workgroup_size(TPR * RPW)
@@ -82,20 +76,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let nr = min(n, p.N - 1u);               // rows past N compute a copy of the last row, never stored
   let chunks = (p.K + 7u) / 8u;
   var acc: array<f32, 8>;
-  let steps = (chunks + 4u * TPR - 1u) / (4u * TPR);   // uniform trip count
-  for (var it = 0u; it < steps; it++) {
-    let c = it * 4u * TPR + j;
-    var wv: array<vec4<u32>, 4>;           // four independent 16-byte loads in flight
-    for (var u = 0u; u < 4u; u++) {
-      if (c + u * TPR < chunks) { wv[u] = chunkW(nr, c + u * TPR); }
-    }
-    for (var u = 0u; u < 4u; u++) {
-      if (c + u * TPR < chunks) {
-        let wf = array<vec2<f32>, 4>(unpack2x16float(wv[u].x), unpack2x16float(wv[u].y),
-          unpack2x16float(wv[u].z), unpack2x16float(wv[u].w));
-        for (var m = 0u; m < MR; m++) {
-          if (m < p.M) { acc[m] += dot8(chunkX(m, c + u * TPR), wf); }
-        }
+  for (var c0 = j; c0 < chunks + j; c0 += U * TPR) {   // same trip count in every lane
+    var wv: array<vec4<u32>, U>;
+    for (var u = 0u; u < U; u++) { wv[u] = chunkW(nr, c0 + u * TPR); }
+    for (var m = 0u; m < MR; m++) {
+      if (m < p.M) {
+        for (var u = 0u; u < U; u++) { acc[m] += dot8(chunkX(m, c0 + u * TPR), wv[u]); }
       }
     }
   }
@@ -112,23 +98,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   }
 //#else
   for (var m = 0u; m < MR; m++) { red[m * TPR * RPW + lid] = acc[m]; }
-  for (var s = TPR / 2u; s > 0u; s /= 2u) {
-    workgroupBarrier();
-    if (j < s) {
-      for (var m = 0u; m < MR; m++) { red[m * TPR * RPW + lid] += red[m * TPR * RPW + lid + s]; }
-    }
-  }
-  workgroupBarrier();
-  if (j == 0u && n < p.N) {
-    for (var m = 0u; m < MR; m++) {
-      if (m < p.M) {
-        var v = red[m * TPR * RPW + lid];
+  workgroupBarrier();                      // one barrier (lavapipe pays per barrier): lane m sums row m
+  if (j < MR && j < p.M && n < p.N) {
+    var v = 0.0;
+    for (var i = 0u; i < TPR; i++) { v += red[j * TPR * RPW + lid - j + i]; }
 //#if BIAS
-        v += f32(bias[n]);
+    v += f32(bias[n]);
 //#endif
-        out[m * p.N + n] = OutT(v);
-      }
-    }
+    out[j * p.N + n] = OutT(v);
   }
 //#endif
 }

@@ -1,6 +1,6 @@
 // linear_subgroup_matrix: out = x Wᵀ (+ bias) on tensor cores: f16 × f16 → f32 subgroup matrices 16×16×16.
 // Bindings: 0 x: [M, K] f16   1 w: [N, K] f16 (Hugging Face layout)   BIAS: 2 bias: [N] f16
-//           then out: [M, N] f16 (f32 with OUT_F32), then params.   VEC: K % 8 == 0, 16-byte loads.
+//           then out: [M, N] f16 (f32 with OUT_F32), then params.   PAIRED: K even, loads of f16 pairs.
 // Reduction order, fixed by K and segLen alone (never by M, the tile or the schedule): K is cut into numSeg
 //   segments of segLen elements (a multiple of 128); segment s is one chain of 16×16×16 multiply-accumulates
 //   over its 16-wide k-steps in increasing order, starting from +0, giving p_s; k past K reads as 0.
@@ -10,7 +10,10 @@
 //   subgroup runs the segments one after another and folds them in registers (SEQ_SPLIT, when numSeg > 1).
 // Tiles (one CFG_* define): a workgroup is KG × SG_M × SG_N subgroups of 32 invocations; a subgroup owns
 //   TM × TN 16×16 accumulators; BM = 16·SG_M·TM rows × BN = 16·SG_N·TN columns; BK k per k-group per step.
-//   Operands pass global → registers (prefetched one step ahead) → workgroup memory (rows padded by 8 f16).
+//   Operands pass global → registers (prefetched one step ahead) → workgroup memory (rows padded by 8 f16)
+//   as f16 pairs: a warp loads 128 contiguous bytes per instruction and stores them without bank
+//   conflicts (robustness clamps keep compilers from merging wider f16 stores); zero x rows (past M) are
+//   stored once.
 // Dispatch: grid(tilesM · tilesN); the linear id walks groups of 8 m-tiles (n outer) for L2 reuse.
 // EMULATE: subgroup matrices emulated in plain WGSL (same tiling, loads, folds; its own per-tile math) so
 //   the index logic runs on devices without the feature. Needs 32-wide subgroups otherwise (wrapper checks).
@@ -58,16 +61,16 @@ const WG = 32u * KG * SGS;
 const BM = 16u * SG_M * TM;
 const BN = 16u * SG_N * TN;
 const BKP = BK + 8u;                  // padded row: conflict-free 16-byte row reads
-const K8 = BK / 8u;                   // 16-byte chunks per tile row
-const XC = KG * BM * K8 / WG;         // chunks per invocation per step (configs divide exactly)
-const WC = KG * BN * K8 / WG;
+const K2 = BK / 2u;                   // f16 pairs per tile row
+const XC = KG * BM * K2 / WG;         // pairs per invocation per step (configs divide exactly)
+const WC = KG * BN * K2 / WG;
 const NACC = TM * TN;
 
-struct Params { M: u32, N: u32, K: u32, segLen: u32, numSeg: u32, tilesM: u32, tilesN: u32, pad: u32 }
+struct Params { M: u32, N: u32, K: u32, segLen: u32, numSeg: u32, tilesM: u32, tilesN: u32, zero: u32 }
 
-//#if VEC
-@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+//#if PAIRED
+@group(0) @binding(0) var<storage, read> x: array<u32>;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
 //#else
 @group(0) @binding(0) var<storage, read> x: array<f16>;
 @group(0) @binding(1) var<storage, read> w: array<f16>;
@@ -91,6 +94,7 @@ var<workgroup> ws: array<f16, KG * BN * BKP>;   // [g][col][k]  (= column-major 
 var<workgroup> cs: array<f32, KG * SGS * 256u>; // one 16×16 f32 tile per subgroup
 
 //#if EMULATE
+fn z() -> u32 { return p.zero; }                  // loop bounds + z(): unrolled on GPUs, not by lavapipe
 struct MatA { off: u32 }                         // 16×16 row-major at xs[off], row stride BKP
 struct MatB { off: u32 }                         // B[k][n] = ws[off + n·BKP + k]
 struct MatC { v: array<f32, 8> }                 // lane owns elements e = lane + 32·i (row e/16, col e%16)
@@ -100,10 +104,10 @@ fn loadB(off: u32) -> MatB { return MatB(off); }
 fn zeroC() -> MatC { return MatC(array<f32, 8>()); }
 fn mma(a: MatA, b: MatB, c: MatC) -> MatC {
   var r = c;
-  for (var i = 0u; i < 8u; i++) {
+  for (var i = 0u; i < 8u + z(); i++) {
     let e = lane + 32u * i;
     var s = 0.0;
-    for (var k = 0u; k < 16u; k++) {
+    for (var k = 0u; k < 16u + z(); k++) {
       s = fma(f32(xs[a.off + (e / 16u) * BKP + k]), f32(ws[b.off + (e % 16u) * BKP + k]), s);
     }
     r.v[i] = r.v[i] + s;
@@ -111,7 +115,7 @@ fn mma(a: MatA, b: MatB, c: MatC) -> MatC {
   return r;
 }
 fn storeC(off: u32, c: MatC) {
-  for (var i = 0u; i < 8u; i++) { cs[off + lane + 32u * i] = c.v[i]; }
+  for (var i = 0u; i < 8u + z(); i++) { cs[off + lane + 32u * i] = c.v[i]; }
 }
 //#else
 alias MatA = subgroup_matrix_left<f16, 16, 16>;
@@ -122,41 +126,28 @@ fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB>(&ws, off, true, BKP
 fn zeroC() -> MatC { return MatC(); }
 fn mma(a: MatA, b: MatB, c: MatC) -> MatC { return subgroupMatrixMultiplyAccumulate(a, b, c); }
 fn storeC(off: u32, c: MatC) { subgroupMatrixStore(&cs, off, c, false, 16u); }
+fn z() -> u32 { return 0u; }
 //#endif
 
-// 8 f16 of row `row` at k (k % 8 == 0) of a [rows, K] matrix as 16 bytes; zero outside.
-//#if VEC
-fn loadX(row: u32, k: u32) -> vec4<u32> {
-  if (row >= p.M || k >= p.K) { return vec4<u32>(); }
-  return x[(row * p.K + k) / 8u];
+// The f16 pair (k, k+1) of row `row` (k even) of x / w as one u32; zero outside the matrix.
+//#if PAIRED
+fn loadX(row: u32, k: u32) -> u32 {
+  if (row >= p.M || k >= p.K) { return 0u; }
+  return x[(row * p.K + k) / 2u];
 }
-fn loadW(row: u32, k: u32) -> vec4<u32> {
-  if (row >= p.N || k >= p.K) { return vec4<u32>(); }
-  return w[(row * p.K + k) / 8u];
+fn loadW(row: u32, k: u32) -> u32 {
+  if (row >= p.N || k >= p.K) { return 0u; }
+  return w[(row * p.K + k) / 2u];
 }
 //#else
-fn xAt(row: u32, k: u32) -> f16 { return select(f16(0), x[row * p.K + min(k, p.K - 1u)], k < p.K); }
-fn wAt(row: u32, k: u32) -> f16 { return select(f16(0), w[row * p.K + min(k, p.K - 1u)], k < p.K); }
-fn loadX(row: u32, k: u32) -> vec4<u32> {
-  if (row >= p.M || k >= p.K) { return vec4<u32>(); }
-  var v: vec4<u32>;
-  for (var j = 0u; j < 4u; j++) { v[j] = bitcast<u32>(vec2<f16>(xAt(row, k + 2u * j), xAt(row, k + 2u * j + 1u))); }
-  return v;
-}
-fn loadW(row: u32, k: u32) -> vec4<u32> {
-  if (row >= p.N || k >= p.K) { return vec4<u32>(); }
-  var v: vec4<u32>;
-  for (var j = 0u; j < 4u; j++) { v[j] = bitcast<u32>(vec2<f16>(wAt(row, k + 2u * j), wAt(row, k + 2u * j + 1u))); }
-  return v;
-}
+fn xAt(row: u32, k: u32) -> f16 { return select(f16(0), x[min(row * p.K + k, arrayLength(&x) - 1u)], row < p.M && k < p.K); }
+fn wAt(row: u32, k: u32) -> f16 { return select(f16(0), w[min(row * p.K + k, arrayLength(&w) - 1u)], row < p.N && k < p.K); }
+fn loadX(row: u32, k: u32) -> u32 { return bitcast<u32>(vec2<f16>(xAt(row, k), xAt(row, k + 1u))); }
+fn loadW(row: u32, k: u32) -> u32 { return bitcast<u32>(vec2<f16>(wAt(row, k), wAt(row, k + 1u))); }
 //#endif
 
-fn putX(i: u32, v: vec4<u32>) {
-  for (var j = 0u; j < 4u; j++) { let h = bitcast<vec2<f16>>(v[j]); xs[i + 2u * j] = h.x; xs[i + 2u * j + 1u] = h.y; }
-}
-fn putW(i: u32, v: vec4<u32>) {
-  for (var j = 0u; j < 4u; j++) { let h = bitcast<vec2<f16>>(v[j]); ws[i + 2u * j] = h.x; ws[i + 2u * j + 1u] = h.y; }
-}
+fn putX(i: u32, v: u32) { let h = bitcast<vec2<f16>>(v); xs[i] = h.x; xs[i + 1u] = h.y; }
+fn putW(i: u32, v: u32) { let h = bitcast<vec2<f16>>(v); ws[i] = h.x; ws[i + 1u] = h.y; }
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -177,14 +168,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let t = wid.x + wid.y * nwg.x;
   if (t >= p.tilesM * p.tilesN) { return; }   // whole workgroups only
   let span = 8u * p.tilesN;
-  let first = (t / span) * 8u;
-  let rows = min(p.tilesM - first, 8u);
-  let m0 = (first + (t % span) % rows) * BM;
+  let tm0 = (t / span) * 8u;
+  let rows = min(p.tilesM - tm0, 8u);
+  let m0 = (tm0 + (t % span) % rows) * BM;
   let n0 = ((t % span) / rows) * BN;
 
   var acc: array<MatC, NACC>;
-  var xr: array<vec4<u32>, XC>;
-  var wr: array<vec4<u32>, WC>;
+  var xr: array<u32, XC>;
+  var wr: array<u32, WC>;
+  var first = true;                               // x rows past M are stored (as zeros) once
 //#if SEQ_SPLIT
   var tsum: array<f32, NACC * 8u>;
 //#endif
@@ -201,57 +193,59 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 //#else
     let iters = (kEnd - kBeg + BK - 1u) / BK;
 //#endif
-    for (var a = 0u; a < NACC; a++) { acc[a] = zeroC(); }
+    for (var a = 0u; a < NACC + z(); a++) { acc[a] = zeroC(); }
     for (var it = 0u; it <= iters; it++) {
       if (it > 0u) {
         workgroupBarrier();                       // everyone is done reading the previous step
-        for (var q = 0u; q < XC; q++) {
+        for (var q = 0u; q < XC + z(); q++) {
           let c = lid + q * WG;
-          putX(((c / (BM * K8)) * BM + (c % (BM * K8)) / K8) * BKP + (c % K8) * 8u, xr[q]);
+          let row = (c % (BM * K2)) / K2;
+          if (first || m0 + row < p.M) { putX(((c / (BM * K2)) * BM + row) * BKP + (c % K2) * 2u, xr[q]); }
         }
-        for (var q = 0u; q < WC; q++) {
+        for (var q = 0u; q < WC + z(); q++) {
           let c = lid + q * WG;
-          putW(((c / (BN * K8)) * BN + (c % (BN * K8)) / K8) * BKP + (c % K8) * 8u, wr[q]);
+          putW(((c / (BN * K2)) * BN + (c % (BN * K2)) / K2) * BKP + (c % K2) * 2u, wr[q]);
         }
+        first = false;
         workgroupBarrier();
       }
       if (it < iters) {                           // prefetch step `it` while step it-1 computes
-        for (var q = 0u; q < XC; q++) {
+        for (var q = 0u; q < XC + z(); q++) {
           let c = lid + q * WG;
-          let gc = c / (BM * K8);
-          xr[q] = loadX(m0 + (c % (BM * K8)) / K8, (j * KG + gc) * p.segLen + it * BK + (c % K8) * 8u);
+          let gc = c / (BM * K2);
+          xr[q] = loadX(m0 + (c % (BM * K2)) / K2, (j * KG + gc) * p.segLen + it * BK + (c % K2) * 2u);
         }
-        for (var q = 0u; q < WC; q++) {
+        for (var q = 0u; q < WC + z(); q++) {
           let c = lid + q * WG;
-          let gc = c / (BN * K8);
-          wr[q] = loadW(n0 + (c % (BN * K8)) / K8, (j * KG + gc) * p.segLen + it * BK + (c % K8) * 8u);
+          let gc = c / (BN * K2);
+          wr[q] = loadW(n0 + (c % (BN * K2)) / K2, (j * KG + gc) * p.segLen + it * BK + (c % K2) * 2u);
         }
       }
       if (it > 0u) {
         let kb = kBeg + (it - 1u) * BK;
-        for (var u = 0u; u < BK / 16u; u++) {
+        for (var u = 0u; u < BK / 16u + z(); u++) {
           if (kb + u * 16u < kEnd) {              // uniform per subgroup: same steps in every schedule
             var bt: array<MatB, TN>;
-            for (var b = 0u; b < TN; b++) { bt[b] = loadB((g * BN + (sn * TN + b) * 16u) * BKP + u * 16u); }
-            for (var a = 0u; a < TM; a++) {
+            for (var b = 0u; b < TN + z(); b++) { bt[b] = loadB((g * BN + (sn * TN + b) * 16u) * BKP + u * 16u); }
+            for (var a = 0u; a < TM + z(); a++) {
               let at = loadA((g * BM + (sm * TM + a) * 16u) * BKP + u * 16u);
-              for (var b = 0u; b < TN; b++) { acc[a * TN + b] = mma(at, bt[b], acc[a * TN + b]); }
+              for (var b = 0u; b < TN + z(); b++) { acc[a * TN + b] = mma(at, bt[b], acc[a * TN + b]); }
             }
           }
         }
       }
     }
 //#if SEQ_SPLIT
-    for (var a = 0u; a < NACC; a++) {             // tsum += p_j, element by element
+    for (var a = 0u; a < NACC + z(); a++) {             // tsum += p_j, element by element
       storeC(sg * 256u, acc[a]);
       workgroupBarrier();
-      for (var i = 0u; i < 8u; i++) { tsum[a * 8u + i] += cs[sg * 256u + ln + 32u * i]; }
+      for (var i = 0u; i < 8u + z(); i++) { tsum[a * 8u + i] += cs[sg * 256u + ln + 32u * i]; }
       workgroupBarrier();
     }
 //#endif
   }
 
-  for (var a = 0u; a < NACC; a++) {
+  for (var a = 0u; a < NACC + z(); a++) {
     let r0 = m0 + (sm * TM + a / TN) * 16u;
     let c0 = n0 + (sn * TN + a % TN) * 16u;
 //#if !SEQ_SPLIT
@@ -259,7 +253,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     workgroupBarrier();
 //#endif
     if (g == 0u) {
-      for (var i = 0u; i < 8u; i++) {
+      for (var i = 0u; i < 8u + z(); i++) {
         let e = ln + 32u * i;
         let r = r0 + e / 16u;
         let c = c0 + e % 16u;

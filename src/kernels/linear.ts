@@ -26,6 +26,8 @@ export interface LinearOptions {
    * on any device (slow; it proves the index logic where no tensor cores exist).
    */
   readonly variant?: LinearVariantName;
+  /** Forces the tensor-core tile configuration (S1…S8, M1…M8, B; tuning only). Never changes the order. */
+  readonly tile?: string;
 }
 
 export interface LinearPlan {
@@ -139,12 +141,13 @@ export function planLinear(
   }
   const { numSeg, segLen } = linearSegments(N, K);
   const kg = pow2ceil(numSeg);
-  const cfg = M <= 16 ? `S${kg}` : M <= 64 ? `M${kg}` : 'B';
+  const cfg = opts.tile ?? (M <= 16 ? `S${kg}` : M <= 64 ? `M${kg}` : 'B');
   const c = SGM_CFG[cfg];
+  expect(c !== undefined && (cfg === 'B' || c.KG >= numSeg), `linear: tile ${cfg} cannot run ${numSeg} segments`);
   const par = cfg !== 'B';
   defines.push(`CFG_${cfg}`, par ? 'PAR' : 'SEQ');
   if (!par && numSeg > 1) defines.push('SEQ_SPLIT');
-  if (K % 8 === 0) defines.push('VEC');
+  if (K % 2 === 0) defines.push('PAIRED');
   if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
   const bm = 16 * c.SG_M * c.TM;
   const bn = 16 * c.SG_N * c.TN;
