@@ -2,7 +2,7 @@
 // package-lock.json, and the launcher's behaviour on a small fake bundle whose "node" is a shell
 // script that records its arguments and environment (no real node, xz or GPU involved).
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -221,6 +221,14 @@ describe.each(kinds)('run.sh (%s bundle)', (kind) => {
     expect(r.status).toBe(125);
     expect(r.stderr).toMatch(/corrupt or stale/);
     expect(r.seen.args).toEqual([]);
+    // A node archive that passes the checksum but cannot be unpacked leaves no half-unpacked copy.
+    const broken = makeBundle(kind);
+    writeFileSync(join(broken.dir, `node.${kind}`), 'not compressed');
+    const env = readFileSync(join(broken.dir, 'bundle.env'), 'utf8').replace(/NODE_SHA256=\w+/, `NODE_SHA256=${sha256File(join(broken.dir, `node.${kind}`))}`);
+    writeFileSync(join(broken.dir, 'bundle.env'), env);
+    const u = launch(broken, ['test']);
+    expect(u.status).not.toBe(0);
+    expect(readdirSync(join(work, 'cache')).filter((f) => f.includes(broken.id))).toEqual([`.lock-${broken.id}`]);
   });
 });
 

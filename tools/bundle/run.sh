@@ -96,12 +96,14 @@ unpack() {
   say "unpacking bundle $id into $dir"
   local tmp
   tmp=$(mktemp -d "$cache/.unpack-$id.XXXXXX")
+  trap 'rm -rf "$tmp"' EXIT
   mkdir -p "$tmp/bin" "$tmp/app"
   decompress "$here/${B[NODE_FILE]}" "$tmp/bin/node" || die "unpacking ${B[NODE_FILE]} failed"
   chmod 755 "$tmp/bin/node"
   untar "$here/${B[APP_FILE]}" "$tmp/app" || die "unpacking ${B[APP_FILE]} failed"
   rm -rf "$dir"
   mv "$tmp" "$dir"
+  trap - EXIT
   touch "$dir/.ready"
 }
 
