@@ -32,6 +32,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 [ -f native-nccl/build/Release/tknp_nccl.node ] || { command -v cmake >/dev/null && npm run --silent build:nccl >/dev/null; } || echo "tknp setup: warning: NCCL addon not built (needs cmake and g++; try npm run build:nccl); the nccl backend is unavailable" >&2
-if [ ! -f dist/src/cli/main.js ] || [ -n "$(find src -newer dist/.built 2>/dev/null | head -1)" ] || [ ! -f dist/.built ]; then
+if [ ! -f dist/src/cli/main.js ] || [ -n "$(find src bench tools -name "*.ts" -newer dist/.built 2>/dev/null | head -1)" ] || [ ! -f dist/.built ]; then
   npx tsc -p tsconfig.json && touch dist/.built
 fi
