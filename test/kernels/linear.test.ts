@@ -102,6 +102,11 @@ const SHAPES: [number, number, number, boolean, LinearOutDType][] = [
   [130, 999, 1000, true, 'f32'],
   [130, 200, 1536, true, 'f16'],
   [130, 70, 24, true, 'f16'],
+  // tensor-core k-groups 8 and 2 (N=96/K=4096: 8 segments; N=300/K=1024: 2): S8, M8, S2, M2 where it runs
+  [3, 96, 4096, false, 'f32'],
+  [40, 96, 4096, true, 'f16'],
+  [2, 300, 1024, true, 'f16'],
+  [40, 300, 1024, true, 'f16'],
 ];
 // The emulated tensor-core kernel is slow to compile and run on lavapipe: one shape per schedule, reusing
 // pipelines with the invariance test below (S4 par, M4 par with an idle k-group, B seq with 3 segments,
@@ -127,6 +132,8 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
     }
     expect(linearSegments(300, 2048).numSeg).toBe(4);
     expect(linearSegments(200, 1536).numSeg).toBe(3);
+    expect(linearSegments(96, 4096).numSeg).toBe(8);
+    expect(linearSegments(300, 1024).numSeg).toBe(2);
   });
 
   for (const [name, opts] of variants(gpu ?? ({} as Gpu))) {
@@ -163,7 +170,7 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
   const invariantCases: [string, LinearOptions, number, number, LinearOutDType][] = [
     ...variants(gpu ?? ({} as Gpu))
       .filter(([n]) => n !== 'fast')
-      .flatMap(([n, o]) => [[n, o, 300, 2048, 'f16'], [n, o, 999, 1000, 'f32']] as [string, LinearOptions, number, number, LinearOutDType][]),
+      .flatMap(([n, o]) => [[n, o, 300, 2048, 'f16'], [n, o, 999, 1000, 'f32'], [n, o, 96, 4096, 'f16']] as [string, LinearOptions, number, number, LinearOutDType][]),
     ['subgroup-matrix-emulated', EMU, 300, 2048, 'f16'],
   ];
   it.each(invariantCases)('%s: rows are batch invariant', async (_name, opts, N, K, out) => {
