@@ -41,6 +41,7 @@ describe.skipIf(!gpu)(`batch invariance (tiny-qwen2) ${gpu ? '' : `(skipped: ${n
 
   /** Runs the target (added before step `targetAt`) with `others`; returns the target's trace. */
   async function run(engine: LLMEngine, others: readonly Other[], targetAt = 0): Promise<Trace> {
+    const preemptions = engine.stats.preemptions;
     const traces = await drive(engine, {
       returnLogits: true,
       beforeStep: (step) => {
@@ -51,6 +52,7 @@ describe.skipIf(!gpu)(`batch invariance (tiny-qwen2) ${gpu ? '' : `(skipped: ${n
       },
     });
     for (const [id, t] of traces) expect(t.final?.finishReason, id).toBe('length');
+    expect(engine.stats.preemptions, 'a preemption (recompute) is not batch-invariant by design: give the test more KV').toBe(preemptions);
     return traces.get(TARGET)!;
   }
 
