@@ -192,12 +192,6 @@ export function commonPrefix(a: readonly number[], b: readonly number[]): number
   return i;
 }
 
-/** First step whose reference margin is below `tol` (greedy ids may legitimately differ from there); margins.length if none. */
-export function firstUnsafeStep(margins: readonly number[], tol: number): number {
-  const i = margins.findIndex((m) => m < tol);
-  return i < 0 ? margins.length : i;
-}
-
 /** Bitwise equality of two float arrays (distinguishes -0 and NaN payloads). */
 export function sameBits(a: Float32Array, b: Float32Array): boolean {
   if (a.length !== b.length) return false;
