@@ -177,7 +177,22 @@ export class LLMEngine {
       const l = this.live.get(id)!;
       return { temperature: l.params.temperature, topK: l.params.topK, topP: l.params.topP, seed: l.params.seed, step: l.request.numOutputTokens };
     });
-    const result = await this.executor.execute(out, flat, sampling, opts);
+    let result;
+    try {
+      result = await this.executor.execute(out, flat, sampling, opts);
+    } catch (e) {
+      // The step's requests cannot continue (their KV state is unknown): fail them, clear the
+      // scheduler's pending step so the engine stays usable, and let the caller decide.
+      const msg = `${(e as Error).name}: ${(e as Error).message}`;
+      for (const r of out.requests) {
+        if (this.live.has(r.requestId)) {
+          this.scheduler.finishRequest(r.requestId, RequestStatus.FINISHED_ERROR, msg);
+          this.finishLive(r.requestId, 'error', msg);
+        }
+      }
+      this.scheduler.updateFromOutput(out, new Map());
+      throw e;
+    }
     const sampled = new Map<string, number>();
     flat.sampledRequestIds.forEach((id, i) => sampled.set(id, result.tokens[i]));
     this.stats.generatedTokens += sampled.size;
