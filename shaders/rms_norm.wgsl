@@ -23,17 +23,7 @@ enable subgroups;
 // Values rounded to f16 stay f16-typed: lavapipe folds f32(f16(v)) back to v, so "round then
 // keep computing in f32" is written as f16 arithmetic, which is identical here because a sum or
 // product of two f16 values is exact in f32 (one rounding either way).
-//#if VEC8
-alias W = vec4<u32>;
-fn lo(w: W) -> vec4<f16> { return vec4<f16>(bitcast<vec2<f16>>(w.x), bitcast<vec2<f16>>(w.y)); }
-fn hi(w: W) -> vec4<f16> { return vec4<f16>(bitcast<vec2<f16>>(w.z), bitcast<vec2<f16>>(w.w)); }
-fn pack(l: vec4<f16>, h: vec4<f16>) -> W { return W(bitcast<u32>(l.xy), bitcast<u32>(l.zw), bitcast<u32>(h.xy), bitcast<u32>(h.zw)); }
-//#else
-alias W = f16;
-fn lo(w: W) -> vec4<f16> { return vec4<f16>(w, 0.0h, 0.0h, 0.0h); }
-fn hi(w: W) -> vec4<f16> { return vec4<f16>(0.0h); }
-fn pack(l: vec4<f16>, h: vec4<f16>) -> W { return l.x; }
-//#endif
+//#include vec8
 
 struct Params { rows: u32, hidden: u32, items: u32, eps: f32 }
 

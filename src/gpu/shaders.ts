@@ -1,6 +1,7 @@
 // WGSL sources live in <package root>/shaders/<op>.wgsl. A tiny line preprocessor selects
 // variants that WGSL `override` constants cannot express (f16 vs f32 types, subgroup paths):
 //   //#if NAME      //#if !NAME      //#else      //#endif
+//   //#include NAME   (inlines shaders/lib/NAME.wgsl, itself preprocessed with the same defines)
 // Numbers (workgroup sizes, tile sizes) are WGSL `override` constants, set per pipeline.
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -34,15 +35,21 @@ export class ShaderLibrary {
 
   /** WGSL of <name> with the //#if blocks resolved for `defines`. */
   code(name: string, defines: ReadonlySet<string> = new Set()): string {
-    return preprocess(this.source(name), defines, name);
+    return preprocess(this.source(name), defines, name, (lib) => this.source(`lib/${lib}`));
   }
 }
 
-export function preprocess(src: string, defines: ReadonlySet<string>, name = 'shader'): string {
+export function preprocess(src: string, defines: ReadonlySet<string>, name = 'shader', include?: (lib: string) => string, depth = 0): string {
   const out: string[] = [];
   const stack: { active: boolean; parentActive: boolean; sawElse: boolean }[] = [];
   const active = () => (stack.length === 0 ? true : stack[stack.length - 1].active);
   src.split('\n').forEach((line, i) => {
+    const inc = /^\s*\/\/#include\s+([\w/]+)/.exec(line);
+    if (inc) {
+      if (!include || depth > 8) throw new Error(`${name}.wgsl:${i + 1}: cannot include '${inc[1]}'`);
+      if (active()) out.push(preprocess(include(inc[1]), defines, `lib/${inc[1]}`, include, depth + 1));
+      return;
+    }
     const m = /^\s*\/\/#(if|else|endif)\b\s*(!?)(\w*)/.exec(line);
     if (!m) {
       out.push(active() ? line : '');
