@@ -2,7 +2,6 @@
 // [numBlocks, numKvHeads, blockSize, headDim] f16 (docs/KERNELS.md).
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
-
 import { BLOCK_SIZE } from '../kv/kv_cache_manager.js';
 
 export { BLOCK_SIZE };
