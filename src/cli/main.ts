@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// tknp command line: `generate`, `serve`, `bench kernels`, `info`.
+// tknp command line: `generate`, `serve`, `bench kernels`, `bench decode`, `info`.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchKernels } from './bench.js';
+import { benchDecode, benchDecodeOptions, type BenchDecodeArgs } from './bench_decode.js';
 import { Gpu } from '../gpu/gpu.js';
 import { generate } from './generate.js';
+import { serve } from './serve.js';
 import { launchEnv } from '../dist/launch_env.js';
 import { runWorker } from '../dist/worker.js';
 import { resolveEngineConfig } from '../engine/config.js';
@@ -59,6 +61,23 @@ async function main(): Promise<void> {
         });
       },
     )
+    .command(
+      'serve',
+      'serve the OpenAI-compatible HTTP API and WebSocket token streaming',
+      (y) =>
+        engineOptions(samplingOptions(y))
+          .option('host', { type: 'string', default: '127.0.0.1', describe: 'interface to listen on' })
+          .option('port', { type: 'number', default: 8000, describe: 'port to listen on (0: any free port)' }),
+      async (a) => {
+        if (await runAsWorker(a as unknown as EngineArgs)) return;
+        await serve({
+          host: a.host,
+          port: a.port,
+          sampling: samplingOptionsFrom(a as unknown as SamplingArgs),
+          engine: engineConfigFrom(a as unknown as EngineArgs),
+        });
+      },
+    )
     .command('bench', 'benchmarks', (y) =>
       y
         .command(
@@ -75,6 +94,14 @@ async function main(): Promise<void> {
               .option('list-cases', { type: 'string', describe: 'write the case list for tools/bench_pytorch.py and exit' }),
           async (a) => {
             await benchKernels({ ...a, listCases: a['list-cases'] }, command);
+          },
+        )
+        .command(
+          'decode',
+          'decode throughput of the whole engine (scheduler, executor, kernels) on a preset model with dummy weights',
+          (k) => benchDecodeOptions(k),
+          async (a) => {
+            await benchDecode(a as unknown as BenchDecodeArgs, command);
           },
         )
         .demandCommand(1),

@@ -111,7 +111,7 @@ export class EngineLoop {
       try {
         outputs = await this.engine.step();
       } catch (e) {
-        this.fail(e instanceof Error ? e : new Error(String(e)));
+        await this.fail(e instanceof Error ? e : new Error(String(e)));
         return;
       }
       this.stats.steps++;
@@ -133,11 +133,18 @@ export class EngineLoop {
     }
   }
 
-  private fail(error: Error): void {
+  private async fail(error: Error): Promise<void> {
     this.fatal = error;
     const message = describe(error);
     for (const o of this.engine.failAll(message)) this.dispatch(o);
-    // Aborted requests whose final output was still queued inside the engine: fail them too.
+    // The failed step's own requests were finished by the engine; their outputs wait for the
+    // next step, which now schedules nothing (no request is left) and only returns them.
+    try {
+      if (this.engine.hasUnfinishedRequests()) for (const o of await this.engine.step()) this.dispatch(o);
+    } catch {
+      // nothing more to collect
+    }
+    // Anything still unanswered (e.g. an abort whose output was lost): fail it here.
     for (const id of [...this.listeners.keys()]) this.dispatch(failedOutput(id, message));
     this.opts.onFatal?.(error);
   }

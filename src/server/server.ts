@@ -112,6 +112,7 @@ export class TknpServer {
       const closedHttp = new Promise<void>((resolve) => this.http.close(() => resolve()));
       this.http.closeIdleConnections();
       await this.loop.stop();
+      this.http.closeIdleConnections();
       const reason = this.loop.failure ? 'engine failed' : 'server shutting down';
       for (const ws of this.wss.clients) ws.close(this.loop.failure ? 1011 : 1001, reason);
       const timer = setTimeout(() => {
@@ -127,6 +128,10 @@ export class TknpServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, ctx: OpenAIContext): Promise<void> {
+    // While closing, a keep-alive connection is dropped as soon as its response is done.
+    res.once('finish', () => {
+      if (this.closing) setImmediate(() => this.http.closeIdleConnections());
+    });
     try {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
       const methods = this.routes[path];

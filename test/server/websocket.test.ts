@@ -240,6 +240,7 @@ describe.skipIf(!gpu)(`tknp serve: WebSocket /v1/stream (tiny-llama) ${gpu ? '' 
   it('closing the socket aborts its requests and frees their KV at once; other sockets go on', async () => {
     const a = await Client.open(url, 'a');
     const b = await Client.open(url, 'b');
+    const generatedBefore = llm.engine.stats.generatedTokens;
     a.send({ type: 'generate', id: 'gone', ...byId('plain').wire, params: greedy(200) });
     a.send({ type: 'generate', id: 'gone2', ...byId('utf8').wire, params: greedy(200) });
     await a.waitFor((m) => m.type === 'token' && m.id === 'gone');
@@ -252,6 +253,9 @@ describe.skipIf(!gpu)(`tknp serve: WebSocket /v1/stream (tiny-llama) ${gpu ? '' 
     b.ws.close();
     await idle();
     expect(a.of('gone', 'done')).toEqual([]);
+    // The two 200-token requests were cut short (400 tokens if they had run on).
+    const generated = llm.engine.stats.generatedTokens - generatedBefore - refs.get('chat')!.tokenIds.length;
+    expect(generated).toBeLessThan(200);
   });
 
   it('the idle loop waits for a signal instead of spinning', async () => {
