@@ -113,6 +113,10 @@ export class SseWriter {
 
 /** Calls `onGone` once if the client disconnects before the response was fully sent. */
 export function onClientGone(res: ServerResponse, onGone: () => void): void {
+  if (res.req.socket.destroyed && !res.writableFinished) {
+    onGone(); // gone already (while the body was parsed or the request queued)
+    return;
+  }
   res.once('close', () => {
     if (!res.writableFinished) onGone();
   });

@@ -110,11 +110,13 @@ export async function handleGeneration(kind: Kind, req: IncomingMessage, res: Se
     for (const rid of ids) ctx.loop.detach(rid);
     throw toHttpError(e, ctx);
   }
+  let gone = false;
   onClientGone(res, () => {
+    gone = true;
     for (const rid of ids) ctx.loop.detach(rid);
     settle(true);
   });
-  if (stream) {
+  if (stream && !gone) {
     sse = new SseWriter(res);
     if (kind === 'chat') sse.send(chunk(prompts.map((_, index) => ({ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }))));
   }
