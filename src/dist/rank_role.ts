@@ -12,7 +12,7 @@ import { ModelRunner, readModelConfig, type StepResult } from '../runner/model_r
 import { AttentionBuffers } from '../runner/step_buffers.js';
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
 import type { ProcessGroups } from './process_group.js';
-import { localModelConfig, TensorParallelReduce, tensorParallelShard } from './tensor_parallel.js';
+import { localModelConfig, TensorParallelReduce, tensorParallelLayout, tensorParallelShard } from './tensor_parallel.js';
 import { AttentionRank, TokenParallelAttention } from './token_parallel_attention.js';
 
 export interface RankRole {
@@ -36,6 +36,7 @@ export async function createRankRole(gpu: Gpu, c: EngineConfig, g: ProcessGroups
       tpSize: topo.tensorParallelSize,
       localConfig: local,
       transform: tensorParallelShard(topo.tpRank, topo.tensorParallelSize),
+      layout: tensorParallelLayout(topo.tpRank, topo.tensorParallelSize),
       reduce: tpReduce ?? NO_REDUCE,
       wrapAttention: (paged) => (topo.tokenParallelSize === 1 ? paged : (tpAttention = new TokenParallelAttention(gpu, paged, g.tknp))),
     });

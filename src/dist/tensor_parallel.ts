@@ -6,7 +6,7 @@ import type { Recorder } from '../gpu/recorder.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import type { RowParallelReduce } from '../model/attention.js';
-import type { ShardRole, WeightTransform } from '../model/weights.js';
+import { wholeWindow, type ShardRole, type WeightLayout, type WeightTransform } from '../model/weights.js';
 import type { Communicator } from './communicator.js';
 import { TopologyError } from './topology.js';
 
@@ -41,6 +41,25 @@ export function tensorParallelShard(rank: number, size: number): WeightTransform
     const out = new Uint16Array(rows * per);
     for (let r = 0; r < rows; r++) out.set(data.subarray(r * cols + rank * per, r * cols + (rank + 1) * per), r * per);
     return { data: out, shape: [rows, per] };
+  };
+}
+
+/** The shape-only split of tensorParallelShard (for dummy weights made on the GPU): same parts. */
+export function tensorParallelLayout(rank: number, size: number): WeightLayout {
+  return (name: string, role: ShardRole, shape: readonly number[]) => {
+    const whole = wholeWindow(shape);
+    if (size === 1 || role === 'replicated') return whole;
+    if (role === 'rowBias') return { ...whole, zero: rank !== 0 };
+    if (role === 'column') {
+      const rows = shape[0];
+      if (rows % size !== 0) throw new TopologyError(`${name}: ${rows} rows not divisible by tensorParallelSize ${size}`);
+      const per = rows / size;
+      return { shape: shape.length > 1 ? [per, shape[1]] : [per], base: rank * per * whole.cols, cols: whole.cols, fullCols: whole.cols, zero: false };
+    }
+    const [rows, cols] = shape;
+    if (cols % size !== 0) throw new TopologyError(`${name}: ${cols} columns not divisible by tensorParallelSize ${size}`);
+    const per = cols / size;
+    return { shape: [rows, per], base: rank * per, cols: per, fullCols: cols, zero: false };
   };
 }
 

@@ -42,6 +42,11 @@ export interface EngineConfig {
   readonly commTimeoutMs: number;
   /** Data plane between ranks: NCCL (a GPU per rank), sockets, or 'auto' (NCCL where usable). */
   readonly communicator: 'auto' | 'socket' | 'nccl';
+  /**
+   * Where weights come from: the model directory's safetensors, or 'dummy' (like vLLM's
+   * load_format='dummy'): seeded random values made on the GPU, only config.json is read.
+   */
+  readonly loadFormat: 'safetensors' | 'dummy';
 }
 
 export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
@@ -60,6 +65,7 @@ export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
   profile: false,
   commTimeoutMs: 30_000,
   communicator: 'auto',
+  loadFormat: 'safetensors',
 };
 
 function int(field: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -85,5 +91,6 @@ export function resolveEngineConfig(partial: Partial<EngineConfig> & { model: st
   if (c.maxModelLen !== undefined) int('maxModelLen', c.maxModelLen, 1);
   int('commTimeoutMs', c.commTimeoutMs, 100, 3_600_000);
   if (!['auto', 'socket', 'nccl'].includes(c.communicator)) throw new EngineConfigError('communicator', `must be auto, socket or nccl, got ${JSON.stringify(c.communicator)}`);
+  if (!['safetensors', 'dummy'].includes(c.loadFormat)) throw new EngineConfigError('loadFormat', `must be safetensors or dummy, got ${JSON.stringify(c.loadFormat)}`);
   return Object.freeze(c);
 }

@@ -36,8 +36,33 @@ export type WeightTransform = (name: string, role: ShardRole, data: Uint16Array,
 
 const KEEP: WeightTransform = (_n, _r, data, shape) => ({ data, shape: [...shape] });
 
+/**
+ * This rank's part of a full tensor without its data (dummy weights are made in place on the
+ * GPU): its local shape, and where it sits in the full tensor seen as [rows, fullCols] (local
+ * element i is full element base + floor(i / cols) * fullCols + i % cols); `zero`: the part is
+ * all zeros (a row-parallel bias off TP rank 0).
+ */
+export interface ShardWindow {
+  readonly shape: number[];
+  readonly base: number;
+  readonly cols: number;
+  readonly fullCols: number;
+  readonly zero: boolean;
+}
+
+/** The shape-only counterpart of WeightTransform: same roles, same split (dist/ supplies it). */
+export type WeightLayout = (name: string, role: ShardRole, shape: readonly number[]) => ShardWindow;
+
+/** A whole tensor: [rows, cols] or [n] (as [n, 1]). */
+export function wholeWindow(shape: readonly number[]): ShardWindow {
+  const cols = shape.length > 1 ? shape[shape.length - 1] : 1;
+  return { shape: [...shape], base: 0, cols, fullCols: cols, zero: false };
+}
+
+export const WHOLE_LAYOUT: WeightLayout = (_n, _r, shape) => wholeWindow(shape);
+
 /** Where each tensor lives in a Hugging Face Llama-family checkpoint. */
-function names(i: number) {
+export function layerTensorNames(i: number) {
   const p = `model.layers.${i}.`;
   return {
     inputNorm: `${p}input_layernorm.weight`,
@@ -87,7 +112,7 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
   const embed = await load('model.embed_tokens.weight', [c.vocabSize, H]);
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
-    const n = names(i);
+    const n = layerTensorNames(i);
     layers.push({
       inputNorm: await load(n.inputNorm, [H]),
       q: await load(n.q, [qDim, H], 'column'),

@@ -14,7 +14,8 @@ import { KvCache } from '../model/kv_cache.js';
 import { LlamaModel } from '../model/llama.js';
 import { PagedAttention } from '../model/paged_attention.js';
 import { NO_REDUCE, type RowParallelReduce, type StepAttention } from '../model/attention.js';
-import { loadWeights, weightBytes, type WeightTransform } from '../model/weights.js';
+import { createDummyWeights } from '../model/dummy_weights.js';
+import { loadWeights, weightBytes, type ModelWeights, type WeightLayout, type WeightTransform } from '../model/weights.js';
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
 import { deviceMemoryBytes, kvBlocksFor } from './memory.js';
 import { AttentionBuffers, TokenBuffers } from './step_buffers.js';
@@ -27,6 +28,8 @@ export interface RunnerOptions {
   readonly kvCacheBytes?: number;
   readonly gpuMemoryBytes?: number;
   readonly quiet?: boolean;
+  /** 'dummy': seeded random weights made on the GPU (benchmarks; no checkpoint needed). */
+  readonly loadFormat?: 'safetensors' | 'dummy';
 }
 
 /**
@@ -39,6 +42,8 @@ export interface RunnerParallel {
   /** The shapes this rank computes with (heads and MLP divided by tpSize). */
   readonly localConfig: ModelConfig;
   readonly transform: WeightTransform;
+  /** The same split as `transform`, shapes only (for dummy weights). */
+  readonly layout: WeightLayout;
   readonly reduce: RowParallelReduce;
   /** Wraps this rank's paged attention (token parallelism); identity when tknp = 1. */
   readonly wrapAttention: (local: PagedAttention) => StepAttention;
@@ -87,13 +92,10 @@ export class ModelRunner {
     const fullConfig = readModelConfig(modelDir);
     const config = parallel?.localConfig ?? fullConfig;
     const maxModelLen = Math.min(o.maxModelLen ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings);
-    const ckpt = await Checkpoint.open(modelDir);
-    let weights;
-    try {
-      weights = await loadWeights(gpu, ckpt, fullConfig, { quiet: o.quiet, transform: parallel?.transform });
-    } finally {
-      await ckpt.close();
-    }
+    const weights =
+      o.loadFormat === 'dummy'
+        ? await createDummyWeights(gpu, fullConfig, { layout: parallel?.layout })
+        : await loadCheckpoint(gpu, modelDir, fullConfig, o, parallel);
     const maxTokens = o.maxNumBatchedTokens;
     const maxSeqs = o.maxNumSeqs;
     const maxBlocksPerSeq = Math.ceil(maxModelLen / 16);
@@ -116,7 +118,7 @@ export class ModelRunner {
     const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE);
     await gpu.flush();
     const log = [
-      `device memory ${(device.bytes / 2 ** 30).toFixed(1)} GiB (${device.source}); weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
+      `device memory ${(device.bytes / 2 ** 30).toFixed(1)} GiB (${device.source}); weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB${o.loadFormat === 'dummy' ? ' (dummy)' : ''}; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
     ];
     return new ModelRunner(gpu, config, model, attention, parallel?.tpRank ?? 0, numBlocks, maxModelLen, maxBlocksPerSeq, new TokenBuffers(gpu, maxTokens, maxSeqs), new AttentionBuffers(gpu, maxTokens, maxSeqs, maxBlocksPerSeq), log);
   }
@@ -152,6 +154,15 @@ export class ModelRunner {
     if (opts.returnLogits && S > 0) return { tokens, logits: (await this.gpu.read(logits)) as Float32Array };
     await this.gpu.flush();
     return result;
+  }
+}
+
+async function loadCheckpoint(gpu: Gpu, modelDir: string, c: ModelConfig, o: RunnerOptions, parallel?: RunnerParallel): Promise<ModelWeights> {
+  const ckpt = await Checkpoint.open(modelDir);
+  try {
+    return await loadWeights(gpu, ckpt, c, { quiet: o.quiet, transform: parallel?.transform });
+  } finally {
+    await ckpt.close();
   }
 }
 

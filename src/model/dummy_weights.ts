@@ -1,0 +1,90 @@
+// Dummy weights (loadFormat 'dummy', like vLLM's): the tensors loadWeights would make, with the
+// same shapes and layout (gate and up stacked), allocated on the GPU and filled in place with
+// seeded random f16 values by kernels/fill_random. Nothing is read from disk and no weight
+// passes through JavaScript, so an 8B-parameter model is ready in about the time its memory
+// takes to write. Each value is a hash of (seed, tensor name, index in the full tensor), so a
+// tensor-parallel rank's shard (WeightLayout) holds exactly its slice of the tp = 1 tensor.
+import type { Gpu } from '../gpu/gpu.js';
+import { Recorder } from '../gpu/recorder.js';
+import type { Tensor } from '../gpu/tensor.js';
+import { fillRandom, fillRandomKey } from '../kernels/fill_random.js';
+import type { ModelConfig } from '../loader/model_config.js';
+import { layerTensorNames, WHOLE_LAYOUT, type LayerWeights, type ModelWeights, type ShardRole, type WeightLayout } from './weights.js';
+
+/** Seed of the dummy weights when none is given. */
+export const DUMMY_WEIGHT_SEED = 0;
+
+/**
+ * Amplitude of the uniform values: 1/8 keeps every f16 level normal (no subnormals: see
+ * shaders/fill_random.wgsl) and activations of a 32-layer, 4096-wide model well inside f16 range.
+ */
+export const DUMMY_WEIGHT_AMPLITUDE = 0.125;
+
+export interface DummyWeightOptions {
+  readonly seed?: number;
+  readonly amplitude?: number;
+  /** This rank's part of each tensor (tensor parallelism); default: whole tensors. */
+  readonly layout?: WeightLayout;
+}
+
+/** Allocates every weight of `c` (the full, unsharded config) and fills it on the GPU. */
+export async function createDummyWeights(gpu: Gpu, c: ModelConfig, opts: DummyWeightOptions = {}): Promise<ModelWeights> {
+  const seed = opts.seed ?? DUMMY_WEIGHT_SEED;
+  const amplitude = opts.amplitude ?? DUMMY_WEIGHT_AMPLITUDE;
+  const layout = opts.layout ?? WHOLE_LAYOUT;
+  const H = c.hiddenSize;
+  const I = c.intermediateSize;
+  const qDim = c.numHeads * c.headDim;
+  const kvDim = c.numKvHeads * c.headDim;
+  let rec = new Recorder(gpu, 'dummy weights');
+  // Fills elements [start, start + count) of `t` with this rank's part of full tensor `name`.
+  const fill = (t: Tensor, name: string, role: ShardRole, shape: number[], start = 0) => {
+    const w = layout(name, role, shape);
+    const count = w.shape.reduce((a, b) => a * b, 1);
+    if (!w.zero) fillRandom(rec, t, { key: fillRandomKey(seed, name), amplitude, window: w, start, count }); // zero: fresh buffers are zeroed
+    return w.shape;
+  };
+  const make = async (name: string, shape: number[], role: ShardRole = 'replicated'): Promise<Tensor> => {
+    const t = await gpu.allocate(layout(name, role, shape).shape, 'f16', name);
+    fill(t, name, role, shape);
+    return t;
+  };
+  // gate and up, each split by rows, stacked: [2 * rows, cols] with gate rows first.
+  const stacked = async (gate: string, up: string, rows: number, cols: number): Promise<Tensor> => {
+    const local = layout(gate, 'column', [rows, cols]).shape;
+    const t = await gpu.allocate([2 * local[0], local[1]], 'f16', `${gate}+up`);
+    fill(t, gate, 'column', [rows, cols]);
+    fill(t, up, 'column', [rows, cols], local[0] * local[1]);
+    return t;
+  };
+  const flush = async () => {
+    rec.submit();
+    await gpu.flush(); // surface allocation and dispatch errors per layer
+    rec = new Recorder(gpu, 'dummy weights');
+  };
+  const embed = await make('model.embed_tokens.weight', [c.vocabSize, H]);
+  await flush();
+  const layers: LayerWeights[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    const n = layerTensorNames(i);
+    layers.push({
+      inputNorm: await make(n.inputNorm, [H]),
+      q: await make(n.q, [qDim, H], 'column'),
+      k: await make(n.k, [kvDim, H], 'column'),
+      v: await make(n.v, [kvDim, H], 'column'),
+      qBias: c.qkvBias ? await make(n.qBias, [qDim], 'column') : null,
+      kBias: c.qkvBias ? await make(n.kBias, [kvDim], 'column') : null,
+      vBias: c.qkvBias ? await make(n.vBias, [kvDim], 'column') : null,
+      o: await make(n.o, [H, qDim], 'row'),
+      oBias: c.oBias ? await make(n.oBias, [H], 'rowBias') : null,
+      postNorm: await make(n.postNorm, [H]),
+      gateUp: await stacked(n.gate, n.up, I, H),
+      down: await make(n.down, [H, I], 'row'),
+    });
+    await flush();
+  }
+  const finalNorm = await make('model.norm.weight', [H]);
+  const lmHead = c.tieWordEmbeddings ? embed : await make('lm_head.weight', [c.vocabSize, H]);
+  await flush();
+  return { embed, layers, finalNorm, lmHead };
+}

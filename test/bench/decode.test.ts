@@ -1,0 +1,168 @@
+// `tknp bench decode` on the tiny preset with dummy weights (the real scheduler, executors and
+// kernels), the dummy-weight path it relies on, and its CPU-only planning.
+import { describe, expect, it } from 'vitest';
+import { runDecodeBench, type DecodeBenchReport } from '../../src/bench/decode.js';
+import { fitBatch, prefillChunks, stepStats } from '../../src/bench/decode_plan.js';
+import { renderDecodeTable } from '../../src/bench/decode_report.js';
+import { presetModelDir } from '../../src/bench/presets.js';
+import { tensorParallelLayout, tensorParallelShard } from '../../src/dist/tensor_parallel.js';
+import { EngineConfigError, resolveEngineConfig } from '../../src/engine/config.js';
+import { createExecutor } from '../../src/engine/executor_factory.js';
+import { normalizeSamplingParams } from '../../src/engine/sampling_params.js';
+import type { Tensor } from '../../src/gpu/tensor.js';
+import { createDummyWeights } from '../../src/model/dummy_weights.js';
+import { layerTensorNames, type ShardRole } from '../../src/model/weights.js';
+import { readModelConfig } from '../../src/runner/model_runner.js';
+import { Scheduler } from '../../src/scheduler/scheduler.js';
+import { flattenSchedulerOutput } from '../../src/scheduler/scheduler_output.js';
+import { Rng } from '../../src/util/rng.js';
+import { noGpuReason, testGpu } from '../helpers/gpu.js';
+
+const gpu = await testGpu();
+const tiny = presetModelDir('tiny');
+const bytes = (a: Uint16Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const small = { kvCacheBytes: 2 << 20, maxNumBatchedTokens: 64, maxNumSeqs: 8, quiet: true, commTimeoutMs: 60_000 };
+
+describe('bench decode planning (CPU)', () => {
+  it('fitBatch places sequences like the scheduler and stops before any rank would preempt', () => {
+    const limits = { maxNumSeqs: 256, maxNumBatchedTokens: 2048 };
+    // 40 + 6 tokens = 3 blocks per sequence: 10 blocks hold 3 sequences.
+    expect(fitBatch([10], 40, 6, 2, limits)).toEqual({ maxBatch: 2, seqsPerRank: [2], limitedBy: null });
+    expect(fitBatch([10], 40, 6, 5, limits)).toEqual({ maxBatch: 3, seqsPerRank: [3], limitedBy: 'kv' });
+    expect(fitBatch([10, 31], 40, 6, 100, limits)).toEqual({ maxBatch: 13, seqsPerRank: [3, 10], limitedBy: 'kv' });
+    expect(fitBatch([100], 40, 6, 50, { maxNumSeqs: 7, maxNumBatchedTokens: 2048 })).toMatchObject({ maxBatch: 7, limitedBy: 'maxNumSeqs' });
+    expect(fitBatch([2], 40, 6, 1, limits)).toMatchObject({ maxBatch: 0, limitedBy: 'kv' });
+    // Prompt blocks fit (2 each) but the final 3 would not: 7 blocks hold 2 sequences, not 3.
+    expect(fitBatch([7], 32, 1, 4, limits).maxBatch).toBe(2);
+  });
+
+  it('prefillChunks cuts whole prompts into budget-sized steps that replay them exactly', () => {
+    const rng = new Rng(5);
+    for (let trial = 0; trial < 20; trial++) {
+      const tknp = rng.int(1, 3);
+      const s = new Scheduler({ numBlocksPerRank: Array.from({ length: tknp }, () => 200), maxNumBatchedTokens: 100_000, maxNumSeqs: 64, maxModelLen: 512 });
+      const n = rng.int(1, 9);
+      const params = normalizeSamplingParams({ temperature: 0 }, {}, () => 0);
+      for (let i = 0; i < n; i++) s.addRequest(`r${i}`, Array.from({ length: rng.int(1, 120) }, () => rng.int(0, 999)), params);
+      const out = s.schedule();
+      const maxTokens = rng.int(1, 70);
+      const maxSeqs = rng.int(1, 4);
+      const chunks = prefillChunks(out, maxTokens, maxSeqs);
+      const seen = new Map<string, { tokens: number[]; slots: number[]; logits: number }>();
+      for (const c of chunks) {
+        expect(c.numScheduledTokens).toBeLessThanOrEqual(maxTokens);
+        expect(c.requests.length).toBeLessThanOrEqual(maxSeqs);
+        const flat = flattenSchedulerOutput(c, s.maxBlocksPerSeq); // checks the token-order contract
+        expect(flat.numTokens).toBe(c.numScheduledTokens);
+        for (const p of c.requests) {
+          const e = seen.get(p.requestId) ?? { tokens: [], slots: [], logits: 0 };
+          expect(p.positionStart).toBe(e.tokens.length);
+          expect(p.blockTable.length).toBe(Math.ceil(p.seqLen / 16));
+          e.tokens.push(...p.tokenIds);
+          e.slots.push(...p.slotMapping);
+          e.logits += Number(p.needsLogits);
+          seen.set(p.requestId, e);
+        }
+      }
+      for (const r of out.requests) {
+        const e = seen.get(r.requestId)!;
+        expect(e.tokens).toEqual(r.tokenIds);
+        expect(e.slots).toEqual(r.slotMapping);
+        expect(e.logits).toBe(1);
+      }
+    }
+  });
+
+  it('stepStats and the loadFormat field of EngineConfig', () => {
+    expect(stepStats([4, 1, 3, 2, 10])).toEqual({ mean: 4, p50: 3, p90: 10, min: 1, max: 10 });
+    expect(resolveEngineConfig({ model: tiny }).loadFormat).toBe('safetensors');
+    expect(resolveEngineConfig({ model: tiny, loadFormat: 'dummy' }).loadFormat).toBe('dummy');
+    expect(() => resolveEngineConfig({ model: tiny, loadFormat: 'gguf' as never })).toThrow(EngineConfigError);
+  });
+});
+
+describe.skipIf(!gpu)(`bench decode on the tiny preset ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, () => {
+  const check = (rep: DecodeBenchReport, tknp: number) => {
+    expect(rep.loadFormat).toBe('dummy');
+    expect(rep.worldSize).toBe(tknp);
+    expect(rep.kv.numBlocksPerRank).toHaveLength(tknp);
+    for (const n of rep.kv.numBlocksPerRank) expect(n).toBeGreaterThan(0);
+    expect(rep.results).toHaveLength(1);
+    const r = rep.results[0];
+    expect(r.skipped).toBeUndefined();
+    expect(r).toMatchObject({ batch: 2, context: 40, ranBatch: 2, fit: true });
+    expect(r.seqsPerRank.reduce((a, b) => a + b, 0)).toBe(2);
+    expect(r.prefill).toMatchObject({ mode: 'compute', tokens: 80 });
+    expect(Number.isFinite(r.tokensPerSecond) && r.tokensPerSecond! > 0).toBe(true);
+    expect(r.tokensPerSecondPerGpu).toBeCloseTo(r.tokensPerSecond! / tknp, 6);
+    expect(r.stepMs!.min).toBeGreaterThan(0);
+    expect(renderDecodeTable(rep)).toMatch(/tokens\/s/);
+    return r;
+  };
+
+  it('tknp 1 and tknp 2: finite positive throughput, per-rank KV capacity, profile breakdown with 2 ranks', async () => {
+    const opts = { batches: [2], contexts: [40], steps: 3, warmupSteps: 1, preset: 'tiny' };
+    const one = check(await runDecodeBench({ ...opts, engine: { model: tiny, ...small } }), 1);
+    expect(one.profile).toBeUndefined();
+    const two = check(await runDecodeBench({ ...opts, engine: { model: tiny, ...small, tokenParallelSize: 2 } }), 2);
+    expect(two.seqsPerRank).toEqual([1, 1]);
+    expect(two.profile).toHaveLength(2);
+    expect(Object.keys(two.profile![0])).toContain('gatherMs');
+    expect(Object.keys(two.profile![1])).toContain('attentionMs');
+  });
+
+  it('dummy weights are deterministic: two engines give bitwise-identical, non-trivial logits', async () => {
+    const prompt = Array.from({ length: 23 }, (_, i) => (i * 37 + 5) % 1024);
+    const logitsOf = async () => {
+      const ex = await createExecutor(resolveEngineConfig({ model: tiny, loadFormat: 'dummy', ...small }));
+      try {
+        const s = new Scheduler({ numBlocksPerRank: ex.numBlocksPerRank, maxNumBatchedTokens: 64, maxNumSeqs: 8, maxModelLen: ex.maxModelLen });
+        s.addRequest('r', prompt, normalizeSamplingParams({ temperature: 0 }, {}, () => 0));
+        const out = s.schedule();
+        const flat = flattenSchedulerOutput(out, s.maxBlocksPerSeq);
+        const res = await ex.execute(out, flat, [{ temperature: 0, topK: 0, topP: 1, seed: 0, step: 0 }], { returnLogits: true });
+        return res.logits!;
+      } finally {
+        await ex.shutdown();
+      }
+    };
+    const a = await logitsOf();
+    const b = await logitsOf();
+    expect(a.length).toBe(1024);
+    expect(a.every(Number.isFinite)).toBe(true);
+    expect(Math.max(...a) - Math.min(...a)).toBeGreaterThan(1e-3); // weights really were filled
+    for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) throw new Error(`logit ${i}: ${a[i]} vs ${b[i]}`);
+  });
+
+  it('tensor-parallel dummy shards are exactly tensorParallelShard of the tp = 1 weights', async () => {
+    const c = readModelConfig(tiny);
+    const full = await createDummyWeights(gpu!, c, { seed: 9 });
+    const read = async (t: Tensor) => (await gpu!.read(t)) as Uint16Array;
+    const H = c.hiddenSize;
+    const I = c.intermediateSize;
+    const n = layerTensorNames(1);
+    for (const rank of [0, 1]) {
+      const shard = await createDummyWeights(gpu!, c, { seed: 9, layout: tensorParallelLayout(rank, 2) });
+      const split = tensorParallelShard(rank, 2);
+      const same = async (what: string, role: ShardRole, f: Tensor, s: Tensor, shape: number[]) => {
+        const want = split(what, role, await read(f), shape);
+        expect(s.shape, what).toEqual(want.shape);
+        expect(bytes(await read(s)).equals(bytes(want.data)), `${what} rank ${rank}`).toBe(true);
+      };
+      const L = 1;
+      await same(n.q, 'column', full.layers[L].q, shard.layers[L].q, [c.numHeads * c.headDim, H]);
+      await same(n.k, 'column', full.layers[L].k, shard.layers[L].k, [c.numKvHeads * c.headDim, H]);
+      await same(n.o, 'row', full.layers[L].o, shard.layers[L].o, [H, c.numHeads * c.headDim]);
+      await same(n.down, 'row', full.layers[L].down, shard.layers[L].down, [H, I]);
+      await same(n.postNorm, 'replicated', full.layers[L].postNorm, shard.layers[L].postNorm, [H]);
+      await same('model.embed_tokens.weight', 'replicated', full.embed, shard.embed, [c.vocabSize, H]);
+      // gate_up: rank's gate rows then its up rows, each a column shard of the full gate / up.
+      const fg = await read(full.layers[L].gateUp);
+      const gate = split(n.gate, 'column', fg.subarray(0, I * H), [I, H]);
+      const up = split(n.up, 'column', fg.subarray(I * H), [I, H]);
+      const got = await read(shard.layers[L].gateUp);
+      expect(shard.layers[L].gateUp.shape).toEqual([I, H]);
+      expect(bytes(got).equals(Buffer.concat([bytes(gate.data), bytes(up.data)]))).toBe(true);
+    }
+  });
+});
