@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// tknp command line: `generate`, `serve`, `bench kernels`, `info`.
+// tknp command line: `generate`, `serve`, `bench kernels`, `bench decode`, `info`.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchKernels } from './bench.js';
+import { benchDecode, benchDecodeOptions, type BenchDecodeArgs } from './bench_decode.js';
 import { Gpu } from '../gpu/gpu.js';
 import { generate } from './generate.js';
 import { serve } from './serve.js';
@@ -93,6 +94,14 @@ async function main(): Promise<void> {
               .option('list-cases', { type: 'string', describe: 'write the case list for tools/bench_pytorch.py and exit' }),
           async (a) => {
             await benchKernels({ ...a, listCases: a['list-cases'] }, command);
+          },
+        )
+        .command(
+          'decode',
+          'decode throughput of the whole engine (scheduler, executor, kernels) on a preset model with dummy weights',
+          (k) => benchDecodeOptions(k),
+          async (a) => {
+            await benchDecode(a as unknown as BenchDecodeArgs, command);
           },
         )
         .demandCommand(1),
