@@ -38,7 +38,7 @@
 enable f16;
 enable subgroups;
 
-struct Params { V: u32, numSeqs: u32, cacheOn: u32 }
+struct Params { V: u32, numSeqs: u32, cacheOn: u32, chunks: u32, chunkUnits: u32, phase: u32 }
 
 //#if F16
 //#if VEC
@@ -55,7 +55,10 @@ struct Params { V: u32, numSeqs: u32, cacheOn: u32 }
 //#endif
 @group(0) @binding(1) var<storage, read> sp: array<u32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
-@group(0) @binding(3) var<uniform> p: Params;
+@group(0) @binding(3) var<storage, read_write> part: array<vec4<u32>>;
+@group(0) @binding(4) var<storage, read_write> cand: array<vec2<u32>>;
+@group(0) @binding(5) var<storage, read_write> candN: array<atomic<u32>>;
+@group(0) @binding(6) var<uniform> p: Params;
 
 //#if F16
 alias LoadT = vec2<u32>;
@@ -76,29 +79,38 @@ const NB: u32 = 2048u;
 override BPT: u32 = NB / WG; // histogram bins per thread in the scan (<= 8)
 const GMAX: f32 = 17.0; // > the largest Gumbel value the 23-bit uniform can give (16.64)
 
-// Histogram: count, and mass as 64 bits (lo, hi). Reused as scan storage after each pass.
+// Histogram: count, and mass as 64 bits (lo, hi).
 var<workgroup> hCnt: array<atomic<u32>, NB>;
 var<workgroup> hLo: array<atomic<u32>, NB>;
 var<workgroup> hHi: array<atomic<u32>, NB>;
 var<workgroup> cKey: array<u32, CACHE>;
 var<workgroup> cIdx: array<u32, CACHE>;
 var<workgroup> cN: atomic<u32>;
+var<workgroup> sgTot: array<vec4<u32>, WG / 8u>; // per-subgroup totals in scan() (subgroups >= 8 lanes)
 var<workgroup> wKey: atomic<u32>;
 var<workgroup> wIdx: atomic<u32>;
-// Results of a scan, and the cache state (written by one thread, read with workgroupUniformLoad).
-var<workgroup> sFound: u32;
-var<workgroup> sBin: u32;
-var<workgroup> sAbove: vec2<u32>;
-var<workgroup> sCntAbove: u32;
-var<workgroup> sCntBin: u32;
-var<workgroup> sTarget: vec2<u32>;
-var<workgroup> sCacheValid: u32;
-var<workgroup> sCacheFloor: u32;
-var<workgroup> sCacheN: u32;
+// Written by one thread, read by all with workgroupUniformLoad.
+struct ScanOut {
+  found: u32,
+  bin: u32,           // the bin holding the target
+  cntAbove: u32,      // keys in the bins above it
+  cntBin: u32,        // keys in it
+  above: vec2<u32>,   // weight of the bins above it
+  tgt: vec2<u32>,     // the target (computed from the total for top-p level 0)
+}
+var<workgroup> sScan: ScanOut;
+// The cache holds every key >= floor (n of them) when valid.
+struct CacheState { valid: u32, floor: u32, n: u32 }
+var<workgroup> sCache: CacheState;
 var<workgroup> sResult: vec2<u32>;
+var<workgroup> sPart: vec4<u32>;
+var<workgroup> sPartN: u32;
 
 // What a pass does with each element (set before the pass; the same for every thread).
 var<private> gRow: u32;
+var<private> gChunkMode: bool;  // phases 0 and 1: this workgroup handles one chunk of a row
+var<private> gBegin: u32;       // the loads [gBegin, gEnd) of the row this workgroup reads
+var<private> gEnd: u32;
 var<private> gLane: u32;
 var<private> gSgSize: u32;
 var<private> fFloor: u32;       // skip keys below this
@@ -185,10 +197,15 @@ fn visit(key: u32, idx: u32) {
   }
   if (key < fFloor) { return; }
   if (fCollect) {
-    let s = atomicAdd(&cN, 1u);
-    if (s < CACHE) {
-      cKey[s] = key;
-      cIdx[s] = idx;
+    if (gChunkMode) {
+      let s = atomicAdd(&candN[gRow], 1u);
+      if (s < CACHE) { cand[gRow * CACHE + s] = vec2<u32>(key, idx); }
+    } else {
+      let s = atomicAdd(&cN, 1u);
+      if (s < CACHE) {
+        cKey[s] = key;
+        cIdx[s] = idx;
+      }
     }
   }
   if (fHist && (key & fPrefixMask) == fPrefix) {
@@ -224,7 +241,7 @@ fn runPass(lid: u32, fromCache: bool, n: u32) {
   // One load ahead: the load of a thread's next 4 logits is in flight while it visits these 4.
   var a = LoadT();
   var next = LoadT();
-  if (!fromCache && lid < n4) { next = logits[base + lid]; }
+  if (!fromCache && gBegin + lid < gEnd) { next = logits[base + gBegin + lid]; }
 //#else
   let base = gRow * V;
 //#endif
@@ -239,17 +256,17 @@ fn runPass(lid: u32, fromCache: bool, n: u32) {
     } else {
 //#if VEC
       let c = j & 3u;
-      let g = lid + (j >> 2u) * WG;
-      if (g >= n4) { break; }
+      let g = gBegin + lid + (j >> 2u) * WG;
+      if (g >= gEnd) { break; }
       if (c == 0u) {
         a = next;
-        if (g + WG < n4) { next = logits[base + g + WG]; }
+        if (g + WG < gEnd) { next = logits[base + g + WG]; }
       }
       key = keyOf(component(a, c));
       idx = 4u * g + c;
 //#else
-      let e = lid + j * WG;
-      if (e >= V) { break; }
+      let e = gBegin + lid + j * WG;
+      if (e >= gEnd) { break; }
       key = keyOf(f32(logits[base + e]));
       idx = e;
 //#endif
@@ -273,48 +290,38 @@ fn binWeight(mass: bool, c: u32, lo: u32, hi: u32) -> vec2<u32> {
 
 // After a histogram pass: finds the bin holding the tgt-th unit of weight counted from the top
 // bin down (weight = count, or mass when `mass`). With fromTotal the target is
-// max(1, ceil(topP * Z)) for the histogram's total mass Z. Results go to sFound, sBin, sAbove
-// (weight in bins above), sCntAbove, sCntBin, sTarget.
+// max(1, ceil(topP * Z)) for the histogram's total mass Z. Results go to sScan (read them with
+// workgroupUniformLoad, whose barrier also ends the scan's reads of the histogram).
 fn scan(targetIn: vec2<u32>, mass: bool, fromTotal: bool, topP: f32, lid: u32) {
-  var rc: array<u32, 8>;
-  var rl: array<u32, 8>;
-  var rh: array<u32, 8>;
   var sc = 0u;
   var sw = vec2<u32>(0u);
   for (var j = 0u; j < BPT; j++) {
     let bin = NB - 1u - (lid * BPT + j);
-    rc[j] = atomicLoad(&hCnt[bin]);
-    rl[j] = atomicLoad(&hLo[bin]);
-    rh[j] = atomicLoad(&hHi[bin]);
-    sc += rc[j];
-    sw = add64(sw, binWeight(mass, rc[j], rl[j], rh[j]));
+    let c = atomicLoad(&hCnt[bin]);
+    sc += c;
+    sw = add64(sw, binWeight(mass, c, atomicLoad(&hLo[bin]), atomicLoad(&hHi[bin])));
   }
-  if (lid == 0u) { sFound = 0u; }
+  if (lid == 0u) { sScan.found = 0u; }
   // Inclusive scan of the per-thread sums over threads (top bins first): within each subgroup
   // with subgroupInclusiveAdd (mass in 16/16/32-bit limbs so no lane sum overflows), then across
-  // subgroups through their totals (stored in the now free hist arrays).
+  // subgroups through their totals.
   let sgc = subgroupInclusiveAdd(sc);
   let l0 = subgroupInclusiveAdd(sw.x & 0xffffu);
   let l1 = subgroupInclusiveAdd(sw.x >> 16u);
   let l2 = subgroupInclusiveAdd(sw.y);
   let sgw = add64(vec2<u32>(l0, l2 + (l1 >> 16u)), vec2<u32>(l1 << 16u, 0u));
   let sgId = lid / gSgSize;
-  workgroupBarrier();
-  if (gLane == gSgSize - 1u) {
-    atomicStore(&hCnt[sgId], sgc);
-    atomicStore(&hLo[sgId], sgw.x);
-    atomicStore(&hHi[sgId], sgw.y);
-  }
+  if (gLane == gSgSize - 1u) { sgTot[sgId] = vec4<u32>(sgc, sgw, 0u); }
   workgroupBarrier();
   var ic = sgc;
   var iw = sgw;
   var tw = vec2<u32>(0u);
   for (var s = 0u; s < WG / gSgSize; s++) {
-    let w = vec2<u32>(atomicLoad(&hLo[s]), atomicLoad(&hHi[s]));
-    tw = add64(tw, w);
+    let t = sgTot[s];
+    tw = add64(tw, t.yz);
     if (s < sgId) {
-      ic += atomicLoad(&hCnt[s]);
-      iw = add64(iw, w);
+      ic += t.x;
+      iw = add64(iw, t.yz);
     }
   }
   var tgt = targetIn;
@@ -332,22 +339,22 @@ fn scan(targetIn: vec2<u32>, mass: bool, fromTotal: bool, topP: f32, lid: u32) {
   var ec = ic - sc;
   if (lt64(ew, tgt) && !lt64(iw, tgt)) {
     for (var j = 0u; j < BPT; j++) {
-      let w = binWeight(mass, rc[j], rl[j], rh[j]);
-      let nw = add64(ew, w);
+      let bin = NB - 1u - (lid * BPT + j);
+      let c = atomicLoad(&hCnt[bin]);
+      let nw = add64(ew, binWeight(mass, c, atomicLoad(&hLo[bin]), atomicLoad(&hHi[bin])));
       if (!lt64(nw, tgt)) {
-        sFound = 1u;
-        sBin = NB - 1u - (lid * BPT + j);
-        sAbove = ew;
-        sCntAbove = ec;
-        sCntBin = rc[j];
+        sScan.found = 1u;
+        sScan.bin = bin;
+        sScan.above = ew;
+        sScan.cntAbove = ec;
+        sScan.cntBin = c;
         break;
       }
       ew = nw;
-      ec += rc[j];
+      ec += c;
     }
   }
-  if (lid == 0u) { sTarget = tgt; }
-  workgroupBarrier();
+  if (lid == 0u) { sScan.tgt = tgt; }
 }
 
 // Workgroup-wide (max key, lowest index among max keys) of per-thread (key, idx).
@@ -377,6 +384,17 @@ const ST_TOPP: u32 = 4u;    // radix-select level of the top-p cut
 const ST_GUMBEL: u32 = 5u;  // Gumbel-max over the kept keys
 const ST_DONE: u32 = 6u;
 
+// Phase 2: the row's token (index 0xffffffff, from an empty or all-NaN reduction, becomes 0).
+fn emit(row: u32, idx: u32, lid: u32) {
+  if (lid == 0u) { out[row] = select(idx, 0u, idx == 0xffffffffu); }
+}
+
+// Phase 0: this chunk's summary for phase 2: (max key, its index, bound, 0), or for rows
+// without top-k/top-p (0, 0xffffffff, Gumbel key, Gumbel index).
+fn emitPart(w: u32, v: vec4<u32>, lid: u32) {
+  if (lid == 0u) { part[w] = v; }
+}
+
 @compute @workgroup_size(WG)
 fn main(
   @builtin(workgroup_id) wid: vec3u,
@@ -385,12 +403,24 @@ fn main(
   @builtin(subgroup_invocation_id) lane: u32,
   @builtin(subgroup_size) sgSize: u32,
 ) {
-  let row = wid.x + wid.y * nwg.x;
+  let w = wid.x + wid.y * nwg.x;
+  let chunkMode = p.phase < 2u;
+  let split = p.chunks > 1u;
+  let row = select(w, w / p.chunks, chunkMode);
+  let chunk = select(0u, w % p.chunks, chunkMode);
   if (row >= p.numSeqs) { return; }
+  let V = p.V;
+//#if VEC
+  let units = V / 4u;
+//#else
+  let units = V;
+//#endif
   gRow = row;
   gLane = lane;
   gSgSize = sgSize;
-  let V = p.V;
+  gChunkMode = chunkMode;
+  gBegin = chunk * p.chunkUnits;
+  gEnd = select(units, min(units, gBegin + p.chunkUnits), chunkMode);
   let cacheOn = p.cacheOn != 0u;
   let pb = row * 8u;
   let greedy = (sp[pb] & 0x7fffffffu) == 0u;
@@ -401,11 +431,9 @@ fn main(
   fRk2 = pcg(sp[pb + 4u] ^ fRk1);
   let kOn = !greedy && topK != 0u && topK < V;
   let pOn = !greedy && topP < 1.0;
-  if (lid == 0u) {
-    sCacheValid = 0u;
-    sCacheFloor = 0u;
-    sCacheN = 0u;
-  }
+  // Top-k rows whose k-th key gets a lower bound from per-thread maxima (then a cache fill).
+  let boundOn = kOn && cacheOn && topK <= WG;
+  if (lid == 0u) { sCache = CacheState(0u, 0u, 0u); }
 
   var stage = select(ST_GUMBEL, ST_MAX, greedy || kOn || pOn);
   var thr = 1u;        // keys >= thr are kept so far
@@ -417,6 +445,68 @@ fn main(
   var nAtLeast = V;    // upper bound on the keys >= max(prefix, selFloor)
   var cntAboveAcc = 0u;
   var bound = 1u;
+  var maxKI = vec2<u32>(0u, 0xffffffffu);
+
+  if (chunkMode && p.phase == 1u) {
+    // Phase 1: chunks of bound rows append their keys >= max(bounds) to cand.
+    if (!boundOn) { return; }
+    if (lid == 0u) {
+      var f = 1u;
+      for (var c = 0u; c < p.chunks; c++) { f = max(f, part[row * p.chunks + c].z); }
+      sPart = vec4<u32>(f, 0u, 0u, 0u);
+    }
+    bound = workgroupUniformLoad(&sPart).x;
+    stage = ST_COLLECT;
+  } else if (chunkMode) {
+    // Phase 0: the chunk's max (and for k <= WG its bound), or its Gumbel best.
+    if (chunk == 0u && lid == 0u) { atomicStore(&candN[row], 0u); }
+  } else if (split) {
+    // Phase 2 after phases 0 and 1: finish from the chunk summaries and the filled cache.
+    if (lid == 0u) {
+      var mk = 0u;
+      var mi = 0xffffffffu;
+      var gk = 0u;
+      var gi = 0xffffffffu;
+      var f = 1u;
+      for (var c = 0u; c < p.chunks; c++) {
+        let e = part[row * p.chunks + c];
+        if (e.x > mk || (e.x == mk && e.y < mi)) { mk = e.x; mi = e.y; }
+        if (e.z > gk || (e.z == gk && e.w < gi)) { gk = e.z; gi = e.w; }
+        f = max(f, e.z);
+      }
+      sPart = vec4<u32>(mk, mi, gk, gi);
+      sCache = CacheState(0u, f, atomicLoad(&candN[row]));
+    }
+    let summary = workgroupUniformLoad(&sPart);
+    let filled = workgroupUniformLoad(&sCache);
+    if (greedy) {
+      emit(row, summary.y, lid);
+      return;
+    }
+    if (!kOn && !pOn) {
+      emit(row, summary.w, lid);
+      return;
+    }
+    fMaxKey = summary.x;
+    fMax = valueOf(summary.x);
+    if (boundOn) {
+      bound = filled.floor;
+      let n = filled.n;
+      if (n <= CACHE) {
+        for (var i = lid; i < n; i += WG) {
+          let e = cand[row * CACHE + i];
+          cKey[i] = e.x;
+          cIdx[i] = e.y;
+        }
+      }
+      if (lid == 0u) { sCache = CacheState(select(0u, 1u, n <= CACHE), bound, n); }
+      selFloor = bound;
+      nAtLeast = min(V, n);
+    } else if (lid == 0u) {
+      sCache = CacheState(0u, 0u, 0u);
+    }
+    stage = select(ST_TOPP, ST_TOPK, kOn);
+  }
 
   loop {
     if (stage == ST_DONE) { break; }
@@ -427,12 +517,13 @@ fn main(
     var prefixMask = 0u;
     if (level == 1u) { shift = 10u; prefixMask = 0xffe00000u; }
     if (level == 2u) { shift = 0u; binMask = 0x3ffu; prefixMask = 0xfffffc00u; }
-    let cacheValid = workgroupUniformLoad(&sCacheValid) != 0u;
-    let cacheFloor = workgroupUniformLoad(&sCacheFloor);
+    let cs = workgroupUniformLoad(&sCache);
+    let cacheValid = cs.valid != 0u;
+    let cacheFloor = cs.floor;
     var floorKey = 1u;
     var collect = false;
     if (stage == ST_MAX) {
-      collect = cacheOn && V <= CACHE;
+      collect = !chunkMode && cacheOn && V <= CACHE;
     } else if (stage == ST_COLLECT) {
       floorKey = bound;
       collect = true;
@@ -458,28 +549,27 @@ fn main(
     if (isSel) { clearHist(lid); }
     if (lid == 0u) { atomicStore(&cN, 0u); }
     workgroupBarrier();
-    runPass(lid, useCache, workgroupUniformLoad(&sCacheN));
+    runPass(lid, useCache, cs.n);
     workgroupBarrier();
-    if (collect && lid == 0u) {
+    if (!chunkMode && collect && lid == 0u) {
       let n = atomicLoad(&cN);
-      sCacheValid = select(0u, 1u, n <= CACHE);
-      sCacheFloor = floorKey;
-      sCacheN = n;
+      sCache = CacheState(select(0u, 1u, n <= CACHE), floorKey, n);
     }
 
     if (isSel) {
       scan(tgt, mass, mass && level == 0u, topP, lid);
       var done = false;
       var result = floorKey;
-      if (workgroupUniformLoad(&sFound) == 0u) {
+      let so = workgroupUniformLoad(&sScan);
+      if (so.found == 0u) {
         // Fewer than k keys, or a top-p target above the total: keep everything in range.
         done = true;
       } else {
-        let above = workgroupUniformLoad(&sAbove);
-        let cntBin = workgroupUniformLoad(&sCntBin);
-        tgt = workgroupUniformLoad(&sTarget);
-        prefix = prefix | (workgroupUniformLoad(&sBin) << shift);
-        cntAboveAcc += workgroupUniformLoad(&sCntAbove);
+        let above = so.above;
+        let cntBin = so.cntBin;
+        tgt = so.tgt;
+        prefix = prefix | (so.bin << shift);
+        cntAboveAcc += so.cntAbove;
         nAtLeast = cntAboveAcc + cntBin;
         // Done when the whole bin is in (count) or the bin holds a single key (mass), or at the last level.
         done = select(above.x + cntBin == tgt.x, cntBin == 1u, mass) || level == 2u;
@@ -491,6 +581,10 @@ fn main(
         if (stage == ST_BOUND) {
           bound = result;
           stage = ST_COLLECT;
+          if (chunkMode) {
+            emitPart(w, vec4<u32>(maxKI, bound, 0u), lid);
+            stage = ST_DONE;
+          }
         } else {
           thr = result;
           stage = select(ST_GUMBEL, ST_TOPP, stage == ST_TOPK && pOn);
@@ -507,32 +601,39 @@ fn main(
       prefix = 0u;
       tgt = vec2<u32>(topK, 0u);
       cntAboveAcc = 0u;
-      nAtLeast = min(V, workgroupUniformLoad(&sCacheN));
-      stage = ST_TOPK;
+      nAtLeast = min(V, workgroupUniformLoad(&sCache).n);
+      stage = select(ST_TOPK, ST_DONE, chunkMode);
     } else {
       let isMax = stage == ST_MAX;
       let r = reduceArgmax(select(tBestKey, tMaxKey, isMax), select(tBestIdx, tMaxIdx, isMax), lid);
-      if (!isMax || greedy) {
-        if (lid == 0u) { out[row] = select(r.y, 0u, r.y == 0xffffffffu); }
+      if (chunkMode) {
+        maxKI = r;
+        if (!isMax) {
+          emitPart(w, vec4<u32>(0u, 0xffffffffu, r), lid);
+          stage = ST_DONE;
+        } else if (!boundOn) {
+          emitPart(w, vec4<u32>(r, 1u, 0u), lid);
+          stage = ST_DONE;
+        }
+      } else if (!isMax || greedy) {
+        emit(row, r.y, lid);
         stage = ST_DONE;
-      } else {
+      }
+      if (stage != ST_DONE) {
         fMaxKey = r.x;
         fMax = valueOf(r.x);
-        if (kOn && cacheOn && !cacheValid && topK <= WG && workgroupUniformLoad(&sCacheValid) == 0u) {
+        let post = workgroupUniformLoad(&sCache);
+        if (boundOn && post.valid == 0u) {
           // The k-th largest per-thread max bounds the k-th largest key from below: select it
           // over the maxima (a stand-in cache of WG entries), then cache every key above it.
           cKey[lid] = tMaxKey;
           cIdx[lid] = tMaxIdx;
-          if (lid == 0u) {
-            sCacheValid = 1u;
-            sCacheFloor = 0u;
-            sCacheN = WG;
-          }
+          if (lid == 0u) { sCache = CacheState(1u, 0u, WG); }
           stage = ST_BOUND;
           nAtLeast = WG;
         } else {
           stage = select(ST_TOPP, ST_TOPK, kOn);
-          nAtLeast = min(V, select(V, workgroupUniformLoad(&sCacheN), workgroupUniformLoad(&sCacheValid) != 0u));
+          nAtLeast = min(V, select(V, post.n, post.valid != 0u));
         }
         selFloor = 1u;
         level = 0u;

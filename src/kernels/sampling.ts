@@ -99,16 +99,24 @@ export interface SampleOptions {
   readonly cache?: number;
   /** Disable the candidate cache (every pass reads the row). */
   readonly noCache?: boolean;
+  /** Workgroups per row for the first passes (1 = one workgroup does the whole row). */
+  readonly chunks?: number;
 }
 
 const HIST_BYTES = 3 * 2048 * 4;
-const SMALL_BYTES = 256;
+/** Workgroup memory besides the histogram and the cache: subgroup totals (2 bytes per thread) and scalars. */
+const otherBytes = (wg: number) => 2 * wg + 256;
+/** Below this many rows, the first passes (max, top-k bound and cache fill, or the whole Gumbel-max
+ * of rows without top-k/top-p) are split over several workgroups per row. */
+const SPLIT_BELOW_SEQS = 128;
+const SPLIT_TARGET_WGS = 256;
+const SPLIT_MIN_CHUNK = 4096;
 
 /** The default workgroup size and cache for this device: big ones where workgroup memory allows. */
 export function sampleConfig(limits: GPUSupportedLimits): { wg: number; cache: number } {
-  const room = limits.maxComputeWorkgroupStorageSize - HIST_BYTES - SMALL_BYTES;
-  if (limits.maxComputeInvocationsPerWorkgroup >= 1024 && room >= 8 * 2048) return { wg: 1024, cache: 2048 };
-  return { wg: 256, cache: Math.min(2048, 2 ** Math.floor(Math.log2(Math.max(room, 8) / 8))) };
+  const room = (wg: number) => limits.maxComputeWorkgroupStorageSize - HIST_BYTES - otherBytes(wg);
+  if (limits.maxComputeInvocationsPerWorkgroup >= 1024 && room(1024) >= 8 * 2048) return { wg: 1024, cache: 2048 };
+  return { wg: 256, cache: Math.min(2048, 2 ** Math.floor(Math.log2(Math.max(room(256), 8) / 8))) };
 }
 
 // logits: [numSeqs, V] f32|f16; params: [numSeqs, 8] u32 (packSamplingParams); out: [numSeqs] u32
@@ -126,10 +134,26 @@ export function sampleWith(rec: Recorder, logits: Tensor, params: Tensor, out: T
   expect([256, 512, 1024].includes(wg), `sample: wg ${wg} must be 256, 512 or 1024`);
   expect(cache >= wg, `sample: cache ${cache} must be >= wg ${wg}`);
   expect(
-    HIST_BYTES + 8 * cache + SMALL_BYTES <= rec.gpu.limits.maxComputeWorkgroupStorageSize,
+    HIST_BYTES + 8 * cache + otherBytes(wg) <= rec.gpu.limits.maxComputeWorkgroupStorageSize,
     `sample: cache ${cache} does not fit the device's workgroup memory`,
   );
   const defines = [...(logits.dtype === 'f16' ? ['F16'] : []), ...(V % 4 === 0 ? ['VEC'] : [])];
-  const pipeline = rec.gpu.pipeline('sample', { defines, constants: { WG: wg, CACHE: cache } });
-  rec.dispatch(pipeline, [logits, params, out], [V, numSeqs, opts.noCache ? 0 : 1], grid(numSeqs));
+  const constants = { WG: wg, CACHE: cache };
+  const cacheOn = opts.noCache ? 0 : 1;
+  // Rows are read in units of one load: 4 logits (VEC) or 1.
+  const units = V % 4 === 0 ? V / 4 : V;
+  const wanted = opts.chunks ?? (numSeqs < SPLIT_BELOW_SEQS ? Math.min(Math.ceil(SPLIT_TARGET_WGS / numSeqs), Math.floor(V / SPLIT_MIN_CHUNK)) : 1);
+  const chunkUnits = Math.ceil(units / Math.max(1, Math.min(wanted, units)));
+  const chunks = Math.ceil(units / chunkUnits);
+  const pipeline = rec.gpu.pipeline('sample', { defines, constants });
+  // Split (chunks > 1): chunk workgroups summarise their part of the row (phase 0) and fill the
+  // candidate cache of top-k rows (phase 1); then one workgroup per row finishes (phase 2).
+  const part = rec.scratch([numSeqs, chunks, 4], 'u32', 'sample chunk summaries');
+  const cand = rec.scratch(chunks > 1 ? [numSeqs, cache, 2] : [2], 'u32', 'sample candidates');
+  const candN = rec.scratch([numSeqs], 'u32', 'sample candidate counts');
+  const bound = [logits, params, out, part, cand, candN];
+  if (chunks > 1) {
+    for (const phase of [0, 1]) rec.dispatch(pipeline, bound, [V, numSeqs, cacheOn, chunks, chunkUnits, phase], grid(numSeqs * chunks));
+  }
+  rec.dispatch(pipeline, bound, [V, numSeqs, cacheOn, chunks, chunkUnits, 2], grid(numSeqs));
 }

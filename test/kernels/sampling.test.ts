@@ -120,7 +120,6 @@ describe.skipIf(!gpu)(`sampling ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, ()
     // Every combination of temperature {0, 0.7, 1.5} x topK {0, 1, 5, 50} x topP {1, 0.9, 0.5}.
     it.each([
       [5, 'f32'],
-      [5, 'f16'],
       [1000, 'f32'],
       [1000, 'f16'],
       [1001, 'f32'],
@@ -162,7 +161,7 @@ describe.skipIf(!gpu)(`sampling ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, ()
       }
     });
 
-    it('results do not depend on workgroup size or on the candidate cache', async () => {
+    it('results do not depend on workgroup size, the candidate cache or the split over workgroups', async () => {
       const rng = new Rng(5);
       for (const V of [1000, 32000]) {
         const combos = COMBOS.filter((c) => c.temperature > 0);
@@ -170,9 +169,35 @@ describe.skipIf(!gpu)(`sampling ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, ()
         const values = llmLogits(rng, rows.length, V);
         const { t } = upload(g, values, rows.length, V, 'f32');
         const base = await runSample(g, t, rows);
-        for (const opts of [{ noCache: true }, { wg: 512, cache: 512 }] as SampleOptions[]) {
+        const variants: SampleOptions[] = [{ chunks: 1 }, { chunks: 3 }, { noCache: true, chunks: 1 }, { noCache: true, chunks: 5 }, { wg: 512, cache: 512, chunks: 1 }];
+        for (const opts of variants) {
           expect(Array.from(await runSample(g, t, rows, opts)), `V=${V} ${JSON.stringify(opts)}`).toEqual(Array.from(base));
         }
+      }
+    });
+
+    it('split over workgroups: every element is seen (a lone max at chunk edges always wins)', async () => {
+      const V = 1000;
+      const rng = new Rng(8);
+      for (const chunks of [2, 3, 7]) {
+        const edge = 4 * Math.ceil(V / 4 / chunks); // elements per chunk (the wrapper's split)
+        const at = [0, V - 1, rng.int(0, V - 1)];
+        for (let k = 1; k < chunks; k++) at.push(k * edge - 1, k * edge);
+        // Greedy, top-k 1, and a temperature so low that Gumbel noise cannot beat a gap of 1.
+        const modes = [
+          { temperature: 0, topK: 0, topP: 1 },
+          { temperature: 1, topK: 1, topP: 1 },
+          { temperature: 0.01, topK: 0, topP: 1 },
+          { temperature: 0.01, topK: 0, topP: 0.5 },
+        ];
+        const rows = at.flatMap((_, i) => modes.map((m, j) => ({ ...m, seed: i * 10 + j, step: chunks })));
+        const values = new Float32Array(rows.length * V);
+        rows.forEach((_, r) => {
+          for (let i = 0; i < V; i++) values[r * V + i] = rng.uniform(-4, 4);
+          values[r * V + at[Math.floor(r / modes.length)]] = 6;
+        });
+        const got = await runSample(g, g.upload(values, [rows.length, V], 'f32'), rows, { chunks });
+        rows.forEach((_, r) => expect(got[r], `chunks ${chunks} row ${r}`).toBe(at[Math.floor(r / modes.length)]));
       }
     });
 
