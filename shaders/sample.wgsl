@@ -1,7 +1,9 @@
 // sample: one token per row from logits with temperature, top-k and top-p, drawn by Gumbel-max
 // with a counter-based RNG: token = argmax over kept i of (logit_i * invT + g(seed, step, i)).
 // Bindings: 0 logits [numSeqs, V] (f32 or f16)  1 sp [numSeqs, 8] u32 (packSamplingParams)
-//           2 out [numSeqs] u32  3 params
+//   2 out [numSeqs] u32  3 part [numSeqs, chunks] vec4<u32> (chunk summaries)
+//   4 cand [numSeqs, CACHE] vec2<u32> (key, index)  5 candN [numSeqs] u32  6 params
+//   (3..5 are scratch, used only when chunks > 1).
 // sp row: [0] temperature f32 bits (0 = greedy), [1] topK (0 or >= V = off), [2] topP f32 bits
 //   (>= 1 = off), [3] seed, [4] step, [5] invT = f32(1 / temperature) bits, [6..7] unused.
 // Semantics (a pure function of the row's logits and sp; mirrored by src/kernels/ref/sampling.ts):
@@ -11,30 +13,38 @@
 //   top-p: keep key >= c, c = the largest key with sum(q over kept keys >= c) >= target,
 //   target = max(1, ceil(topP * Z)) with Z (the kept total) rounded to f32 (see scan()).
 //   g = -log(-log(u)), u = (23 hash bits + 0.5) / 2^23, hash = pcg(pcg(i ^ pcg(seed)) + rk2),
-//   rk2 = pcg(step ^ pcg(seed)); never depends on the batch, the row index or WG.
+//   rk2 = pcg(step ^ pcg(seed)); never depends on the batch, the row index, WG or the split.
 // Thresholds: radix select over the keys (11 + 11 + 10 bits): a histogram per level (counts, or
 //   64-bit fixed-point mass) in workgroup memory, a scan (subgroup scans + subgroup totals) to
 //   find the bin holding the threshold, then the next level inside that bin; a level ends the
 //   select early when its bin is entirely in (count) or holds a single key (mass). Integer sums
 //   and exact argmaxes make each result independent of WG, of the order of atomics, of the
-//   cache and of the batch.
+//   cache, of the split and of the batch.
 // Stages (main's loop, one pass over the row or the cache each; see ST_*): greedy rows: the max
 //   pass is the argmax. No top-k/top-p: one Gumbel pass. Otherwise: max pass; top-k with
 //   k <= WG: select the k-th largest of the WG per-thread maxima (a lower bound of the k-th
 //   key), one pass copying the keys above it into the cache, then every later level and the
-//   Gumbel pass run on the cache (typically 2 reads of the row in all); top-p only: max pass,
-//   the level-0 mass histogram over the row, then a level-1 pass that also caches the keys at
-//   or above the level-0 bin when they fit (typically 3 reads). Rows whose candidates do not
-//   fit the cache (flat distributions, big k) fall back to full-row passes (up to 5 or 6).
+//   Gumbel pass run on the cache (2 reads of the row in all); top-p only: max pass, the level-0
+//   mass histogram over the row, then a level-1 pass that also caches the keys at or above the
+//   level-0 bin when they fit (typically 3 reads). Rows whose candidates do not fit the cache
+//   (flat distributions, big k) fall back to full-row passes (up to 5 or 6).
 // Candidate cache: a full-row pass may copy every key >= a floor (below every threshold still
 //   to find) into workgroup memory (up to CACHE entries); a pass then reads the cache when it
 //   holds everything >= the pass's floor.
+// Phases (p.phase): 2 = one workgroup per row does everything (chunks == 1), or finishes after
+//   0 and 1 (chunks > 1, small batches): 0 = chunk workgroups (row, chunk) run the max pass
+//   (greedy rows: argmax; top-k rows: also their bound) or the whole Gumbel pass (rows without
+//   top-k/top-p) over their part of the row and write a summary to part; 1 = chunk workgroups
+//   of top-k rows append their keys >= max(chunk bounds) to cand (global, CACHE entries);
+//   phase 2 merges the summaries (exact argmaxes) and loads cand into the workgroup cache.
 // Layout: row-major logits; VEC: 4 logits per load (vec4<f32> or vec2<u32> = 4 halves;
 //   V % 4 == 0), one load in flight ahead of the one being visited; else one logit per load.
-// Workgroup: WG threads (override; 256, 512 or 1024, a multiple of the subgroup size), one row
-//   per workgroup; thread lid visits loads lid, lid + WG, ... (coalesced). Workgroup memory:
-//   3 * 2048 * 4 bytes of histogram + 8 * CACHE bytes of cache + ~100 bytes.
-// Dispatch: grid(numSeqs), row = wid.x + wid.y * nwg.x.
+//   A chunk is p.chunkUnits loads.
+// Workgroup: WG threads (override; 256, 512 or 1024, a multiple of the subgroup size); thread
+//   lid visits loads lid, lid + WG, ... of its row or chunk (coalesced). Workgroup memory:
+//   3 * 2048 * 4 bytes of histogram + 8 * CACHE bytes of cache + 2 * WG bytes + ~100 bytes.
+// Dispatch: phase 0 and 1: grid(numSeqs * chunks), row = w / chunks, chunk = w % chunks;
+//   phase 2: grid(numSeqs), row = w; w = wid.x + wid.y * nwg.x.
 enable f16;
 enable subgroups;
 
