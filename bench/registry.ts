@@ -7,6 +7,7 @@ import { linearSuite } from './kernels/linear.js';
 import { prefillAttentionSuite } from './kernels/prefill_attention.js';
 import { rmsNormSuite } from './kernels/rms_norm.js';
 import { rotarySuite } from './kernels/rotary.js';
+import { samplingSuite } from './kernels/sampling.js';
 import { siluAndMulSuite } from './kernels/silu_and_mul.js';
 
 export const suites: readonly BenchSuite[] = [
@@ -17,5 +18,6 @@ export const suites: readonly BenchSuite[] = [
   rmsNormSuite,
   rotarySuite,
   siluAndMulSuite,
+  samplingSuite,
   addSuite,
 ];
