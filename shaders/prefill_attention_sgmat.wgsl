@@ -1,24 +1,24 @@
-// prefill_attention_sgmat: the subgroup-matrix (tensor core) variant of prefill_attention.wgsl,
-// same bindings, params, tiling of query rows, dispatch and absolute key tiles. Needs
-// f16 16x16x16 subgroup matrices and subgroup size 32 (NVIDIA); the wrapper checks both.
+// prefill_attention_sgmat: the subgroup-matrix (tensor core) variant of prefill_attention.wgsl:
+// same bindings (caches read 16 bytes at a time), params, query-row tiling, dispatch and
+// absolute key tiles. Needs f16 16x16x16 subgroup matrices and 32-wide subgroups (NVIDIA);
+// the wrapper checks both. EMULATE runs the same tiling and index logic with the matrix
+// operations in plain WGSL (devices without the feature: tests on lavapipe).
 //
-// Bindings: 0 q: [numTokens, numHeads, D] f16 (vec4)   1 kCache, 2 vCache: [numBlocks,
-//   numKvHeads, 16, D] f16 (scalar, for subgroupMatrixLoad)   3 queryStartLoc   4 seqLens
-//   5 blockTables   6 out: [numTokens, numHeads, D] f16 (vec4)   7 params
-// Workgroup: 4 subgroups of 32; subgroup s owns packed query rows 16s .. 16s+15 of the
-//   workgroup's 64 (token-major (token, head) pairs of one kv head, as in the plain path).
-// Per key tile (BK = 64 keys = 4 cache blocks at absolute positions):
-//   S = Q Kᵀ: Q as D/16 left matrices held in registers, K as right matrices loaded straight
-//   from the cache (a 16-key block of one head is one contiguous [16, D] tile);
-//   softmax on S in workgroup memory, 2 lanes per row; P stored f16;
-//   O += P V into D/16 result matrices that stay in registers. The running max is updated
-//   lazily (only when a row's tile max exceeds it by more than TAU = 8 in log2 units, so
-//   P <= 256 fits f16): O goes through workgroup memory for rescaling only then, which
-//   after the first tiles is rare. Every decision depends on the row's own scores alone,
-//   and rescaling a row by exactly 1 is exact: results stay chunk- and batch-invariant.
-//   Cache blocks past seqLen or past the tile's last query are skipped; the one partial
-//   block (holding seqLen - 1) reads V from a zero-padded copy, so never-written slots
-//   (NaN, Inf) cannot reach the output through 0 * V.
+// Bindings: 0 q: [numTokens, numHeads, D] f16 (vec4<u32> = 8 f16)   1 kCache, 2 vCache:
+//   [numBlocks, numKvHeads, 16, D] f16 (vec4<u32>)   3 queryStartLoc   4 seqLens
+//   5 blockTables   6 out: [numTokens, numHeads, D] f16 (vec4<f16>)   7 params
+// Workgroup: NSG = 4 subgroups of 32 (EMULATE: 2); subgroup s owns packed query rows
+//   16s .. 16s+15 (token-major (token, head) pairs of one kv head, as in the plain path).
+// Per key tile (BK = 64 keys = 4 cache blocks at absolute positions; EMULATE: 32):
+//   K tile -> workgroup memory (16-byte loads prefetched into registers during the previous
+//   tile's P·V; keys past seqLen are zero); S = Q Kᵀ with Q as D/16 left matrices held in
+//   registers; S -> workgroup memory; softmax there, 2 lanes per row (V tile loads in flight),
+//   P stored f16; O += P V into D/16 result matrices that stay in registers.
+//   The running max moves lazily: only when a row's tile max exceeds it by more than TAU = 8
+//   (log2 units; P <= 256 fits f16). Only then does O pass through workgroup memory to be
+//   rescaled, which after the first tiles is rare. Each decision depends on the row's own
+//   scores, and scaling a row by exactly 1 is exact: results stay chunk- and batch-invariant.
+//   Blocks at or past the workgroup's last query position are skipped.
 //#if !EMULATE
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 enable subgroups;
@@ -37,9 +37,9 @@ struct Params {
   scaleLog2: f32,
 }
 
-@group(0) @binding(0) var<storage, read> q: array<vec4<f16>>;
-@group(0) @binding(1) var<storage, read> kCache: array<f16>;
-@group(0) @binding(2) var<storage, read> vCache: array<f16>;
+@group(0) @binding(0) var<storage, read> q: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> kCache: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> vCache: array<vec4<u32>>;
 @group(0) @binding(3) var<storage, read> queryStartLoc: array<u32>;
 @group(0) @binding(4) var<storage, read> seqLens: array<u32>;
 @group(0) @binding(5) var<storage, read> blockTables: array<u32>;
@@ -51,55 +51,51 @@ const D: u32 = 128u;
 //#else
 const D: u32 = 64u;
 //#endif
-const D4: u32 = D / 4u;
+const D8: u32 = D / 8u;       // 16-byte chunks per row
 const DT: u32 = D / 16u;      // 16-wide column tiles of the head dim
 //#if EMULATE
 const NSG: u32 = 2u;          // lavapipe has 32 KiB of workgroup memory
+const BK: u32 = 32u;
 //#else
-const NSG: u32 = 4u;          // subgroups per workgroup
+const NSG: u32 = 4u;
+const BK: u32 = 64u;
 //#endif
 const WG: u32 = NSG * 32u;
 const BM: u32 = NSG * 16u;    // packed query rows per workgroup
-const BK: u32 = 64u;          // keys per tile
-const NB: u32 = BK / 16u;     // cache blocks per tile
+const NB: u32 = BK / 16u;     // cache blocks per key tile
 const BLOCK: u32 = 16u;
-const SS: u32 = BK + 4u;      // row stride of sS (f32)
-const SP: u32 = BK + 8u;      // row stride of P in sQP (f16)
+const KP: u32 = D + 8u;       // f16 row stride of the Q/K/V staging tile
+const SS: u32 = max(BK, 64u) + 4u; // f32 row stride of S (and of O, 64 columns at a time)
+const SP: u32 = BK + 8u;      // f16 row stride of P
+const KCH: u32 = BK * D8 / WG; // 16-byte chunks per invocation per K or V tile
 const NEG: f32 = -1.0e30;
 const TAU: f32 = 8.0;
 
-// S [BM, SS] f32; also where O is rescaled and normalised, 64 columns at a time.
-var<workgroup> sS: array<f32, BM * SS>;
-// V of the partial block holding seqLen - 1, zero past seqLen: [16, D].
-var<workgroup> sVTail: array<f16, BLOCK * D>;
+var<workgroup> sKV: array<f16, max(BM, BK) * KP>; // Q tile at the start, then K or V tiles
+var<workgroup> sS: array<f32, BM * SS>;           // S; O when rescaled or written out
+var<workgroup> sP: array<f16, BM * SP>;
 var<workgroup> sRescale: u32;
 
 //#if EMULATE
-// Subgroup matrices emulated in plain WGSL for devices without them (tests of the index
-// logic on lavapipe): "subgroups" of 32 invocations; lane owns result elements
-// e = lane + 32 i (row e / 16, column e % 16); operands are read where they lie.
+// Emulated subgroup matrices: "subgroups" of 32 invocations, lane owns result elements
+// e = lane + 32 i (row e / 16, column e % 16); operands are read where they lie, so Q keeps
+// a tile of its own.
 var<workgroup> sQ: array<f16, BM * D>;
-var<workgroup> sQP: array<f16, BM * SP>;
 var<workgroup> sX: array<f32, WG>;
 var<private> inv: u32;
-var<private> n8: u32; // 8, unknown to the compiler: keeps the emulation loops rolled (lavapipe compile time)
-struct Left { src: u32, off: u32, stride: u32 } // src 0: sQ, 1: sQP (row-major)
-struct Right { src: u32, off: u32 }             // src 0: kCache (col-major), 1: vCache, 2: sVTail
+var<private> n8: u32; // 8, unknown to the compiler: keeps the loops rolled (lavapipe compile time)
+struct Left { src: u32, off: u32, stride: u32 } // src 0: sQ, 1: sP (row-major)
+struct Right { colMajor: bool, off: u32 }       // in sKV
 struct Acc { v: array<f32, 8> }
 fn loadQ(sg: u32, t: u32) -> Left { return Left(0u, sg * 16u * D + t * 16u, D); }
 fn loadP(sg: u32, j: u32) -> Left { return Left(1u, sg * 16u * SP + j * 16u, SP); }
-fn loadK(off: u32) -> Right { return Right(0u, off); }
-fn loadV(off: u32) -> Right { return Right(1u, off); }
-fn loadVTail(off: u32) -> Right { return Right(2u, off); }
+fn loadK(j: u32, t: u32) -> Right { return Right(true, j * 16u * KP + t * 16u); }
+fn loadV(j: u32, t: u32) -> Right { return Right(false, j * 16u * KP + t * 16u); }
 fn leftAt(a: Left, row: u32, k: u32) -> f32 {
   let i = a.off + row * a.stride + k;
-  return select(f32(sQP[i % (BM * SP)]), f32(sQ[i % (BM * D)]), a.src == 0u);
+  return select(f32(sP[i % (BM * SP)]), f32(sQ[i % (BM * D)]), a.src == 0u);
 }
-fn rightAt(b: Right, k: u32, n: u32) -> f32 {
-  if (b.src == 0u) { return f32(kCache[b.off + n * D + k]); }
-  if (b.src == 1u) { return f32(vCache[b.off + k * D + n]); }
-  return f32(sVTail[b.off + k * D + n]);
-}
+fn rightAt(b: Right, k: u32, n: u32) -> f32 { return f32(sKV[b.off + select(k * KP + n, n * KP + k, b.colMajor)]); }
 fn mma(a: Left, b: Right, c: Acc) -> Acc {
   var r = c;
   for (var i = 0u; i < n8; i++) {
@@ -114,7 +110,7 @@ fn storeAcc(off: u32, c: Acc) {
   for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; sS[off + (e / 16u) * SS + e % 16u] = c.v[i]; }
 }
 fn loadAcc(off: u32) -> Acc {
-  var c: Acc;
+  var c = Acc();
   for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; c.v[i] = sS[off + (e / 16u) * SS + e % 16u]; }
   return c;
 }
@@ -124,26 +120,42 @@ fn partner(x: f32) -> f32 {
   workgroupBarrier();
   return sX[inv ^ 16u];
 }
+fn stageQ(m: u32, d8: u32, v: vec4<u32>) { for (var w = 0u; w < 4u; w++) { let h = bitcast<vec2<f16>>(v[w]); sQ[m * D + d8 * 8u + 2u * w] = h.x; sQ[m * D + d8 * 8u + 2u * w + 1u] = h.y; } }
 //#else
 alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
-// Q tile [BM, D] (row-major) at the start, then P [BM, SP] f16.
-var<workgroup> sQP: array<f16, max(BM * D, BM * SP)>;
-fn loadQ(sg: u32, t: u32) -> Left { return subgroupMatrixLoad<Left>(&sQP, sg * 16u * D + t * 16u, false, D); }
-fn loadP(sg: u32, j: u32) -> Left { return subgroupMatrixLoad<Left>(&sQP, sg * 16u * SP + j * 16u, false, SP); }
-fn loadK(off: u32) -> Right { return subgroupMatrixLoad<Right>(&kCache, off, true, D); }
-fn loadV(off: u32) -> Right { return subgroupMatrixLoad<Right>(&vCache, off, false, D); }
-fn loadVTail(off: u32) -> Right { return subgroupMatrixLoad<Right>(&sVTail, off, false, D); }
+fn loadQ(sg: u32, t: u32) -> Left { return subgroupMatrixLoad<Left>(&sKV, sg * 16u * KP + t * 16u, false, KP); }
+fn loadP(sg: u32, j: u32) -> Left { return subgroupMatrixLoad<Left>(&sP, sg * 16u * SP + j * 16u, false, SP); }
+fn loadK(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, j * 16u * KP + t * 16u, true, KP); }
+fn loadV(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, j * 16u * KP + t * 16u, false, KP); }
 fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
 fn storeAcc(off: u32, c: Acc) { subgroupMatrixStore(&sS, off, c, false, SS); }
 fn loadAcc(off: u32) -> Acc { return subgroupMatrixLoad<Acc>(&sS, off, false, SS); }
 fn partner(x: f32) -> f32 { return subgroupShuffleXor(x, 16u); }
+fn stageQ(m: u32, d8: u32, v: vec4<u32>) { stageRow(m, d8, v); }
 //#endif
 
-fn blockBase(seq: u32, kvHead: u32, logicalBlock: u32) -> u32 {
-  let block = blockTables[seq * p.maxBlocksPerSeq + logicalBlock];
-  return (block * p.numKvHeads + kvHead) * BLOCK * D;
+// 8 f16 (16 bytes) into row `row`, columns 8 d8 .. 8 d8 + 7 of the staging tile.
+fn stageRow(row: u32, d8: u32, v: vec4<u32>) {
+  for (var w = 0u; w < 4u; w++) {
+    let h = bitcast<vec2<f16>>(v[w]);
+    sKV[row * KP + d8 * 8u + 2u * w] = h.x;
+    sKV[row * KP + d8 * 8u + 2u * w + 1u] = h.y;
+  }
+}
+
+struct Seq { seq: u32, kvHead: u32, seqLen: u32, loadEnd: u32 }
+
+// 16-byte chunk c of this invocation's share of the key tile at key0 (zero at or past loadEnd).
+fn fetch(s: Seq, key0: u32, c: u32, lid: u32, isK: bool) -> vec4<u32> {
+  let i = lid + c * WG;
+  let pos = key0 + i / D8;
+  if (pos >= s.loadEnd) { return vec4<u32>(); }
+  let block = blockTables[s.seq * p.maxBlocksPerSeq + pos / BLOCK];
+  let at = ((block * p.numKvHeads + s.kvHead) * BLOCK + pos % BLOCK) * D8 + i % D8;
+  if (isK) { return kCache[at]; }
+  return vCache[at];
 }
 
 @compute @workgroup_size(WG)
@@ -157,7 +169,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 //#else
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let z = 0u; // loop bounds below are constants here: loops unroll, matrices stay in registers
+  let z = 0u; // constant loop bounds: loops unroll, matrices and prefetches stay in registers
 //#endif
   let wgIndex = wid.x + wid.y * nwg.x;
   if (wgIndex >= p.numSeqs * p.numKvHeads * p.numQTiles) { return; }
@@ -179,29 +191,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let tok0 = qStart + qTile * R;
   let head0 = kvHead * G;
   let keyEnd = lastPos + 1u; // keys at or past keyEnd are masked for every row here
+  // Keys loaded: whole blocks below keyEnd, but never a slot at or past seqLen.
+  let sq = Seq(seq, kvHead, seqLen, min(seqLen, (keyEnd + BLOCK - 1u) / BLOCK * BLOCK));
 
-  // Q tile -> workgroup memory (padding rows zero); the partial V block, zero-padded.
-  for (var i = lid; i < BM * D4; i += WG) {
-    let m = i / D4;
+  // Q tile -> workgroup memory (padding rows zero) -> D/16 left matrices per subgroup.
+  for (var i = lid; i < BM * D8; i += WG) {
+    let m = i / D8;
     let r = m / G;
-    var v = vec4<f16>(0.0);
-    if (r < nRows) { v = q[((tok0 + r) * p.numHeads + head0 + m % G) * D4 + i % D4]; }
-//#if EMULATE
-    for (var c = 0u; c < 4u; c++) { sQ[i * 4u + c] = v[c]; }
-//#else
-    for (var c = 0u; c < 4u; c++) { sQP[i * 4u + c] = v[c]; }
-//#endif
-  }
-  let tailBlock = (seqLen - 1u) / BLOCK;
-  let hasTail = seqLen % BLOCK != 0u && tailBlock * BLOCK < keyEnd;
-  if (hasTail) {
-    let base = blockBase(seq, kvHead, tailBlock);
-    for (var i = lid; i < BLOCK * D; i += WG) {
-      sVTail[i] = select(f16(0.0), vCache[base + i], tailBlock * BLOCK + i / D < seqLen);
-    }
+    var v = vec4<u32>();
+    if (r < nRows) { v = q[((tok0 + r) * p.numHeads + head0 + m % G) * D8 + i % D8]; }
+    stageQ(m, i % D8, v);
   }
   workgroupBarrier();
-
   var qm: array<Left, DT>;
   for (var t = 0u; t < DT + z; t++) { qm[t] = loadQ(sg, t); }
   var acc: array<Acc, DT>;
@@ -216,27 +217,32 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var m = NEG;
   var l = 0.0;
 
+  var kReg: array<vec4<u32>, KCH>;
+  for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, 0u, c, lid, true); }
+
   for (var kt = 0u; kt < numKeyTiles; kt++) {
     let key0 = kt * BK;
-    // S = Q Kᵀ, one 16-key cache block at a time.
-    for (var j = 0u; j < NB + z; j++) {
-      if (key0 + j * BLOCK >= keyEnd) { break; }
-      let base = blockBase(seq, kvHead, kt * NB + j);
-      var s = Acc();
-      for (var t = 0u; t < DT + z; t++) {
-        s = mma(qm[t], loadK(base + t * 16u), s);
-      }
-      storeAcc(sg * 16u * SS + j * 16u, s);
-    }
+    workgroupBarrier(); // the previous tile's P·V (or the Q loads) are done with sKV and sP
+    for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, kReg[c]); }
     workgroupBarrier();
 
-    // Online softmax of this lane's half row (keys past the causal limit, seqLen or the
-    // skipped blocks are masked by position).
+    // S = Q Kᵀ for the blocks below keyEnd.
+    for (var j = 0u; j < NB + z; j++) {
+      if (key0 + j * BLOCK >= keyEnd) { break; }
+      var s = Acc();
+      for (var t = 0u; t < DT + z; t++) { s = mma(qm[t], loadK(j, t), s); }
+      storeAcc(sg * 16u * SS + j * 16u, s);
+    }
+    var vReg: array<vec4<u32>, KCH>;
+    for (var c = 0u; c < KCH + z; c++) { vReg[c] = fetch(sq, key0, c, lid, false); }
+    workgroupBarrier(); // S is visible; K is no longer needed
+
+    // Online softmax of this lane's half row (keys past the row's position are masked; that
+    // covers the skipped blocks and every key at or past seqLen).
     var tileMax = NEG;
     for (var i = 0u; i < BK / 2u + z; i++) {
       let key = 2u * i + h;
-      let s = select(NEG, sS[sRow + key] * p.scaleLog2, key0 + key <= rowPos);
-      tileMax = max(tileMax, s);
+      tileMax = max(tileMax, select(NEG, sS[sRow + key] * p.scaleLog2, key0 + key <= rowPos));
     }
     tileMax = max(tileMax, partner(tileMax));
     let mNew = select(m, tileMax, tileMax > m + TAU);
@@ -244,16 +250,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var lTile = 0.0;
     for (var i = 0u; i < BK / 2u + z; i++) {
       let key = 2u * i + h;
-      let s = select(NEG, sS[sRow + key] * p.scaleLog2, key0 + key <= rowPos);
-      let pr = f16(exp2(s - mNew));
-      sQP[pRow + key] = pr;
+      let pr = f16(exp2(select(NEG, sS[sRow + key] * p.scaleLog2, key0 + key <= rowPos) - mNew));
+      sP[pRow + key] = pr;
       lTile += f32(pr);
     }
     lTile += partner(lTile);
     l = l * corr + lTile;
     if (mNew != m && m != NEG) { sRescale = kt + 1u; } // any lane of any subgroup
     m = mNew;
-    let flags = workgroupUniformLoad(&sRescale); // also the barrier before P is read
+    for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, vReg[c]); }
+    let flags = workgroupUniformLoad(&sRescale); // also the barrier before P and V are read
 
     if (flags == kt + 1u) {
       // Some row's max moved: O *= corr through workgroup memory (corr is 1 for the others).
@@ -267,29 +273,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
     }
 
-    // O += P V.
-    for (var j = 0u; j < NB + z; j++) {
-      let blk = kt * NB + j;
-      if (blk * BLOCK >= keyEnd) { break; }
-      let pj = loadP(sg, j);
-      if (hasTail && blk == tailBlock) {
-        for (var t = 0u; t < DT + z; t++) {
-          acc[t] = mma(pj, loadVTail(t * 16u), acc[t]);
-        }
-      } else {
-        let base = blockBase(seq, kvHead, blk);
-        for (var t = 0u; t < DT + z; t++) {
-          acc[t] = mma(pj, loadV(base + t * 16u), acc[t]);
-        }
-      }
+    // Next K tile in flight during O += P V.
+    if (kt + 1u < numKeyTiles) {
+      for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, key0 + BK, c, lid, true); }
     }
-    workgroupBarrier(); // P and S are rewritten by the next tile
+    for (var j = 0u; j < NB + z; j++) {
+      if (key0 + j * BLOCK >= keyEnd) { break; }
+      let pj = loadP(sg, j);
+      for (var t = 0u; t < DT + z; t++) { acc[t] = mma(pj, loadV(j, t), acc[t]); }
+    }
   }
 
   // out = O / l, 64 columns at a time through workgroup memory.
   let tok = row / G;
-  let outBase = ((tok0 + tok) * p.numHeads + head0 + row % G) * D4;
+  let outBase = ((tok0 + tok) * p.numHeads + head0 + row % G) * (D / 4u);
   for (var part = 0u; part < DT / 4u + z; part++) {
+    workgroupBarrier();
     for (var n = 0u; n < 4u + z; n++) { storeAcc(sg * 16u * SS + n * 16u, acc[part * 4u + n]); }
     workgroupBarrier();
     if (tok < nRows) {
@@ -299,6 +298,5 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         out[outBase + part * 16u + h * 8u + i] = vec4<f16>(v);
       }
     }
-    workgroupBarrier();
   }
 }
