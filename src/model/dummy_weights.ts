@@ -8,6 +8,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { Recorder } from '../gpu/recorder.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { fillRandom, fillRandomKey } from '../kernels/fill_random.js';
+import { ModelLoadError } from '../loader/errors.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import { layerTensorNames, WHOLE_LAYOUT, type LayerWeights, type ModelWeights, type ShardRole, type WeightLayout } from './weights.js';
 
@@ -44,15 +45,22 @@ export async function createDummyWeights(gpu: Gpu, c: ModelConfig, opts: DummyWe
     if (!w.zero) fillRandom(rec, t, { key: fillRandomKey(seed, name), amplitude, window: w, start, count }); // zero: fresh buffers are zeroed
     return w.shape;
   };
+  // Every kernel binds a weight whole: one larger than a binding cannot be used on this device.
+  const allocate = (shape: number[], name: string) => {
+    const bytes = shape.reduce((a, b) => a * b, 2);
+    const max = Number(gpu.limits.maxStorageBufferBindingSize);
+    if (bytes > max) throw new ModelLoadError(name, `${(bytes / 2 ** 20).toFixed(0)} MiB exceeds this adapter's largest storage binding (${(max / 2 ** 20).toFixed(0)} MiB): the model does not fit this device`);
+    return gpu.allocate(shape, 'f16', name);
+  };
   const make = async (name: string, shape: number[], role: ShardRole = 'replicated'): Promise<Tensor> => {
-    const t = await gpu.allocate(layout(name, role, shape).shape, 'f16', name);
+    const t = await allocate(layout(name, role, shape).shape, name);
     fill(t, name, role, shape);
     return t;
   };
   // gate and up, each split by rows, stacked: [2 * rows, cols] with gate rows first.
   const stacked = async (gate: string, up: string, rows: number, cols: number): Promise<Tensor> => {
     const local = layout(gate, 'column', [rows, cols]).shape;
-    const t = await gpu.allocate([2 * local[0], local[1]], 'f16', `${gate}+up`);
+    const t = await allocate([2 * local[0], local[1]], `${gate}+up`);
     fill(t, gate, 'column', [rows, cols]);
     fill(t, up, 'column', [rows, cols], local[0] * local[1]);
     return t;
