@@ -6,10 +6,10 @@ import {
   prefillAttentionVariant,
   type PrefillAttentionVariant,
 } from '../../src/kernels/prefill_attention.js';
+import { attentionRef } from '../../src/kernels/ref/attention.js';
 import { f16BitsToF32, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
 import { expectClose, noGpuReason, run, testGpu } from '../helpers/gpu.js';
-import { prefillAttentionRef } from './prefill_attention.ref.js';
 
 const gpu = await testGpu();
 // Plain everywhere; the subgroup-matrix (tensor core) path where the device has it, else its
@@ -119,21 +119,23 @@ async function runCalls(g: Gpu, c: Case, calls: Call[], variant: PrefillAttentio
   return copy;
 }
 
+// The sequences' rows are back to back in q from queryStartLoc[0], as attentionRef takes them.
 function checkAgainstRef(c: Case, got: Uint16Array, what: string): void {
   const { numHeads, numKvHeads, headDim: D } = c.spec;
-  const qf = Float64Array.from(c.q, f16BitsToF32);
-  const want = prefillAttentionRef(qf, Float64Array.from(c.k, f16BitsToF32), Float64Array.from(c.v, f16BitsToF32), c.queryStartLoc, c.seqLens, c.blockTables, {
+  const rowSize = numHeads * D;
+  const lo = c.queryStartLoc[0] * rowSize;
+  const hi = c.queryStartLoc[c.queryStartLoc.length - 1] * rowSize;
+  const f64 = (bits: Uint16Array) => Float64Array.from(bits, f16BitsToF32);
+  const want = attentionRef(f64(c.q.subarray(lo, hi)), f64(c.k), f64(c.v), c.blockTables, {
     numHeads,
     numKvHeads,
     headDim: D,
     scale: 1 / Math.sqrt(D),
-    numTokens: c.numTokens,
+    queryLens: c.seqLens.map((_, i) => c.queryStartLoc[i + 1] - c.queryStartLoc[i]),
+    contextLens: c.seqLens,
     maxBlocksPerSeq: c.maxBlocksPerSeq,
   });
-  const rowSize = numHeads * D;
-  const lo = c.queryStartLoc[0] * rowSize;
-  const hi = c.queryStartLoc[c.queryStartLoc.length - 1] * rowSize;
-  expectClose(Float64Array.from(got.subarray(lo, hi), f16BitsToF32), want.subarray(lo, hi), TOL, what);
+  expectClose(f64(got.subarray(lo, hi)), want, TOL, what);
   const untouched = [...got.subarray(0, lo), ...got.subarray(hi)];
   expect(untouched.every((b) => b === SENTINEL), `${what}: rows outside the sequences were written`).toBe(true);
 }
