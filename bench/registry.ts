@@ -3,6 +3,7 @@ import type { BenchSuite } from '../src/bench/types.js';
 import { addSuite } from './kernels/add.js';
 import { decodeAttentionSuite } from './kernels/decode_attention.js';
 import { embeddingSuite } from './kernels/embedding.js';
+import { fillRandomSuite } from './kernels/fill_random.js';
 import { linearSuite } from './kernels/linear.js';
 import { prefillAttentionSuite } from './kernels/prefill_attention.js';
 import { rmsNormSuite } from './kernels/rms_norm.js';
@@ -20,4 +21,5 @@ export const suites: readonly BenchSuite[] = [
   siluAndMulSuite,
   samplingSuite,
   addSuite,
+  fillRandomSuite,
 ];
