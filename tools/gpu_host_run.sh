@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Everything tknp proves on the offline GPU host, in stages, results under $OUT (at most 8
+# files come back from the device tool). Prepare here: `npm run bundle -- --lean` and
+# `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
+#   bash tools/gpu_host_run.sh tests bench decode
+# Stages: tests | bench | bench-quick | decode | tknp | nccl. Each stage writes one log and
+# prints a one-line summary; a failing stage does not stop the others.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/tknp-out}
+mkdir -p "$OUT"
+export NCCL_NVLS_ENABLE=0
+B=(bash .bundle/run.sh --tree .)
+summary() { echo "[gpu_host_run] $1: $2" | tee -a "$OUT/summary.txt"; }
+
+"${B[@]}" doctor > "$OUT/doctor.txt" 2>&1 || true
+for stage in "$@"; do
+  case "$stage" in
+    tests)
+      "${B[@]}" test > "$OUT/tests.log" 2>&1
+      summary tests "exit $? — $(grep -aE 'Tests +[0-9]' "$OUT/tests.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g')"
+      ;;
+    bench | bench-quick)
+      filter=(); [ "$stage" = bench-quick ] && filter=(--filter 'decode_attention|linear|prefill')
+      "${B[@]}" bench kernels --sweep full "${filter[@]}" --list-cases "$OUT/cases.json" > /dev/null 2>&1
+      python3 tools/bench_pytorch.py --cases "$OUT/cases.json" --out "$OUT/baseline.json" > "$OUT/pytorch.log" 2>&1
+      "${B[@]}" bench kernels --sweep full "${filter[@]}" --baseline "$OUT/baseline.json" --json "$OUT/report.json" --html "$OUT/report.html" --markdown "$OUT/report.md" > "$OUT/bench.log" 2>&1
+      summary "$stage" "exit $? — $(tail -1 "$OUT/bench.log")"
+      rm -f "$OUT/cases.json" "$OUT/pytorch.log"
+      ;;
+    decode)
+      "${B[@]}" bench decode --preset llama-3-8b --batch 16,64,256 --context 4096 --steps 16 --prefill skip --json "$OUT/decode.json" > "$OUT/decode.log" 2>&1
+      summary decode "exit $?"
+      ;;
+    tknp)
+      # Token parallelism with every rank on this one GPU over sockets (NCCL cannot put two
+      # ranks of a communicator on one GPU): greedy outputs must equal tknp=1's.
+      for n in 1 2 4; do
+        "${B[@]}" generate --model test/fixtures/models/tiny-llama --tknp "$n" --comm socket --json -q -n 32 --temperature 0 --ignore-eos \
+          -p 'The quick brown fox' -p 'Once upon a time' -p 'A' > "$OUT/tknp$n.jsonl" 2>> "$OUT/tknp.log"
+      done
+      if cmp -s "$OUT/tknp1.jsonl" "$OUT/tknp2.jsonl" && cmp -s "$OUT/tknp1.jsonl" "$OUT/tknp4.jsonl"; then summary tknp "tknp 2 and 4 identical to tknp 1"; else summary tknp "DIFFERENT outputs"; fi
+      ;;
+    nccl)
+      "${B[@]}" test test/dist/nccl.test.ts > "$OUT/nccl.log" 2>&1
+      summary nccl "exit $? — $(grep -aE 'Tests +[0-9]' "$OUT/nccl.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g')"
+      ;;
+    *) summary "$stage" "unknown stage" ;;
+  esac
+done
