@@ -83,8 +83,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let qLen = queryStartLoc[seq + 1u] - qStart;
   let R = p.tileTokens;
   let G = p.groupSize;
-  if (qTile * R >= qLen) { return; }
   let seqLen = seqLens[seq];
+  if (qTile * R >= qLen || seqLen < qLen) { return; } // (seqLen < qLen: malformed, skipped)
   let firstPos = seqLen - qLen + qTile * R;       // position of the tile's first token
   let nRows = min(R, qLen - qTile * R);            // valid tokens in this tile
   let lastPos = firstPos + nRows - 1u;
