@@ -250,9 +250,13 @@ export class LLMEngine {
     into.push(this.output(l, delta, [], reason, error ?? l.request.errorMessage ?? undefined));
   }
 
-  /** Fails every unfinished request with `message` (a rank died) and returns their outputs. */
+  /**
+   * Fails every unfinished request with `message` (a rank died) and returns their final
+   * outputs, together with any final outputs not yet delivered (e.g. the requests of the step
+   * that failed).
+   */
   failAll(message: string): RequestOutput[] {
-    const outs: RequestOutput[] = [];
+    const outs = this.pendingOutputs.splice(0);
     for (const id of [...this.live.keys()]) {
       this.scheduler.finishRequest(id, RequestStatus.FINISHED_ERROR, message);
       this.finishLive(id, 'error', message, outs);
