@@ -33,6 +33,11 @@ export function binding(t: Tensor): GPUBufferBinding {
   return { buffer: t.buffer, offset: t.offset, size: bindingSize(t) };
 }
 
+/** Whether the bound byte ranges of `a` and `b` share any byte (same buffer, ranges intersect). */
+export function overlaps(a: Tensor, b: Tensor): boolean {
+  return a.buffer === b.buffer && a.offset < b.offset + bindingSize(b) && b.offset < a.offset + bindingSize(a);
+}
+
 /** A view of `t` with another shape of the same element count (no copy). */
 export function reshape(t: Tensor, shape: readonly number[]): Tensor {
   if (numel(shape) !== numel(t.shape)) {

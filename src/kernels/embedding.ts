@@ -1,7 +1,7 @@
 // Token embedding lookup (a row gather). Pure bandwidth: each token moves one H-row of f16.
 import type { Recorder } from '../gpu/recorder.js';
 import { grid } from '../gpu/recorder.js';
-import { bindingSize, expectShape, expect, type Tensor } from '../gpu/tensor.js';
+import { expectShape, expect, overlaps, type Tensor } from '../gpu/tensor.js';
 
 const WG = 128;
 
@@ -24,8 +24,4 @@ export function embedding(rec: Recorder, ids: Tensor, table: Tensor, out: Tensor
 /** 'vec8' (16-byte moves, hidden % 8 == 0) or 'f16' (one half per thread). */
 export function embeddingVariant(hidden: number): 'vec8' | 'f16' {
   return hidden % 8 === 0 ? 'vec8' : 'f16';
-}
-
-function overlaps(a: Tensor, b: Tensor): boolean {
-  return a.buffer === b.buffer && a.offset < b.offset + bindingSize(b) && b.offset < a.offset + bindingSize(a);
 }

@@ -3,7 +3,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
 import { f32, grid } from '../gpu/recorder.js';
-import { bindingSize, expect, expectShape, type Tensor } from '../gpu/tensor.js';
+import { expect, expectShape, overlaps, type Tensor } from '../gpu/tensor.js';
 
 export interface RmsNormOptions {
   /** Reduce with subgroup operations (default: where the device has them). */
@@ -89,8 +89,4 @@ function workgroupSize(items: number, maxInvocations: number, subgroupMax: numbe
 
 function sameView(a: Tensor, b: Tensor): boolean {
   return a.buffer === b.buffer && a.offset === b.offset;
-}
-
-function overlaps(a: Tensor, b: Tensor): boolean {
-  return a.buffer === b.buffer && a.offset < b.offset + bindingSize(b) && b.offset < a.offset + bindingSize(a);
 }

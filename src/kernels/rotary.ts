@@ -2,7 +2,7 @@
 // (interleaved) pairing, full or partial rotary. The cos/sin table comes from model/rope.ts.
 import type { Recorder } from '../gpu/recorder.js';
 import { grid } from '../gpu/recorder.js';
-import { bindingSize, expect, expectShape, type Tensor } from '../gpu/tensor.js';
+import { expect, expectShape, overlaps, type Tensor } from '../gpu/tensor.js';
 
 const WG = 128;
 
@@ -54,8 +54,4 @@ export function rotary(rec: Recorder, q: Tensor, k: Tensor, positions: Tensor, c
 /** 'packed' (two pairs per thread, 4-byte accesses: rotaryDim % 4 == 0, even headDim) or 'f16'. */
 export function rotaryVariant(headDim: number, rotaryDim: number): 'packed' | 'f16' {
   return rotaryDim % 4 === 0 && headDim % 2 === 0 ? 'packed' : 'f16';
-}
-
-function overlaps(a: Tensor, b: Tensor): boolean {
-  return a.buffer === b.buffer && a.offset < b.offset + bindingSize(b) && b.offset < a.offset + bindingSize(a);
 }

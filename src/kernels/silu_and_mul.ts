@@ -1,7 +1,7 @@
 // SwiGLU activation of the Llama MLP: silu(gate) * up, from the fused gate_up projection.
 import type { Recorder } from '../gpu/recorder.js';
 import { grid } from '../gpu/recorder.js';
-import { bindingSize, expect, expectShape, type Tensor } from '../gpu/tensor.js';
+import { expect, expectShape, overlaps, type Tensor } from '../gpu/tensor.js';
 
 const WG = 128;
 
@@ -24,8 +24,4 @@ export function siluAndMul(rec: Recorder, x: Tensor, out: Tensor): void {
 /** 'vec8' (16-byte accesses, intermediate % 8 == 0) or 'f16' (one half per thread). */
 export function siluAndMulVariant(intermediate: number): 'vec8' | 'f16' {
   return intermediate % 8 === 0 ? 'vec8' : 'f16';
-}
-
-function overlaps(a: Tensor, b: Tensor): boolean {
-  return a.buffer === b.buffer && a.offset < b.offset + bindingSize(b) && b.offset < a.offset + bindingSize(a);
 }
