@@ -2,6 +2,7 @@
 // reporting. Everything above src/gpu/ talks to the GPU through this class and Recorder.
 import { requestAdapter, type AdapterOptions } from './instance.js';
 import { GpuDeviceLostError, GpuUnavailableError, toNamedError } from './errors.js';
+import { BindGroupCache } from './bind_groups.js';
 import { BufferPool } from './pool.js';
 import { ShaderLibrary } from './shaders.js';
 import { BYTES, byteSize, hostArrayFor, numel, type DType, type HostArray, type Tensor } from './tensor.js';
@@ -40,6 +41,7 @@ const MAP_READ = 0x01;
 
 export class Gpu {
   readonly pool: BufferPool;
+  readonly bindGroups: BindGroupCache;
   readonly shaders = new ShaderLibrary();
   private readonly pipelineCache = new Map<string, GPUComputePipeline>();
   private readonly pending: Error[] = [];
@@ -51,6 +53,7 @@ export class Gpu {
     readonly caps: GpuCaps,
   ) {
     this.pool = new BufferPool(device);
+    this.bindGroups = new BindGroupCache(device);
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
       this.pending.push(toNamedError(ev.error, 'uncaptured GPU error'));
     };

@@ -104,12 +104,9 @@ export class Recorder {
     params: readonly Param[] | null,
     workgroups: readonly [number, number?, number?],
   ): void {
-    const entries: GPUBindGroupEntry[] = tensors.map((t, i) => ({
-      binding: i,
-      resource: 'dtype' in t ? binding(t) : t,
-    }));
-    if (params) entries.push({ binding: tensors.length, resource: this.uniformSlot(params) });
-    const bindGroup = this.gpu.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const resources: GPUBufferBinding[] = tensors.map((t) => ('dtype' in t ? binding(t) : t));
+    if (params) resources.push(this.uniformSlot(params));
+    const bindGroup = this.gpu.bindGroups.get(pipeline, resources);
     const pass = this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
