@@ -54,6 +54,13 @@ describe.skipIf(!gpu)(`bench harness ${gpu ? '' : `(skipped: ${noGpuReason()})`}
     expect(renderMarkdown(report)).toMatch(/\| add \| n=65536 \| flat \|/);
   });
 
+  it('the whole small sweep of every registered kernel validates and times (tknp bench kernels --sweep small)', async () => {
+    const report = await runBench(gpu!, suites, { sweep: 'small' });
+    const bad = report.results.filter((r) => r.status !== 'ok').map((r) => `${r.kernel} ${r.shape}: ${r.status} ${r.error ?? ''}`);
+    expect(bad).toEqual([]);
+    expect(new Set(report.results.map((r) => r.kernel)).size).toBeGreaterThanOrEqual(suites.length);
+  }, 600_000);
+
   it('every registered suite declares small-sweep cases with positive bytes', () => {
     for (const s of suites) {
       const cases = s.cases('small');
