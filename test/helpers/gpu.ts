@@ -74,3 +74,33 @@ export function expectClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
     );
   }
 }
+
+/** f16 bits → an integer on the f16 number line (ulp steps; +0 and -0 are both 0). */
+function orderedF16(bits: number): number {
+  return bits & 0x8000 ? -(bits & 0x7fff) : bits;
+}
+
+/**
+ * f16 results (bit patterns) against a reference rounded to f16, in units in the last place:
+ * throws with the worst element unless none is more than `maxUlps` away and at least the
+ * fraction `minExact` match bit for bit. A NaN on either side counts as infinitely far.
+ */
+export function expectUlps(got: Uint16Array, want: Float32Array, maxUlps: number, minExact: number, what = 'result'): void {
+  if (got.length !== want.length) throw new Error(`${what}: length ${got.length} != expected ${want.length}`);
+  const wantBits = toF16(want);
+  const gotValues = fromF16(got);
+  let exact = 0;
+  let worst = 0;
+  let worstAt = 0;
+  for (let i = 0; i < got.length; i++) {
+    const nan = Number.isNaN(gotValues[i]) || Number.isNaN(want[i]);
+    const d = nan ? Infinity : Math.abs(orderedF16(got[i]) - orderedF16(wantBits[i]));
+    if (d === 0) exact++;
+    if (d > worst) [worst, worstAt] = [d, i];
+  }
+  if (worst > maxUlps || exact < minExact * got.length) {
+    throw new Error(
+      `${what}: worst ${worst} ulps at [${worstAt}] (got ${gotValues[worstAt]}, expected ${want[worstAt]}), ${exact}/${got.length} exact (allowed: ${maxUlps} ulps, ${minExact} exact)`,
+    );
+  }
+}

@@ -4,9 +4,9 @@ import { fusedAddRmsNormRef, rmsNormRef } from '../../src/kernels/ref/rms_norm.j
 import { ShapeError } from '../../src/gpu/errors.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import type { Tensor } from '../../src/gpu/tensor.js';
-import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
+import { roundF16, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
-import { noGpuReason, run, testGpu } from '../helpers/gpu.js';
+import { expectUlps, noGpuReason, run, testGpu } from '../helpers/gpu.js';
 
 const gpu = await testGpu();
 
@@ -16,28 +16,6 @@ const gpu = await testGpu();
 // and none may be more than 2 f16 ulps away. The fused residual (f16(x + residual)) is exact.
 const MAX_ULPS = 2;
 const MIN_EXACT = 0.995;
-
-function ordered(bits: number): number {
-  return bits & 0x8000 ? -(bits & 0x7fff) : bits;
-}
-
-function expectUlps(got: Uint16Array, want: Float32Array, maxUlps: number, minExact: number, what: string): void {
-  const wantBits = toF16(want);
-  expect(got.length, `${what}: length`).toBe(wantBits.length);
-  let exact = 0;
-  let worst = 0;
-  let worstAt = 0;
-  for (let i = 0; i < got.length; i++) {
-    const d = Math.abs(ordered(got[i]) - ordered(wantBits[i]));
-    if (d === 0) exact++;
-    if (d > worst || Number.isNaN(fromF16([got[i]])[0])) {
-      worst = Number.isNaN(fromF16([got[i]])[0]) ? Infinity : d;
-      worstAt = i;
-    }
-  }
-  const msg = `${what}: worst ${worst} ulps at [${worstAt}] (got ${fromF16([got[worstAt]])[0]}, expected ${want[worstAt]}), ${exact}/${got.length} exact`;
-  expect(worst <= maxUlps && exact >= minExact * got.length, msg).toBe(true);
-}
 
 /** Rows of f16 values at three scales: tiny (eps dominates), unit, and large. */
 function activations(rng: Rng, rows: number, hidden: number): Float32Array {

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { siluAndMul } from '../../src/kernels/silu_and_mul.js';
 import { siluAndMulRef } from '../../src/kernels/ref/silu_and_mul.js';
 import { ShapeError } from '../../src/gpu/errors.js';
-import { fromF16, roundF16, toF16 } from '../../src/util/f16.js';
+import { roundF16, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
-import { noGpuReason, run, testGpu } from '../helpers/gpu.js';
+import { expectUlps, noGpuReason, run, testGpu } from '../helpers/gpu.js';
 
 const gpu = await testGpu();
 
@@ -13,25 +13,6 @@ const gpu = await testGpu();
 // of outputs must equal the reference bit for bit, none more than 2 f16 ulps away.
 const MAX_ULPS = 2;
 const MIN_EXACT = 0.995;
-
-function ordered(bits: number): number {
-  return bits & 0x8000 ? -(bits & 0x7fff) : bits;
-}
-
-function expectUlps(got: Uint16Array, want: Float32Array, what: string): void {
-  const wantBits = toF16(want);
-  let exact = 0;
-  let worst = 0;
-  let worstAt = 0;
-  for (let i = 0; i < got.length; i++) {
-    const nan = Number.isNaN(fromF16([got[i]])[0]) !== Number.isNaN(want[i]);
-    const d = nan ? Infinity : Math.abs(ordered(got[i]) - ordered(wantBits[i]));
-    if (d === 0) exact++;
-    if (d > worst) [worst, worstAt] = [d, i];
-  }
-  const msg = `${what}: worst ${worst} ulps at [${worstAt}] (got ${fromF16([got[worstAt]])[0]}, expected ${want[worstAt]}), ${exact}/${got.length} exact`;
-  expect(got.length === want.length && worst <= MAX_ULPS && exact >= MIN_EXACT * got.length, msg).toBe(true);
-}
 
 /** gate | up rows: gate spans silu's curved region and its tails (incl. ±f16 max), up ~ N(0, 1). */
 function inputs(rng: Rng, T: number, inter: number): Float32Array {
@@ -65,7 +46,7 @@ describe.skipIf(!gpu)(`silu_and_mul ${gpu ? '' : `(skipped: ${noGpuReason()})`}`
     const tx = g.upload(toF16(x), [T, 2 * inter], 'f16', 'x');
     const out = g.upload(new Uint16Array(T * inter).fill(0x7e00), [T, inter], 'f16', 'out');
     await run(g, (rec) => siluAndMul(rec, tx, out));
-    expectUlps((await g.read(out)) as Uint16Array, siluAndMulRef(x, inter), `siluAndMul T=${T} I=${inter}`);
+    expectUlps((await g.read(out)) as Uint16Array, siluAndMulRef(x, inter), MAX_ULPS, MIN_EXACT, `siluAndMul T=${T} I=${inter}`);
     tx.buffer.destroy();
     out.buffer.destroy();
   });
