@@ -5,6 +5,7 @@
 // The physical cache is capped (1 GiB each for K and V, or the device's binding limit): where a
 // batch's context is larger, sequences' block tables map onto a shuffled pool of physical blocks
 // that they share. Every read still comes from device memory (the pool is far larger than L2).
+import { fillTiled } from '../../src/bench/fill.js';
 import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { decodeAttention, DEFAULT_PARTITION_SIZE, planDecodeAttention } from '../../src/kernels/decode_attention.js';
@@ -57,14 +58,8 @@ function decodeCase(model: Model, numSeqs: number, ctx: number): BenchCase {
       const kCache = gpu.tensor(shape, 'f16', 'kCache');
       const vCache = gpu.tensor(shape, 'f16', 'vCache');
       const vShift = PATTERN / 2;
-      const vPattern = new Uint16Array(PATTERN);
-      vPattern.set(pattern.subarray(vShift));
-      vPattern.set(pattern.subarray(0, vShift), PATTERN - vShift);
-      for (let off = 0; off < cacheHalves; off += PATTERN) {
-        const n = Math.min(PATTERN, cacheHalves - off);
-        gpu.write(kCache, pattern.subarray(0, n), off);
-        gpu.write(vCache, vPattern.subarray(0, n), off);
-      }
+      fillTiled(gpu, kCache, pattern, cacheHalves);
+      fillTiled(gpu, vCache, pattern, cacheHalves, vShift);
       const qBits = toF16(rng.floats(numSeqs * numHeads * headDim, -2, 2));
       const q = gpu.upload(qBits, [numSeqs, numHeads, headDim], 'f16', 'q');
       const bt = gpu.upload(blockTables, [numSeqs, blocksPerSeq], 'u32', 'blockTables');
@@ -89,7 +84,7 @@ function decodeCase(model: Model, numSeqs: number, ctx: number): BenchCase {
                 const base = (blockTables[s * blocksPerSeq + b] * numKvHeads + kvh) * tile;
                 for (let i = 0; i < tile; i++) {
                   kc[b * tile + i] = f16BitsToF32(pattern[(base + i) % PATTERN]);
-                  vc[b * tile + i] = f16BitsToF32(vPattern[(base + i) % PATTERN]);
+                  vc[b * tile + i] = f16BitsToF32(pattern[(base + i + vShift) % PATTERN]);
                 }
               }
               const q0 = (s * numHeads + kvh * G) * headDim;

@@ -1,27 +1,14 @@
 // Bench entry for kernels/embedding: a row gather, pure bandwidth. Llama-3-8B's table
 // (128256 × 4096 f16, 1 GiB) is filled by tiling a random pool (a JS array of 0.5 G random
 // values would take longer than the benchmark), so row r column c holds pool[(r·H + c) mod P].
+import { fillTiled } from '../../src/bench/fill.js';
 import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
-import type { Gpu } from '../../src/gpu/gpu.js';
 import { Recorder } from '../../src/gpu/recorder.js';
-import type { Tensor } from '../../src/gpu/tensor.js';
 import { embedding, embeddingVariant } from '../../src/kernels/embedding.js';
 import { toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
 
 const POOL = 65521; // prime, so rows do not repeat with any power-of-two width
-const CHUNK = 1 << 24; // halves per upload
-
-/** Writes pool[i mod POOL] for i in [0, n) into `t` in CHUNK-sized uploads. */
-function fillTiled(gpu: Gpu, t: Tensor, pool: Uint16Array, n: number): void {
-  const ext = new Uint16Array(Math.min(n, CHUNK) + POOL);
-  for (let i = 0; i < ext.length; i++) ext[i] = pool[i % POOL];
-  for (let off = 0; off < n; off += CHUNK) {
-    const len = Math.min(CHUNK, n - off);
-    const start = off % POOL;
-    gpu.write(t, ext.subarray(start, start + len), off);
-  }
-}
 
 function embeddingCase(T: number, V: number, H: number, model: string): BenchCase {
   return {

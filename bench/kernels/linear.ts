@@ -2,9 +2,8 @@
 // token counts from decode (M = 1..16: a weight stream, bytes matter) to prefill (M = 64..8192: FLOPs).
 // Weights and activations are seeded random values repeating with a period of ~1M elements (so a 1 GB
 // lm_head fills quickly); validation checks a seeded sample of 64 outputs against an f64 reference.
+import { fillTiled } from '../../src/bench/fill.js';
 import type { BenchCase, BenchSuite, Sweep } from '../../src/bench/types.js';
-import type { Gpu } from '../../src/gpu/gpu.js';
-import type { Tensor } from '../../src/gpu/tensor.js';
 import { linear, linearVariant, type LinearMode } from '../../src/kernels/linear.js';
 import { linearTolerance } from '../../src/kernels/ref/linear.js';
 import { fromF16, toF16 } from '../../src/util/f16.js';
@@ -50,16 +49,6 @@ function block(seed: number, scale: number): Uint16Array {
   return toF16(new Rng(seed).floats(PERIOD, -scale, scale));
 }
 
-function fill(gpu: Gpu, t: Tensor, src: Uint16Array, shift: number, count: number): void {
-  const chunk = 1 << 24;
-  const buf = new Uint16Array(Math.min(chunk, count));
-  for (let start = 0; start < count; start += chunk) {
-    const n = Math.min(chunk, count - start);
-    for (let i = 0; i < n; i++) buf[i] = src[(start + i + shift) % PERIOD];
-    gpu.write(t, n === buf.length ? buf : buf.subarray(0, n), start);
-  }
-}
-
 function linearCase(p: Proj, M: number, mode: LinearMode): BenchCase {
   const { K, N } = p;
   const outBytes = p.logits ? 4 : 2;
@@ -81,8 +70,8 @@ function linearCase(p: Proj, M: number, mode: LinearMode): BenchCase {
       // (as a real step does) rather than from the 50 MB L2.
       const ws = Array.from({ length: 2 * N * K < 256 << 20 ? 4 : 1 }, () => gpu.tensor([N, K], 'f16', 'weight'));
       let next = 0;
-      fill(gpu, x, xb, 0, M * K);
-      for (const w of ws) fill(gpu, w, wb, 11, N * K);
+      fillTiled(gpu, x, xb, M * K);
+      for (const w of ws) fillTiled(gpu, w, wb, N * K, 11);
       const bias = bb ? gpu.upload(bb, [N], 'f16', 'bias') : null;
       const out = gpu.tensor([M, N], p.logits ? 'f32' : 'f16', 'out');
       return {

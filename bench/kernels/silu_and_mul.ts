@@ -1,28 +1,16 @@
 // Bench entry for kernels/silu_and_mul: SwiGLU of Llama-3-8B's MLP (intermediate 14336),
 // bandwidth-bound (read gate|up, write the product). Inputs tile a random pool (T 4096 has
 // 117 M halves), so x[t, j] = pool[(t·2I + j) mod P].
+import { fillTiled } from '../../src/bench/fill.js';
 import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
-import type { Gpu } from '../../src/gpu/gpu.js';
 import { Recorder } from '../../src/gpu/recorder.js';
-import type { Tensor } from '../../src/gpu/tensor.js';
 import { siluAndMul, siluAndMulVariant } from '../../src/kernels/silu_and_mul.js';
 import { siluAndMulRef } from '../../src/kernels/ref/silu_and_mul.js';
 import { fromF16, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
 
 const POOL = 65521; // prime
-const CHUNK = 1 << 24;
 const ROWS_CHECKED = 32;
-
-function fillTiled(gpu: Gpu, t: Tensor, pool: Uint16Array, n: number): void {
-  const ext = new Uint16Array(Math.min(n, CHUNK) + POOL);
-  for (let i = 0; i < ext.length; i++) ext[i] = pool[i % POOL];
-  for (let off = 0; off < n; off += CHUNK) {
-    const len = Math.min(CHUNK, n - off);
-    const start = off % POOL;
-    gpu.write(t, ext.subarray(start, start + len), off);
-  }
-}
 
 function siluCase(T: number, I: number, model: string): BenchCase {
   return {
