@@ -5,8 +5,6 @@
 // OpenAI error bodies, a disconnected client aborting its request, and a failing engine (a dead
 // rank) failing every request in flight (503, SSE error event, WebSocket close 1011) and stopping
 // the server. Expected texts come from LLM.generate of the same request alone on the same engine.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LLM } from '../../src/engine/llm.js';
@@ -17,17 +15,9 @@ import { toHttpError } from '../../src/server/openai.js';
 import { TknpServer } from '../../src/server/server.js';
 import { Rng } from '../../src/util/rng.js';
 import { noGpuReason, testGpu } from '../helpers/gpu.js';
+import { expectIdle, greedy, serverEngineOptions, type Json } from '../helpers/server.js';
 
 const gpu = await testGpu();
-const MODEL = 'test/fixtures/models/tiny-llama';
-
-function engineOptions() {
-  const c = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8')) as Record<string, number>;
-  const kvBytesPerBlock = 2 * c.num_hidden_layers * c.num_key_value_heads * 16 * c.head_dim * 2;
-  return { model: MODEL, quiet: true, maxNumSeqs: 8, maxNumBatchedTokens: 64, maxModelLen: 256, kvCacheBytes: 64 * kvBytesPerBlock };
-}
-
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** Reads an SSE response: the parsed `data:` events until `[DONE]` (which must come last). */
 async function readSse(res: Response, onEvent?: (e: Json) => void): Promise<{ events: Json[]; sawDone: boolean }> {
@@ -77,9 +67,8 @@ describe.skipIf(!gpu)(`tknp serve: OpenAI-compatible HTTP API (tiny-llama) ${gpu
     fetch(`${base}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body), ...init });
 
   beforeAll(async () => {
-    llm = await LLM.create(engineOptions());
+    llm = await LLM.create(serverEngineOptions());
     totalBlocks = llm.engine.scheduler.numFreeBlocks(0);
-    const greedy = (maxTokens: number): SamplingParamsInput => ({ temperature: 0, maxTokens, ignoreEos: true });
     const solo = async (p: PromptInput, sp: SamplingParamsInput) => (await llm.generate(p, sp))[0];
     refs.a = await solo(texts[0], greedy(n1));
     refs.b = await solo(texts[1], greedy(n2));
@@ -94,12 +83,7 @@ describe.skipIf(!gpu)(`tknp serve: OpenAI-compatible HTTP API (tiny-llama) ${gpu
     await llm?.shutdown();
   });
 
-  async function idle(): Promise<void> {
-    for (let i = 0; i < 500 && (server.loop.numActive > 0 || llm.engine.hasUnfinishedRequests()); i++) await new Promise((r) => setTimeout(r, 10));
-    expect(server.loop.numActive).toBe(0);
-    expect(llm.engine.hasUnfinishedRequests()).toBe(false);
-    expect(llm.engine.scheduler.numFreeBlocks(0)).toBe(totalBlocks);
-  }
+  const idle = () => expectIdle(server, llm, totalBlocks);
 
   it('GET /health and /v1/models', async () => {
     const h = await fetch(`${base}/health`);

@@ -5,8 +5,6 @@
 // completes; a closed socket frees its request at once; the idle loop does not spin.
 // Expected outputs are never hard-coded: each comes from LLM.generate of the request alone on
 // the same engine before the server starts (greedy decoding is batch-invariant).
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { LLM } from '../../src/engine/llm.js';
@@ -15,23 +13,14 @@ import type { SamplingParamsInput } from '../../src/engine/sampling_params.js';
 import { TknpServer } from '../../src/server/server.js';
 import { Rng } from '../../src/util/rng.js';
 import { noGpuReason, testGpu } from '../helpers/gpu.js';
+import { expectIdle, greedy, serverEngineOptions, type Json } from '../helpers/server.js';
 
 const gpu = await testGpu();
-const MODEL = 'test/fixtures/models/tiny-llama';
-
-/** Small budgets keep lavapipe quick: 8 sequences, 64 tokens a step, 256 positions, 64 KV blocks. */
-function engineOptions() {
-  const c = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8')) as Record<string, number>;
-  const kvBytesPerBlock = 2 * c.num_hidden_layers * c.num_key_value_heads * 16 * c.head_dim * 2;
-  return { model: MODEL, quiet: true, maxNumSeqs: 8, maxNumBatchedTokens: 64, maxModelLen: 256, kvCacheBytes: 64 * kvBytesPerBlock };
-}
-
-type Msg = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** A test client: records every message (and a shared log across clients) and waits for matches. */
 class Client {
-  readonly messages: Msg[] = [];
-  private waiters: { pred: (m: Msg) => boolean; resolve: (m: Msg) => void }[] = [];
+  readonly messages: Json[] = [];
+  private waiters: { pred: (m: Json) => boolean; resolve: (m: Json) => void }[] = [];
   readonly closed: Promise<{ code: number; reason: string }>;
 
   private constructor(
@@ -40,7 +29,7 @@ class Client {
     private readonly log: string[],
   ) {
     ws.on('message', (data) => {
-      const m = JSON.parse(data.toString()) as Msg;
+      const m = JSON.parse(data.toString()) as Json;
       this.messages.push(m);
       log.push(`${name}:${m.type}:${m.id}`);
       this.waiters = this.waiters.filter((w) => !(w.pred(m) && (w.resolve(m), true)));
@@ -61,17 +50,17 @@ class Client {
     this.ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg));
   }
 
-  waitFor(pred: (m: Msg) => boolean): Promise<Msg> {
+  waitFor(pred: (m: Json) => boolean): Promise<Json> {
     const seen = this.messages.find(pred);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve) => this.waiters.push({ pred, resolve }));
   }
 
-  done(id: unknown): Promise<Msg> {
+  done(id: unknown): Promise<Json> {
     return this.waitFor((m) => m.type === 'done' && m.id === id);
   }
 
-  of(id: unknown, type?: string): Msg[] {
+  of(id: unknown, type?: string): Json[] {
     return this.messages.filter((m) => m.id === id && (type === undefined || m.type === type));
   }
 }
@@ -91,7 +80,7 @@ function expectStream(c: Client, id: unknown, ref: RequestOutput): void {
 
 interface Case {
   readonly id: string;
-  readonly wire: Msg; // the prompt part of the generate message
+  readonly wire: Json; // the prompt part of the generate message
   readonly prompt: PromptInput;
   readonly params: SamplingParamsInput;
 }
@@ -103,7 +92,6 @@ describe.skipIf(!gpu)(`tknp serve: WebSocket /v1/stream (tiny-llama) ${gpu ? '' 
   let totalBlocks: number;
   const refs = new Map<string, RequestOutput>();
   const rng = new Rng(20261125);
-  const greedy = (maxTokens: number): SamplingParamsInput => ({ temperature: 0, maxTokens, ignoreEos: true });
   // Seeded prompts: plain text, multi-byte text (deltas must never split a character), random
   // token ids of an awkward length, and a chat through the template; random output lengths.
   const randomIds = Array.from({ length: rng.int(17, 37) }, () => rng.int(5, 1023));
@@ -121,7 +109,7 @@ describe.skipIf(!gpu)(`tknp serve: WebSocket /v1/stream (tiny-llama) ${gpu ? '' 
   const byId = (id: string) => cases.find((c) => c.id === id)!;
 
   beforeAll(async () => {
-    llm = await LLM.create(engineOptions());
+    llm = await LLM.create(serverEngineOptions());
     totalBlocks = llm.engine.scheduler.numFreeBlocks(0);
     for (const c of cases) refs.set(c.id, (await llm.generate(c.prompt, c.params))[0]);
     server = await TknpServer.start(llm.engine, { port: 0, log: () => {} });
@@ -133,14 +121,7 @@ describe.skipIf(!gpu)(`tknp serve: WebSocket /v1/stream (tiny-llama) ${gpu ? '' 
     await llm?.shutdown();
   });
 
-  /** Waits (bounded) until the loop delivered every final output and the engine holds no request. */
-  async function idle(): Promise<void> {
-    for (let i = 0; i < 500 && (server.loop.numActive > 0 || llm.engine.hasUnfinishedRequests()); i++) await new Promise((r) => setTimeout(r, 10));
-    expect(server.loop.numActive).toBe(0);
-    expect(llm.engine.hasUnfinishedRequests()).toBe(false);
-    expect(llm.engine.scheduler.numFreeBlocks(0)).toBe(totalBlocks);
-    llm.engine.scheduler.kvManager(0).checkInvariants();
-  }
+  const idle = () => expectIdle(server, llm, totalBlocks);
 
   it('interleaved requests on one socket stream deltas that add up to LLM.generate greedy output', async () => {
     const c = await Client.open(url, 'a');
