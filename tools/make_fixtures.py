@@ -27,12 +27,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
 import argparse
 import copy
-import hashlib
 import json
-import random
-import re
 import struct
-import sys
 import time
 
 T0 = time.time()
@@ -43,13 +39,12 @@ def log(msg: str) -> None:
 
 
 import torch  # noqa: E402
-import tokenizers  # noqa: E402
-import transformers  # noqa: E402
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
 from transformers import (  # noqa: E402
-    AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
-    Qwen2Config, Qwen2ForCausalLM,
+    LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
 )
+
+import hf_common  # noqa: E402  (tools/hf_common.py: python3 puts the script's folder on sys.path)
 
 VOCAB = 1024
 GREEDY = 32
@@ -95,23 +90,6 @@ STYLES = {
     },
 }
 
-TOKENIZER_CASES = [
-    "Hello, world!",
-    "",
-    " ",
-    "   leading and trailing   ",
-    "tabs\tand\nnewlines\n\n\nend",
-    "numbers 1234567 and 3.14159",
-    "don't I'M you'll WE'VE",
-    "naïve café résumé Ω ß",
-    "日本語のテキスト",
-    "emoji: 👍🏽 👨‍👩‍👧 🇩🇪 ❤️",
-    "nbsp\u00a0and\u200bzwsp",
-    "e\u0301 vs \u00e9",
-    "          ten spaces",
-    "line\r\nwindows",
-]
-
 PROMPTS = [
     {"name": "short", "text": "The quick brown fox"},
     {"name": "long", "text": ("Whenever you find yourself on the side of the majority, it is time to pause and "
@@ -130,21 +108,11 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def sha256(path: str) -> str:
-    return hashlib.sha256(open(path, "rb").read()).hexdigest()
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-
 # ---------------------------------------------------------------- tokenizers
 
 
 def corpus_sample(path: str, n: int = 400) -> list:
-    entries = [e for e in re.split(r"\n%\n", open(path, encoding="utf-8").read().rstrip("\n")) if e.strip()]
+    entries = hf_common.read_corpus(path)
     step = max(1, len(entries) // n)
     return entries[::step][:n]
 
@@ -179,18 +147,11 @@ def build_tokenizer(style: str, texts: list) -> Tokenizer:
 
 def save_tokenizer(tok: Tokenizer, style: str, out: str) -> None:
     st = STYLES[style]
-    tok.save(os.path.join(out, "tokenizer.json"))
     special = {k + "_token": st[k] for k in ("bos", "eos", "unk", "pad") if st[k]}
     named = set(special.values())
     extra = [s for s in st["specials"] if s not in named]
-    cfg = {"tokenizer_class": "PreTrainedTokenizerFast", **special, "additional_special_tokens": extra,
-           "model_max_length": 1024, "clean_up_tokenization_spaces": False, "chat_template": st["template"]}
-    if not st["bos"]:
-        cfg["bos_token"] = None
-    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
-        json.dump(cfg, f, indent=2, ensure_ascii=False)
-    with open(os.path.join(out, "special_tokens_map.json"), "w") as f:
-        json.dump({**special, "additional_special_tokens": extra}, f, indent=2)
+    hf_common.save_tokenizer_files(tok, out, special, extra, 1024, st["template"],
+                                   **({} if st["bos"] else {"bos_token": None}))
 
 
 # ---------------------------------------------------------------- models
@@ -254,32 +215,15 @@ def randomise(model, seed: int, tied: bool) -> None:
 def save_model(model, spec: dict, style: str, tok: Tokenizer, out: str) -> None:
     dtype_name = {torch.float16: "float16", torch.bfloat16: "bfloat16"}[spec["dtype"]]
     model.to(spec["dtype"]).save_pretrained(out)
-    path = os.path.join(out, "config.json")
-    cfg = json.load(open(path))
-    cfg["torch_dtype"] = dtype_name
-    cfg["dtype"] = dtype_name
-    with open(path, "w") as f:
-        json.dump(cfg, f, indent=2, sort_keys=True)
+    cfg = hf_common.rewrite_config(out, lambda cfg: cfg.update(torch_dtype=dtype_name, dtype=dtype_name))
     st = STYLES[style]
     eos = [tok.token_to_id(t) for t in dict.fromkeys(st["configEos"] + [st["eos"]])]
-    gen = GenerationConfig(
+    hf_common.finish_model_dir(
+        out,
         bos_token_id=tok.token_to_id(st["bos"]) if st["bos"] else cfg.get("bos_token_id"),
         eos_token_id=eos if len(eos) > 1 else eos[0],
         pad_token_id=tok.token_to_id(st["pad"]) if st["pad"] else None,
-        do_sample=False,
     )
-    gen.save_pretrained(out)
-    for name in os.listdir(out):
-        if name.endswith(".jinja"):
-            os.remove(os.path.join(out, name))
-
-
-def load_float32(cls, out: str):
-    try:
-        model = cls.from_pretrained(out, dtype=torch.float32, attn_implementation="eager")
-    except TypeError:
-        model = cls.from_pretrained(out, torch_dtype=torch.float32, attn_implementation="eager")
-    return model.eval()
 
 
 # ---------------------------------------------------------------- references
@@ -295,31 +239,19 @@ def fit_prompt(hf, text: str, lo: int = 5, hi: int = 40) -> str:
     return text
 
 
-@torch.no_grad()
 def run_prompt(model, ids: list):
-    seq = torch.tensor([ids], dtype=torch.long)
-    logits_steps, gen, margins = [], [], []
-    for i in range(GREEDY):
-        logits = model(input_ids=seq).logits[0, -1].float()
-        if i < LOGIT_STEPS:
-            logits_steps.append(logits.clone())
-        top = torch.topk(logits, 2)
-        nxt = int(top.indices[0])
-        gen.append(nxt)
-        margins.append(round(float(top.values[0] - top.values[1]), 6))
-        seq = torch.cat([seq, torch.tensor([[nxt]])], dim=1)
+    logits_steps, gen, margins = hf_common.greedy_decode(model, ids, GREEDY, LOGIT_STEPS)
     return torch.stack(logits_steps), gen, margins
 
 
 def tokenizer_cases(tok: Tokenizer, style: str) -> list:
     st = STYLES[style]
-    texts = TOKENIZER_CASES + [" ".join(st["specials"]) + " inline", f"x{st['eos']}y {st['specials'][-1]}\nz"]
+    texts = hf_common.TOKENIZER_CASES + [" ".join(st["specials"]) + " inline", f"x{st['eos']}y {st['specials'][-1]}\nz"]
     cases = []
     for text in texts:
-        no_sp = tok.encode(text, add_special_tokens=False).ids
-        cases.append({"text": text, "ids": tok.encode(text).ids, "idsNoSpecial": no_sp,
-                      "decoded": tok.decode(no_sp, skip_special_tokens=False),
-                      "decodedSkipSpecial": tok.decode(no_sp, skip_special_tokens=True)})
+        case = hf_common.tokenizer_case(tok, text)
+        case["decodedSkipSpecial"] = tok.decode(case["idsNoSpecial"], skip_special_tokens=True)
+        cases.append(case)
     return cases
 
 
@@ -331,8 +263,7 @@ def build_fixture(spec: dict, tok: Tokenizer, root: str, seed: int) -> dict:
     style = spec["style"]
     save_tokenizer(tok, style, out)
     tok = Tokenizer.from_file(os.path.join(out, "tokenizer.json"))
-    hf = AutoTokenizer.from_pretrained(out)
-    assert hf.chat_template == STYLES[style]["template"], "chat_template did not survive save/load"
+    hf = hf_common.load_hf_tokenizer(out, STYLES[style]["template"])
     vocab = tok.get_vocab_size()
     config = spec["config"](vocab)
     torch.manual_seed(seed)
@@ -343,21 +274,15 @@ def build_fixture(spec: dict, tok: Tokenizer, root: str, seed: int) -> dict:
         p.data = p.data.to(spec["dtype"]).float()
     n_params = sum(p.numel() for p in model.parameters())
     save_model(model, spec, style, tok, out)
-    ref_model = load_float32(spec["cls"], out)
+    ref_model = hf_common.load_float32(spec["cls"], out)
     log(f"{spec['name']}: {n_params / 1e6:.2f} M params, vocab {vocab}, {spec['dtype']}, "
         f"config {json.dumps({k: v for k, v in json.load(open(os.path.join(out, 'config.json'))).items() if 'rope' in k})}")
 
     prompts, greedy, blocks = [], [], []
     for p in PROMPTS:
+        text, ids = hf_common.encode_prompt(tok, hf, p, None if "messages" in p else fit_prompt(hf, p["text"]))
         if "messages" in p:
-            text = hf.apply_chat_template(p["messages"], tokenize=False, add_generation_prompt=True)
-            ids = tok.encode(text, add_special_tokens=False).ids
-            assert ids == hf.encode(text, add_special_tokens=False)
             assert 5 <= len(ids) <= 40, f"chat prompt has {len(ids)} tokens"
-        else:
-            text = fit_prompt(hf, p["text"])
-            ids = tok.encode(text).ids
-            assert ids == hf.encode(text), "transformers and tokenizers disagree"
         logits, gen, margins = run_prompt(ref_model, ids)
         with torch.no_grad():  # the reloaded model must equal the in-memory one (config round trip)
             a = ref_model(input_ids=torch.tensor([ids])).logits[0, -1]
@@ -389,9 +314,8 @@ def build_fixture(spec: dict, tok: Tokenizer, root: str, seed: int) -> dict:
         "seed": seed,
         "parameters": n_params,
         "vocabSize": vocab,
-        "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
-                     "transformers": transformers.__version__, "tokenizers": tokenizers.__version__},
-        "weightsSha256": sha256(os.path.join(out, "model.safetensors")),
+        "versions": hf_common.versions(),
+        "weightsSha256": hf_common.sha256(os.path.join(out, "model.safetensors")),
         "prompts": prompts,
         "greedyTokens": GREEDY,
         "greedy": greedy,
@@ -410,9 +334,8 @@ def build_fixture(spec: dict, tok: Tokenizer, root: str, seed: int) -> dict:
 
 def main() -> None:
     args = parse_args()
-    log(f"python {sys.version.split()[0]}  torch {torch.__version__}  transformers {transformers.__version__}  "
-        f"tokenizers {tokenizers.__version__}")
-    seed_everything(args.seed)
+    log("  ".join(f"{k} {v}" for k, v in hf_common.versions().items()))
+    hf_common.seed_everything(args.seed)
     torch.set_num_threads(min(8, os.cpu_count() or 1))
     texts = corpus_sample(args.corpus)
     log(f"tokenizer training text: {len(texts)} corpus entries, {sum(map(len, texts))} chars")

@@ -23,12 +23,10 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # before CUDA start
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
 import argparse
-import hashlib
 import json
 import math
 import random
 import re
-import sys
 import time
 
 T0 = time.time()
@@ -40,10 +38,11 @@ def log(msg: str) -> None:
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-import tokenizers  # noqa: E402
 import transformers  # noqa: E402
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers  # noqa: E402
-from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
+
+import hf_common  # noqa: E402  (tools/hf_common.py: python3 puts the script's folder on sys.path)
 
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>", "<|system|>", "<|user|>", "<|assistant|>"]
 UNK_ID, BOS_ID, EOS_ID, PAD_ID = 0, 1, 2, 3
@@ -94,29 +93,13 @@ def parse_args() -> argparse.Namespace:
 
 
 def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
+    hf_common.seed_everything(seed)
     torch.cuda.manual_seed_all(seed)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
-    torch.use_deterministic_algorithms(True, warn_only=True)
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------- corpus and tokenizer
-
-
-def read_corpus(path: str) -> list:
-    text = open(path, encoding="utf-8").read()
-    entries = [e for e in re.split(r"\n%\n", text.rstrip("\n")) if e.strip()]
-    return entries
 
 
 QA = re.compile(r"^Q:\s*(.+?)\n\s*A:\s*(.+)$", re.S)
@@ -152,30 +135,8 @@ def train_tokenizer(texts: list, vocab: int) -> Tokenizer:
 
 
 def save_tokenizer(tok: Tokenizer, out: str, max_len: int) -> None:
-    tok.save(os.path.join(out, "tokenizer.json"))
     special = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
-    extra = SPECIALS[4:]
-    cfg = {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        **special,
-        "additional_special_tokens": extra,
-        "model_max_length": max_len,
-        "clean_up_tokenization_spaces": False,
-        "chat_template": CHAT_TEMPLATE,
-    }
-    with open(os.path.join(out, "tokenizer_config.json"), "w") as f:
-        json.dump(cfg, f, indent=2, ensure_ascii=False)
-    with open(os.path.join(out, "special_tokens_map.json"), "w") as f:
-        json.dump({**special, "additional_special_tokens": extra}, f, indent=2)
-
-
-def load_hf_tokenizer(out: str):
-    """The tokenizer as transformers users get it (AutoTokenizer on DIR)."""
-    from transformers import AutoTokenizer
-
-    hf = AutoTokenizer.from_pretrained(out)
-    assert hf.chat_template == CHAT_TEMPLATE, "chat_template did not survive save/load"
-    return hf
+    hf_common.save_tokenizer_files(tok, out, special, SPECIALS[4:], max_len, CHAT_TEMPLATE)
 
 
 def encode_docs(tok: Tokenizer, hf, entries: list) -> list:
@@ -343,59 +304,27 @@ def save_model(model, config, out: str) -> None:
     mx = max(p.abs().max().item() for p in model.parameters())
     assert mx < 60000, f"weight magnitude {mx} does not fit f16"
     model.save_pretrained(out)
-    path = os.path.join(out, "config.json")
-    cfg = json.load(open(path))
-    cfg["torch_dtype"] = "float16"  # transformers 5 writes "dtype"; older readers want torch_dtype
-    cfg.setdefault("dtype", "float16")
-    with open(path, "w") as f:
-        json.dump(cfg, f, indent=2, sort_keys=True)
-    gen = GenerationConfig(bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID, do_sample=False)
-    gen.save_pretrained(out)
-    for name in os.listdir(out):  # keep only the files we mean to ship
-        if name.endswith(".jinja"):
-            os.remove(os.path.join(out, name))
+
+    def set_dtype(cfg: dict) -> None:
+        cfg["torch_dtype"] = "float16"  # transformers 5 writes "dtype"; older readers want torch_dtype
+        cfg.setdefault("dtype", "float16")
+
+    hf_common.rewrite_config(out, set_dtype)
+    hf_common.finish_model_dir(out, bos_token_id=BOS_ID, eos_token_id=EOS_ID, pad_token_id=PAD_ID)
 
 
 def load_float32(out: str):
-    try:
-        model = LlamaForCausalLM.from_pretrained(out, dtype=torch.float32, attn_implementation="eager")
-    except TypeError:
-        model = LlamaForCausalLM.from_pretrained(out, torch_dtype=torch.float32, attn_implementation="eager")
-    model.eval()
+    model = hf_common.load_float32(LlamaForCausalLM, out)
     assert next(model.parameters()).dtype == torch.float32
     return model
-
-
-@torch.no_grad()
-def greedy(model, ids: list, n: int):
-    """Exactly n greedy tokens (does not stop at eos), full recompute each step, float32 CPU."""
-    seq = torch.tensor([ids], dtype=torch.long)
-    first, out, margins = None, [], []
-    for i in range(n):
-        logits = model(input_ids=seq).logits[0, -1].float()
-        if first is None:
-            first = logits.clone()
-        top = torch.topk(logits, 2)
-        nxt = int(top.indices[0])
-        out.append(nxt)
-        margins.append(round(float(top.values[0] - top.values[1]), 6))
-        seq = torch.cat([seq, torch.tensor([[nxt]])], dim=1)
-    return first, out, margins
 
 
 def make_reference(out: str, hf, tok: Tokenizer) -> dict:
     model = load_float32(out)
     refs = []
     for p in PROMPTS:
-        if "messages" in p:
-            text = hf.apply_chat_template(p["messages"], tokenize=False, add_generation_prompt=True)
-            ids = hf.encode(text, add_special_tokens=False)
-            assert ids == tok.encode(text, add_special_tokens=False).ids
-        else:
-            text = p["text"]
-            ids = hf.encode(text)
-            assert ids == tok.encode(text).ids, "transformers and tokenizers disagree"
-        logits, gen, margins = greedy(model, ids, GREEDY_TOKENS)
+        text, ids = hf_common.encode_prompt(tok, hf, p)
+        (logits,), gen, margins = hf_common.greedy_decode(model, ids, GREEDY_TOKENS)
         top5 = torch.topk(logits, 5)
         eos_at = gen.index(EOS_ID) if EOS_ID in gen else None
         refs.append({
@@ -430,37 +359,14 @@ def make_reference(out: str, hf, tok: Tokenizer) -> dict:
     }
 
 
-TOKENIZER_CASES = [
-    "Hello, world!",
-    "",
-    " ",
-    "   leading and trailing   ",
-    "tabs\tand\nnewlines\n\n\nend",
-    "numbers 1234567 and 3.14159",
-    "don't I'M you'll WE'VE",
-    "naïve café résumé Ω ß",
-    "日本語のテキスト",
-    "emoji: 👍🏽 👨‍👩‍👧 🇩🇪 ❤️",
-    "nbsp\u00a0and\u200bzwsp",
-    "e\u0301 vs \u00e9",
-    "<s> literal specials </s> <|user|>",
-    "          ten spaces",
-    "line\r\nwindows",
-]
+# The shared cases plus this tokenizer's literal specials, in the order reference.json lists them.
+_SPECIALS_AT = hf_common.TOKENIZER_CASES.index("          ten spaces")
+TOKENIZER_CASES = (hf_common.TOKENIZER_CASES[:_SPECIALS_AT] + ["<s> literal specials </s> <|user|>"]
+                   + hf_common.TOKENIZER_CASES[_SPECIALS_AT:])
 
 
 def tokenizer_cases(tok: Tokenizer) -> list:
-    cases = []
-    for text in TOKENIZER_CASES:
-        with_sp = tok.encode(text).ids
-        no_sp = tok.encode(text, add_special_tokens=False).ids
-        cases.append({
-            "text": text,
-            "ids": with_sp,
-            "idsNoSpecial": no_sp,
-            "decoded": tok.decode(no_sp, skip_special_tokens=False),
-        })
-    return cases
+    return [hf_common.tokenizer_case(tok, text) for text in TOKENIZER_CASES]
 
 
 # ---------------------------------------------------------------- main
@@ -468,28 +374,27 @@ def tokenizer_cases(tok: Tokenizer) -> list:
 
 def main() -> None:
     args = parse_args()
-    log(f"python {sys.version.split()[0]}  torch {torch.__version__}  transformers {transformers.__version__}  "
-        f"tokenizers {tokenizers.__version__}")
+    log("  ".join(f"{k} {v}" for k, v in hf_common.versions().items()))
     seed_everything(args.seed)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     log(f"device {device}" + (f" ({torch.cuda.get_device_name()})" if device == "cuda" else " (no GPU: slow!)"))
     os.makedirs(args.out, exist_ok=True)
 
-    entries = read_corpus(args.corpus)
+    entries = hf_common.read_corpus(args.corpus)
     order = list(range(len(entries)))
     random.Random(args.seed).shuffle(order)
     n_held = max(1, int(len(entries) * args.holdout))
     held = [entries[i] for i in order[:n_held]]
     train_entries = [entries[i] for i in order[n_held:]]
-    log(f"corpus {args.corpus}: {len(entries)} entries ({sha256(args.corpus)[:12]}), "
+    log(f"corpus {args.corpus}: {len(entries)} entries ({hf_common.sha256(args.corpus)[:12]}), "
         f"{len(train_entries)} train / {len(held)} held out")
 
     tok = train_tokenizer(train_entries, args.vocab)
     save_tokenizer(tok, args.out, args.max_positions)
     tok = Tokenizer.from_file(os.path.join(args.out, "tokenizer.json"))
-    hf = load_hf_tokenizer(args.out)
+    hf = hf_common.load_hf_tokenizer(args.out, CHAT_TEMPLATE)
     vocab = tok.get_vocab_size()
-    log(f"tokenizer: byte-level BPE, vocab {vocab}, sha256 {sha256(os.path.join(args.out, 'tokenizer.json'))[:12]}")
+    log(f"tokenizer: byte-level BPE, vocab {vocab}, sha256 {hf_common.sha256(os.path.join(args.out, 'tokenizer.json'))[:12]}")
 
     train_ids, train_chats = encode_docs(tok, hf, train_entries)
     held_ids, held_chats = encode_docs(tok, hf, held)
@@ -536,11 +441,10 @@ def main() -> None:
     f16_held = evaluate(f16_model, eval_held.cpu(), "cpu", 16)
     log(f"held-out loss of the saved f16 weights (float32, CPU): {f16_held:.4f}")
     summary = {
-        "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
-                     "transformers": transformers.__version__, "tokenizers": tokenizers.__version__},
+        "versions": hf_common.versions(),
         "seed": args.seed,
         "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-        "corpusSha256": sha256(args.corpus),
+        "corpusSha256": hf_common.sha256(args.corpus),
         "parameters": n_params,
         "vocabSize": vocab,
         "steps": steps,
@@ -556,7 +460,7 @@ def main() -> None:
         "curve": curve,
     }
     ref["model"] = {k: summary[k] for k in ("versions", "seed", "parameters", "vocabSize", "steps", "trainLoss", "heldOutLoss")}
-    ref["weightsSha256"] = sha256(os.path.join(args.out, "model.safetensors"))
+    ref["weightsSha256"] = hf_common.sha256(os.path.join(args.out, "model.safetensors"))
     ref["tokenizerCases"] = tokenizer_cases(tok)
     with open(os.path.join(args.out, "reference.json"), "w") as f:
         json.dump(ref, f, indent=1, ensure_ascii=False)
