@@ -14,7 +14,7 @@ import { ProcessGroups } from './process_group.js';
 import { createRankRole, type RankRole } from './rank_role.js';
 import { encodeMessage } from './step_codec.js';
 import { topology } from './topology.js';
-import { DEFAULT_COMM_TIMEOUT_MS } from './worker.js';
+import { DEFAULT_COMM_TIMEOUT_MS, describeRankDevice, rankDevice } from './worker.js';
 
 interface RankInfo {
   rank: number;
@@ -56,9 +56,11 @@ export class DistributedExecutor implements Executor {
     let gpu: Gpu | undefined;
     try {
       groups = await Promise.race([ProcessGroups.connect(topology(0, c.tensorParallelSize, c.tokenParallelSize), pgOpts, server.port, server), ...(ranks ? [ranks.exited] : [])]);
-      gpu = await Gpu.create({ backend: c.backend as never, adapterName: c.adapter });
+      // After spawnLocalRanks: the device selection's environment must not reach the children.
+      const dev = rankDevice(env);
+      gpu = await Gpu.create({ backend: c.backend as never, adapterName: c.adapter, deviceUuid: dev.uuid });
       const role = await createRankRole(gpu, c, groups);
-      const mine: RankInfo = { rank: 0, device: gpu.describe(), numBlocks: role.numBlocks, log: [...role.log] };
+      const mine: RankInfo = { rank: 0, device: `${gpu.describe()}; ${describeRankDevice(dev)}`, numBlocks: role.numBlocks, log: [...role.log] };
       const all = (await Promise.race([groups.world.allGather(new TextEncoder().encode(JSON.stringify(mine))), ...(ranks ? [ranks.exited] : [])])).map(
         (b) => JSON.parse(new TextDecoder().decode(b)) as RankInfo,
       );

@@ -4,6 +4,7 @@
 // garbage-collected while devices live, so the instance is created once and held by this
 // module for the life of the process (the only module-level state in tknp, on purpose).
 import { create, globals } from 'webgpu';
+import { checkVulkanSelection, deviceUuidFromEnv, selectVulkanDevice } from './device_select.js';
 import { GpuUnavailableError } from './errors.js';
 
 export type Backend = 'vulkan' | 'metal' | 'd3d12' | 'opengl' | 'null';
@@ -13,6 +14,11 @@ export interface AdapterOptions {
   readonly backend?: Backend;
   /** Substring of the adapter name; Dawn picks the first match. Env: TKNP_ADAPTER. */
   readonly adapterName?: string;
+  /**
+   * Vulkan deviceUUID (= CUDA UUID) of the one GPU this process may use, through
+   * native-vk-select's layer (src/gpu/device_select.ts); chosen once per process. Env: TKNP_DEVICE_UUID.
+   */
+  readonly deviceUuid?: string;
 }
 
 /** Flags every instance gets: f16 and subgroup matrices on NVIDIA's Vulkan driver need them. */
@@ -37,7 +43,9 @@ export function resolveAdapterOptions(opts: AdapterOptions = {}): AdapterOptions
   if (backend && !['vulkan', 'metal', 'd3d12', 'opengl', 'null'].includes(backend)) {
     throw new GpuUnavailableError(`unknown backend '${backend}' (TKNP_BACKEND or --backend): expected vulkan, metal, d3d12, opengl or null`);
   }
-  return { backend, adapterName };
+  const deviceUuid = opts.deviceUuid ?? deviceUuidFromEnv();
+  if (deviceUuid && backend && backend !== 'vulkan') throw new GpuUnavailableError(`a GPU UUID (${deviceUuid}) selects a Vulkan device: backend '${backend}' cannot use it`);
+  return { backend, adapterName, deviceUuid };
 }
 
 /** The process-wide GPU entry point for these options (created once, never released). */
@@ -48,6 +56,8 @@ export function gpuInstance(opts: AdapterOptions): GPU {
   if (opts.adapterName) flags.push(`adapter=${opts.adapterName}`);
   const key = flags.join('|');
   let gpu = held.get(key);
+  // Sets the Vulkan loader's environment before the first Dawn instance; later calls only check.
+  selectVulkanDevice(opts.deviceUuid);
   if (!gpu) {
     installGlobals();
     gpu = create(flags);
@@ -64,6 +74,7 @@ export async function requestAdapter(opts: AdapterOptions = {}): Promise<GPUAdap
   } catch (e) {
     throw new GpuUnavailableError(`requestAdapter failed: ${(e as Error).message}`);
   }
+  checkVulkanSelection(adapter !== null);
   if (!adapter) {
     const what = [resolved.backend && `backend=${resolved.backend}`, resolved.adapterName && `adapter~'${resolved.adapterName}'`]
       .filter(Boolean)
