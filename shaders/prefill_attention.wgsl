@@ -7,7 +7,7 @@
 //           3 queryStartLoc: [numSeqs + 1] u32 (absolute q rows)   4 seqLens: [numSeqs] u32
 //           5 blockTables: [numSeqs, maxBlocksPerSeq] u32
 //           6 out: [numTokens, numHeads, D] f16 (vec4; only the sequences' rows are written)
-//           7 params (Params below)
+//           7 params (Params: shaders/lib/prefill_params.wgsl)
 // Variants: //#if HEAD_DIM_128 (D = 128, else D = 64).
 // Workgroup: 128 threads, one tile of BM = 64 packed query rows of one kv head: the rows are
 //   (token, head) pairs, token-major, for R = 64 / G consecutive tokens of one sequence and
@@ -22,16 +22,7 @@
 //   chunking of the prompt: results are bitwise batch- and chunk-invariant.
 enable f16;
 
-struct Params {
-  numHeads: u32,
-  numKvHeads: u32,
-  maxBlocksPerSeq: u32,
-  numQTiles: u32,
-  numSeqs: u32,
-  groupSize: u32,  // G
-  tileTokens: u32, // R = BM / G
-  scaleLog2: f32,  // softmax scale * log2(e)
-}
+//#include prefill_params
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<f16>>;
 @group(0) @binding(1) var<storage, read> kCache: array<vec4<f16>>;
@@ -72,25 +63,7 @@ fn cacheRow(seq: u32, kvHead: u32, pos: u32) -> u32 {
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let wgIndex = wid.x + wid.y * nwg.x;
-  if (wgIndex >= p.numSeqs * p.numKvHeads * p.numQTiles) { return; }
-  let kvHead = wgIndex % p.numKvHeads;
-  let rest = wgIndex / p.numKvHeads;
-  let qTile = p.numQTiles - 1u - rest % p.numQTiles;
-  let seq = rest / p.numQTiles;
-
-  let qStart = queryStartLoc[seq];
-  let qLen = queryStartLoc[seq + 1u] - qStart;
-  let R = p.tileTokens;
-  let G = p.groupSize;
-  let seqLen = seqLens[seq];
-  if (qTile * R >= qLen || seqLen < qLen) { return; } // (seqLen < qLen: malformed, skipped)
-  let firstPos = seqLen - qLen + qTile * R;       // position of the tile's first token
-  let nRows = min(R, qLen - qTile * R);            // valid tokens in this tile
-  let lastPos = firstPos + nRows - 1u;
-  let numKeyTiles = lastPos / BK + 1u;
-  let tok0 = qStart + qTile * R;
-  let head0 = kvHead * G;
+  //#include prefill_query_tile
 
   // Q tile -> workgroup memory (rows of padding tokens are zero).
   for (var i = lid; i < BM * D4; i += WG) {

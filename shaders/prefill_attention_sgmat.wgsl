@@ -26,16 +26,7 @@ enable chromium_experimental_subgroup_matrix;
 //#endif
 enable f16;
 
-struct Params {
-  numHeads: u32,
-  numKvHeads: u32,
-  maxBlocksPerSeq: u32,
-  numQTiles: u32,
-  numSeqs: u32,
-  groupSize: u32,
-  tileTokens: u32,
-  scaleLog2: f32,
-}
+//#include prefill_params
 
 @group(0) @binding(0) var<storage, read> q: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> kCache: array<vec4<u32>>;
@@ -171,25 +162,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
   let z = 0u; // constant loop bounds: loops unroll, matrices and prefetches stay in registers
 //#endif
-  let wgIndex = wid.x + wid.y * nwg.x;
-  if (wgIndex >= p.numSeqs * p.numKvHeads * p.numQTiles) { return; }
-  let kvHead = wgIndex % p.numKvHeads;
-  let rest = wgIndex / p.numKvHeads;
-  let qTile = p.numQTiles - 1u - rest % p.numQTiles;
-  let seq = rest / p.numQTiles;
-
-  let qStart = queryStartLoc[seq];
-  let qLen = queryStartLoc[seq + 1u] - qStart;
-  let R = p.tileTokens;
-  let G = p.groupSize;
-  let seqLen = seqLens[seq];
-  if (qTile * R >= qLen || seqLen < qLen) { return; } // (seqLen < qLen: malformed, skipped)
-  let firstPos = seqLen - qLen + qTile * R;
-  let nRows = min(R, qLen - qTile * R);
-  let lastPos = firstPos + nRows - 1u;
-  let numKeyTiles = lastPos / BK + 1u;
-  let tok0 = qStart + qTile * R;
-  let head0 = kvHead * G;
+  //#include prefill_query_tile
   let keyEnd = lastPos + 1u; // keys at or past keyEnd are masked for every row here
   // Keys loaded: whole blocks below keyEnd, but never a slot at or past seqLen.
   let sq = Seq(seq, kvHead, seqLen, min(seqLen, (keyEnd + BLOCK - 1u) / BLOCK * BLOCK));
