@@ -83,6 +83,9 @@ function projectFiles(root: string, lean: boolean): string[] {
   for (const d of PROJECT_DIRS.filter((d) => !(lean && DATA_DIRS.has(d)))) files.push(...listFiles(root, d, skipDir).filter((f) => d !== 'tools' || TOOL_FILE.test(f)));
   const nccl = join(root, 'native-nccl/build/Release');
   if (existsSync(nccl)) files.push(...readdirSync(nccl).filter((f) => f.endsWith('.node')).map((f) => `native-nccl/build/Release/${f}`));
+  // The device-select Vulkan layer and its manifest (src/gpu/device_select.ts finds them there).
+  const vkSelect = join(root, 'native-vk-select/build');
+  if (existsSync(vkSelect)) files.push(...readdirSync(vkSelect).filter((f) => /\.(so|json)$/.test(f)).map((f) => `native-vk-select/build/${f}`));
   return files.filter((f) => !SKIP_FILE.test(f));
 }
 

@@ -31,6 +31,12 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The device-select Vulkan layer (per-rank GPU choice on multi-GPU hosts): C only, no Vulkan SDK.
+if command -v cc >/dev/null && command -v make >/dev/null; then
+  make -s -C native-vk-select >/dev/null || echo "tknp setup: warning: native-vk-select failed to build; ranks cannot choose among identical GPUs" >&2
+else
+  echo "tknp setup: warning: no cc/make: native-vk-select (per-rank GPU choice on multi-GPU hosts) not built" >&2
+fi
 [ -f native-nccl/build/Release/tknp_nccl.node ] || { command -v cmake >/dev/null && npm run --silent build:nccl >/dev/null; } || echo "tknp setup: warning: NCCL addon not built (needs cmake and g++; try npm run build:nccl); the nccl backend is unavailable" >&2
 if [ ! -f dist/src/cli/main.js ] || [ -n "$(find src bench tools -name "*.ts" -newer dist/.built 2>/dev/null | head -1)" ] || [ ! -f dist/.built ]; then
   npx tsc -p tsconfig.json && touch dist/.built

@@ -36,7 +36,7 @@ export function rankDevice(env: LaunchEnv, processEnv: NodeJS.ProcessEnv = proce
     if (env.localRank < count) cuda = { device: env.localRank, ...addon.cudaDeviceInfo(env.localRank) };
     why = `${count} CUDA device${count === 1 ? '' : 's'}${cuda ? '' : ` (LOCAL_RANK ${env.localRank} is not one)`}`;
   } catch (e) {
-    why = `no CUDA device list: ${(e as Error).message.split('\n')[0]}`;
+    why = `no CUDA devices: ${(e as Error).message.split(' (')[0]}`;
   }
   if (processEnv.TKNP_DEVICE_UUID?.trim()) {
     const uuid = deviceUuidFromEnv(env.localRank, processEnv);

@@ -288,6 +288,14 @@ describe.skipIf(!layerDir)('tknp on the selected device (child processes)', () =
     expect(byOption.reselectOther).toMatchObject({ name: 'GpuUnavailableError', message: expect.stringContaining(`already ${uuid}`) });
   });
 
+  it('joins VK_LAYER_PATH where it is set (the loader then ignores VK_ADD_LAYER_PATH)', async () => {
+    const out = await child({ TEST_OPTS: JSON.stringify({ deviceUuid: uuid }), VK_LAYER_PATH: dir });
+    expect(out.error).toBeUndefined();
+    expect(out.vulkan).toMatchObject({ uuid, kept: true });
+    expect(out.env.VK_LAYER_PATH).toBe(`${layerDir}:${dir}`);
+    expect(out.env.VK_ADD_LAYER_PATH).toBeUndefined();
+  });
+
   it('with a UUID that matches no device: GpuUnavailableError naming it and the devices seen', async () => {
     const wrong = flipByte(uuid, new Rng(99).int(8, 15), new Rng(5)); // past a half-UUID comparison
     const out = await child({ TEST_OPTS: JSON.stringify({ deviceUuid: `GPU-${wrong}` }) });
