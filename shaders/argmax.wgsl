@@ -44,16 +44,8 @@ struct Params { V: u32, numSeqs: u32, chunks: u32, chunkLen: u32 }
 
 override WG: u32 = 256;
 
-var<workgroup> wKey: atomic<u32>;
-var<workgroup> wIdx: atomic<u32>;
-
-// Order-preserving key of an f32: larger value -> larger key; NaN -> 0 (below -inf); -0 -> +0.
-fn keyOf(x: f32) -> u32 {
-  let b = bitcast<u32>(x);
-  if ((b & 0x7fffffffu) > 0x7f800000u) { return 0u; }
-  if (b == 0x80000000u) { return 0x80000000u; }
-  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-}
+//#include float_key
+//#include workgroup_argmax
 
 var<private> bestKey: u32 = 0u;
 var<private> bestIdx: u32 = 0xffffffffu;
@@ -63,18 +55,6 @@ fn consider(key: u32, idx: u32) {
     bestKey = key;
     bestIdx = idx;
   }
-}
-
-// Workgroup-wide (max key, lowest index among max keys); every thread gets the result.
-fn reduce() -> vec2<u32> {
-  let k = subgroupMax(bestKey);
-  if (subgroupElect()) { atomicMax(&wKey, k); }
-  workgroupBarrier();
-  let top = atomicLoad(&wKey);
-  let i = subgroupMin(select(0xffffffffu, bestIdx, bestKey == top));
-  if (subgroupElect()) { atomicMin(&wIdx, i); }
-  workgroupBarrier();
-  return vec2<u32>(top, atomicLoad(&wIdx));
 }
 
 @compute @workgroup_size(WG)
@@ -92,7 +72,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let e = part[row * p.chunks + c];
     consider(e.x, e.y);
   }
-  let r = reduce();
+  let r = workgroupArgmax(bestKey, bestIdx);
   if (lid == 0u) { out[row] = select(r.y, 0u, r.y == 0xffffffffu); }
 //#else
   let row = w / p.chunks;
@@ -120,7 +100,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     consider(keyOf(f32(logits[base + e])), e);
   }
 //#endif
-  let r = reduce();
+  let r = workgroupArgmax(bestKey, bestIdx);
 //#if SPLIT
   if (lid == 0u) { part[w] = r; }
 //#else

@@ -97,8 +97,7 @@ var<workgroup> cKey: array<u32, CACHE>;
 var<workgroup> cIdx: array<u32, CACHE>;
 var<workgroup> cN: atomic<u32>;
 var<workgroup> sgTot: array<vec4<u32>, WG / 8u>; // per-subgroup totals in scan() (subgroups >= 8 lanes)
-var<workgroup> wKey: atomic<u32>;
-var<workgroup> wIdx: atomic<u32>;
+//#include workgroup_argmax
 // Written by one thread, read by all with workgroupUniformLoad.
 struct ScanOut {
   found: u32,
@@ -144,12 +143,7 @@ var<private> tBestKey: u32 = 0u;
 var<private> tBestIdx: u32 = 0xffffffffu;
 var<private> tBestScore: f32 = 0.0;
 
-fn keyOf(x: f32) -> u32 {
-  let b = bitcast<u32>(x);
-  if ((b & 0x7fffffffu) > 0x7f800000u) { return 0u; }
-  if (b == 0x80000000u) { return 0x80000000u; }
-  return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-}
+//#include float_key
 
 fn valueOf(k: u32) -> f32 {
   return bitcast<f32>(select(~k, k & 0x7fffffffu, (k & 0x80000000u) != 0u));
@@ -374,14 +368,8 @@ fn reduceArgmax(key: u32, idx: u32, lid: u32) -> vec2<u32> {
     atomicStore(&wIdx, 0xffffffffu);
   }
   workgroupBarrier();
-  let k = subgroupMax(key);
-  if (subgroupElect()) { atomicMax(&wKey, k); }
-  workgroupBarrier();
-  let top = atomicLoad(&wKey);
-  let i = subgroupMin(select(0xffffffffu, idx, key == top));
-  if (subgroupElect()) { atomicMin(&wIdx, i); }
-  workgroupBarrier();
-  if (lid == 0u) { sResult = vec2<u32>(top, atomicLoad(&wIdx)); }
+  let r = workgroupArgmax(key, idx);
+  if (lid == 0u) { sResult = r; }
   return workgroupUniformLoad(&sResult);
 }
 
