@@ -28,6 +28,21 @@ function same(got: Uint8Array | null | undefined, want: Uint8Array): void {
   expect(Buffer.compare(Buffer.from(got!.buffer, got!.byteOffset, got!.byteLength), Buffer.from(want))).toBe(0);
 }
 
+/** For the enclosing describe: a store server on a free local port and a client of it (handed to `use`). */
+function storeForSuite(use: (store: StoreClient) => void): void {
+  let server: StoreServer;
+  let store: StoreClient;
+  beforeAll(async () => {
+    server = await StoreServer.listen(0, '127.0.0.1');
+    store = await StoreClient.connect('127.0.0.1', server.port, 5000);
+    use(store);
+  });
+  afterAll(async () => {
+    store.close();
+    await server.close();
+  });
+}
+
 describe('NCCL addon on any machine', () => {
   it('builds and loads without CUDA or NCCL', () => {
     expect(ncclAddonCandidates().some((p) => existsSync(p)), 'run `npm run build:nccl`').toBe(true);
@@ -56,16 +71,8 @@ describe('NCCL addon on any machine', () => {
   });
 
   describe.skipIf(avail.ok)('where NCCL is missing', () => {
-    let server: StoreServer;
     let store: StoreClient;
-    beforeAll(async () => {
-      server = await StoreServer.listen(0, '127.0.0.1');
-      store = await StoreClient.connect('127.0.0.1', server.port, 5000);
-    });
-    afterAll(async () => {
-      store.close();
-      await server.close();
-    });
+    storeForSuite((s) => (store = s));
 
     it('reports it with a reason naming libnccl.so.2', () => {
       expect(avail.ok).toBe(false);
@@ -98,18 +105,10 @@ describe('NCCL addon on any machine', () => {
 });
 
 describe.skipIf(gpuSkip !== '')('NCCL on a GPU', () => {
-  let server: StoreServer;
   let store: StoreClient;
+  storeForSuite((s) => (store = s));
   let keys = 0;
   const key = () => `nccl-test-${keys++}`;
-  beforeAll(async () => {
-    server = await StoreServer.listen(0, '127.0.0.1');
-    store = await StoreClient.connect('127.0.0.1', server.port, 5000);
-  });
-  afterAll(async () => {
-    store.close();
-    await server.close();
-  });
 
   it('describes CUDA devices', () => {
     const info = loadNcclAddon().cudaDeviceInfo(0);
