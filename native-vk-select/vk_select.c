@@ -37,7 +37,7 @@ struct instance_data {
   PFN_vkEnumeratePhysicalDeviceGroups enumeratePhysicalDeviceGroupsKHR;
   PFN_vkGetPhysicalDeviceProperties2 getProperties2;
   PFN_vkEnumerateDeviceExtensionProperties enumerateDeviceExtensions;
-  int printed;  // the debug lines are printed at the first enumeration only
+  int printed;  // stderr messages are printed at the first enumeration only
 };
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -142,20 +142,21 @@ static void read_facts(struct instance_data *d, VkPhysicalDevice pd, struct devi
 
 // keep[i] = whether devices[i] stays visible. Writes the report and the debug lines.
 static void select_devices(struct instance_data *d, uint32_t n, const VkPhysicalDevice *devices, int *keep) {
+  const int first = !d->printed;  // messages once per instance, not at every enumeration
+  d->printed = 1;
   uint8_t want[VK_UUID_SIZE];
   int mode = wanted_uuid(want);
   char wantText[37] = "none";
   if (mode == 1) format_uuid(want, wantText);
   else if (mode < 0) {
-    fprintf(stderr, "[tknp vk_select] TKNP_VK_DEVICE_UUID='%s' is not a UUID (32 hex digits): hiding every device\n", getenv("TKNP_VK_DEVICE_UUID"));
+    if (first) fprintf(stderr, "[tknp vk_select] TKNP_VK_DEVICE_UUID='%s' is not a UUID (32 hex digits): hiding every device\n", getenv("TKNP_VK_DEVICE_UUID"));
     strcpy(wantText, "invalid");
   }
-  const int debug = debug_enabled() && !d->printed;
-  d->printed = 1;
+  const int debug = debug_enabled() && first;
   const char *reportPath = getenv("TKNP_VK_SELECT_REPORT");
   FILE *report = reportPath && *reportPath ? fopen(reportPath, "w") : NULL;
   if (report) fprintf(report, "tknp-vk-select 1\nwant %s\n", wantText);
-  if (!d->getProperties2 && mode != 0) fprintf(stderr, "[tknp vk_select] vkGetPhysicalDeviceProperties2 unavailable: cannot read device UUIDs, hiding every device\n");
+  if (!d->getProperties2 && mode != 0 && first) fprintf(stderr, "[tknp vk_select] vkGetPhysicalDeviceProperties2 unavailable: cannot read device UUIDs, hiding every device\n");
   uint32_t kept = 0;
   for (uint32_t i = 0; i < n; i++) {
     struct device_facts f;
@@ -328,7 +329,7 @@ static VKAPI_ATTR VkResult VKAPI_CALL CreateInstance(const VkInstanceCreateInfo 
   if (!core11 && !hasExt) {
     const char **names = calloc(pCreateInfo->enabledExtensionCount + 1, sizeof *names);
     if (!names) return VK_ERROR_OUT_OF_HOST_MEMORY;
-    memcpy(names, pCreateInfo->ppEnabledExtensionNames, pCreateInfo->enabledExtensionCount * sizeof *names);
+    if (pCreateInfo->enabledExtensionCount) memcpy(names, pCreateInfo->ppEnabledExtensionNames, pCreateInfo->enabledExtensionCount * sizeof *names);
     names[pCreateInfo->enabledExtensionCount] = VK_KHR_GET_PHYSICAL_DEVICE_PROPERTIES_2_EXTENSION_NAME;
     VkInstanceCreateInfo with = *pCreateInfo;
     with.enabledExtensionCount++;

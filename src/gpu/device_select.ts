@@ -115,8 +115,9 @@ export function selectVulkanDevice(uuid: string | undefined): void {
   process.once('exit', () => rmSync(reportPath, { force: true }));
   env.TKNP_VK_DEVICE_UUID = want;
   env.TKNP_VK_SELECT_REPORT = reportPath;
-  // Explicit layer: found through VK_ADD_LAYER_PATH (loader >= 1.3.234; the loader ignores it
-  // where VK_LAYER_PATH is set, so then it joins that), enabled by VK_INSTANCE_LAYERS.
+  // Explicit layer: found through VK_ADD_LAYER_PATH (works with loader 1.3.239; where
+  // VK_LAYER_PATH is set the loader ignores it, so then the folder joins VK_LAYER_PATH), and
+  // enabled by VK_INSTANCE_LAYERS. A loader that ignores both is caught by checkVulkanSelection.
   prepend(env, env.VK_LAYER_PATH ? 'VK_LAYER_PATH' : 'VK_ADD_LAYER_PATH', layerDir);
   prepend(env, 'VK_INSTANCE_LAYERS', VK_SELECT_LAYER);
   // Mesa's implicit device-select layer sits above ours and crashes when it is handed zero
@@ -169,7 +170,7 @@ export function checkVulkanSelection(found: boolean): void {
   const report = vulkanSelection();
   if (!report) {
     throw new GpuUnavailableError(
-      `GPU UUID ${want} was asked for, but the ${VK_SELECT_LAYER} layer did not run (no report at ${decided?.reportPath}): the Vulkan loader did not load ${join(decided?.layerDir ?? '', MANIFEST)}. Loaders older than 1.3.234 ignore VK_ADD_LAYER_PATH: set VK_LAYER_PATH=${decided?.layerDir}; see VK_LOADER_DEBUG=layer`,
+      `GPU UUID ${want} was asked for, but the ${VK_SELECT_LAYER} layer did not run (no report at ${decided?.reportPath}): the Vulkan loader did not load ${join(decided?.layerDir ?? '', MANIFEST)}. An old loader may not know VK_ADD_LAYER_PATH: set VK_LAYER_PATH=${decided?.layerDir}; VK_LOADER_DEBUG=layer shows what the loader did`,
     );
   }
   if (!report.devices.some((d) => d.kept)) {
