@@ -41,6 +41,9 @@ export function spawnLocalRanks(worldSize: number, masterPort: number, config: E
       env: {
         ...process.env,
         TKNP_ENGINE_CONFIG: JSON.stringify(config),
+        // Each rank chooses its own GPU: never inherit the driver's Vulkan device selection.
+        TKNP_VK_DEVICE_UUID: undefined,
+        TKNP_VK_SELECT_REPORT: undefined,
         RANK: String(rank),
         WORLD_SIZE: String(worldSize),
         LOCAL_RANK: String(rank),

@@ -203,6 +203,13 @@ if [ -n "$tree" ]; then
   if [ -L "$root/node_modules" ] || [ ! -e "$root/node_modules" ]; then
     ln -sfn "$dir/app/node_modules" "$root/node_modules"
   fi
+  # Native builds are git-ignored, so a copied tree may lack them: use the bundle's.
+  if [ ! -e "$root/native-vk-select/build/VkLayer_tknp_vk_select.json" ] && [ -e "$dir/app/native-vk-select/build/VkLayer_tknp_vk_select.json" ]; then
+    export TKNP_VK_SELECT_DIR="$dir/app/native-vk-select/build"
+  fi
+  if [ ! -e "$root/native-nccl/build/Release/tknp_nccl.node" ] && [ -e "$dir/app/native-nccl/build/Release/tknp_nccl.node" ]; then
+    export TKNP_NCCL_ADDON="$dir/app/native-nccl/build/Release/tknp_nccl.node"
+  fi
 fi
 cd "$root"
 if [ -z "$tree" ] && [ "${B[LEAN]:-0}" = 1 ]; then
