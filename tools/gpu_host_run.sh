@@ -12,13 +12,15 @@ mkdir -p "$OUT"
 export NCCL_NVLS_ENABLE=0
 B=(bash .bundle/run.sh --tree .)
 summary() { echo "[gpu_host_run] $1: $2" | tee -a "$OUT/summary.txt"; }
+# The vitest summary line of a log ("Tests  N passed | ..."), without colour codes.
+tests_line() { sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -aE 'Tests +[0-9]' | tail -1; }
 
 "${B[@]}" doctor > "$OUT/doctor.txt" 2>&1 || true
 for stage in "$@"; do
   case "$stage" in
     tests)
       "${B[@]}" test > "$OUT/tests.log" 2>&1
-      summary tests "exit $? — $(grep -aE 'Tests +[0-9]' "$OUT/tests.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g')"
+      summary tests "exit $? — $(tests_line "$OUT/tests.log")"
       ;;
     bench | bench-quick)
       filter=(); [ "$stage" = bench-quick ] && filter=(--filter 'decode_attention|linear|prefill')
@@ -43,7 +45,7 @@ for stage in "$@"; do
       ;;
     nccl)
       "${B[@]}" test test/dist/nccl.test.ts > "$OUT/nccl.log" 2>&1
-      summary nccl "exit $? — $(grep -aE 'Tests +[0-9]' "$OUT/nccl.log" | tail -1 | sed 's/\x1b\[[0-9;]*m//g')"
+      summary nccl "exit $? — $(tests_line "$OUT/nccl.log")"
       ;;
     *) summary "$stage" "unknown stage" ;;
   esac
