@@ -34,7 +34,7 @@ function decodeCase(model: Model, numSeqs: number, ctx: number): BenchCase {
     kernel: 'decode_attention',
     shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}`,
     model: model.name,
-    params: { batch: numSeqs, context: ctx },
+    params: { batch: numSeqs, context: ctx, numHeads, numKvHeads, headDim },
     bytes: kvBytes + 2 * numSeqs * numHeads * headDim * 2,
     flops: 4 * numSeqs * numHeads * ctx * headDim,
     async setup(gpu: Gpu) {

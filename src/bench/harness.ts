@@ -114,3 +114,9 @@ export async function runBench(gpu: Gpu, suites: readonly BenchSuite[], opts: Be
 export function baselineFor(report: BenchReport, r: CaseResult): BaselineResult | undefined {
   return report.baseline?.results.find((b) => b.kernel === r.kernel && b.shape === r.shape);
 }
+
+/** tknp / baseline speed ratio (>1: tknp faster), or undefined without a baseline. */
+export function ratio(report: BenchReport, r: CaseResult): number | undefined {
+  const b = baselineFor(report, r);
+  return b && r.medianUs ? b.medianUs / r.medianUs : undefined;
+}

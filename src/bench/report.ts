@@ -1,6 +1,9 @@
 // Bench report: a self-contained HTML page (tables + SVG charts, readable offline) and a
 // Markdown summary table for bench/RESULTS.md.
-import { baselineFor, type BenchReport, type CaseResult } from './harness.js';
+import { baselineFor, ratio, type BenchReport, type CaseResult } from './harness.js';
+import { evaluateTargets } from './targets.js';
+
+export { ratio };
 import { svgChart, type Series } from './svg.js';
 
 function esc(s: string): string {
@@ -17,11 +20,6 @@ function groupBy<T>(items: readonly T[], key: (t: T) => string): Map<string, T[]
   return m;
 }
 
-/** tknp / baseline speed ratio (>1: tknp faster), or undefined without a baseline. */
-export function ratio(report: BenchReport, r: CaseResult): number | undefined {
-  const b = baselineFor(report, r);
-  return b && r.medianUs ? b.medianUs / r.medianUs : undefined;
-}
 
 function rooflineChart(report: BenchReport, kernel: string, rs: CaseResult[]): string {
   const { copyGBps, f16TFlops } = report.peaks;
@@ -76,6 +74,11 @@ export function renderHtml(report: BenchReport): string {
 <h1>tknp kernel benchmarks</h1>
 <p>${esc(report.date)} — ${esc(report.device)}<br>command: <code>${esc(report.command)}</code> — sweep: ${report.sweep}<br>
 measured peaks: copy ${report.peaks.copyGBps.toFixed(0)} GB/s, f32 ${report.peaks.f32TFlops.toFixed(1)} TFLOP/s, f16 (vector) ${report.peaks.f16TFlops.toFixed(1)} TFLOP/s${report.baseline ? `<br>baseline: ${esc(report.baseline.source)}` : ''}</p>
+<h2>Targets</h2>
+<table><tr><th>target</th><th>requirement</th><th>status</th><th>detail</th></tr>
+${evaluateTargets(report)
+  .map((t) => `<tr${t.status === 'missed' ? ' class="bad"' : ''}><td>${esc(t.name)}</td><td>${esc(t.requirement)}</td><td>${t.status}</td><td>${esc(t.detail)}</td></tr>`)
+  .join('\n')}</table>
 <div class="charts">${charts.join('\n')}</div>
 <h2>All cases</h2>
 <table><tr><th>kernel</th><th>shape</th><th>model</th><th>variant</th><th>status</th><th>median µs</th><th>p10–p90 µs</th><th>GB/s</th><th>% copy peak</th><th>TFLOP/s</th><th>× PyTorch</th></tr>
@@ -86,6 +89,10 @@ ${rows.join('\n')}</table></body></html>`;
 export function renderMarkdown(report: BenchReport): string {
   const lines = [
     `Device: ${report.device}; peaks: copy ${report.peaks.copyGBps.toFixed(0)} GB/s, f16 ${report.peaks.f16TFlops.toFixed(1)} TFLOP/s (vector)`,
+    '',
+    '| target | status | detail |',
+    '|---|---|---|',
+    ...evaluateTargets(report).map((t) => `| ${t.name} (${t.requirement}) | ${t.status} | ${t.detail.replace(/\|/g, '/')} |`),
     '',
     '| kernel | shape | variant | median µs | GB/s | % copy peak | TFLOP/s | × PyTorch |',
     '|---|---|---|---:|---:|---:|---:|---:|',

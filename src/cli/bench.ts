@@ -5,6 +5,7 @@ import { suites } from '../../bench/registry.js';
 import { Gpu } from '../gpu/gpu.js';
 import { runBench, type BaselineResult, type BenchReport } from '../bench/harness.js';
 import { renderHtml, renderMarkdown } from '../bench/report.js';
+import { evaluateTargets } from '../bench/targets.js';
 import type { Sweep } from '../bench/types.js';
 
 export interface BenchKernelsArgs {
@@ -41,7 +42,8 @@ export async function benchKernels(args: BenchKernelsArgs, command: string): Pro
     const results = JSON.parse(readFileSync(args.baseline, 'utf8')) as { source?: string; results: BaselineResult[] };
     report.baseline = { source: results.source ?? args.baseline, results: results.results };
   }
-  if (args.json) write(args.json, JSON.stringify(report, null, 1));
+  for (const t of evaluateTargets(report)) console.log(`target ${t.status.padEnd(12)} ${t.name}: ${t.detail}`);
+  if (args.json) write(args.json, JSON.stringify({ ...report, targets: evaluateTargets(report) }, null, 1));
   if (args.html) write(args.html, renderHtml(report));
   if (args.markdown) write(args.markdown, renderMarkdown(report));
   const bad = report.results.filter((r) => r.status !== 'ok');
