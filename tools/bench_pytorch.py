@@ -65,16 +65,25 @@ def make(case):
         n = p(prm, "n")
         a, b = rnd(n), rnd(n)
         return "torch.add", lambda: a + b
-    if k in ("rms_norm", "fused_add_rms_norm"):
+    if k == "rms_norm":
         t, h = p(prm, "T", "tokens"), p(prm, "H", "hidden")
         x, w = rnd(t, h), rnd(h)
         return "F.rms_norm", lambda: F.rms_norm(x, (h,), w, 1e-5)
+    if k == "fused_add_rms_norm":
+        t, h = p(prm, "T", "tokens"), p(prm, "H", "hidden")
+        x, r, w = rnd(t, h), rnd(t, h), rnd(h)
+        return "x+r; F.rms_norm", lambda: F.rms_norm(x + r, (h,), w, 1e-5)
+    if k == "embedding":
+        t, v, h = p(prm, "T", "tokens"), p(prm, "V", "vocab"), p(prm, "H", "hidden")
+        table = rnd(v, h)
+        ids = torch.randint(0, v, (t,), device=dev, generator=g)
+        return "F.embedding", lambda: F.embedding(ids, table)
     if k == "silu_and_mul":
         t, i = p(prm, "T", "tokens"), p(prm, "I", "intermediate")
         x = rnd(t, 2 * i)
         return "F.silu(g)*u", lambda: F.silu(x[:, :i]) * x[:, i:]
     if k in ("argmax",):
-        s, v = p(prm, "numSeqs", "S"), p(prm, "V", "vocab")
+        s, v = p(prm, "numSeqs", "S", "batch"), p(prm, "V", "vocab")
         x = torch.randn(s, v, device=dev, dtype=torch.float32, generator=g)
         return "torch.argmax", lambda: torch.argmax(x, dim=-1)
     return None, None
