@@ -159,6 +159,8 @@ export function normalizeSamplingParams(
 export function generationConfigDefaults(json: Record<string, unknown>): GenerationConfigDefaults {
   const d: GenerationConfigDefaults = {};
   if (json.temperature != null) d.temperature = json.temperature as number;
+  // Hugging Face semantics: do_sample false means greedy, whatever temperature says.
+  if (json.do_sample === false) d.temperature = 0;
   if (json.top_k != null) d.topK = json.top_k as number;
   if (json.top_p != null) d.topP = json.top_p as number;
   if (json.max_new_tokens != null) d.maxTokens = json.max_new_tokens as number;

@@ -93,6 +93,9 @@ describe('normalizeSamplingParams', () => {
     const d = generationConfigDefaults({ temperature: 0.6, top_p: 0.9, top_k: 20, max_new_tokens: 128, do_sample: true, eos_token_id: [1, 2] });
     expect(d).toEqual({ temperature: 0.6, topP: 0.9, topK: 20, maxTokens: 128 });
     expect(normalizeSamplingParams({}, d)).toMatchObject(d);
+    // do_sample false (as the embedded model's generation_config says) means greedy, as in transformers.
+    expect(generationConfigDefaults({ temperature: 0.6, do_sample: false }).temperature).toBe(0);
+    expect(normalizeSamplingParams({ temperature: 0.9 }, generationConfigDefaults({ do_sample: false })).temperature).toBe(0.9);
   });
 
   it('derives distinct, reproducible u32 seeds for unseeded requests', () => {
