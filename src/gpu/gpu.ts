@@ -30,7 +30,10 @@ export interface GpuCaps {
 }
 
 export interface GpuOptions extends AdapterOptions {
-  /** Disable the subgroup-matrix feature even where offered (tests the fallback path). */
+  /**
+   * Disable the subgroup-matrix feature even where offered (the plain kernels run instead).
+   * Env: TKNP_NO_SUBGROUP_MATRIX=1, e.g. to rule tensor-core kernels out on a new driver.
+   */
   readonly noSubgroupMatrix?: boolean;
 }
 
@@ -71,7 +74,8 @@ export class Gpu {
       );
     }
     const wanted = ['shader-f16', 'subgroups', 'timestamp-query'];
-    if (!opts.noSubgroupMatrix) wanted.push('chromium-experimental-subgroup-matrix');
+    const noSgm = opts.noSubgroupMatrix ?? process.env.TKNP_NO_SUBGROUP_MATRIX === '1';
+    if (!noSgm) wanted.push('chromium-experimental-subgroup-matrix');
     const requiredFeatures = wanted.filter(has) as GPUFeatureName[];
     const a = adapter.limits;
     const requiredLimits: Record<string, number> = {
