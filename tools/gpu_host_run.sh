@@ -3,7 +3,8 @@
 # files come back from the device tool). Prepare here: `npm run bundle -- --lean` and
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
-# Stages: tests | bench | bench-quick | decode | tknp | nccl. Each stage writes one log and
+# Stages: tests | tests-plain (engine tests with tensor cores off: isolates a failing
+# subgroup-matrix kernel) | bench | bench-quick | decode | tknp | nccl. Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,10 @@ for stage in "$@"; do
     tests)
       "${B[@]}" test > "$OUT/tests.log" 2>&1
       summary tests "exit $? — $(tests_line "$OUT/tests.log")"
+      ;;
+    tests-plain)
+      TKNP_NO_SUBGROUP_MATRIX=1 "${B[@]}" test test/engine test/dist/token_parallel.test.ts > "$OUT/tests-plain.log" 2>&1
+      summary tests-plain "exit $? — $(tests_line "$OUT/tests-plain.log")"
       ;;
     bench | bench-quick)
       filter=(); [ "$stage" = bench-quick ] && filter=(--filter 'decode_attention|linear|prefill')
