@@ -12,6 +12,8 @@ import type { StoreClient } from './store.js';
 const HEADER = 16;
 const KIND_DATA = 0;
 const KIND_ABORT = 1;
+/** A rank closing normally says so first, so its disconnect is not taken for a crash. */
+const KIND_BYE = 2;
 
 interface Waiter {
   resolve: (b: Uint8Array) => void;
@@ -25,6 +27,7 @@ export class SocketTransport {
   private readonly waiters = new Map<string, Waiter>();
   private failure: Error | undefined;
   private closing = false;
+  private readonly departed = new Set<number>();
 
   private constructor(
     readonly rank: number,
@@ -88,13 +91,25 @@ export class SocketTransport {
         const payload = new Uint8Array(buf.subarray(HEADER, HEADER + len));
         buf = buf.subarray(HEADER + len);
         if (kind === KIND_ABORT) this.fail(new CommAbortedError(`rank ${peer} aborted: ${Buffer.from(payload).toString('utf8')}`));
+        else if (kind === KIND_BYE) this.departed.add(peer);
         else this.deliver(`${peer}:${tag}:${seq}`, payload);
       }
     };
     if (initial.length) onData(Buffer.alloc(0));
     sock.on('data', onData);
     sock.on('close', () => {
-      if (!this.closing) this.fail(new PeerLostError(`rank ${peer} disconnected (process died?)`));
+      if (this.closing) return;
+      if (!this.departed.has(peer)) {
+        this.fail(new PeerLostError(`rank ${peer} disconnected (process died?)`));
+        return;
+      }
+      // A rank that shut down normally: only what still waits on it fails.
+      for (const [key, w] of this.waiters) {
+        if (!key.startsWith(`${peer}:`)) continue;
+        clearTimeout(w.timer);
+        this.waiters.delete(key);
+        w.reject(new PeerLostError(`rank ${peer} has shut down`));
+      }
     });
     sock.on('error', () => {});
   }
@@ -170,10 +185,18 @@ export class SocketTransport {
     return this.failure;
   }
 
-  /** Closes every connection (a hung peer cannot hold this up) and stops listening. */
+  /**
+   * Says goodbye to every peer, closes every connection (a hung peer cannot hold this up: the
+   * sockets are destroyed after a second) and stops listening.
+   */
   async close(): Promise<void> {
     this.closing = true;
-    for (const s of this.peers.values()) s.destroy();
+    const bye = Buffer.alloc(HEADER);
+    bye.writeUInt32LE(KIND_BYE, 12);
+    for (const s of this.peers.values()) {
+      if (s.writable) s.end(bye);
+      setTimeout(() => s.destroy(), 1000).unref();
+    }
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
