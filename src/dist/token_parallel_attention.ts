@@ -53,11 +53,18 @@ export class TokenParallelAttention implements StepAttention {
   async forward(rec: Recorder, layer: number, q: Tensor, k: Tensor, v: Tensor, out: Tensor): Promise<void> {
     const n0 = this.counts[0];
     const T = q.shape[0];
-    if (n0 > 0) this.local.forward(rec, layer, rows(q, n0), rows(k, n0), rows(v, n0), rows(out, n0));
-    if (T === n0) return;
+    const ownRows = () => {
+      if (n0 > 0) this.local.forward(rec, layer, rows(q, n0), rows(k, n0), rows(v, n0), rows(out, n0));
+    };
+    if (T === n0) return ownRows();
+    // Submit what produced q/k/v, read the other ranks' rows back first, then submit the root's
+    // own attention so that it runs on the GPU while the rows travel and the ranks attend.
     let t = performance.now();
     rec.split();
-    const [qh, kh, vh] = await this.gpu.readMany([copyRows(q, n0, T - n0), copyRows(k, n0, T - n0), copyRows(v, n0, T - n0)]);
+    const read = this.gpu.readMany([copyRows(q, n0, T - n0), copyRows(k, n0, T - n0), copyRows(v, n0, T - n0)]);
+    ownRows();
+    rec.split();
+    const [qh, kh, vh] = await read;
     const qRow = qh.byteLength / (T - n0);
     const kvRow = kh.byteLength / (T - n0);
     const chunks = this.counts.map((n, r) => {
