@@ -8,6 +8,7 @@ import { Gpu } from '../gpu/gpu.js';
 import { generate } from './generate.js';
 import { serve } from './serve.js';
 import { launchEnv } from '../dist/launch_env.js';
+import { runNodeRanks } from '../dist/node_launch.js';
 import { runWorker } from '../dist/worker.js';
 import { resolveEngineConfig } from '../engine/config.js';
 import { engineConfigFrom, engineOptions, samplingOptions, samplingOptionsFrom, type EngineArgs, type SamplingArgs } from './options.js';
@@ -18,6 +19,12 @@ import { engineConfigFrom, engineOptions, samplingOptions, samplingOptionsFrom, 
  */
 async function runAsWorker(a: EngineArgs): Promise<boolean> {
   const env = launchEnv();
+  if (env.source === 'none' && a.nnodes > 1 && a['node-rank'] > 0) {
+    // Node R > 0 of a job started with tknp's own launcher: start this node's ranks, wait.
+    const c = resolveEngineConfig(engineConfigFrom(a));
+    process.exitCode = await runNodeRanks(c);
+    return true;
+  }
   if (env.rank === 0) return false;
   const c = resolveEngineConfig(engineConfigFrom(a));
   process.exitCode = await runWorker(c, env, c.commTimeoutMs);

@@ -32,6 +32,10 @@ export function engineOptions<T>(y: Argv<T>) {
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or start-up lines on stderr' })
     .option('profile', { type: 'boolean', default: false, describe: 'time communication and per-rank attention of each step (tp/tknp > 1)' })
     .option('comm-timeout', { type: 'number', default: 30, describe: 'seconds before a silent rank fails every request' })
+    .option('nnodes', { type: 'number', default: 1, describe: 'nodes of a multi-node job (torchrun-like); run tknp on each' })
+    .option('node-rank', { type: 'number', default: 0, describe: "this node's index (0 runs the engine)" })
+    .option('master-addr', { type: 'string', default: '127.0.0.1', describe: 'address of node 0' })
+    .option('master-port', { type: 'number', default: 29500, describe: 'rendezvous port on node 0' })
     .option('comm', { choices: ['auto', 'socket', 'nccl'] as const, default: 'auto' as const, describe: 'data plane between ranks (nccl: one GPU per rank)' });
 }
 
@@ -50,6 +54,10 @@ export interface EngineArgs {
   profile: boolean;
   'comm-timeout': number;
   comm: 'auto' | 'socket' | 'nccl';
+  nnodes: number;
+  'node-rank': number;
+  'master-addr': string;
+  'master-port': number;
   backend?: string;
   adapter?: string;
 }
@@ -72,6 +80,10 @@ export function engineConfigFrom(a: EngineArgs): Partial<EngineConfig> & { model
     profile: a.profile,
     commTimeoutMs: Math.round(a['comm-timeout'] * 1000),
     communicator: a.comm,
+    nnodes: a.nnodes,
+    nodeRank: a['node-rank'],
+    masterAddr: a['master-addr'],
+    masterPort: a['master-port'],
     backend: a.backend,
     adapter: a.adapter,
   };

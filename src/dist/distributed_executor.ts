@@ -48,10 +48,16 @@ export class DistributedExecutor implements Executor {
       throw new Error(`WORLD_SIZE=${env.worldSize} from ${env.source} but tp ${c.tensorParallelSize} × tknp ${c.tokenParallelSize} = ${worldSize}`);
     }
     const modelConfig = readModelConfig(c.model);
-    const pgOpts = { rank: 0, tensorParallelSize: c.tensorParallelSize, tokenParallelSize: c.tokenParallelSize, masterAddr: '127.0.0.1', masterPort: env.masterPort, timeoutMs, dataPlane: c.communicator, cudaDevice: env.localRank };
+    const multiNode = !external && c.nnodes > 1;
+    const masterPort = external ? env.masterPort : multiNode ? c.masterPort : 0;
+    const pgOpts = { rank: 0, tensorParallelSize: c.tensorParallelSize, tokenParallelSize: c.tokenParallelSize, masterAddr: '127.0.0.1', masterPort, timeoutMs, dataPlane: c.communicator, cudaDevice: env.localRank, host: multiNode ? c.masterAddr : undefined };
     // Serve the store first, then start the local ranks pointing at its port.
-    const server = await ProcessGroups.serve(external ? env.masterPort : 0);
-    const ranks = external ? undefined : spawnLocalRanks(worldSize, server.port, c);
+    const server = await ProcessGroups.serve(masterPort);
+    // This node's ranks: all of them on one node; the first worldSize / nnodes with several.
+    const perNode = worldSize / (multiNode ? c.nnodes : 1);
+    const ranks = external
+      ? undefined
+      : spawnLocalRanks({ worldSize, ranks: Array.from({ length: perNode - 1 }, (_, i) => i + 1), nodeFirstRank: 0, masterAddr: multiNode ? c.masterAddr : '127.0.0.1', masterPort: server.port, config: c });
     let groups: ProcessGroups | undefined;
     let gpu: Gpu | undefined;
     try {

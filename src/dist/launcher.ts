@@ -29,14 +29,26 @@ export function rankMainPath(): string {
   return built;
 }
 
-export function spawnLocalRanks(worldSize: number, masterPort: number, config: EngineConfig, firstRank = 1): LocalRanks {
+export interface SpawnOptions {
+  readonly worldSize: number;
+  /** Global ranks to start on this node. */
+  readonly ranks: readonly number[];
+  /** Global rank of this node's local rank 0. */
+  readonly nodeFirstRank: number;
+  readonly masterAddr: string;
+  readonly masterPort: number;
+  readonly config: EngineConfig;
+}
+
+export function spawnLocalRanks(o: SpawnOptions): LocalRanks {
+  const { worldSize, masterAddr, masterPort, config } = o;
   const entry = rankMainPath();
   const children: ChildProcess[] = [];
   let stopping = false;
   let rejectExit!: (e: Error) => void;
   const exited = new Promise<never>((_, reject) => (rejectExit = reject));
   exited.catch(() => {});
-  for (let rank = firstRank; rank < worldSize; rank++) {
+  for (const rank of o.ranks) {
     const child = spawn(process.execPath, [entry], {
       env: {
         ...process.env,
@@ -46,8 +58,8 @@ export function spawnLocalRanks(worldSize: number, masterPort: number, config: E
         TKNP_VK_SELECT_REPORT: undefined,
         RANK: String(rank),
         WORLD_SIZE: String(worldSize),
-        LOCAL_RANK: String(rank),
-        MASTER_ADDR: '127.0.0.1',
+        LOCAL_RANK: String(rank - o.nodeFirstRank),
+        MASTER_ADDR: masterAddr,
         MASTER_PORT: String(masterPort),
         TKNP_LAUNCHED: '1',
         NCCL_NVLS_ENABLE: '0',

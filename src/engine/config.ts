@@ -40,6 +40,13 @@ export interface EngineConfig {
   readonly profile: boolean;
   /** Bound on every collective between ranks (ms): a dead or hung rank fails requests within it. */
   readonly commTimeoutMs: number;
+  /** Nodes of a multi-node job started with tknp's own launcher (torchrun-like); 1 = this machine. */
+  readonly nnodes: number;
+  /** This node's index (0 runs the engine). */
+  readonly nodeRank: number;
+  /** Address of node 0 (rendezvous store); also the address other nodes reach node 0's ranks at. */
+  readonly masterAddr: string;
+  readonly masterPort: number;
   /** Data plane between ranks: NCCL (a GPU per rank), sockets, or 'auto' (NCCL where usable). */
   readonly communicator: 'auto' | 'socket' | 'nccl';
   /**
@@ -64,6 +71,10 @@ export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
   quiet: false,
   profile: false,
   commTimeoutMs: 30_000,
+  nnodes: 1,
+  nodeRank: 0,
+  masterAddr: '127.0.0.1',
+  masterPort: 29500,
   communicator: 'auto',
   loadFormat: 'safetensors',
 };
@@ -90,6 +101,12 @@ export function resolveEngineConfig(partial: Partial<EngineConfig> & { model: st
   int('maxNumSeqs', c.maxNumSeqs, 1, 1 << 16);
   if (c.maxModelLen !== undefined) int('maxModelLen', c.maxModelLen, 1);
   int('commTimeoutMs', c.commTimeoutMs, 100, 3_600_000);
+  int('nnodes', c.nnodes, 1, 1024);
+  int('nodeRank', c.nodeRank, 0, c.nnodes - 1);
+  int('masterPort', c.masterPort, 1, 65535);
+  if ((c.tensorParallelSize * c.tokenParallelSize) % c.nnodes !== 0) {
+    throw new EngineConfigError('nnodes', `tp ${c.tensorParallelSize} × tknp ${c.tokenParallelSize} ranks do not split evenly over ${c.nnodes} nodes`);
+  }
   if (!['auto', 'socket', 'nccl'].includes(c.communicator)) throw new EngineConfigError('communicator', `must be auto, socket or nccl, got ${JSON.stringify(c.communicator)}`);
   if (!['safetensors', 'dummy'].includes(c.loadFormat)) throw new EngineConfigError('loadFormat', `must be safetensors or dummy, got ${JSON.stringify(c.loadFormat)}`);
   return Object.freeze(c);
