@@ -27,12 +27,17 @@ const BLOCK = 16;
 const PATTERN = 1 << 22; // halves of random data tiled over the cache (8 MiB)
 const CACHE_CAP_BYTES = 1 << 30;
 
-function decodeCase(model: Model, numSeqs: number, ctx: number): BenchCase {
+/**
+ * `order`: 'shuffled' block tables (as after churn in a real cache) or 'sequential' ones (each
+ * sequence's blocks contiguous, as PyTorch's contiguous K/V): the pair separates the cost of
+ * scattered 4 KiB tile reads from everything else in the kernel.
+ */
+function decodeCase(model: Model, numSeqs: number, ctx: number, order: 'shuffled' | 'sequential' = 'shuffled'): BenchCase {
   const { numHeads, numKvHeads, headDim } = model;
   const kvBytes = numSeqs * ctx * numKvHeads * headDim * 2 * 2;
   return {
     kernel: 'decode_attention',
-    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}`,
+    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}`,
     model: model.name,
     params: { batch: numSeqs, context: ctx, numHeads, numKvHeads, headDim },
     bytes: kvBytes + 2 * numSeqs * numHeads * headDim * 2,
@@ -44,7 +49,7 @@ function decodeCase(model: Model, numSeqs: number, ctx: number): BenchCase {
       const cap = Math.min(CACHE_CAP_BYTES, Number(gpu.limits.maxStorageBufferBindingSize), Number(gpu.limits.maxBufferSize));
       const numBlocks = Math.min(numSeqs * blocksPerSeq, Math.floor(cap / blockBytes));
       const pool = Array.from({ length: numBlocks }, (_, i) => i);
-      for (let i = numBlocks - 1; i > 0; i--) {
+      for (let i = numBlocks - 1; i > 0 && order === 'shuffled'; i--) {
         const j = rng.int(0, i);
         [pool[i], pool[j]] = [pool[j], pool[i]];
       }
@@ -124,5 +129,11 @@ export const decodeAttentionSuite: BenchSuite = {
   cases: (sweep) =>
     sweep === 'small'
       ? [decodeCase(LLAMA3_8B, 4, 512), decodeCase(LLAMA2_7B, 1, 1000)]
-      : [LLAMA3_8B, LLAMA2_7B].flatMap((m) => BATCHES.flatMap((b) => CONTEXTS.map((ctx) => decodeCase(m, b, ctx)))),
+      : [
+          ...[LLAMA3_8B, LLAMA2_7B].flatMap((m) => BATCHES.flatMap((b) => CONTEXTS.map((ctx) => decodeCase(m, b, ctx)))),
+          // Locality probes: the same shapes with contiguous blocks.
+          decodeCase(LLAMA3_8B, 64, 4096, 'sequential'),
+          decodeCase(LLAMA3_8B, 256, 4096, 'sequential'),
+          decodeCase(LLAMA3_8B, 1, 32768, 'sequential'),
+        ],
 };
