@@ -3,6 +3,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchKernels } from './bench.js';
+import { benchComm } from './bench_comm.js';
 import { benchDecode, benchDecodeOptions, type BenchDecodeArgs } from './bench_decode.js';
 import { Gpu } from '../gpu/gpu.js';
 import { generate } from './generate.js';
@@ -109,6 +110,20 @@ async function main(): Promise<void> {
           (k) => benchDecodeOptions(k),
           async (a) => {
             await benchDecode(a as unknown as BenchDecodeArgs, command);
+          },
+        )
+        .command(
+          'comm',
+          'time collectives (broadcast, scatterv, gatherv, allReduce) through the communicator, ranks on this machine',
+          (k) =>
+            k
+              .option('world', { type: 'number', default: 2, describe: 'ranks' })
+              .option('comm', { choices: ['auto', 'socket', 'nccl'] as const, default: 'auto' as const })
+              .option('sizes', { type: 'number', array: true, describe: 'payload bytes per rank (default 4 KiB … 64 MiB)' })
+              .option('iterations', { type: 'number' })
+              .option('json', { type: 'string' }),
+          async (a) => {
+            await benchComm({ world: a.world, comm: a.comm, sizes: a.sizes, iterations: a.iterations, json: a.json });
           },
         )
         .demandCommand(1),

@@ -21,10 +21,10 @@ export class RankExitedError extends Error {
 }
 
 /** The compiled rank entry point (also when this module runs from TypeScript sources under a test runner). */
-export function rankMainPath(): string {
+export function rankMainPath(name = 'rank_main'): string {
   const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return join(dirname(here), 'rank_main.js');
-  const built = join(dirname(here), '..', '..', 'dist', 'src', 'dist', 'rank_main.js');
+  if (here.endsWith('.js')) return join(dirname(here), `${name}.js`);
+  const built = join(dirname(here), '..', '..', 'dist', 'src', 'dist', `${name}.js`);
   if (!existsSync(built)) throw new Error(`${built} not found: build the project first (npx tsc -p tsconfig.json)`);
   return built;
 }
@@ -37,12 +37,16 @@ export interface SpawnOptions {
   readonly nodeFirstRank: number;
   readonly masterAddr: string;
   readonly masterPort: number;
-  readonly config: EngineConfig;
+  /** Engine configuration for rank_main.js (TKNP_ENGINE_CONFIG). */
+  readonly config?: EngineConfig;
+  /** Another entry script (default: rank_main.js) and extra environment for it. */
+  readonly entry?: string;
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export function spawnLocalRanks(o: SpawnOptions): LocalRanks {
   const { worldSize, masterAddr, masterPort, config } = o;
-  const entry = rankMainPath();
+  const entry = o.entry ?? rankMainPath();
   const children: ChildProcess[] = [];
   let stopping = false;
   let rejectExit!: (e: Error) => void;
@@ -52,7 +56,8 @@ export function spawnLocalRanks(o: SpawnOptions): LocalRanks {
     const child = spawn(process.execPath, [entry], {
       env: {
         ...process.env,
-        TKNP_ENGINE_CONFIG: JSON.stringify(config),
+        ...o.env,
+        TKNP_ENGINE_CONFIG: config ? JSON.stringify(config) : undefined,
         // Each rank chooses its own GPU: never inherit the driver's Vulkan device selection.
         TKNP_VK_DEVICE_UUID: undefined,
         TKNP_VK_SELECT_REPORT: undefined,
@@ -67,7 +72,8 @@ export function spawnLocalRanks(o: SpawnOptions): LocalRanks {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
     child.on('exit', (code, signal) => {
-      if (!stopping) rejectExit(new RankExitedError(`rank ${rank} exited (${signal ?? `code ${code}`})`));
+      // A rank that finished its work exits 0 (possibly just before stop()); anything else is a failure.
+      if (!stopping && (code !== 0 || signal)) rejectExit(new RankExitedError(`rank ${rank} exited (${signal ?? `code ${code}`})`));
     });
     children.push(child);
   }

@@ -1,7 +1,7 @@
 // Collectives over the socket mesh for one group of ranks (world, a TP group or a token-
 // parallel group). Each operation takes the group's next sequence number, so every rank
 // must call the same operations in the same order (as with NCCL).
-import { f16BitsToF32, f32ToF16Bits } from '../util/f16.js';
+import { f16BitsToF32Fast, f32ToF16Bits } from '../util/f16.js';
 import { sumInOrder, type Communicator, type ReduceDType } from './communicator.js';
 import type { SocketTransport } from './socket_transport.js';
 
@@ -74,7 +74,7 @@ export class SocketCommunicator implements Communicator {
 
   async allReduce(data: Uint8Array, dtype: ReduceDType): Promise<Uint8Array> {
     const parts = await this.gatherv(data, 0);
-    const sum = parts ? sumInOrder(parts, dtype, f16BitsToF32, f32ToF16Bits) : null;
+    const sum = parts ? sumInOrder(parts, dtype, f16BitsToF32Fast, f32ToF16Bits) : null;
     return this.broadcast(sum, 0);
   }
 

@@ -79,17 +79,49 @@ export class SocketTransport {
   private attach(peer: number, sock: Socket, initial: Buffer): void {
     sock.setNoDelay(true);
     this.peers.set(peer, sock);
-    let buf: Buffer = Buffer.from(initial);
+    // Incoming bytes are kept as a list of chunks and joined once per frame (joining on every
+    // chunk would copy a large frame quadratically often).
+    const chunks: Buffer[] = initial.length ? [Buffer.from(initial)] : [];
+    let buffered = initial.length;
+    const take = (n: number): Buffer => {
+      const first = chunks[0];
+      if (first.length >= n) {
+        chunks[0] = first.subarray(n);
+        if (chunks[0].length === 0) chunks.shift();
+        buffered -= n;
+        return first.subarray(0, n);
+      }
+      const out = Buffer.allocUnsafe(n);
+      let pos = 0;
+      while (pos < n) {
+        const c = chunks[0];
+        const k = Math.min(c.length, n - pos);
+        c.copy(out, pos, 0, k);
+        pos += k;
+        if (k === c.length) chunks.shift();
+        else chunks[0] = c.subarray(k);
+      }
+      buffered -= n;
+      return out;
+    };
+    let header: Buffer | undefined;
     const onData = (d: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, d]) : d;
-      while (buf.length >= HEADER) {
-        const len = buf.readUInt32LE(0);
-        if (buf.length < HEADER + len) break;
-        const tag = buf.readUInt32LE(4);
-        const seq = buf.readUInt32LE(8);
-        const kind = buf.readUInt32LE(12);
-        const payload = new Uint8Array(buf.subarray(HEADER, HEADER + len));
-        buf = buf.subarray(HEADER + len);
+      if (d.length) {
+        chunks.push(d);
+        buffered += d.length;
+      }
+      for (;;) {
+        if (!header) {
+          if (buffered < HEADER) return;
+          header = Buffer.from(take(HEADER)); // copy: the chunk it came from may be reused
+        }
+        const len = header.readUInt32LE(0);
+        if (buffered < len) return;
+        const tag = header.readUInt32LE(4);
+        const seq = header.readUInt32LE(8);
+        const kind = header.readUInt32LE(12);
+        header = undefined;
+        const payload = new Uint8Array(len ? take(len) : Buffer.alloc(0));
         if (kind === KIND_ABORT) this.fail(new CommAbortedError(`rank ${peer} aborted: ${Buffer.from(payload).toString('utf8')}`));
         else if (kind === KIND_BYE) this.departed.add(peer);
         else this.deliver(`${peer}:${tag}:${seq}`, payload);

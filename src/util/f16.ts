@@ -62,3 +62,14 @@ export function bf16BitsToF32(h: number): number {
   u32[0] = (h & 0xffff) << 16;
   return f32[0];
 }
+
+/** f16 bits → f32 for all 65536 patterns (a table lookup is ~10× faster than decoding). */
+const F16_TO_F32 = (() => {
+  const t = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) t[h] = f16BitsToF32(h);
+  return t;
+})();
+
+export function f16BitsToF32Fast(h: number): number {
+  return F16_TO_F32[h & 0xffff];
+}
