@@ -4,7 +4,7 @@
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
 # Stages: tests | tests-plain (engine tests with tensor cores off: isolates a failing
-# subgroup-matrix kernel) | bench | bench-quick | decode | tknp | nccl. Each stage writes one log and
+# subgroup-matrix kernel) | bench | bench-quick | decode | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -47,6 +47,16 @@ for stage in "$@"; do
           -p 'The quick brown fox' -p 'Once upon a time' -p 'A' > "$OUT/tknp$n.jsonl" 2>> "$OUT/tknp.log"
       done
       if cmp -s "$OUT/tknp1.jsonl" "$OUT/tknp2.jsonl" && cmp -s "$OUT/tknp1.jsonl" "$OUT/tknp4.jsonl"; then summary tknp "tknp 2 and 4 identical to tknp 1"; else summary tknp "DIFFERENT outputs"; fi
+      ;;
+    comm)
+      # Host-staged collectives through tknp's communicator (WORLD ranks, COMM backend); with one
+      # GPU only sockets can have several ranks. Multi-GPU: add torchrun's device-side numbers.
+      "${B[@]}" bench comm --world "${WORLD:-2}" --comm "${COMM:-socket}" --json "$OUT/comm.json" > "$OUT/comm.log" 2>&1
+      summary comm "exit $?"
+      if [ "${WORLD:-2}" -le "$(nvidia-smi -L 2>/dev/null | wc -l)" ]; then
+        torchrun --nproc_per_node "${WORLD:-2}" tools/bench_comm_pytorch.py --out "$OUT/comm_torch.json" >> "$OUT/comm.log" 2>&1
+        summary comm-torch "exit $?"
+      fi
       ;;
     nccl)
       "${B[@]}" test test/dist/nccl.test.ts > "$OUT/nccl.log" 2>&1
