@@ -5,15 +5,14 @@ import type { EngineConfig } from '../engine/config.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { SamplingRow } from '../kernels/sampling.js';
 import { NO_REDUCE } from '../model/attention.js';
-import { KvCache } from '../model/kv_cache.js';
 import { PagedAttention } from '../model/paged_attention.js';
-import { deviceMemoryBytes, kvBlocksFor } from '../runner/memory.js';
+import { allocateRankKvCache, effectiveMaxModelLen, maxBlocksPerSeqFor } from '../runner/memory.js';
 import { ModelRunner, readModelConfig, type StepResult } from '../runner/model_runner.js';
 import { AttentionBuffers } from '../runner/step_buffers.js';
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
 import type { ProcessGroups } from './process_group.js';
 import { localModelConfig, TensorParallelReduce, tensorParallelLayout, tensorParallelShard } from './tensor_parallel.js';
-import { AttentionRank, TokenParallelAttention } from './token_parallel_attention.js';
+import { AttentionRank, emptyProfile, TokenParallelAttention } from './token_parallel_attention.js';
 
 export interface RankRole {
   readonly numBlocks: number;
@@ -48,37 +47,26 @@ export async function createRankRole(gpu: Gpu, c: EngineConfig, g: ProcessGroups
       takeProfile() {
         const p = { ...(tpReduce ? { tpAllReduceMs: tpReduce.commMs } : {}), ...(tpAttention?.profile ?? {}) };
         if (tpReduce) tpReduce.commMs = 0;
-        if (tpAttention) tpAttention.profile = { rootComputeMs: 0, scatterMs: 0, gatherMs: 0, writeMs: 0 };
+        if (tpAttention) tpAttention.profile = emptyProfile();
         return p;
       },
     };
   }
   // A KV-only rank: its memory is KV cache.
-  const maxModelLen = Math.min(c.maxModelLen ?? full.maxPositionEmbeddings, full.maxPositionEmbeddings);
+  const maxModelLen = effectiveMaxModelLen(full.maxPositionEmbeddings, c.maxModelLen);
   const shape = { numLayers: local.numLayers, numKvHeads: local.numKvHeads, headDim: local.headDim };
-  const device = deviceMemoryBytes(gpu, c.gpuMemoryBytes);
   const scratch = c.maxNumBatchedTokens * 2 * (2 * local.numHeads + 2 * local.numKvHeads) * local.headDim;
-  const numBlocks = kvBlocksFor({
-    shape,
-    deviceBytes: device.bytes,
-    gpuMemoryUtilization: c.gpuMemoryUtilization,
-    usedBytes: scratch,
-    kvCacheBytes: c.kvCacheBytes,
-    maxBindingBytes: Number(gpu.limits.maxStorageBufferBindingSize),
-    maxNumSeqs: c.maxNumSeqs,
-    maxModelLen,
-  });
-  const cache = await KvCache.allocate(gpu, shape, numBlocks);
+  const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, c, maxModelLen, scratch);
   const paged = new PagedAttention(cache, 1 / Math.sqrt(local.headDim));
   const dims = { numLayers: local.numLayers, numHeads: local.numHeads, numKvHeads: local.numKvHeads, headDim: local.headDim };
   const attention = new AttentionRank(gpu, paged, g.tknp, dims, c.maxNumBatchedTokens);
-  const maxBlocksPerSeq = Math.ceil(maxModelLen / 16);
+  const maxBlocksPerSeq = maxBlocksPerSeqFor(maxModelLen);
   const buffers = new AttentionBuffers(gpu, c.maxNumBatchedTokens, c.maxNumSeqs, maxBlocksPerSeq);
   await gpu.flush();
   return {
     numBlocks,
     maxModelLen,
-    log: [`device memory ${(device.bytes / 2 ** 30).toFixed(1)} GiB (${device.source}); no weights; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`],
+    log: [`${memoryLog}; no weights; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`],
     async runStep(flat) {
       await attention.runStep(flat, topo.tknpRank, buffers.upload(flat.ranks[topo.tknpRank]));
       return { tokens: new Uint32Array(0) };

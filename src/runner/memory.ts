@@ -6,7 +6,7 @@
 // sequences could ever use.
 import { execFileSync } from 'node:child_process';
 import type { Gpu } from '../gpu/gpu.js';
-import { BLOCK_SIZE, bytesPerBlock, type KvCacheShape } from '../model/kv_cache.js';
+import { BLOCK_SIZE, bytesPerBlock, KvCache, type KvCacheShape } from '../model/kv_cache.js';
 
 export class KvCacheSizeError extends Error {
   override readonly name = 'KvCacheSizeError';
@@ -61,4 +61,44 @@ export function kvBlocksFor(x: KvBudgetInput): number {
     );
   }
   return n;
+}
+
+/**
+ * The longest prompt + output: the request (if any) capped by the model. Every rank computes
+ * it the same way — the block-table width of a step must agree across ranks.
+ */
+export function effectiveMaxModelLen(maxPositionEmbeddings: number, requested?: number): number {
+  return Math.min(requested ?? maxPositionEmbeddings, maxPositionEmbeddings);
+}
+
+/** Width of a block table for sequences of at most `maxModelLen` tokens. */
+export function maxBlocksPerSeqFor(maxModelLen: number): number {
+  return Math.ceil(maxModelLen / BLOCK_SIZE);
+}
+
+export interface KvBudget {
+  readonly gpuMemoryBytes?: number;
+  readonly gpuMemoryUtilization: number;
+  readonly kvCacheBytes?: number;
+  readonly maxNumSeqs: number;
+}
+
+/**
+ * Sizes this rank's KV cache from its device memory (after `usedBytes` of weights and
+ * activations) and allocates it; `log` describes the device memory for the start-up line.
+ */
+export async function allocateRankKvCache(gpu: Gpu, shape: KvCacheShape, budget: KvBudget, maxModelLen: number, usedBytes: number): Promise<{ cache: KvCache; numBlocks: number; log: string }> {
+  const device = deviceMemoryBytes(gpu, budget.gpuMemoryBytes);
+  const numBlocks = kvBlocksFor({
+    shape,
+    deviceBytes: device.bytes,
+    gpuMemoryUtilization: budget.gpuMemoryUtilization,
+    usedBytes,
+    kvCacheBytes: budget.kvCacheBytes,
+    maxBindingBytes: Number(gpu.limits.maxStorageBufferBindingSize),
+    maxNumSeqs: budget.maxNumSeqs,
+    maxModelLen,
+  });
+  const cache = await KvCache.allocate(gpu, shape, numBlocks);
+  return { cache, numBlocks, log: `device memory ${(device.bytes / 2 ** 30).toFixed(1)} GiB (${device.source})` };
 }

@@ -10,14 +10,13 @@ import { argmax, packSamplingParams, sample, type SamplingRow } from '../kernels
 import { Checkpoint } from '../loader/checkpoint.js';
 import { ModelLoadError } from '../loader/errors.js';
 import { parseModelConfig, type ModelConfig } from '../loader/model_config.js';
-import { KvCache } from '../model/kv_cache.js';
 import { LlamaModel } from '../model/llama.js';
 import { PagedAttention } from '../model/paged_attention.js';
 import { NO_REDUCE, type RowParallelReduce, type StepAttention } from '../model/attention.js';
 import { createDummyWeights } from '../model/dummy_weights.js';
 import { loadWeights, weightBytes, type ModelWeights, type WeightLayout, type WeightTransform } from '../model/weights.js';
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
-import { deviceMemoryBytes, kvBlocksFor } from './memory.js';
+import { allocateRankKvCache, effectiveMaxModelLen, maxBlocksPerSeqFor } from './memory.js';
 import { AttentionBuffers, TokenBuffers } from './step_buffers.js';
 
 export interface RunnerOptions {
@@ -91,34 +90,23 @@ export class ModelRunner {
   static async create(gpu: Gpu, modelDir: string, o: RunnerOptions, parallel?: RunnerParallel): Promise<ModelRunner> {
     const fullConfig = readModelConfig(modelDir);
     const config = parallel?.localConfig ?? fullConfig;
-    const maxModelLen = Math.min(o.maxModelLen ?? config.maxPositionEmbeddings, config.maxPositionEmbeddings);
+    const maxModelLen = effectiveMaxModelLen(config.maxPositionEmbeddings, o.maxModelLen);
     const weights =
       o.loadFormat === 'dummy'
         ? await createDummyWeights(gpu, fullConfig, { layout: parallel?.layout })
         : await loadCheckpoint(gpu, modelDir, fullConfig, o, parallel);
     const maxTokens = o.maxNumBatchedTokens;
     const maxSeqs = o.maxNumSeqs;
-    const maxBlocksPerSeq = Math.ceil(maxModelLen / 16);
+    const maxBlocksPerSeq = maxBlocksPerSeqFor(maxModelLen);
     const shape = { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim };
-    const device = deviceMemoryBytes(gpu, o.gpuMemoryBytes);
-    const activationBytes = estimateActivationBytes(config, maxTokens, maxSeqs);
-    const numBlocks = kvBlocksFor({
-      shape,
-      deviceBytes: device.bytes,
-      gpuMemoryUtilization: o.gpuMemoryUtilization,
-      usedBytes: weightBytes(weights) + activationBytes,
-      kvCacheBytes: o.kvCacheBytes,
-      maxBindingBytes: Number(gpu.limits.maxStorageBufferBindingSize),
-      maxNumSeqs: maxSeqs,
-      maxModelLen,
-    });
-    const cache = await KvCache.allocate(gpu, shape, numBlocks);
+    const used = weightBytes(weights) + estimateActivationBytes(config, maxTokens, maxSeqs);
+    const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, o, maxModelLen, used);
     const paged = new PagedAttention(cache, 1 / Math.sqrt(config.headDim));
     const attention = parallel ? parallel.wrapAttention(paged) : paged;
     const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE);
     await gpu.flush();
     const log = [
-      `device memory ${(device.bytes / 2 ** 30).toFixed(1)} GiB (${device.source}); weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB${o.loadFormat === 'dummy' ? ' (dummy)' : ''}; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
+      `${memoryLog}; weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB${o.loadFormat === 'dummy' ? ' (dummy)' : ''}; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
     ];
     return new ModelRunner(gpu, config, model, attention, parallel?.tpRank ?? 0, numBlocks, maxModelLen, maxBlocksPerSeq, new TokenBuffers(gpu, maxTokens, maxSeqs), new AttentionBuffers(gpu, maxTokens, maxSeqs, maxBlocksPerSeq), log);
   }
