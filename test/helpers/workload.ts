@@ -1,6 +1,7 @@
 // A fixed multi-request workload run through LLMEngine, recording every logits row and token of
 // every request, to compare parallel layouts with each other.
 import { LLMEngine } from '../../src/engine/llm_engine.js';
+import { maxAbsDiff } from './engine.js';
 import type { EngineConfig } from '../../src/engine/config.js';
 import type { SamplingParamsInput } from '../../src/engine/sampling_params.js';
 
@@ -81,8 +82,9 @@ export function maxLogitDiff(a: WorkloadResult, b: WorkloadResult, ids: readonly
   for (const id of ids) {
     const la = a.logits.get(id)!;
     const lb = b.logits.get(id)!;
+    if (la.length !== lb.length) return Infinity;
     la.forEach((row, s) => {
-      for (let i = 0; i < row.length; i++) m = Math.max(m, Math.abs(row[i] - lb[s][i]));
+      m = Math.max(m, maxAbsDiff(row, lb[s]));
     });
   }
   return m;
