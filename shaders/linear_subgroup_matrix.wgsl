@@ -121,11 +121,17 @@ fn storeC(off: u32, c: MatC) {
 alias MatA = subgroup_matrix_left<f16, 16, 16>;
 alias MatB = subgroup_matrix_right<f16, 16, 16>;
 alias MatC = subgroup_matrix_result<f32, 16, 16>;
+//#if SGM_BOOL
 fn loadA(off: u32) -> MatA { return subgroupMatrixLoad<MatA>(&xs, off, false, BKP); }
 fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB>(&ws, off, true, BKP); }
+fn storeC(off: u32, c: MatC) { subgroupMatrixStore(&cs, off, c, false, 16u); }
+//#else
+fn loadA(off: u32) -> MatA { return subgroupMatrixLoad<MatA, row_major>(&xs, off, BKP); }
+fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB, col_major>(&ws, off, BKP); }
+fn storeC(off: u32, c: MatC) { subgroupMatrixStore<row_major>(&cs, off, c, 16u); }
+//#endif
 fn zeroC() -> MatC { return MatC(); }
 fn mma(a: MatA, b: MatB, c: MatC) -> MatC { return subgroupMatrixMultiplyAccumulate(a, b, c); }
-fn storeC(off: u32, c: MatC) { subgroupMatrixStore(&cs, off, c, false, 16u); }
 fn z() -> u32 { return 0u; }
 //#endif
 

@@ -116,13 +116,22 @@ fn stageQ(m: u32, d8: u32, v: vec4<u32>) { for (var w = 0u; w < 4u; w++) { let h
 alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
+//#if SGM_BOOL
 fn loadQ(sg: u32, t: u32) -> Left { return subgroupMatrixLoad<Left>(&sKV, sg * 16u * KP + t * 16u, false, KP); }
 fn loadP(sg: u32, j: u32) -> Left { return subgroupMatrixLoad<Left>(&sP, sg * 16u * SP + j * 16u, false, SP); }
 fn loadK(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, j * 16u * KP + t * 16u, true, KP); }
 fn loadV(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, j * 16u * KP + t * 16u, false, KP); }
-fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
 fn storeAcc(off: u32, c: Acc) { subgroupMatrixStore(&sS, off, c, false, SS); }
 fn loadAcc(off: u32) -> Acc { return subgroupMatrixLoad<Acc>(&sS, off, false, SS); }
+//#else
+fn loadQ(sg: u32, t: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&sKV, sg * 16u * KP + t * 16u, KP); }
+fn loadP(sg: u32, j: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&sP, sg * 16u * SP + j * 16u, SP); }
+fn loadK(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right, col_major>(&sKV, j * 16u * KP + t * 16u, KP); }
+fn loadV(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right, row_major>(&sKV, j * 16u * KP + t * 16u, KP); }
+fn storeAcc(off: u32, c: Acc) { subgroupMatrixStore<row_major>(&sS, off, c, SS); }
+fn loadAcc(off: u32) -> Acc { return subgroupMatrixLoad<Acc, row_major>(&sS, off, SS); }
+//#endif
+fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
 fn partner(x: f32) -> f32 { return subgroupShuffleXor(x, 16u); }
 fn stageQ(m: u32, d8: u32, v: vec4<u32>) { stageRow(m, d8, v); }
 //#endif

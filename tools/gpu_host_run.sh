@@ -11,8 +11,11 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/tknp-out}
 mkdir -p "$OUT"
 export NCCL_NVLS_ENABLE=0
-B=(bash .bundle/run.sh --tree .)
-summary() { echo "[gpu_host_run] $1: $2" | tee -a "$OUT/summary.txt"; }
+# Each stage's commands end after STAGE_TIMEOUT seconds, so one slow stage cannot eat a device
+# call's whole time limit.
+B=(timeout "${STAGE_TIMEOUT:-900}" bash .bundle/run.sh --tree .)
+T0=$SECONDS
+summary() { echo "[gpu_host_run] $1 (+$((SECONDS - T0)) s): $2" | tee -a "$OUT/summary.txt"; }
 # The vitest summary line of a log ("Tests  N passed | ..."), without colour codes.
 tests_line() { sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -aE 'Tests +[0-9]' | tail -1; }
 
@@ -34,6 +37,14 @@ for stage in "$@"; do
       "${B[@]}" bench kernels --sweep full "${filter[@]}" --baseline "$OUT/baseline.json" --json "$OUT/report.json" --html "$OUT/report.html" --markdown "$OUT/report.md" > "$OUT/bench.log" 2>&1
       summary "$stage" "exit $? — $(tail -1 "$OUT/bench.log")"
       rm -f "$OUT/cases.json" "$OUT/pytorch.log"
+      ;;
+    decode-tknp)
+      # Item 8 of the token-parallel issue: per-step split (root compute, scatter, attention per
+      # rank, gather) with every rank on this one GPU over sockets; Llama-3-8B shapes.
+      for n in 1 2 4; do
+        "${B[@]}" bench decode --preset llama-3-8b --tknp "$n" --comm socket --kv-cache-memory 8 --batch 16,64 --context 4096 --steps 8 --prefill skip --profile --json "$OUT/decode_tknp$n.json" > "$OUT/decode_tknp$n.log" 2>&1
+        summary "decode-tknp$n" "exit $? — $(grep -a 'tokens/s' "$OUT/decode_tknp$n.log" | tail -2 | tr '\n' ' ')"
+      done
       ;;
     decode)
       "${B[@]}" bench decode --preset llama-3-8b --batch 16,64,256 --context 4096 --steps 16 --prefill skip --json "$OUT/decode.json" > "$OUT/decode.log" 2>&1
@@ -65,3 +76,9 @@ for stage in "$@"; do
     *) summary "$stage" "unknown stage" ;;
   esac
 done
+
+# The device tool returns at most 8 files: pack everything but the summary when there are more.
+n=$(find "$OUT" -maxdepth 1 -type f | wc -l)
+if [ "$n" -gt 7 ]; then
+  (cd "$OUT" && tar czf results.tgz --exclude summary.txt --exclude results.tgz ./* && find . -maxdepth 1 -type f ! -name summary.txt ! -name results.tgz -delete)
+fi

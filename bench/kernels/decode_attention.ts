@@ -32,17 +32,21 @@ const CACHE_CAP_BYTES = 1 << 30;
  * sequence's blocks contiguous, as PyTorch's contiguous K/V): the pair separates the cost of
  * scattered 4 KiB tile reads from everything else in the kernel.
  */
-function decodeCase(model: Model, numSeqs: number, ctx: number, order: 'shuffled' | 'sequential' = 'shuffled'): BenchCase {
+/**
+ * `fresh` > 0: probe number `fresh`; the case allocates (and frees) its own cache instead of using the run's arena: a probe of
+ * what allocation does to the timing. `big`: arena slots are allocated at the cap at once (full sweep).
+ */
+function decodeCase(model: Model, numSeqs: number, ctx: number, order: 'shuffled' | 'sequential' = 'shuffled', big = false, fresh = 0): BenchCase {
   const { numHeads, numKvHeads, headDim } = model;
   const kvBytes = numSeqs * ctx * numKvHeads * headDim * 2 * 2;
   return {
     kernel: 'decode_attention',
-    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}`,
+    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}${fresh ? ` fresh-alloc#${fresh}` : ''}`,
     model: model.name,
     params: { batch: numSeqs, context: ctx, numHeads, numKvHeads, headDim },
     bytes: kvBytes + 2 * numSeqs * numHeads * headDim * 2,
     flops: 4 * numSeqs * numHeads * ctx * headDim,
-    async setup(gpu: Gpu) {
+    async setup(gpu: Gpu, arena) {
       const rng = new Rng(numSeqs * 100003 + ctx);
       const blocksPerSeq = Math.ceil(ctx / BLOCK);
       const blockBytes = numKvHeads * BLOCK * headDim * 2;
@@ -60,8 +64,8 @@ function decodeCase(model: Model, numSeqs: number, ctx: number, order: 'shuffled
       const pattern = toF16(rng.floats(PATTERN, -1, 1));
       const cacheHalves = numBlocks * blockBytes / 2;
       const shape = [numBlocks, numKvHeads, BLOCK, headDim];
-      const kCache = gpu.tensor(shape, 'f16', 'kCache');
-      const vCache = gpu.tensor(shape, 'f16', 'vCache');
+      const kCache = fresh ? gpu.tensor(shape, 'f16', 'kCache') : arena.tensor('kCache', shape, 'f16', big ? cap : 0);
+      const vCache = fresh ? gpu.tensor(shape, 'f16', 'vCache') : arena.tensor('vCache', shape, 'f16', big ? cap : 0);
       const vShift = PATTERN / 2;
       fillTiled(gpu, kCache, pattern, cacheHalves);
       fillTiled(gpu, vCache, pattern, cacheHalves, vShift);
@@ -114,7 +118,7 @@ function decodeCase(model: Model, numSeqs: number, ctx: number, order: 'shuffled
           }
         },
         destroy() {
-          for (const t of [q, kCache, vCache, bt, seqLens, out]) t.buffer.destroy();
+          for (const t of [q, bt, seqLens, out, ...(fresh ? [kCache, vCache] : [])]) t.buffer.destroy();
         },
       };
     },
@@ -130,10 +134,12 @@ export const decodeAttentionSuite: BenchSuite = {
     sweep === 'small'
       ? [decodeCase(LLAMA3_8B, 4, 512), decodeCase(LLAMA2_7B, 1, 1000)]
       : [
-          ...[LLAMA3_8B, LLAMA2_7B].flatMap((m) => BATCHES.flatMap((b) => CONTEXTS.map((ctx) => decodeCase(m, b, ctx)))),
+          ...[LLAMA3_8B, LLAMA2_7B].flatMap((m) => BATCHES.flatMap((b) => CONTEXTS.map((ctx) => decodeCase(m, b, ctx, 'shuffled', true)))),
           // Locality probes: the same shapes with contiguous blocks.
-          decodeCase(LLAMA3_8B, 64, 4096, 'sequential'),
-          decodeCase(LLAMA3_8B, 256, 4096, 'sequential'),
-          decodeCase(LLAMA3_8B, 1, 32768, 'sequential'),
+          decodeCase(LLAMA3_8B, 64, 4096, 'sequential', true),
+          decodeCase(LLAMA3_8B, 256, 4096, 'sequential', true),
+          decodeCase(LLAMA3_8B, 1, 32768, 'sequential', true),
+          // Allocation probes: the target shape three times over with its own fresh 0.5 GiB caches.
+          ...[1, 2, 3].map((i) => decodeCase(LLAMA3_8B, 64, 4096, 'shuffled', true, i)),
         ],
 };

@@ -49,10 +49,11 @@ function block(seed: number, scale: number): Uint16Array {
   return toF16(new Rng(seed).floats(PERIOD, -scale, scale));
 }
 
-function linearCase(p: Proj, M: number, mode: LinearMode): BenchCase {
+/** `big`: weight slots of the run's arena are allocated at 1.1 GB at once (full sweep: the largest lm_head). */
+function linearCase(p: Proj, M: number, mode: LinearMode, big = false, tile?: string): BenchCase {
   const { K, N } = p;
   const outBytes = p.logits ? 4 : 2;
-  const shape = `M${M} K${K} N${N}${p.bias ? ' +bias' : ''}${mode === 'fast' ? ' fast' : ''}`;
+  const shape = `M${M} K${K} N${N}${p.bias ? ' +bias' : ''}${mode === 'fast' ? ' fast' : ''}${tile ? ` tile ${tile}` : ''}`;
   return {
     kernel: 'linear',
     shape,
@@ -60,7 +61,7 @@ function linearCase(p: Proj, M: number, mode: LinearMode): BenchCase {
     params: { tokens: M, M, N, K },
     bytes: 2 * N * K + 2 * M * K + outBytes * M * N + (p.bias ? 2 * N : 0),
     flops: 2 * M * N * K,
-    async setup(gpu) {
+    async setup(gpu, arena) {
       const seed = M * 131 + N * 7 + K;
       const xb = block(seed, 1);
       const wb = block(seed + 1, 2 / Math.sqrt(K));
@@ -68,15 +69,15 @@ function linearCase(p: Proj, M: number, mode: LinearMode): BenchCase {
       const x = gpu.tensor([M, K], 'f16', 'x');
       // Weights under 256 MB rotate among 4 identical copies, so that repeated runs stream them from memory
       // (as a real step does) rather than from the 50 MB L2.
-      const ws = Array.from({ length: 2 * N * K < 256 << 20 ? 4 : 1 }, () => gpu.tensor([N, K], 'f16', 'weight'));
+      const ws = Array.from({ length: 2 * N * K < 256 << 20 ? 4 : 1 }, (_, i) => arena.tensor(`weight${i}`, [N, K], 'f16', big ? (i === 0 ? 1.1e9 : 256 << 20) : 0));
       let next = 0;
       fillTiled(gpu, x, xb, M * K);
       for (const w of ws) fillTiled(gpu, w, wb, N * K, 11);
       const bias = bb ? gpu.upload(bb, [N], 'f16', 'bias') : null;
       const out = gpu.tensor([M, N], p.logits ? 'f32' : 'f16', 'out');
       return {
-        variant: linearVariant(gpu, M, N, K, { mode }),
-        run: (rec) => linear(rec, x, ws[next++ % ws.length], bias, out, { mode }),
+        variant: linearVariant(gpu, M, N, K, { mode, tile }),
+        run: (rec) => linear(rec, x, ws[next++ % ws.length], bias, out, { mode, tile }),
         async validate() {
           const raw = await gpu.read(out);
           const got = raw instanceof Uint16Array ? fromF16(raw) : (raw as Float32Array);
@@ -102,7 +103,7 @@ function linearCase(p: Proj, M: number, mode: LinearMode): BenchCase {
           }
         },
         destroy() {
-          for (const t of [x, ...ws, bias, out]) t?.buffer.destroy();
+          for (const t of [x, bias, out]) t?.buffer.destroy();
         },
       };
     },
@@ -118,9 +119,13 @@ function cases(sweep: Sweep): BenchCase[] {
   for (const p of PROJECTIONS) {
     for (const M of FULL_M) {
       if (p.logits && M > 256) continue;
-      out.push(linearCase(p, M, 'invariant'));
-      if (M <= 8) out.push(linearCase(p, M, 'fast'));
+      out.push(linearCase(p, M, 'invariant', true));
+      if (M <= 8) out.push(linearCase(p, M, 'fast', true));
     }
+  }
+  // Tensor-core schedules side by side (same bits, different speed): direct loads vs workgroup-memory staging.
+  for (const M of [1, 16, 512, 4096]) {
+    for (const tile of ['D1', 'D2', M <= 16 ? 'S8' : 'B']) out.push(linearCase(PROJECTIONS[0], M, 'invariant', true, tile));
   }
   return out;
 }

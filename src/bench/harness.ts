@@ -2,6 +2,7 @@
 // kernel against its CPU reference (a wrong kernel is never timed), time it on the GPU, and
 // put the result against the device's measured peaks.
 import type { Gpu } from '../gpu/gpu.js';
+import { BenchArena } from './arena.js';
 import { measurePeaks, type DevicePeaks } from './peaks.js';
 import { timeGpu } from './timing.js';
 import type { BenchSuite, Sweep } from './types.js';
@@ -58,13 +59,14 @@ export async function runBench(gpu: Gpu, suites: readonly BenchSuite[], opts: Be
   log(`peaks: copy ${peaks.copyGBps.toFixed(0)} GB/s, f32 ${peaks.f32TFlops.toFixed(1)} TFLOP/s, f16 ${peaks.f16TFlops.toFixed(1)} TFLOP/s`);
   const results: CaseResult[] = [];
   const re = opts.filter ? new RegExp(opts.filter, 'i') : undefined;
+  const arena = new BenchArena(gpu);
   for (const suite of suites) {
     for (const c of suite.cases(opts.sweep)) {
       if (re && !re.test(suite.name) && !re.test(c.kernel) && !re.test(c.shape)) continue;
       const base = { kernel: c.kernel, shape: c.shape, model: c.model, params: c.params, bytes: c.bytes, flops: c.flops };
       let inst;
       try {
-        inst = await c.setup(gpu);
+        inst = await c.setup(gpu, arena);
       } catch (e) {
         results.push({ ...base, variant: '?', status: 'error', error: (e as Error).message });
         log(`${c.kernel} ${c.shape}: setup failed: ${(e as Error).message}`);
@@ -107,6 +109,7 @@ export async function runBench(gpu: Gpu, suites: readonly BenchSuite[], opts: Be
       }
     }
   }
+  arena.destroy();
   return { date: new Date().toISOString(), device: gpu.describe(), command: opts.command ?? '', sweep: opts.sweep, peaks, results };
 }
 

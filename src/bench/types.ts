@@ -3,6 +3,7 @@
 // FLOPs; the harness validates each case against its CPU reference before timing it.
 import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
+import type { BenchArena } from './arena.js';
 
 export type Sweep = 'small' | 'full';
 
@@ -33,8 +34,11 @@ export interface BenchCase {
   readonly bytes: number;
   /** Floating-point operations of one call (2 per multiply-add). */
   readonly flops: number;
-  /** Builds inputs on the GPU (seeded random) and returns the instance to validate and time. */
-  setup(gpu: Gpu): Promise<BenchInstance>;
+  /**
+   * Builds inputs on the GPU (seeded random) and returns the instance to validate and time. Big
+   * inputs come from `arena` (buffers that outlive the case; destroy() must not free them).
+   */
+  setup(gpu: Gpu, arena: BenchArena): Promise<BenchInstance>;
 }
 
 export interface BenchSuite {

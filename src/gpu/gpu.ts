@@ -27,6 +27,13 @@ export interface GpuCaps {
   readonly timestamps: boolean;
   /** Subgroup-matrix (tensor core) shapes the adapter offers; empty where none. */
   readonly subgroupMatrix: readonly SubgroupMatrixConfig[];
+  /**
+   * How this Dawn spells the subgroup-matrix loads and stores: 'template' (current:
+   * `subgroupMatrixLoad<T, row_major>(p, offset, stride)`) or 'bool' (older: a column-major bool
+   * argument; newer Dawn still takes it but logs a deprecation warning on stdout for every
+   * shader). Shaders see the define SGM_BOOL for the latter.
+   */
+  readonly subgroupMatrixSyntax: 'template' | 'bool';
 }
 
 export interface GpuOptions extends AdapterOptions {
@@ -109,6 +116,7 @@ export class Gpu {
       subgroupMaxSize: info.subgroupMaxSize ?? 0,
       timestamps: requiredFeatures.includes('timestamp-query' as GPUFeatureName),
       subgroupMatrix: sgm,
+      subgroupMatrixSyntax: sgm.length ? await probeSubgroupMatrixSyntax(device, sgm) : 'template',
     };
     return new Gpu(adapter, device, caps);
   }
@@ -138,7 +146,7 @@ export class Gpu {
    * constants; compiled once and cached. Compile errors surface at the next flush().
    */
   pipeline(name: string, opts: { defines?: readonly string[]; constants?: Record<string, number>; entryPoint?: string } = {}): GPUComputePipeline {
-    const defines = [...(opts.defines ?? [])].sort();
+    const defines = [...(opts.defines ?? []), ...(this.caps.subgroupMatrixSyntax === 'bool' ? ['SGM_BOOL'] : [])].sort();
     const key = `${name}|${defines.join(',')}|${JSON.stringify(opts.constants ?? {})}|${opts.entryPoint ?? 'main'}`;
     let p = this.pipelineCache.get(key);
     if (!p) {
@@ -252,4 +260,33 @@ function padTo4(bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
   out.set(bytes);
   return out;
+}
+
+/**
+ * Compiles a one-line use of the template spelling of subgroupMatrixLoad/Store; 'bool' where this
+ * Dawn rejects it (tried on a square f16 configuration; 'template' where the adapter has none).
+ */
+async function probeSubgroupMatrixSyntax(device: GPUDevice, configs: readonly SubgroupMatrixConfig[]): Promise<'template' | 'bool'> {
+  // A square shape: the matrix types' parameter order changed too, which is not probed here.
+  const c = configs.find((x) => x.componentType === 'f16' && x.M === x.N && x.N === x.K);
+  if (!c) return 'template';
+  const t = 'f16';
+  const r = c.resultComponentType;
+  const code = [
+    'enable f16;',
+    'enable chromium_experimental_subgroup_matrix;',
+    `var<workgroup> a: array<${t}, ${c.M * c.K + c.K * c.N}>;`,
+    `@group(0) @binding(0) var<storage, read_write> o: array<${r}>;`,
+    `@compute @workgroup_size(${32})`,
+    'fn main() {',
+    `  let l = subgroupMatrixLoad<subgroup_matrix_left<${t}, ${c.K}, ${c.M}>, row_major>(&a, 0u, ${c.K}u);`,
+    `  let rt = subgroupMatrixLoad<subgroup_matrix_right<${t}, ${c.N}, ${c.K}>, col_major>(&a, 0u, ${c.K}u);`,
+    `  subgroupMatrixStore<row_major>(&o, 0u, subgroupMatrixMultiply<${r}>(l, rt), ${c.N}u);`,
+    '}',
+  ].join('\n');
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ code, label: 'subgroup-matrix syntax probe' });
+  const info = await module.getCompilationInfo();
+  await device.popErrorScope();
+  return info.messages.some((m) => m.type === 'error') ? 'bool' : 'template';
 }

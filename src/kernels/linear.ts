@@ -6,7 +6,9 @@
 //     numSeg segments (from N and K: enough independent weight streams for decode), each one chain of
 //     tensor-core multiply-accumulates, folded in segment order. M only picks the tile shape and whether the
 //     segments run side by side (PAR: decode) or one after another (SEQ: prefill); rows never interact and
-//     every schedule performs the same operations on the same values, so the bits are the same.
+//     every schedule performs the same operations on the same values, so the bits are the same. Two kernels
+//     implement it: linear_subgroup_matrix_direct (matrix loads straight from storage; K % 16 == 0, i.e.
+//     every real model) and linear_subgroup_matrix (operands staged through workgroup memory; any K).
 //   * other devices: 'plain' for every M (one f32 fma chain over k per output; M picks only the tile shape).
 // 'fast' mode may also use 'gemv' (lane-split K, subgroup reduction) for M ≤ 8, whose order depends on the
 // lane count: fastest for decode, not invariant against larger batches.
@@ -26,7 +28,10 @@ export interface LinearOptions {
    * on any device (slow; it proves the index logic where no tensor cores exist).
    */
   readonly variant?: LinearVariantName;
-  /** Forces the tensor-core tile configuration (S1…S8, M1…M8, B; tuning only). Never changes the order. */
+  /**
+   * Forces the tensor-core schedule: 'D1'/'D2'[m<SGM>n<SGN>] (direct kernel) or S1…S8, M1…M8, B (staged kernel).
+   * Tuning and tests only; never changes the order, hence the bits.
+   */
   readonly tile?: string;
 }
 
@@ -55,11 +60,11 @@ export function hasLinearTensorCores(gpu: Gpu): boolean {
 
 /**
  * The K partition of the tensor-core kernel, from N and K only: segments of a multiple of 128 elements.
- * Small N gets more segments so that decode has ≥ ~12k/16 independent weight streams; at most 8, each ≥ 512.
+ * Small N gets more segments so that decode has ≥ ~32k/16 independent weight streams; at most 8, each ≥ 512.
  */
 export function linearSegments(N: number, K: number): { numSeg: number; segLen: number } {
   let ks = 1;
-  while (ks < 8 && N * ks < 12288) ks *= 2;
+  while (ks < 8 && N * ks < 32768) ks *= 2;
   ks = Math.max(1, Math.min(ks, Math.floor(K / 512)));
   const segLen = 128 * Math.ceil(K / (128 * ks));
   return { numSeg: Math.ceil(K / segLen), segLen };
@@ -140,6 +145,9 @@ export function planLinear(
     };
   }
   const { numSeg, segLen } = linearSegments(N, K);
+  if (K % 16 === 0 && (opts.tile === undefined || opts.tile.startsWith('D'))) {
+    return planDirect(M, N, K, numSeg, segLen, variant, defines, opts.tile);
+  }
   const kg = pow2ceil(numSeg);
   const cfg = opts.tile ?? (M <= 16 ? `S${kg}` : M <= 64 ? `M${kg}` : 'B');
   const c = SGM_CFG[cfg];
@@ -160,6 +168,38 @@ export function planLinear(
     shader: 'linear_subgroup_matrix',
     defines,
     constants: {},
+    params: [M, N, K, segLen, numSeg, tilesM, tilesN, 0],
+    workgroups: grid(tilesM * tilesN),
+  };
+}
+
+/**
+ * The direct tensor-core schedule (shaders/linear_subgroup_matrix_direct.wgsl, K % 16 == 0): KG = numSeg
+ * k-groups; per subgroup one 16×16 tile ('D1', M ≤ 64) or a 2×2 block ('D2'); SGM × SGN subgroups per
+ * k-group, at most 16 subgroups in all. `tile` 'D<1|2>[m<SGM>n<SGN>]' forces a shape (tuning).
+ */
+function planDirect(M: number, N: number, K: number, numSeg: number, segLen: number, variant: LinearVariantName, defines: string[], tile?: string): LinearPlan {
+  const forced = tile ? /^D([12])(?:m(\d+)n(\d+))?$/.exec(tile) : null;
+  expect(tile === undefined || forced !== null, `linear: unknown tile '${tile}'`);
+  const tt = forced ? Number(forced[1]) : M <= 64 ? 1 : 2;
+  const perGroup = Math.max(1, Math.floor(16 / numSeg));
+  let sgm = tt === 1 ? Math.min(Math.ceil(M / 16), 4, perGroup) : Math.min(2, perGroup);
+  let sgn = Math.max(1, Math.min(Math.floor(perGroup / sgm), Math.ceil(N / (16 * tt))));
+  if (forced?.[2]) [sgm, sgn] = [Number(forced[2]), Number(forced[3])];
+  expect(numSeg * sgm * sgn <= 16, `linear: tile ${tile} needs ${numSeg * sgm * sgn} subgroups, at most 16`);
+  if (tt === 2) defines.push('T2');
+  if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
+  const bm = 16 * tt * sgm;
+  const bn = 16 * tt * sgn;
+  const tilesM = Math.ceil(M / bm);
+  const tilesN = Math.ceil(N / bn);
+  return {
+    variant,
+    order: `seg${numSeg}x${segLen}`,
+    schedule: `D${tt}m${sgm}n${sgn} direct ${bm}x${bn}`,
+    shader: 'linear_subgroup_matrix_direct',
+    defines,
+    constants: { KG: numSeg, SGM: sgm, SGN: sgn },
     params: [M, N, K, segLen, numSeg, tilesM, tilesN, 0],
     workgroups: grid(tilesM * tilesN),
   };

@@ -27,10 +27,14 @@ const built = existsSync(join(LAYER_SRC, 'Makefile')) && hasTool('make') && hasT
 if (built && built.status !== 0) throw new Error(`make -C native-vk-select failed:\n${built.stderr}`);
 const layerDir = vkSelectLayerDir();
 
-/** The environment of every child: the test's, without any selection it may have inherited. */
+/**
+ * The environment of every child: the test's, without any selection it may have inherited. Where the
+ * layer lives (TKNP_VK_SELECT_DIR, set by the offline bundle) stays, so children find the layer this
+ * process found even when `make` above has since built another copy in the tree.
+ */
 function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const k of Object.keys(env)) if (/^(TKNP_VK_|TKNP_DEVICE_UUID$|VK_INSTANCE_LAYERS$|VK_ADD_LAYER_PATH$|NODEVICE_SELECT$)/.test(k)) delete env[k];
+  for (const k of Object.keys(env)) if (/^(TKNP_VK_(?!SELECT_DIR$)|TKNP_DEVICE_UUID$|VK_INSTANCE_LAYERS$|VK_ADD_LAYER_PATH$|NODEVICE_SELECT$)/.test(k)) delete env[k];
   return { ...env, ...extra };
 }
 

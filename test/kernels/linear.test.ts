@@ -184,6 +184,23 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
     }
   });
 
+  // The direct and the staged tensor-core kernels (and their schedules) implement one order: the same bits.
+  // Real tensor cores where the device has them, and the emulation everywhere (its per-tile math is shared).
+  const schedules: [string, LinearOptions][] = [
+    ...(planLinear(gpu ?? ({} as Gpu), 1, 64, 64).variant === 'subgroup-matrix' ? ([['subgroup-matrix', {}]] as [string, LinearOptions][]) : []),
+    ['subgroup-matrix-emulated', EMU],
+  ];
+  it.each(schedules)('%s: direct (D1, D2) and staged (S, M, B) schedules give the same bits', async (_name, base) => {
+    const [M, N, K] = [40, 96, 4096]; // 8 segments: KG 8 for S8/M8, SEQ_SPLIT for B
+    const c = inputs(M, N, K, true, 4097);
+    const ref = bits(await runLinear(g, c, 'f16', { ...base, tile: 'D1' }));
+    for (const tile of ['D2', 'D1m1n2', 'S8', 'M8', 'B']) {
+      const got = bits(await runLinear(g, c, 'f16', { ...base, tile }));
+      expect(Array.from(got), `tile ${tile} vs D1`).toEqual(Array.from(ref));
+    }
+    checkAgainstRef(ref as Uint16Array, c, 'f16', 'D1');
+  });
+
   it('picks variants from the device, N and K only in invariant mode', () => {
     const names = [1, 2, 16, 17, 64, 65, 300, 8192].map((M) => {
       const p = planLinear(g, M, 4096, 14336);
