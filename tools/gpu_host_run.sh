@@ -31,7 +31,9 @@ for stage in "$@"; do
       summary tests-plain "exit $? — $(tests_line "$OUT/tests-plain.log")"
       ;;
     bench | bench-quick)
+      # BENCH_FILTER: a --filter regex (several device calls can split the full sweep).
       filter=(); [ "$stage" = bench-quick ] && filter=(--filter 'decode_attention|linear|prefill')
+      [ -n "${BENCH_FILTER:-}" ] && filter=(--filter "$BENCH_FILTER")
       "${B[@]}" bench kernels --sweep full "${filter[@]}" --list-cases "$OUT/cases.json" > /dev/null 2>&1
       python3 tools/bench_pytorch.py --cases "$OUT/cases.json" --out "$OUT/baseline.json" > "$OUT/pytorch.log" 2>&1
       "${B[@]}" bench kernels --sweep full "${filter[@]}" --baseline "$OUT/baseline.json" --json "$OUT/report.json" --html "$OUT/report.html" --markdown "$OUT/report.md" > "$OUT/bench.log" 2>&1

@@ -52,3 +52,38 @@ export async function benchKernels(args: BenchKernelsArgs, command: string): Pro
   if (bad.length) process.exitCode = 1;
   return report;
 }
+
+export interface BenchReportArgs {
+  readonly inputs: readonly string[];
+  readonly json?: string;
+  readonly html?: string;
+  readonly markdown?: string;
+}
+
+/**
+ * `tknp bench report a.json b.json …`: one report from the JSON of several runs on the same device
+ * (a full sweep split over several device calls): results and baselines concatenated in order,
+ * targets evaluated again over the whole. Throws where the runs' devices differ.
+ */
+export function mergeBenchReports(args: BenchReportArgs): BenchReport {
+  const parts = args.inputs.map((f) => JSON.parse(readFileSync(f, 'utf8')) as BenchReport);
+  if (!parts.length) throw new Error('bench report: no input reports');
+  const devices = new Set(parts.map((p) => p.device));
+  if (devices.size > 1) throw new Error(`bench report: the runs were on different devices: ${[...devices].join(' | ')}`);
+  const first = parts[0];
+  const baselines = parts.flatMap((p) => p.baseline?.results ?? []);
+  const report: BenchReport = {
+    date: first.date,
+    device: first.device,
+    command: parts.map((p) => p.command).join(' ; '),
+    sweep: first.sweep,
+    peaks: first.peaks,
+    results: parts.flatMap((p) => p.results),
+    ...(baselines.length ? { baseline: { source: [...new Set(parts.map((p) => p.baseline?.source).filter(Boolean))].join(', '), results: baselines } } : {}),
+  };
+  for (const t of evaluateTargets(report)) console.log(`target ${t.status.padEnd(12)} ${t.name}: ${t.detail}`);
+  if (args.json) write(args.json, JSON.stringify({ ...report, targets: evaluateTargets(report) }, null, 1));
+  if (args.html) write(args.html, renderHtml(report));
+  if (args.markdown) write(args.markdown, renderMarkdown(report));
+  return report;
+}

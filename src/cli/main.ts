@@ -2,7 +2,7 @@
 // tknp command line: `generate`, `serve`, `bench kernels`, `bench decode`, `info`.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { benchKernels } from './bench.js';
+import { benchKernels, mergeBenchReports } from './bench.js';
 import { benchComm } from './bench_comm.js';
 import { benchDecode, benchDecodeOptions, type BenchDecodeArgs } from './bench_decode.js';
 import { Gpu } from '../gpu/gpu.js';
@@ -102,6 +102,19 @@ async function main(): Promise<void> {
               .option('list-cases', { type: 'string', describe: 'write the case list for tools/bench_pytorch.py and exit' }),
           async (a) => {
             await benchKernels({ ...a, listCases: a['list-cases'] }, command);
+          },
+        )
+        .command(
+          'report <inputs..>',
+          'merge the JSON reports of several `bench kernels` runs on one device into one report',
+          (k) =>
+            k
+              .positional('inputs', { type: 'string', array: true, demandOption: true })
+              .option('json', { type: 'string', describe: 'write the merged report as JSON' })
+              .option('html', { type: 'string', describe: 'write a self-contained HTML report' })
+              .option('markdown', { type: 'string', describe: 'write a Markdown summary table' }),
+          (a) => {
+            mergeBenchReports({ inputs: a.inputs as string[], json: a.json, html: a.html, markdown: a.markdown });
           },
         )
         .command(
