@@ -5,8 +5,9 @@
 //   its 16-wide k-steps in increasing order from +0 (p_s); out = (((0 + p_0) + p_1) + …) + bias.
 // Bindings: 0 x: [M, K] f16   1 w: [N, K] f16 (Hugging Face layout)   BIAS: 2 bias: [N] f16
 //           then out: [M, N] f16 (f32 with OUT_F32), then params.
-// Needs K % 16 == 0 (a k-step never runs past a row's end). Rows past M and columns past N read what
-//   robust buffer access returns and are never stored: a product's rows and columns are independent.
+// Needs K % 16 == 0 (a k-step never runs past a row's end), N % 16 == 0 and x bound with its rows rounded
+//   up to a multiple of 16 (the wrapper pads): a matrix load that crosses its binding's end is moved by
+//   Dawn's robustness, corrupting the valid rows. Rows past M only feed output rows that are never stored.
 // Workgroup: KG × SGM × SGN subgroups of 32 (KG ≥ numSeg): k-group g runs segment g of the same output
 //   tiles; a subgroup owns one 16×16 tile (T2: a 2×2 block of them, 32×32), so BM = 16·TT·SGM rows and
 //   BN = 16·TT·SGN columns. The single-tile schedule issues the loads of 4 k-steps before their 4

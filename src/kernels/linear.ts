@@ -7,7 +7,7 @@
 //     tensor-core multiply-accumulates, folded in segment order. M only picks the tile shape and whether the
 //     segments run side by side (PAR: decode) or one after another (SEQ: prefill); rows never interact and
 //     every schedule performs the same operations on the same values, so the bits are the same. Two kernels
-//     implement it: linear_subgroup_matrix_direct (matrix loads straight from storage; K % 16 == 0, i.e.
+//     implement it: linear_subgroup_matrix_direct (matrix loads straight from storage; N, K % 16 == 0, i.e.
 //     every real model) and linear_subgroup_matrix (operands staged through workgroup memory; any K).
 //   * other devices: 'plain' for every M (one f32 fma chain over k per output; M picks only the tile shape).
 // 'fast' mode may also use 'gemv' (lane-split K, subgroup reduction) for M ≤ 8, whose order depends on the
@@ -145,7 +145,8 @@ export function planLinear(
     };
   }
   const { numSeg, segLen } = linearSegments(N, K);
-  if (K % 16 === 0 && (opts.tile === undefined || opts.tile.startsWith('D'))) {
+  // The direct kernel's 16×16 loads of w must not cross w's end: N and K multiples of 16 (every real model).
+  if (K % 16 === 0 && N % 16 === 0 && (opts.tile === undefined || opts.tile.startsWith('D'))) {
     return planDirect(M, N, K, numSeg, segLen, variant, defines, opts.tile);
   }
   const kg = pow2ceil(numSeg);
@@ -229,5 +230,23 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | 
   if (M === 0 || N === 0) return;
   const plan = planLinear(rec.gpu, M, N, K, { ...opts, bias: bias !== null, outDtype: out.dtype });
   const pipeline = rec.gpu.pipeline(plan.shader, { defines: plan.defines, constants: plan.constants });
-  rec.dispatch(pipeline, bias ? [x, weight, bias, out] : [x, weight, out], plan.params, plan.workgroups);
+  const xs = plan.shader === 'linear_subgroup_matrix_direct' ? paddedRows(rec, x) : x;
+  rec.dispatch(pipeline, bias ? [xs, weight, bias, out] : [xs, weight, out], plan.params, plan.workgroups);
+}
+
+/**
+ * x with its rows rounded up to a multiple of 16 for the direct tensor-core kernel, whose 16-row
+ * matrix loads must stay inside the binding (Dawn moves a load that crosses the binding's end,
+ * which corrupts the valid rows too; seen on the H100). The extra rows hold whatever follows x in
+ * its buffer (they only feed output rows that are never stored), or x is copied into a larger
+ * scratch buffer where its own buffer ends too soon.
+ */
+function paddedRows(rec: Recorder, x: Tensor): Tensor {
+  const [M, K] = x.shape;
+  const rows = Math.ceil(M / 16) * 16;
+  if (rows === M) return x;
+  if (x.buffer.size >= x.offset + rows * K * 2) return { ...x, shape: [rows, K] };
+  const padded = rec.scratch([rows, K], 'f16', 'linear.paddedX');
+  rec.copy(x, padded, M * K * 2);
+  return padded;
 }
