@@ -66,7 +66,9 @@ function linearCase(p: Proj, M: number, mode: LinearMode, big = false, tile?: st
       const xb = block(seed, 1);
       const wb = block(seed + 1, 2 / Math.sqrt(K));
       const bb = p.bias ? toF16(new Rng(seed + 2).floats(N, -1, 1)) : null;
-      const x = gpu.tensor([M, K], 'f16', 'x');
+      // Room for 16-row multiples, as the engine's pooled activations have (the direct tensor-core kernel
+      // binds whole 16-row tiles; without room it copies x first).
+      const x = { ...gpu.tensor([Math.ceil(M / 16) * 16, K], 'f16', 'x'), shape: [M, K] };
       // Weights under 256 MB rotate among 4 identical copies, so that repeated runs stream them from memory
       // (as a real step does) rather than from the 50 MB L2.
       const ws = Array.from({ length: 2 * N * K < 256 << 20 ? 4 : 1 }, (_, i) => arena.tensor(`weight${i}`, [N, K], 'f16', big ? (i === 0 ? 1.1e9 : 256 << 20) : 0));

@@ -81,7 +81,7 @@ export async function runBench(gpu: Gpu, suites: readonly BenchSuite[], opts: Be
           log(`${c.kernel} ${c.shape} [${inst.variant}]: INVALID, not timed: ${(e as Error).message}`);
           continue;
         }
-        const t = await timeGpu(gpu, (rec) => inst.run(rec));
+        const t = await timeGpu(gpu, (rec) => inst.run(rec), { warmupMs: gpu.software ? 50 : undefined });
         const gbps = c.bytes / t.medianNs;
         const tflops = c.flops / t.medianNs / 1e3;
         const r: CaseResult = {

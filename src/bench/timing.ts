@@ -22,14 +22,26 @@ export async function timeGpu(gpu: Gpu, record: (rec: Recorder) => void, opts: {
   for (let i = 0; i < (opts.warmup ?? 3); i++) record(warm);
   warm.submit();
   await gpu.flush();
-  // Bring the clocks up: repeat the case for ~warmupMs of wall time (CPU-side set-up of a case
-  // can leave the GPU idle long enough to clock down).
-  const until = performance.now() + (opts.warmupMs ?? 100);
-  while (performance.now() < until) {
+  // Bring the clocks up. An idle H100 under Vulkan sits at 345 MHz and takes a few hundred ms of
+  // load to reach 1980 MHz (nvidia-smi dmon, bench/RESULTS.md): a case timed right after its
+  // set-up read 3-4× slow. Repeat the case for at least warmupMs, then until two successive
+  // timed batches agree within 3% (at most 10 × warmupMs).
+  const warmupMs = opts.warmupMs ?? 400;
+  const start = performance.now();
+  let last = 0;
+  while (performance.now() - start < warmupMs) {
     const r = new Recorder(gpu, 'warmup');
     for (let i = 0; i < 10; i++) record(r);
     r.submit();
     await gpu.flush();
+  }
+  while (warmupMs > 0 && performance.now() - start < 10 * warmupMs && gpu.caps.timestamps) {
+    const r = new Recorder(gpu, 'warmup');
+    for (let i = 0; i < 10; i++) r.timed(`w${i}`, () => record(r));
+    const ts = (await r.submitAndTime()).sort((a, b) => a - b);
+    const med = ts[5];
+    if (last > 0 && Math.abs(med - last) <= 0.03 * last) break;
+    last = med;
   }
   // One timed call to size the run.
   const probe = new Recorder(gpu, 'probe');

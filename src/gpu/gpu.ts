@@ -125,6 +125,12 @@ export class Gpu {
     return this.device.limits;
   }
 
+  /** A CPU implementation of Vulkan (lavapipe, SwiftShader): no clocks to warm, little memory. */
+  get software(): boolean {
+    const c = this.caps;
+    return /llvmpipe|lavapipe|swiftshader|software/i.test(`${c.device} ${c.description} ${c.architecture}`);
+  }
+
   /** Whether the adapter offers an f16×f16→f32 subgroup matrix of this shape. */
   hasSubgroupMatrix(M: number, N: number, K: number): boolean {
     return this.caps.subgroupMatrix.some(

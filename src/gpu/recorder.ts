@@ -135,7 +135,11 @@ export class Recorder {
     });
     this.queryCount += 2;
     this.timedLabels.push(label);
+    const timedPass = this.pass;
     fn();
+    if (this.pass !== timedPass) {
+      throw new Error(`timed section '${label}' was cut by a copy or split(): its timestamps would not cover all of it`);
+    }
     this.endPass();
   }
 

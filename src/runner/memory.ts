@@ -30,7 +30,7 @@ export function deviceMemoryBytes(gpu: Gpu, override?: number): { bytes: number;
       // fall through to the default
     }
   }
-  const software = /llvmpipe|lavapipe|swiftshader|software/i.test(`${gpu.caps.device} ${gpu.caps.description} ${gpu.caps.architecture}`);
+  const software = gpu.software;
   const bytes = software ? SOFTWARE_DEVICE_BYTES : DEFAULT_DEVICE_BYTES;
   return { bytes, source: `assumed for a ${software ? 'software' : 'unknown'} adapter (set gpuMemoryBytes / --gpu-memory to override)` };
 }
