@@ -42,6 +42,7 @@ const PROJECTIONS: Proj[] = [
 ];
 
 const FULL_M = [1, 2, 4, 8, 16, 64, 256, 512, 2048, 8192];
+const OTHER_M = [1, 16, 512, 4096];
 const PERIOD = (1 << 20) + 7;
 
 /** A seeded random f16 block; element i of a tensor filled from it is block[(i + shift) % PERIOD]. */
@@ -119,7 +120,8 @@ function cases(sweep: Sweep): BenchCase[] {
   }
   const out: BenchCase[] = [];
   for (const p of PROJECTIONS) {
-    for (const M of FULL_M) {
+    // Every token count for Llama-3-8B; decode, one small and two prefill sizes for the other models.
+    for (const M of p.model === 'Llama-3-8B' ? FULL_M : OTHER_M) {
       if (p.logits && M > 256) continue;
       out.push(linearCase(p, M, 'invariant', true));
       if (M <= 8) out.push(linearCase(p, M, 'fast', true));

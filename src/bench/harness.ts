@@ -50,6 +50,8 @@ export interface BenchOptions {
   readonly filter?: string;
   readonly command?: string;
   readonly log?: (line: string) => void;
+  /** Called with the report so far after every case (a run cut short still leaves its results). */
+  readonly onProgress?: (partial: BenchReport) => void;
 }
 
 export async function runBench(gpu: Gpu, suites: readonly BenchSuite[], opts: BenchOptions): Promise<BenchReport> {
@@ -106,6 +108,7 @@ export async function runBench(gpu: Gpu, suites: readonly BenchSuite[], opts: Be
         log(`${c.kernel} ${c.shape}: error: ${(e as Error).message}`);
       } finally {
         inst.destroy();
+        opts.onProgress?.({ date: new Date().toISOString(), device: gpu.describe(), command: opts.command ?? '', sweep: opts.sweep, peaks, results });
       }
     }
   }

@@ -37,11 +37,12 @@ export async function benchKernels(args: BenchKernelsArgs, command: string): Pro
     return undefined;
   }
   const gpu = await Gpu.create({ backend: args.backend as never, adapterName: args.adapter });
-  const report = await runBench(gpu, suites, { sweep: args.sweep, filter: args.filter, command, log: (l) => console.log(l) });
-  if (args.baseline) {
-    const results = JSON.parse(readFileSync(args.baseline, 'utf8')) as { source?: string; results: BaselineResult[] };
-    report.baseline = { source: results.source ?? args.baseline, results: results.results };
-  }
+  const base = args.baseline ? (JSON.parse(readFileSync(args.baseline, 'utf8')) as { source?: string; results: BaselineResult[] }) : undefined;
+  const baseline = base ? { source: base.source ?? args.baseline!, results: base.results } : undefined;
+  // The JSON is rewritten after every case, so a run stopped by a time limit keeps what it measured.
+  const onProgress = args.json ? (r: BenchReport) => write(args.json!, JSON.stringify({ ...r, baseline, partial: true }, null, 1)) : undefined;
+  const report = await runBench(gpu, suites, { sweep: args.sweep, filter: args.filter, command, log: (l) => console.log(l), onProgress });
+  if (baseline) report.baseline = baseline;
   for (const t of evaluateTargets(report)) console.log(`target ${t.status.padEnd(12)} ${t.name}: ${t.detail}`);
   if (args.json) write(args.json, JSON.stringify({ ...report, targets: evaluateTargets(report) }, null, 1));
   if (args.html) write(args.html, renderHtml(report));
