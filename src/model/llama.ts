@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
 import { reshape, rows, type Tensor } from '../gpu/tensor.js';
 import { embedding } from '../kernels/embedding.js';
-import { linear } from '../kernels/linear.js';
+import { linear, type LinearMode } from '../kernels/linear.js';
 import { fusedAddRmsNorm, rmsNorm } from '../kernels/rms_norm.js';
 import { rotary } from '../kernels/rotary.js';
 import { siluAndMul } from '../kernels/silu_and_mul.js';
@@ -53,6 +53,8 @@ export class LlamaModel {
     readonly maxTokens: number,
     readonly maxLogits: number,
     private readonly tp: RowParallelReduce = NO_REDUCE,
+    /** 'fast': GEMV for ≤ 8 rows (not batch invariant; EngineConfig.batchInvariant = false). */
+    private readonly linearMode: LinearMode = 'invariant',
   ) {
     const c = config;
     const T = maxTokens;
@@ -107,7 +109,7 @@ export class LlamaModel {
     embedding(rec, x.logitsIndices, residual, lastResidual);
     fusedAddRmsNorm(rec, last, lastResidual, this.w.finalNorm, last, c.rmsNormEps);
     const logits = rows(this.a.logits, S);
-    linear(rec, last, this.w.lmHead, null, logits); // logits: [S, V] f32
+    linear(rec, last, this.w.lmHead, null, logits, { mode: this.linearMode }); // logits: [S, V] f32
     return logits;
   }
 
@@ -119,16 +121,16 @@ export class LlamaModel {
     const q = rows(this.a.q, T);
     const k = rows(this.a.k, T);
     const v = rows(this.a.v, T);
-    linear(rec, normed, lw.q, lw.qBias, q); // q: [T, Hq*D]
-    linear(rec, normed, lw.k, lw.kBias, k); // k: [T, Hk*D]
-    linear(rec, normed, lw.v, lw.vBias, v); // v: [T, Hk*D]
+    linear(rec, normed, lw.q, lw.qBias, q, { mode: this.linearMode }); // q: [T, Hq*D]
+    linear(rec, normed, lw.k, lw.kBias, k, { mode: this.linearMode }); // k: [T, Hk*D]
+    linear(rec, normed, lw.v, lw.vBias, v, { mode: this.linearMode }); // v: [T, Hk*D]
     const q3 = reshape(q, [T, c.numHeads, c.headDim]);
     const k3 = reshape(k, [T, c.numKvHeads, c.headDim]);
     const v3 = reshape(v, [T, c.numKvHeads, c.headDim]);
     rotary(rec, q3, k3, x.positions, this.cosSin, { style: 'neox', rotaryDim: c.headDim });
     const attn = rows(this.a.attn, T);
     await this.attention.forward(rec, layer, q3, k3, v3, reshape(attn, [T, c.numHeads, c.headDim]));
-    linear(rec, attn, lw.o, lw.oBias, out); // out: [T, H] (partial sum under TP)
+    linear(rec, attn, lw.o, lw.oBias, out, { mode: this.linearMode }); // out: [T, H] (partial sum under TP)
     await this.tp.reduce(rec, out);
   }
 
@@ -136,9 +138,9 @@ export class LlamaModel {
   private async mlpBlock(rec: Recorder, lw: LayerWeights, T: number, out: Tensor): Promise<void> {
     const gateUp = rows(this.a.gateUp, T);
     const act = rows(this.a.act, T);
-    linear(rec, rows(this.a.normed, T), lw.gateUp, null, gateUp); // [T, 2I]
+    linear(rec, rows(this.a.normed, T), lw.gateUp, null, gateUp, { mode: this.linearMode }); // [T, 2I]
     siluAndMul(rec, gateUp, act); // [T, I]
-    linear(rec, act, lw.down, null, out); // [T, H] (partial sum under TP)
+    linear(rec, act, lw.down, null, out, { mode: this.linearMode }); // [T, H] (partial sum under TP)
     await this.tp.reduce(rec, out);
   }
 }

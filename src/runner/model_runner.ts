@@ -29,6 +29,8 @@ export interface RunnerOptions {
   readonly quiet?: boolean;
   /** 'dummy': seeded random weights made on the GPU (benchmarks; no checkpoint needed). */
   readonly loadFormat?: 'safetensors' | 'dummy';
+  /** false: faster linear kernels whose rows depend on the batch size (default true). */
+  readonly batchInvariant?: boolean;
 }
 
 /**
@@ -103,7 +105,7 @@ export class ModelRunner {
     const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, o, maxModelLen, used);
     const paged = new PagedAttention(cache, 1 / Math.sqrt(config.headDim));
     const attention = parallel ? parallel.wrapAttention(paged) : paged;
-    const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE);
+    const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE, o.batchInvariant === false ? 'fast' : 'invariant');
     await gpu.flush();
     const log = [
       `${memoryLog}; weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB${o.loadFormat === 'dummy' ? ' (dummy)' : ''}; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,

@@ -28,14 +28,18 @@ const gpu = await testGpu();
 
 const LOGIT_TOL: Record<FixtureName, number> = { 'tiny-llama': 0.02, 'tiny-mistral': 0.02, 'tiny-qwen2': 0.06 };
 
-describe.skipIf(!gpu).each(Object.keys(LOGIT_TOL) as FixtureName[])(`parity with transformers: %s ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, (name) => {
+// Every fixture with the default (batch-invariant) kernels, and tiny-llama with batchInvariant: false
+// (`--fast`: the GEMV for decode steps of ≤ 8 rows), which must stay within the same tolerance.
+const RUNS: [FixtureName, boolean][] = [...(Object.keys(LOGIT_TOL) as FixtureName[]).map((n) => [n, true] as [FixtureName, boolean]), ['tiny-llama', false]];
+
+describe.skipIf(!gpu).each(RUNS)(`parity with transformers: %s, batch invariant %s ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, (name, batchInvariant) => {
   const fx = loadFixture(name);
   const tol = LOGIT_TOL[name];
   let engine: LLMEngine;
   let traces: Map<string, Trace>;
 
   beforeAll(async () => {
-    engine = await testEngine(fx.dir);
+    engine = await testEngine(fx.dir, { batchInvariant });
     const forced = new Map<string, number[]>(); // request id -> reference greedy ids
     fx.prompts.forEach((p, i) => {
       // Through the engine's own tokenization: plain text gets BOS per the tokenizer, chats the template.
