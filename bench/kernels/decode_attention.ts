@@ -36,12 +36,12 @@ const CACHE_CAP_BYTES = 1 << 30;
  * `fresh` > 0: probe number `fresh`; the case allocates (and frees) its own cache instead of using the run's arena: a probe of
  * what allocation does to the timing. `big`: arena slots are allocated at the cap at once (full sweep).
  */
-function decodeCase(model: Model, numSeqs: number, ctx: number, order: 'shuffled' | 'sequential' = 'shuffled', big = false, fresh = 0): BenchCase {
+function decodeCase(model: Model, numSeqs: number, ctx: number, order: 'shuffled' | 'sequential' = 'shuffled', big = false, fresh = 0, gw?: number): BenchCase {
   const { numHeads, numKvHeads, headDim } = model;
   const kvBytes = numSeqs * ctx * numKvHeads * headDim * 2 * 2;
   return {
     kernel: 'decode_attention',
-    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}${fresh ? ` fresh-alloc#${fresh}` : ''}`,
+    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}${fresh ? ` fresh-alloc#${fresh}` : ''}${gw ? ` GW${gw}` : ''}`,
     model: model.name,
     params: { batch: numSeqs, context: ctx, numHeads, numKvHeads, headDim },
     bytes: kvBytes + 2 * numSeqs * numHeads * headDim * 2,
@@ -75,11 +75,11 @@ function decodeCase(model: Model, numSeqs: number, ctx: number, order: 'shuffled
       const seqLens = gpu.upload(new Uint32Array(numSeqs).fill(ctx), [numSeqs], 'u32', 'seqLens');
       const out = gpu.tensor([numSeqs, numHeads, headDim], 'f16', 'out');
       const scale = 1 / Math.sqrt(headDim);
-      const plan = planDecodeAttention(numHeads, numKvHeads, headDim, gpu.caps.subgroupMinSize || 4);
+      const plan = planDecodeAttention(numHeads, numKvHeads, headDim, gpu.caps.subgroupMinSize || 4, DEFAULT_PARTITION_SIZE, gw);
       const cacheNote = numBlocks < numSeqs * blocksPerSeq ? ` pool=${numBlocks}blk` : '';
       return {
         variant: `P=${DEFAULT_PARTITION_SIZE} GW=${plan.headsPerWorkgroup} TPK=${plan.lanesPerToken}${cacheNote}`,
-        run: (rec) => decodeAttention(rec, q, kCache, vCache, bt, seqLens, out, { scale, maxSeqLen: ctx }),
+        run: (rec) => decodeAttention(rec, q, kCache, vCache, bt, seqLens, out, { scale, maxSeqLen: ctx, headsPerWorkgroup: gw }),
         async validate() {
           const got = fromF16((await gpu.read(out)) as Uint16Array);
           const G = numHeads / numKvHeads;
@@ -141,5 +141,7 @@ export const decodeAttentionSuite: BenchSuite = {
           decodeCase(LLAMA3_8B, 1, 32768, 'sequential', true),
           // Allocation probes: the target shape three times over with its own fresh 0.5 GiB caches.
           ...[1, 2, 3].map((i) => decodeCase(LLAMA3_8B, 64, 4096, 'shuffled', true, i)),
+          // GQA heads per workgroup (same bits): 1 and 2 of the group of 4 against the default 4.
+          ...[1, 2].flatMap((gw) => [decodeCase(LLAMA3_8B, 64, 4096, 'shuffled', true, 0, gw), decodeCase(LLAMA3_8B, 256, 8192, 'shuffled', true, 0, gw), decodeCase(LLAMA3_8B, 16, 4096, 'shuffled', true, 0, gw)]),
         ],
 };

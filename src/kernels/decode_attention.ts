@@ -18,6 +18,11 @@ export interface DecodeAttentionOptions {
   readonly maxSeqLen: number;
   /** Tokens per split-K partition: a multiple of 16. Keep it fixed for an engine's lifetime. */
   readonly partitionSize?: number;
+  /**
+   * Forces GW, the q heads of a GQA group that share one workgroup's K/V reads (a divisor of the
+   * group, ≤ 8; tuning). Each head's arithmetic is the same whatever GW is: the bits do not change.
+   */
+  readonly headsPerWorkgroup?: number;
 }
 
 /** Launch parameters of pass 1, chosen from the shapes and the device only (not the batch). */
@@ -41,10 +46,15 @@ export function planDecodeAttention(
   headDim: number,
   subgroupMinSize: number,
   partitionSize = DEFAULT_PARTITION_SIZE,
+  headsPerWorkgroup?: number,
 ): DecodeAttentionPlan {
   const G = numHeads / numKvHeads;
   let GW = Math.min(G, MAX_HEADS_PER_WORKGROUP);
   while (G % GW !== 0) GW--;
+  if (headsPerWorkgroup !== undefined) {
+    expect(Number.isInteger(headsPerWorkgroup) && headsPerWorkgroup >= 1 && headsPerWorkgroup <= MAX_HEADS_PER_WORKGROUP && G % headsPerWorkgroup === 0, `decodeAttention: headsPerWorkgroup must divide the group of ${G} q heads and be at most ${MAX_HEADS_PER_WORKGROUP}, got ${headsPerWorkgroup}`);
+    GW = headsPerWorkgroup;
+  }
   const chunks = headDim / 8;
   let tpk = 1;
   while (tpk * 2 <= Math.min(16, subgroupMinSize) && chunks % (tpk * 2) === 0) tpk *= 2;
@@ -93,7 +103,7 @@ export function decodeAttention(
   const gpu = rec.gpu;
   expect(gpu.caps.subgroups, 'decodeAttention: needs the subgroups feature');
   const sgMin = gpu.caps.subgroupMinSize || 4;
-  const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P);
+  const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P, opts.headsPerWorkgroup);
   const GW = plan.headsPerWorkgroup;
   const smem = 4 * (P / BLOCK_SIZE) + (WG / sgMin) * (64 + 4 * headDim);
   expect(smem <= gpu.limits.maxComputeWorkgroupStorageSize, `decodeAttention: partitionSize ${P} needs ${smem} bytes of workgroup memory (device limit ${gpu.limits.maxComputeWorkgroupStorageSize})`);

@@ -82,14 +82,14 @@ function upload(g: Gpu, c: Paged): Uploaded {
 }
 
 /** Runs the kernel; returns the raw f16 bits of out. */
-async function runDecode(g: Gpu, c: Paged, t: Uploaded, qBits: Uint16Array, opts: { maxSeqLen?: number; partitionSize?: number } = {}) {
+async function runDecode(g: Gpu, c: Paged, t: Uploaded, qBits: Uint16Array, opts: { maxSeqLen?: number; partitionSize?: number; headsPerWorkgroup?: number } = {}) {
   const { numHeads, headDim } = c.shape;
   const S = c.seqLens.length;
   const q = g.upload(qBits, [S, numHeads, headDim], 'f16', 'q');
   const out = g.tensor([S, numHeads, headDim], 'f16', 'out');
   const maxSeqLen = opts.maxSeqLen ?? Math.max(0, ...c.seqLens);
   await run(g, (rec) =>
-    decodeAttention(rec, q, t.kCache, t.vCache, t.blockTables, t.seqLens, out, { scale: 1 / Math.sqrt(headDim), maxSeqLen, partitionSize: opts.partitionSize }),
+    decodeAttention(rec, q, t.kCache, t.vCache, t.blockTables, t.seqLens, out, { scale: 1 / Math.sqrt(headDim), maxSeqLen, partitionSize: opts.partitionSize, headsPerWorkgroup: opts.headsPerWorkgroup }),
   );
   const bits = (await g.read(out)) as Uint16Array;
   q.buffer.destroy();
@@ -160,7 +160,7 @@ describe.skipIf(!gpu)(`decodeAttention ${gpu ? '' : `(skipped: ${noGpuReason()})
     await checkAgainstRef(16, { numHeads: 8, numKvHeads: 1, headDim: 128 }, [700, 3, 260], { qRange: 16 });
   });
 
-  it('a sequence gives the same bits alone, in a batch of 5, and with a larger maxSeqLen', async () => {
+  it('a sequence gives the same bits alone, in a batch of 5, with a larger maxSeqLen, and with 4 q heads per workgroup', async () => {
     const g = gpu!;
     const shape = { numHeads: 16, numKvHeads: 2, headDim: 128 };
     const rng = new Rng(7);
@@ -176,10 +176,12 @@ describe.skipIf(!gpu)(`decodeAttention ${gpu ? '' : `(skipped: ${noGpuReason()})
     const inBatch = (await runDecode(g, batch, tb, qAll)).slice(2 * rowQ, 3 * rowQ);
     const single = await runDecode(g, alone, ta, qAlone);
     const widerGrid = await runDecode(g, alone, ta, qAlone, { maxSeqLen: alone.maxBlocksPerSeq * 16 });
+    const fourPerWorkgroup = await runDecode(g, alone, ta, qAlone, { headsPerWorkgroup: 4 }); // default: 8 (the group)
     for (const x of [...Object.values(tb), ...Object.values(ta)]) x.buffer.destroy();
     const diff = (a: Uint16Array, b: Uint16Array) => a.findIndex((v, i) => v !== b[i]);
     expect(diff(single, inBatch), 'alone vs in a batch of 5: first differing element').toBe(-1);
     expect(diff(single, widerGrid), 'maxSeqLen 777 vs larger: first differing element').toBe(-1);
+    expect(diff(single, fourPerWorkgroup), '8 vs 4 q heads per workgroup: first differing element').toBe(-1);
     // And the shared value is right.
     expectClose(fromF16(single), reference(alone, qAlone), TOL, 'lone sequence');
   });
