@@ -21,19 +21,7 @@ struct Params { M: u32, N: u32, K: u32, pad: u32 }
 @group(0) @binding(0) var<storage, read> x: array<f16>;
 @group(0) @binding(1) var<storage, read> w: array<f16>;
 //#endif
-//#if OUT_F32
-alias OutT = f32;
-//#else
-alias OutT = f16;
-//#endif
-//#if BIAS
-@group(0) @binding(2) var<storage, read> bias: array<f16>;
-@group(0) @binding(3) var<storage, read_write> out: array<OutT>;
-@group(0) @binding(4) var<uniform> p: Params;
-//#else
-@group(0) @binding(2) var<storage, read_write> out: array<OutT>;
-@group(0) @binding(3) var<uniform> p: Params;
-//#endif
+//#include linear_out
 
 override TPR: u32 = 32;   // lanes per weight row
 override RPW: u32 = 4;    // weight rows per workgroup

@@ -75,65 +75,31 @@ struct Params { M: u32, N: u32, K: u32, segLen: u32, numSeg: u32, tilesM: u32, t
 @group(0) @binding(0) var<storage, read> x: array<f16>;
 @group(0) @binding(1) var<storage, read> w: array<f16>;
 //#endif
-//#if OUT_F32
-alias OutT = f32;
-//#else
-alias OutT = f16;
-//#endif
-//#if BIAS
-@group(0) @binding(2) var<storage, read> bias: array<f16>;
-@group(0) @binding(3) var<storage, read_write> out: array<OutT>;
-@group(0) @binding(4) var<uniform> p: Params;
-//#else
-@group(0) @binding(2) var<storage, read_write> out: array<OutT>;
-@group(0) @binding(3) var<uniform> p: Params;
-//#endif
+//#include linear_out
 
 var<workgroup> xs: array<f16, KG * BM * BKP>;   // [g][row][k]
 var<workgroup> ws: array<f16, KG * BN * BKP>;   // [g][col][k]  (= column-major B tiles)
 var<workgroup> cs: array<f32, KG * SGS * 256u>; // one 16×16 f32 tile per subgroup
 
 //#if EMULATE
-fn z() -> u32 { return p.zero; }                  // loop bounds + z(): unrolled on GPUs, not by lavapipe
 struct MatA { off: u32 }                         // 16×16 row-major at xs[off], row stride BKP
 struct MatB { off: u32 }                         // B[k][n] = ws[off + n·BKP + k]
-struct MatC { v: array<f32, 8> }                 // lane owns elements e = lane + 32·i (row e/16, col e%16)
-var<private> lane: u32;
 fn loadA(off: u32) -> MatA { return MatA(off); }
 fn loadB(off: u32) -> MatB { return MatB(off); }
-fn zeroC() -> MatC { return MatC(array<f32, 8>()); }
-fn mma(a: MatA, b: MatB, c: MatC) -> MatC {
-  var r = c;
-  for (var i = 0u; i < 8u + z(); i++) {
-    let e = lane + 32u * i;
-    var s = 0.0;
-    for (var k = 0u; k < 16u + z(); k++) {
-      s = fma(f32(xs[a.off + (e / 16u) * BKP + k]), f32(ws[b.off + (e % 16u) * BKP + k]), s);
-    }
-    r.v[i] = r.v[i] + s;
-  }
-  return r;
-}
-fn storeC(off: u32, c: MatC) {
-  for (var i = 0u; i < 8u + z(); i++) { cs[off + lane + 32u * i] = c.v[i]; }
-}
+fn aAt(a: MatA, r: u32, k: u32) -> f16 { return xs[a.off + r * BKP + k]; }
+fn bAt(b: MatB, k: u32, n: u32) -> f16 { return ws[b.off + n * BKP + k]; }
 //#else
 alias MatA = subgroup_matrix_left<f16, 16, 16>;
 alias MatB = subgroup_matrix_right<f16, 16, 16>;
-alias MatC = subgroup_matrix_result<f32, 16, 16>;
 //#if SGM_BOOL
 fn loadA(off: u32) -> MatA { return subgroupMatrixLoad<MatA>(&xs, off, false, BKP); }
 fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB>(&ws, off, true, BKP); }
-fn storeC(off: u32, c: MatC) { subgroupMatrixStore(&cs, off, c, false, 16u); }
 //#else
 fn loadA(off: u32) -> MatA { return subgroupMatrixLoad<MatA, row_major>(&xs, off, BKP); }
 fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB, col_major>(&ws, off, BKP); }
-fn storeC(off: u32, c: MatC) { subgroupMatrixStore<row_major>(&cs, off, c, 16u); }
 //#endif
-fn zeroC() -> MatC { return MatC(); }
-fn mma(a: MatA, b: MatB, c: MatC) -> MatC { return subgroupMatrixMultiplyAccumulate(a, b, c); }
-fn z() -> u32 { return 0u; }
 //#endif
+//#include linear_sgm_acc
 
 // The f16 pair (k, k+1) of row `row` (k even) of x / w as one u32; zero outside the matrix.
 //#if PAIRED

@@ -37,62 +37,29 @@ struct Params { M: u32, N: u32, K: u32, segLen: u32, numSeg: u32, tilesM: u32, t
 
 @group(0) @binding(0) var<storage, read> x: array<f16>;
 @group(0) @binding(1) var<storage, read> w: array<f16>;
-//#if OUT_F32
-alias OutT = f32;
-//#else
-alias OutT = f16;
-//#endif
-//#if BIAS
-@group(0) @binding(2) var<storage, read> bias: array<f16>;
-@group(0) @binding(3) var<storage, read_write> out: array<OutT>;
-@group(0) @binding(4) var<uniform> p: Params;
-//#else
-@group(0) @binding(2) var<storage, read_write> out: array<OutT>;
-@group(0) @binding(3) var<uniform> p: Params;
-//#endif
+//#include linear_out
 
 var<workgroup> cs: array<f32, MAX_SUBGROUPS * 256u>; // one 16×16 f32 tile per subgroup
 
 //#if EMULATE
 struct MatA { off: u32 }                         // A[r][k] = x[off + r·K + k]
 struct MatB { off: u32 }                         // B[k][n] = w[off + n·K + k]
-struct MatC { v: array<f32, 8> }                 // lane owns elements e = lane + 32·i (row e/16, col e%16)
-var<private> lane: u32;
-fn z() -> u32 { return p.zero; }                  // loop bounds + z(): unrolled on GPUs, not by lavapipe
 fn loadA(off: u32) -> MatA { return MatA(off); }
 fn loadB(off: u32) -> MatB { return MatB(off); }
-fn zeroC() -> MatC { return MatC(array<f32, 8>()); }
-fn mma(a: MatA, b: MatB, c: MatC) -> MatC {
-  var r = c;
-  for (var i = 0u; i < 8u + z(); i++) {
-    let e = lane + 32u * i;
-    var s = 0.0;
-    for (var k = 0u; k < 16u + z(); k++) {
-      s = fma(f32(x[a.off + (e / 16u) * p.K + k]), f32(w[b.off + (e % 16u) * p.K + k]), s);
-    }
-    r.v[i] = r.v[i] + s;
-  }
-  return r;
-}
-fn storeC(off: u32, c: MatC) {
-  for (var i = 0u; i < 8u + z(); i++) { cs[off + lane + 32u * i] = c.v[i]; }
-}
+fn aAt(a: MatA, r: u32, k: u32) -> f16 { return x[a.off + r * p.K + k]; }
+fn bAt(b: MatB, k: u32, n: u32) -> f16 { return w[b.off + n * p.K + k]; }
 //#else
 alias MatA = subgroup_matrix_left<f16, 16, 16>;
 alias MatB = subgroup_matrix_right<f16, 16, 16>;
-alias MatC = subgroup_matrix_result<f32, 16, 16>;
 //#if SGM_BOOL
 fn loadA(off: u32) -> MatA { return subgroupMatrixLoad<MatA>(&x, off, false, p.K); }
 fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB>(&w, off, true, p.K); }
-fn storeC(off: u32, c: MatC) { subgroupMatrixStore(&cs, off, c, false, 16u); }
 //#else
 fn loadA(off: u32) -> MatA { return subgroupMatrixLoad<MatA, row_major>(&x, off, p.K); }
 fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB, col_major>(&w, off, p.K); }
-fn storeC(off: u32, c: MatC) { subgroupMatrixStore<row_major>(&cs, off, c, 16u); }
 //#endif
-fn zeroC() -> MatC { return MatC(); }
-fn mma(a: MatA, b: MatB, c: MatC) -> MatC { return subgroupMatrixMultiplyAccumulate(a, b, c); }
 //#endif
+//#include linear_sgm_acc
 
 // Folds tile `c` (rows r0.., columns c0..) of every k-group in segment order and stores it.
 fn foldStore(c: MatC, sg: u32, sti: u32, g: u32, ln: u32, r0: u32, c0: u32) {

@@ -15,19 +15,7 @@ struct Params { M: u32, N: u32, K: u32, tilesM: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f16>;
 @group(0) @binding(1) var<storage, read> w: array<f16>;
-//#if OUT_F32
-alias OutT = f32;
-//#else
-alias OutT = f16;
-//#endif
-//#if BIAS
-@group(0) @binding(2) var<storage, read> bias: array<f16>;
-@group(0) @binding(3) var<storage, read_write> out: array<OutT>;
-@group(0) @binding(4) var<uniform> p: Params;
-//#else
-@group(0) @binding(2) var<storage, read_write> out: array<OutT>;
-@group(0) @binding(3) var<uniform> p: Params;
-//#endif
+//#include linear_out
 
 override TX: u32 = 16;
 override TY: u32 = 16;

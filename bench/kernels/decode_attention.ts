@@ -27,16 +27,22 @@ const BLOCK = 16;
 const PATTERN = 1 << 22; // halves of random data tiled over the cache (8 MiB)
 const CACHE_CAP_BYTES = 1 << 30;
 
-/**
- * `order`: 'shuffled' block tables (as after churn in a real cache) or 'sequential' ones (each
- * sequence's blocks contiguous, as PyTorch's contiguous K/V): the pair separates the cost of
- * scattered 4 KiB tile reads from everything else in the kernel.
- */
-/**
- * `fresh` > 0: probe number `fresh`; the case allocates (and frees) its own cache instead of using the run's arena: a probe of
- * what allocation does to the timing. `big`: arena slots are allocated at the cap at once (full sweep).
- */
-function decodeCase(model: Model, numSeqs: number, ctx: number, order: 'shuffled' | 'sequential' = 'shuffled', big = false, fresh = 0, gw?: number): BenchCase {
+interface CaseOptions {
+  /**
+   * 'shuffled' block tables (as after churn in a real cache, the default) or 'sequential' ones (each
+   * sequence's blocks contiguous, as PyTorch's contiguous K/V): the pair separates the cost of
+   * scattered 4 KiB tile reads from everything else in the kernel.
+   */
+  readonly order?: 'shuffled' | 'sequential';
+  /** Arena slots are allocated at the cap at once (full sweep: no reallocation between cases). */
+  readonly big?: boolean;
+  /** Allocation probe number `fresh` (> 0): the case allocates and frees its own cache instead of the arena's. */
+  readonly fresh?: number;
+  /** Forces the q heads per workgroup (`headsPerWorkgroup`; same bits, different speed). */
+  readonly gw?: number;
+}
+
+function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuffled', big = false, fresh = 0, gw }: CaseOptions = {}): BenchCase {
   const { numHeads, numKvHeads, headDim } = model;
   const kvBytes = numSeqs * ctx * numKvHeads * headDim * 2 * 2;
   return {
@@ -134,14 +140,14 @@ export const decodeAttentionSuite: BenchSuite = {
     sweep === 'small'
       ? [decodeCase(LLAMA3_8B, 4, 512), decodeCase(LLAMA2_7B, 1, 1000)]
       : [
-          ...[LLAMA3_8B, LLAMA2_7B].flatMap((m) => BATCHES.flatMap((b) => CONTEXTS.map((ctx) => decodeCase(m, b, ctx, 'shuffled', true)))),
+          ...[LLAMA3_8B, LLAMA2_7B].flatMap((m) => BATCHES.flatMap((b) => CONTEXTS.map((ctx) => decodeCase(m, b, ctx, { big: true })))),
           // Locality probes: the same shapes with contiguous blocks.
-          decodeCase(LLAMA3_8B, 64, 4096, 'sequential', true),
-          decodeCase(LLAMA3_8B, 256, 4096, 'sequential', true),
-          decodeCase(LLAMA3_8B, 1, 32768, 'sequential', true),
+          decodeCase(LLAMA3_8B, 64, 4096, { order: 'sequential', big: true }),
+          decodeCase(LLAMA3_8B, 256, 4096, { order: 'sequential', big: true }),
+          decodeCase(LLAMA3_8B, 1, 32768, { order: 'sequential', big: true }),
           // Allocation probes: the target shape three times over with its own fresh 0.5 GiB caches.
-          ...[1, 2, 3].map((i) => decodeCase(LLAMA3_8B, 64, 4096, 'shuffled', true, i)),
+          ...[1, 2, 3].map((i) => decodeCase(LLAMA3_8B, 64, 4096, { big: true, fresh: i })),
           // GQA heads per workgroup (same bits): 1 and 2 of the group of 4 against the default 4.
-          ...[1, 2].flatMap((gw) => [decodeCase(LLAMA3_8B, 64, 4096, 'shuffled', true, 0, gw), decodeCase(LLAMA3_8B, 256, 8192, 'shuffled', true, 0, gw), decodeCase(LLAMA3_8B, 16, 4096, 'shuffled', true, 0, gw)]),
+          ...[1, 2].flatMap((gw) => [[64, 4096], [256, 8192], [16, 4096]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, gw }))),
         ],
 };

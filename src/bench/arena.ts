@@ -1,9 +1,9 @@
-// Long-lived input buffers shared by the cases of one benchmark run. A case that allocates and
-// frees its own gigabyte-sized tensors leaves the device's memory fragmented for the next one, and
-// on the H100 through Vulkan the same kernel on the same shape then ran up to 3-4× slower from one
-// case to the next (bench/RESULTS.md, 2026-11-25): the engine allocates its weights and KV cache
-// once at start-up, so the benchmark does the same. Slots are allocated on first use, at least
-// `capacityBytes` large, and only grow (reallocate) when a later case needs more.
+// Long-lived input buffers shared by the cases of one benchmark run, as the engine allocates its
+// weights and KV cache once at start-up: cases do not allocate and free gigabytes each. (On the H100
+// this was first suspected of the random 3-4× slow cases; three fresh-allocation probes ran as fast
+// as the arena, and the cause was the clock ramp handled in timing.ts: bench/RESULTS.md.) Slots are
+// allocated on first use, at least `capacityBytes` large, and only grow (reallocate) when a later
+// case needs more.
 import type { Gpu } from '../gpu/gpu.js';
 import { byteSize, type DType, type Tensor } from '../gpu/tensor.js';
 

@@ -62,6 +62,7 @@ export async function runBench(gpu: Gpu, suites: readonly BenchSuite[], opts: Be
   const results: CaseResult[] = [];
   const re = opts.filter ? new RegExp(opts.filter, 'i') : undefined;
   const arena = new BenchArena(gpu);
+  const reportSoFar = (): BenchReport => ({ date: new Date().toISOString(), device: gpu.describe(), command: opts.command ?? '', sweep: opts.sweep, peaks, results });
   for (const suite of suites) {
     for (const c of suite.cases(opts.sweep)) {
       if (re && !re.test(suite.name) && !re.test(c.kernel) && !re.test(c.shape)) continue;
@@ -108,12 +109,12 @@ export async function runBench(gpu: Gpu, suites: readonly BenchSuite[], opts: Be
         log(`${c.kernel} ${c.shape}: error: ${(e as Error).message}`);
       } finally {
         inst.destroy();
-        opts.onProgress?.({ date: new Date().toISOString(), device: gpu.describe(), command: opts.command ?? '', sweep: opts.sweep, peaks, results });
+        opts.onProgress?.(reportSoFar());
       }
     }
   }
   arena.destroy();
-  return { date: new Date().toISOString(), device: gpu.describe(), command: opts.command ?? '', sweep: opts.sweep, peaks, results };
+  return reportSoFar();
 }
 
 /** Joins baseline timings (e.g. PyTorch) to results by kernel and shape. */

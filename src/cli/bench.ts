@@ -43,10 +43,7 @@ export async function benchKernels(args: BenchKernelsArgs, command: string): Pro
   const onProgress = args.json ? (r: BenchReport) => write(args.json!, JSON.stringify({ ...r, baseline, partial: true }, null, 1)) : undefined;
   const report = await runBench(gpu, suites, { sweep: args.sweep, filter: args.filter, command, log: (l) => console.log(l), onProgress });
   if (baseline) report.baseline = baseline;
-  for (const t of evaluateTargets(report)) console.log(`target ${t.status.padEnd(12)} ${t.name}: ${t.detail}`);
-  if (args.json) write(args.json, JSON.stringify({ ...report, targets: evaluateTargets(report) }, null, 1));
-  if (args.html) write(args.html, renderHtml(report));
-  if (args.markdown) write(args.markdown, renderMarkdown(report));
+  writeReport(report, args);
   const bad = report.results.filter((r) => r.status !== 'ok');
   console.log(`${report.results.length - bad.length} cases timed, ${bad.length} invalid or failed`);
   gpu.destroy();
@@ -82,9 +79,15 @@ export function mergeBenchReports(args: BenchReportArgs): BenchReport {
     results: parts.flatMap((p) => p.results),
     ...(baselines.length ? { baseline: { source: [...new Set(parts.map((p) => p.baseline?.source).filter(Boolean))].join(', '), results: baselines } } : {}),
   };
-  for (const t of evaluateTargets(report)) console.log(`target ${t.status.padEnd(12)} ${t.name}: ${t.detail}`);
-  if (args.json) write(args.json, JSON.stringify({ ...report, targets: evaluateTargets(report) }, null, 1));
-  if (args.html) write(args.html, renderHtml(report));
-  if (args.markdown) write(args.markdown, renderMarkdown(report));
+  writeReport(report, args);
   return report;
+}
+
+/** Prints the targets and writes the report where asked (JSON with the targets, HTML, Markdown). */
+function writeReport(report: BenchReport, to: { readonly json?: string; readonly html?: string; readonly markdown?: string }): void {
+  const targets = evaluateTargets(report);
+  for (const t of targets) console.log(`target ${t.status.padEnd(12)} ${t.name}: ${t.detail}`);
+  if (to.json) write(to.json, JSON.stringify({ ...report, targets }, null, 1));
+  if (to.html) write(to.html, renderHtml(report));
+  if (to.markdown) write(to.markdown, renderMarkdown(report));
 }

@@ -145,6 +145,7 @@ export function planLinear(
     };
   }
   const { numSeg, segLen } = linearSegments(N, K);
+  if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
   // The direct kernel's 16×16 loads of w must not cross w's end: N and K multiples of 16 (every real model).
   if (K % 16 === 0 && N % 16 === 0 && (opts.tile === undefined || opts.tile.startsWith('D'))) {
     return planDirect(M, N, K, numSeg, segLen, variant, defines, opts.tile);
@@ -157,7 +158,6 @@ export function planLinear(
   defines.push(`CFG_${cfg}`, par ? 'PAR' : 'SEQ');
   if (!par && numSeg > 1) defines.push('SEQ_SPLIT');
   if (K % 2 === 0) defines.push('PAIRED');
-  if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
   const bm = 16 * c.SG_M * c.TM;
   const bn = 16 * c.SG_N * c.TN;
   const tilesM = Math.ceil(M / bm);
@@ -189,7 +189,6 @@ function planDirect(M: number, N: number, K: number, numSeg: number, segLen: num
   if (forced?.[2]) [sgm, sgn] = [Number(forced[2]), Number(forced[3])];
   expect(numSeg * sgm * sgn <= 16, `linear: tile ${tile} needs ${numSeg * sgm * sgn} subgroups, at most 16`);
   if (tt === 2) defines.push('T2');
-  if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
   const bm = 16 * tt * sgm;
   const bn = 16 * tt * sgn;
   const tilesM = Math.ceil(M / bm);
