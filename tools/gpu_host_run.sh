@@ -3,7 +3,7 @@
 # files come back from the device tool). Prepare here: `npm run bundle -- --lean` and
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
-# Stages: tests | tests-plain (engine tests with tensor cores off: isolates a failing
+# Stages: probe (PROBE_FILTER, PROBE_CASES) | tests | tests-plain (engine tests with tensor cores off: isolates a failing
 # subgroup-matrix kernel) | bench | bench-quick | decode | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
@@ -39,6 +39,17 @@ for stage in "$@"; do
       "${B[@]}" bench kernels --sweep full "${filter[@]}" --baseline "$OUT/baseline.json" --json "$OUT/report.json" --html "$OUT/report.html" --markdown "$OUT/report.md" > "$OUT/bench.log" 2>&1
       summary "$stage" "exit $? — $(tail -1 "$OUT/bench.log")"
       rm -f "$OUT/cases.json" "$OUT/pytorch.log"
+      ;;
+    probe)
+      # Tensor-core ceilings and GEMM candidates (bench/probes/sgmat_ceiling.ts), then a few
+      # bench cases timed once each, both with Dawn's robustness on and off (TKNP_NO_ROBUSTNESS).
+      cases=${PROBE_CASES:-'^(B64 Hq32 Hkv8 D128 ctx4096|B1 Hq32 Hkv8 D128 ctx32768|M1 K4096 N28672( fast)?|M16 K4096 N28672|M4096 K4096 N6144|8192 Hq32 Hkv8 D128 causal)$'}
+      for nr in 0 1; do
+        TKNP_NO_ROBUSTNESS=$nr "${B[@]}" node dist/bench/probes/sgmat_ceiling.js "${PROBE_FILTER:-.}" > "$OUT/probe_sgmat_nr$nr.log" 2>&1
+        summary "probe-sgmat-nr$nr" "exit $?"
+        TKNP_NO_ROBUSTNESS=$nr "${B[@]}" node dist/bench/probes/timing_stability.js 1 "$cases" > "$OUT/probe_cases_nr$nr.log" 2>&1
+        summary "probe-cases-nr$nr" "exit $?"
+      done
       ;;
     decode-tknp)
       # Item 8 of the token-parallel issue: per-step split (root compute, scatter, attention per

@@ -19,6 +19,12 @@ export interface AdapterOptions {
    * native-vk-select's layer (src/gpu/device_select.ts); chosen once per process. Env: TKNP_DEVICE_UUID.
    */
   readonly deviceUuid?: string;
+  /**
+   * Dawn's disable_robustness toggle: no bounds clamps on buffer and subgroup-matrix accesses. The
+   * kernel wrappers check shapes, but an access out of range becomes undefined behaviour instead of
+   * a clamped read; for measuring what robustness costs. Env: TKNP_NO_ROBUSTNESS=1.
+   */
+  readonly noRobustness?: boolean;
 }
 
 /** Flags every instance gets: f16 and subgroup matrices on NVIDIA's Vulkan driver need them. */
@@ -45,13 +51,14 @@ export function resolveAdapterOptions(opts: AdapterOptions = {}): AdapterOptions
   }
   const deviceUuid = opts.deviceUuid ?? deviceUuidFromEnv();
   if (deviceUuid && backend && backend !== 'vulkan') throw new GpuUnavailableError(`a GPU UUID (${deviceUuid}) selects a Vulkan device: backend '${backend}' cannot use it`);
-  return { backend, adapterName, deviceUuid };
+  const noRobustness = opts.noRobustness ?? process.env.TKNP_NO_ROBUSTNESS === '1';
+  return { backend, adapterName, deviceUuid, noRobustness };
 }
 
 /** The process-wide GPU entry point for these options (created once, never released). */
 export function gpuInstance(opts: AdapterOptions): GPU {
   // Dawn rounds timestamps down to 65.536 µs by default; kernels are timed in µs.
-  const flags = [DAWN_FEATURE_FLAGS, 'disable-dawn-features=timestamp_quantization'];
+  const flags = [DAWN_FEATURE_FLAGS + (opts.noRobustness ? ',disable_robustness' : ''), 'disable-dawn-features=timestamp_quantization'];
   if (opts.backend) flags.push(`backend=${opts.backend}`);
   if (opts.adapterName) flags.push(`adapter=${opts.adapterName}`);
   const key = flags.join('|');

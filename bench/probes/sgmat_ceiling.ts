@@ -1,0 +1,175 @@
+// Probe (not part of `tknp bench`): where is the ceiling of f16 subgroup-matrix (tensor core) work
+// through Dawn/Vulkan on this device? Times generated kernels, one variable at a time:
+//   mma      operands loaded once, then chains of multiply-accumulates only (NACC independent
+//            accumulators per subgroup): the MMA issue ceiling;
+//   ld-st    the same with both operands re-loaded from a storage buffer (L1-resident) every step;
+//   ld-wg    the same with operands re-loaded from workgroup memory every step;
+//   gemm     full GEMMs on M=N=K=4096 (validated on sampled outputs against the CPU first):
+//            'direct TMxTN' (matrix loads straight from storage, TM×TN tiles per subgroup) and
+//            'staged BMxBN' (vec4 global loads → workgroup memory → matrix loads; register prefetch).
+// Run twice, with and without TKNP_NO_ROBUSTNESS=1, to see what Dawn's bounds clamps cost.
+// Usage: node dist/bench/probes/sgmat_ceiling.js [filter-regex]
+import { Gpu } from '../../src/gpu/gpu.js';
+import { f16BitsToF32, f32ToF16Bits } from '../../src/util/f16.js';
+import { mmaKernel, gemmDirect, gemmStaged, gemmStaged2, type GemmKernel } from './sgmat_kernels.js';
+
+const filter = new RegExp(process.argv[2] ?? '.');
+const gpu = await Gpu.create();
+console.log(`device: ${gpu.describe()}; robustness ${process.env.TKNP_NO_ROBUSTNESS === '1' ? 'OFF' : 'on'}`);
+const dev = gpu.device;
+
+async function compile(code: string, label: string): Promise<GPUComputePipeline | undefined> {
+  dev.pushErrorScope('validation');
+  const module = dev.createShaderModule({ code, label });
+  const p = dev.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
+  const err = await dev.popErrorScope();
+  if (err) {
+    console.log(`${label}: COMPILE ERROR ${err.message.split('\n').slice(0, 6).join(' | ')}`);
+    return undefined;
+  }
+  return p;
+}
+
+const STORAGE = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+function buffer(bytes: number): GPUBuffer {
+  return dev.createBuffer({ size: bytes, usage: STORAGE });
+}
+
+/** Median ns of `reps` timed passes of one dispatch (after warming the clocks for ~0.5 s). */
+async function time(p: GPUComputePipeline, bufs: GPUBuffer[], params: number[], groups: [number, number]): Promise<number> {
+  const ub = dev.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  dev.queue.writeBuffer(ub, 0, new Uint32Array([...params, 0, 0, 0, 0].slice(0, 4)));
+  const entries = [...bufs.map((b, i) => ({ binding: i, resource: { buffer: b } })), { binding: bufs.length, resource: { buffer: ub } }];
+  const bg = dev.createBindGroup({ layout: p.getBindGroupLayout(0), entries });
+  const t0 = performance.now();
+  const samples: number[] = [];
+  while (performance.now() - t0 < 500 || samples.length < 20) {
+    const qs = dev.createQuerySet({ type: 'timestamp', count: 2 * 10 });
+    const enc = dev.createCommandEncoder();
+    for (let i = 0; i < 10; i++) {
+      const pass = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      pass.setPipeline(p);
+      pass.setBindGroup(0, bg);
+      pass.dispatchWorkgroups(groups[0], groups[1]);
+      pass.end();
+    }
+    const res = dev.createBuffer({ size: 160, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const rb = dev.createBuffer({ size: 160, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    enc.resolveQuerySet(qs, 0, 20, res, 0);
+    enc.copyBufferToBuffer(res, 0, rb, 0, 160);
+    dev.queue.submit([enc.finish()]);
+    await rb.mapAsync(GPUMapMode.READ);
+    const ts = new BigUint64Array(rb.getMappedRange().slice(0));
+    rb.unmap();
+    rb.destroy();
+    res.destroy();
+    qs.destroy();
+    if (performance.now() - t0 > 300) for (let i = 0; i < 10; i++) samples.push(Number(ts[2 * i + 1] - ts[2 * i]));
+    if (samples.length >= 200) break;
+  }
+  ub.destroy();
+  samples.sort((a, b) => a - b);
+  return samples[Math.floor(samples.length / 2)];
+}
+
+// ---- MMA / load ceilings ----
+const SM = 132;
+const small = buffer(64 * 1024);
+dev.queue.writeBuffer(small, 0, new Uint16Array(32 * 1024).fill(0x3c00)); // 1.0
+const sink = buffer(64 * 1024 * 1024);
+for (const kind of ['mma', 'ld-st', 'ld-wg'] as const) {
+  for (const sgs of [4, 8]) {
+    for (const nacc of [1, 2, 4, 8]) {
+      const label = `${kind} sg${sgs} acc${nacc}`;
+      if (!filter.test(label)) continue;
+      const p = await compile(mmaKernel(kind, sgs, nacc), label);
+      if (!p) continue;
+      const groups = SM * 8;
+      const iters = 2048;
+      const ns = await time(p, [small, sink], [iters], [groups, 1]);
+      const flops = groups * sgs * iters * nacc * 2 * 16 * 16 * 16;
+      console.log(`${label.padEnd(24)} ${(ns / 1e3).toFixed(1).padStart(9)} us ${(flops / ns / 1e3).toFixed(1).padStart(7)} TFLOP/s`);
+    }
+  }
+}
+
+// ---- GEMM candidates: out[M,N] f32 = x[M,K] · w[N,K]ᵀ ----
+const M = 4096, N = 4096, K = 4096;
+let seed = 12345;
+const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / 2 ** 24;
+// Values k/8, k in -8..8: exact in f16, so the CPU reference below is exact up to f32 sums.
+const mk = (n: number) => {
+  const h = new Uint16Array(n);
+  const v = new Float32Array(n);
+  const table = new Map<number, number>();
+  for (let k = -8; k <= 8; k++) table.set(k, f32ToF16Bits(k / 8));
+  for (let i = 0; i < n; i++) {
+    const k = Math.floor(rnd() * 17) - 8;
+    h[i] = table.get(k)!;
+    v[i] = f16BitsToF32(h[i]);
+  }
+  return { h, v };
+};
+const X = mk(M * K), W = mk(N * K);
+const xb = buffer(M * K * 2), wb = buffer(N * K * 2), ob = buffer(M * N * 4);
+dev.queue.writeBuffer(xb, 0, X.h);
+dev.queue.writeBuffer(wb, 0, W.h);
+const samples = Array.from({ length: 256 }, () => [Math.floor(rnd() * M), Math.floor(rnd() * N)]);
+const ref = samples.map(([r, c]) => {
+  let s = 0;
+  for (let k = 0; k < K; k++) s += X.v[r * K + k] * W.v[c * K + k];
+  return s;
+});
+
+async function check(): Promise<string> {
+  const rb = dev.createBuffer({ size: M * N * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = dev.createCommandEncoder();
+  enc.copyBufferToBuffer(ob, 0, rb, 0, M * N * 4);
+  dev.queue.submit([enc.finish()]);
+  await rb.mapAsync(GPUMapMode.READ);
+  const o = new Float32Array(rb.getMappedRange().slice(0));
+  rb.destroy();
+  let bad = 0;
+  let first = '';
+  samples.forEach(([r, c], i) => {
+    if (Math.abs(o[r * N + c] - ref[i]) > 1e-3 * (1 + Math.abs(ref[i]))) {
+      if (!bad) first = `(${r},${c}) got ${o[r * N + c]} want ${ref[i]}`;
+      bad++;
+    }
+  });
+  return bad ? `INVALID ${bad}/256 ${first}` : 'valid';
+}
+
+const gemms: GemmKernel[] = [
+  gemmDirect(2, 2, 2, 2),
+  gemmDirect(4, 2, 2, 2),
+  gemmDirect(4, 4, 2, 2),
+  gemmStaged({ BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 4 }),
+  gemmStaged({ BM: 128, BN: 128, BK: 64, SGM: 2, SGN: 4 }),
+  gemmStaged({ BM: 128, BN: 256, BK: 32, SGM: 2, SGN: 4 }),
+  gemmStaged({ BM: 256, BN: 128, BK: 32, SGM: 4, SGN: 2 }),
+  gemmStaged({ BM: 64, BN: 128, BK: 32, SGM: 2, SGN: 2 }),
+  gemmStaged({ BM: 128, BN: 128, BK: 32, SGM: 4, SGN: 4 }),
+  ...(['vec4', 'sgm'] as const).flatMap((stage) =>
+    ([1, 2] as const).flatMap((bufs) => [
+      gemmStaged2({ BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 4, stage, bufs }),
+      gemmStaged2({ BM: 128, BN: 128, BK: 64, SGM: 2, SGN: 4, stage, bufs }),
+      gemmStaged2({ BM: 128, BN: 256, BK: 32, SGM: 2, SGN: 4, stage, bufs }),
+      gemmStaged2({ BM: 256, BN: 128, BK: 32, SGM: 4, SGN: 2, stage, bufs }),
+      gemmStaged2({ BM: 128, BN: 256, BK: 32, SGM: 2, SGN: 8, stage, bufs }),
+      gemmStaged2({ BM: 256, BN: 128, BK: 32, SGM: 4, SGN: 4, stage, bufs }),
+    ]),
+  ),
+];
+for (const g of gemms) {
+  if (!filter.test(g.label)) continue;
+  const p = await compile(g.code, g.label);
+  if (!p) continue;
+  const enc = dev.createCommandEncoder();
+  enc.clearBuffer(ob);
+  dev.queue.submit([enc.finish()]);
+  const ns = await time(p, [xb, wb, ob], [M, N, K], [N / g.BN, M / g.BM]);
+  console.log(`${g.label.padEnd(36)} ${(ns / 1e3).toFixed(1).padStart(9)} us ${((2 * M * N * K) / ns / 1e3).toFixed(1).padStart(7)} TFLOP/s  ${await check()}`);
+}
+gpu.destroy();
+process.exit(0);
