@@ -3,7 +3,7 @@
 # files come back from the device tool). Prepare here: `npm run bundle -- --lean` and
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
-# Stages: probe (PROBE_FILTER, PROBE_CASES) | tests | tests-plain (engine tests with tensor cores off: isolates a failing
+# Stages: probe (PROBE_FILTER, PROBE_CASES, PROBE_NR) | tests | tests-plain (engine tests with tensor cores off: isolates a failing
 # subgroup-matrix kernel) | bench | bench-quick | decode | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
@@ -23,7 +23,7 @@ tests_line() { sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -aE 'Tests +[0-9]' | tail -
 for stage in "$@"; do
   case "$stage" in
     tests)
-      "${B[@]}" test > "$OUT/tests.log" 2>&1
+      "${B[@]}" test ${TEST_FILES:-} > "$OUT/tests.log" 2>&1
       summary tests "exit $? — $(tests_line "$OUT/tests.log")"
       ;;
     tests-plain)
@@ -44,7 +44,7 @@ for stage in "$@"; do
       # Tensor-core ceilings and GEMM candidates (bench/probes/sgmat_ceiling.ts), then a few
       # bench cases timed once each, both with Dawn's robustness on and off (TKNP_NO_ROBUSTNESS).
       cases=${PROBE_CASES:-'^(B64 Hq32 Hkv8 D128 ctx4096|B1 Hq32 Hkv8 D128 ctx32768|M1 K4096 N28672( fast)?|M16 K4096 N28672|M4096 K4096 N6144|8192 Hq32 Hkv8 D128 causal)$'}
-      for nr in 0 1; do
+      for nr in ${PROBE_NR:-0 1}; do
         TKNP_NO_ROBUSTNESS=$nr "${B[@]}" node dist/bench/probes/sgmat_ceiling.js "${PROBE_FILTER:-.}" > "$OUT/probe_sgmat_nr$nr.log" 2>&1
         summary "probe-sgmat-nr$nr" "exit $?"
         TKNP_NO_ROBUSTNESS=$nr "${B[@]}" node dist/bench/probes/timing_stability.js 1 "$cases" > "$OUT/probe_cases_nr$nr.log" 2>&1

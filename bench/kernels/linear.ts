@@ -127,9 +127,11 @@ function cases(sweep: Sweep): BenchCase[] {
       if (M <= 8) out.push(linearCase(p, M, 'fast', true));
     }
   }
-  // Tensor-core schedules side by side (same bits, different speed): direct loads vs workgroup-memory staging.
-  for (const M of [1, 16, 512, 4096]) {
-    for (const tile of ['D1', 'D2', M <= 16 ? 'S8' : 'B']) out.push(linearCase(PROJECTIONS[0], M, 'invariant', true, tile));
+  // Tensor-core schedules side by side (same bits, different speed): direct loads, wide loads staged
+  // (stream for few rows, block for many) and the small staged tiles.
+  for (const M of [1, 16, 64, 512, 4096]) {
+    const tiles = M <= 64 ? ['D1', 'stream', M <= 16 ? 'S8' : 'M8'] : ['D2', 'block', 'B'];
+    for (const tile of tiles) out.push(linearCase(PROJECTIONS[0], M, 'invariant', true, tile));
   }
   return out;
 }

@@ -8,7 +8,10 @@
 //     segments run side by side (PAR: decode) or one after another (SEQ: prefill); rows never interact and
 //     every schedule performs the same operations on the same values, so the bits are the same. Two kernels
 //     implement it: linear_subgroup_matrix_direct (matrix loads straight from storage; N, K % 16 == 0, i.e.
-//     every real model) and linear_subgroup_matrix (operands staged through workgroup memory; any K).
+//     every real model) and linear_subgroup_matrix (small tiles staged; any K); for K % 8 == 0 (every real
+//     model) the two that stage wide loads through workgroup memory run instead: linear_subgroup_matrix_stream
+//     (M ≤ 64: one weight slice × one segment per workgroup, segments folded by linear_fold) and
+//     linear_subgroup_matrix_block (more rows: 128×128 blocks).
 //   * other devices: 'plain' for every M (one f32 fma chain over k per output; M picks only the tile shape).
 // 'fast' mode may also use 'gemv' (lane-split K, subgroup reduction) for M ≤ 8, whose order depends on the
 // lane count: fastest for decode, not invariant against larger batches.
@@ -29,7 +32,8 @@ export interface LinearOptions {
    */
   readonly variant?: LinearVariantName;
   /**
-   * Forces the tensor-core schedule: 'D1'/'D2'[m<SGM>n<SGN>] (direct kernel) or S1…S8, M1…M8, B (staged kernel).
+   * Forces the tensor-core schedule: 'D1'/'D2'[m<SGM>n<SGN>] (direct kernel), 'stream' (M ≤ 64),
+   * 'block', or S1…S8, M1…M8, B (staged kernel).
    * Tuning and tests only; never changes the order, hence the bits.
    */
   readonly tile?: string;
@@ -46,10 +50,19 @@ export interface LinearPlan {
   readonly constants: Record<string, number>;
   readonly params: Param[];
   readonly workgroups: [number, number, number];
+  /**
+   * A second dispatch (shaders/linear_fold.wgsl) that adds up per-segment partials: the first one then
+   * writes [numSeg, M, N] f32 into a scratch tensor instead of out.
+   */
+  readonly fold?: { readonly numSeg: number; readonly defines: string[]; readonly params: Param[]; readonly workgroups: [number, number, number] };
 }
 
 /** Largest M the GEMV handles (rows held in registers). */
 export const GEMV_MAX_ROWS = 8;
+/** Up to this M, the tensor-core path streams the weights (linear_subgroup_matrix_stream)... */
+export const STREAM_MAX_ROWS = 64;
+/** ...and from this M on it runs 128×128 blocks (linear_subgroup_matrix_block). */
+export const BLOCK_MIN_ROWS = 128;
 /** In 'fast' mode, M up to this uses the GEMV. */
 const FAST_GEMV_ROWS = 8;
 
@@ -146,6 +159,13 @@ export function planLinear(
   }
   const { numSeg, segLen } = linearSegments(N, K);
   if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
+  if (K % 8 === 0 && (opts.tile === 'stream' || (opts.tile === undefined && M <= STREAM_MAX_ROWS))) {
+    expect(M <= STREAM_MAX_ROWS, `linear: tile stream takes M <= ${STREAM_MAX_ROWS}, got ${M}`);
+    return planStream(M, N, K, numSeg, segLen, variant, defines);
+  }
+  if (K % 8 === 0 && (opts.tile === 'block' || (opts.tile === undefined && M >= BLOCK_MIN_ROWS))) {
+    return planBlock(M, N, K, numSeg, segLen, variant, defines);
+  }
   // The direct kernel's 16×16 loads of w must not cross w's end: N and K multiples of 16 (every real model).
   if (K % 16 === 0 && N % 16 === 0 && (opts.tile === undefined || opts.tile.startsWith('D'))) {
     return planDirect(M, N, K, numSeg, segLen, variant, defines, opts.tile);
@@ -205,6 +225,44 @@ function planDirect(M: number, N: number, K: number, numSeg: number, segLen: num
   };
 }
 
+/**
+ * The stream tensor-core schedule (shaders/linear_subgroup_matrix_stream.wgsl, K % 8 == 0, M ≤ 64): one
+ * workgroup per 128-column slice and K segment; with several segments it writes partials and linear_fold
+ * adds them up in segment order.
+ */
+function planStream(M: number, N: number, K: number, numSeg: number, segLen: number, variant: LinearVariantName, defines: string[]): LinearPlan {
+  const tm = M <= 16 ? 1 : M <= 32 ? 2 : 4;
+  const tilesN = Math.ceil(N / 128);
+  const common = { variant, order: `seg${numSeg}x${segLen}`, schedule: `stream tm${tm} 128`, shader: 'linear_subgroup_matrix_stream', constants: {} };
+  const params = [M, N, K, segLen, numSeg, 1, tilesN, 0];
+  const tmDefine = tm > 1 ? [`TM${tm}`] : [];
+  if (numSeg === 1) return { ...common, defines: [...defines, ...tmDefine], params, workgroups: grid(tilesN) };
+  const main = defines.filter((d) => d !== 'BIAS' && d !== 'OUT_F32');
+  return {
+    ...common,
+    defines: [...main, ...tmDefine, 'OUT_F32', 'PARTIAL'],
+    params,
+    workgroups: grid(tilesN * numSeg),
+    fold: { numSeg, defines: defines.filter((d) => d === 'BIAS' || d === 'OUT_F32'), params: [M * N, N, numSeg], workgroups: grid(Math.ceil((M * N) / 256)) },
+  };
+}
+
+/** The block tensor-core schedule (shaders/linear_subgroup_matrix_block.wgsl, K % 8 == 0): 128×128 per workgroup. */
+function planBlock(M: number, N: number, K: number, numSeg: number, segLen: number, variant: LinearVariantName, defines: string[]): LinearPlan {
+  const tilesM = Math.ceil(M / 128);
+  const tilesN = Math.ceil(N / 128);
+  return {
+    variant,
+    order: `seg${numSeg}x${segLen}`,
+    schedule: 'block 128x128',
+    shader: 'linear_subgroup_matrix_block',
+    defines,
+    constants: {},
+    params: [M, N, K, segLen, numSeg, tilesM, tilesN, 0],
+    workgroups: grid(tilesM * tilesN),
+  };
+}
+
 /** The variant `linear` picks for these sizes, with its reduction order and schedule (for benchmarks). */
 export function linearVariant(gpu: Gpu, M: number, N: number, K: number, opts: LinearOptions = {}): string {
   const p = planLinear(gpu, M, N, K, opts);
@@ -230,6 +288,13 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | 
   const plan = planLinear(rec.gpu, M, N, K, { ...opts, bias: bias !== null, outDtype: out.dtype });
   const pipeline = rec.gpu.pipeline(plan.shader, { defines: plan.defines, constants: plan.constants });
   const xs = plan.shader === 'linear_subgroup_matrix_direct' ? paddedRows(rec, x) : x;
+  if (plan.fold) {
+    const part = rec.scratch([plan.fold.numSeg, M, N], 'f32', 'linear.partials');
+    rec.dispatch(pipeline, [xs, weight, part], plan.params, plan.workgroups);
+    const fold = rec.gpu.pipeline('linear_fold', { defines: plan.fold.defines });
+    rec.dispatch(fold, bias ? [part, bias, out] : [part, out], plan.fold.params, plan.fold.workgroups);
+    return;
+  }
   rec.dispatch(pipeline, bias ? [xs, weight, bias, out] : [xs, weight, out], plan.params, plan.workgroups);
 }
 

@@ -116,6 +116,7 @@ const EMULATED: [number, number, number, boolean, LinearOutDType][] = [
   [17, 200, 1536, true, 'f16'],
   [100, 200, 1536, true, 'f16'],
   [70, 70, 999, false, 'f32'],
+  [150, 70, 1000, false, 'f32'], // block: K % 16 == 8 (a half-empty last k-step), partial blocks
 ];
 const EMU: LinearOptions = { variant: 'subgroup-matrix-emulated' };
 
@@ -190,11 +191,11 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
     ...(planLinear(gpu ?? ({} as Gpu), 1, 64, 64).variant === 'subgroup-matrix' ? ([['subgroup-matrix', {}]] as [string, LinearOptions][]) : []),
     ['subgroup-matrix-emulated', EMU],
   ];
-  it.each(schedules)('%s: direct (D1, D2) and staged (S, M, B) schedules give the same bits', async (_name, base) => {
+  it.each(schedules)('%s: direct (D1, D2), stream, block and staged (S, M, B) schedules give the same bits', async (_name, base) => {
     const [M, N, K] = [40, 96, 4096]; // 8 segments: KG 8 for S8/M8, SEQ_SPLIT for B
     const c = inputs(M, N, K, true, 4097);
     const ref = bits(await runLinear(g, c, 'f16', { ...base, tile: 'D1' }));
-    for (const tile of ['D2', 'D1m1n2', 'S8', 'M8', 'B']) {
+    for (const tile of ['D2', 'D1m1n2', 'stream', 'block', 'S8', 'M8', 'B']) {
       const got = bits(await runLinear(g, c, 'f16', { ...base, tile }));
       expect(Array.from(got), `tile ${tile} vs D1`).toEqual(Array.from(ref));
     }
@@ -208,6 +209,17 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
     });
     expect(new Set(names).size).toBe(1);
     expect(planLinear(g, GEMV_MAX_ROWS, 4096, 4096, { mode: 'fast' }).variant).toBe('gemv');
+  });
+
+  it('tensor-core schedules by M: stream up to 64 rows (fold for several segments), block from 128', () => {
+    const shader = (M: number, N: number, K: number) => planLinear(g, M, N, K, EMU).shader;
+    expect([1, 16, 17, 64].map((M) => shader(M, 4096, 4096))).toEqual(Array(4).fill('linear_subgroup_matrix_stream'));
+    expect(shader(100, 4096, 4096)).toBe('linear_subgroup_matrix_direct');
+    expect([128, 8192].map((M) => shader(M, 4096, 4096))).toEqual(Array(2).fill('linear_subgroup_matrix_block'));
+    expect(shader(1, 4096, 999)).toBe('linear_subgroup_matrix'); // K % 8 != 0: small staged tiles
+    expect(planLinear(g, 1, 4096, 4096, EMU).fold?.numSeg).toBe(8);
+    expect(planLinear(g, 1, 128256, 4096, EMU).fold).toBeUndefined();
+    expect(() => planLinear(g, 65, 4096, 4096, { ...EMU, tile: 'stream' })).toThrow(/M <= 64/);
   });
 
   it('rejects mismatched shapes and dtypes with a ShapeError', async () => {

@@ -1,0 +1,191 @@
+// linear_subgroup_matrix_stream: out = x Wᵀ (+ bias) on tensor cores for few rows (decode, M ≤ 64): a
+// weight stream. One workgroup = one 128-column slice of w × one K segment; w arrives with wide coalesced
+// loads (vec4 = 8 f16 per invocation) staged through workgroup memory, as in the block kernel.
+// Same reduction order as linear_subgroup_matrix (see its header), hence the same bits: K cut into numSeg
+//   segments of segLen (a multiple of 128, so of BK); segment s = one chain of 16×16×16 multiply-accumulates
+//   over its 16-wide k-steps in increasing order from +0 (p_s); k past K reads as 0;
+//   out = (((0 + p_0) + p_1) + …) + bias, rounded once to the output dtype.
+// Bindings: 0 x: [M, K] f16 read as vec4<u32>   1 w: [N, K] f16 likewise (Hugging Face layout)
+//           BIAS: 2 bias: [N] f16   then out, then params. PARTIAL (numSeg > 1): out is the f32 scratch
+//           [numSeg, M, N] of the p_s (define OUT_F32, no BIAS) and linear_fold adds them up in order.
+// Needs K % 8 == 0 and M ≤ 16·TM (the wrapper checks). Rows past M and columns past N load as 0.
+// Workgroup: 8 subgroups of 32; subgroup j owns columns 16j..16j+15 of the slice and TM (TM1/TM2/TM4
+//   define) 16-row tiles. Per k-step of BK every invocation loads 4 vec4 of w (one k-step ahead, into
+//   registers), the first BM·BK/8 invocations one vec4 of x each; then both go to workgroup memory.
+// Dispatch: grid(tilesN · numSeg), slice = id % tilesN, segment = id / tilesN.
+// EMULATE: matrix ops emulated in plain WGSL (BK 32, for lavapipe's 32 KiB of workgroup memory).
+enable f16;
+//#if !EMULATE
+enable chromium_experimental_subgroup_matrix;
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+//#endif
+
+//#if TM4
+const TM = 4u;
+//#else
+//#if TM2
+const TM = 2u;
+//#else
+const TM = 1u;
+//#endif
+//#endif
+const BM = 16u * TM;
+const BN = 128u;
+//#if EMULATE
+const BK = 32u;
+//#else
+const BK = 64u;
+//#endif
+const WG = 256u;
+const LDS = BK + 8u;            // staged row stride in f16
+const C8 = BK / 8u;             // vec4 per staged row
+const WL = BN * C8 / WG;        // vec4 of w per invocation per k-step
+const XL = (BM * C8 + WG - 1u) / WG;
+const MAX_SUBGROUPS = 8u;
+
+struct Params { M: u32, N: u32, K: u32, segLen: u32, numSeg: u32, tilesM: u32, tilesN: u32, zero: u32 }
+
+@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+//#include linear_out
+
+var<workgroup> As: array<f16, BM * LDS>;
+var<workgroup> Bs: array<f16, BN * LDS>;
+var<workgroup> cs: array<f32, MAX_SUBGROUPS * 256u>; // one 16×16 f32 tile per subgroup (output)
+
+//#if EMULATE
+struct MatA { off: u32 }                         // A[r][k] = As[off + r·LDS + k]
+struct MatB { off: u32 }                         // B[k][n] = Bs[off + n·LDS + k]
+fn loadA(off: u32) -> MatA { return MatA(off); }
+fn loadB(off: u32) -> MatB { return MatB(off); }
+fn aAt(a: MatA, r: u32, k: u32) -> f16 { return As[a.off + r * LDS + k]; }
+fn bAt(b: MatB, k: u32, n: u32) -> f16 { return Bs[b.off + n * LDS + k]; }
+//#else
+alias MatA = subgroup_matrix_left<f16, 16, 16>;
+alias MatB = subgroup_matrix_right<f16, 16, 16>;
+//#if SGM_BOOL
+fn loadA(off: u32) -> MatA { return subgroupMatrixLoad<MatA>(&As, off, false, LDS); }
+fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB>(&Bs, off, true, LDS); }
+//#else
+fn loadA(off: u32) -> MatA { return subgroupMatrixLoad<MatA, row_major>(&As, off, LDS); }
+fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB, col_major>(&Bs, off, LDS); }
+//#endif
+//#endif
+//#include linear_sgm_acc
+
+var<private> ra: array<vec4<u32>, XL>;
+var<private> rb: array<vec4<u32>, WL>;
+
+// Loads the k-step starting at k (below kEnd) of x's rows and the slice's w rows (from nB) into registers.
+fn fetch(lid: u32, nB: u32, k: u32, kEnd: u32) {
+  let K8 = p.K / 8u;
+  for (var l = 0u; l < WL; l++) {
+    let i = lid + l * WG;
+    let kc = (k + (i % C8) * 8u) / 8u;
+    rb[l] = vec4<u32>();
+    if (nB + i / C8 < p.N && kc * 8u < kEnd) { rb[l] = w[(nB + i / C8) * K8 + kc]; }
+  }
+  for (var l = 0u; l < XL; l++) {
+    let i = lid + l * WG;
+    let kc = (k + (i % C8) * 8u) / 8u;
+    ra[l] = vec4<u32>();
+    if (i < BM * C8 && i / C8 < p.M && kc * 8u < kEnd) { ra[l] = x[(i / C8) * K8 + kc]; }
+  }
+}
+
+fn put8(o: u32, v: vec4<u32>, toA: bool) {
+  for (var q = 0u; q < 4u; q++) {
+    let h = bitcast<vec2<f16>>(v[q]);
+    if (toA) {
+      As[o + 2u * q] = h.x;
+      As[o + 2u * q + 1u] = h.y;
+    } else {
+      Bs[o + 2u * q] = h.x;
+      Bs[o + 2u * q + 1u] = h.y;
+    }
+  }
+}
+
+// Registers → workgroup memory.
+fn stash(lid: u32) {
+  for (var l = 0u; l < WL; l++) {
+    let i = lid + l * WG;
+    put8((i / C8) * LDS + (i % C8) * 8u, rb[l], false);
+  }
+  for (var l = 0u; l < XL; l++) {
+    let i = lid + l * WG;
+    if (i < BM * C8) { put8((i / C8) * LDS + (i % C8) * 8u, ra[l], true); }
+  }
+}
+
+// Writes the 16×16 tile c (rows r0.., columns c0..) of segment seg: to out with the bias, or as a partial.
+fn emit(c: MatC, sg: u32, ln: u32, seg: u32, r0: u32, c0: u32) {
+  storeC(sg * 256u, c);
+  workgroupBarrier();
+  for (var i = 0u; i < 8u; i++) {
+    let e = ln + 32u * i;
+    let r = r0 + e / 16u;
+    let col = c0 + e % 16u;
+    if (r < p.M && col < p.N) {
+      var v = 0.0;
+      v += cs[sg * 256u + e];
+//#if BIAS
+      v += f32(bias[col]);
+//#endif
+//#if PARTIAL
+      out[(seg * p.M + r) * p.N + col] = v;
+//#else
+      out[r * p.N + col] = OutT(v);
+//#endif
+    }
+  }
+  workgroupBarrier();
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let ln = lid % 32u;
+//#if EMULATE
+  lane = ln;
+//#endif
+  let sg = lid / 32u;
+  let t = wid.x + wid.y * nwg.x;
+  if (t >= p.tilesN * p.numSeg) { return; }        // whole workgroups only
+  let nB = (t % p.tilesN) * BN;
+  let seg = t / p.tilesN;
+  let kBeg = seg * p.segLen;
+  let kEnd = min(kBeg + p.segLen, p.K);
+  let bn = sg * 16u;
+  let busy = nB + bn < p.N;                        // a subgroup with nothing to store skips its matrix ops
+
+  var c0 = zeroC();
+  var c1 = zeroC();
+  var c2 = zeroC();
+  var c3 = zeroC();
+  fetch(lid, nB, kBeg, kEnd);
+  for (var k0 = kBeg; k0 < kEnd; k0 += BK) {
+    workgroupBarrier();                            // the previous k-step's matrix loads are done
+    stash(lid);
+    workgroupBarrier();
+    if (k0 + BK < kEnd) { fetch(lid, nB, k0 + BK, kEnd); }
+    if (busy) {
+      for (var kk = 0u; kk < BK; kk += 16u) {
+        if (k0 + kk < kEnd) {
+          let b = loadB(bn * LDS + kk);
+          c0 = mma(loadA(kk), b, c0);
+          if (TM > 1u) { c1 = mma(loadA(16u * LDS + kk), b, c1); }
+          if (TM > 2u) {
+            c2 = mma(loadA(32u * LDS + kk), b, c2);
+            c3 = mma(loadA(48u * LDS + kk), b, c3);
+          }
+        }
+      }
+    }
+  }
+  emit(c0, sg, ln, seg, 0u, nB + bn);
+  if (TM > 1u) { emit(c1, sg, ln, seg, 16u, nB + bn); }
+  if (TM > 2u) {
+    emit(c2, sg, ln, seg, 32u, nB + bn);
+    emit(c3, sg, ln, seg, 48u, nB + bn);
+  }
+}
