@@ -67,66 +67,63 @@ fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB, col_major>(&Bs, off
 //#endif
 //#include linear_sgm_acc
 
-var<private> ra: array<vec4<u32>, LOADS>;
-var<private> rb: array<vec4<u32>, LOADS>;
-var<private> tot: array<f32, 64>;               // 8 tiles × 8 elements per lane
+// Lane values of one 16×16 tile: elements e = lane + 32·i, i = 0..3 in a, 4..7 in b.
+struct Lane8 { a: vec4<f32>, b: vec4<f32> }
 
-// Loads the k-step starting at k of the block's x rows (from mB) and w rows (from nB) into registers.
-fn fetch(lid: u32, mB: u32, nB: u32, k: u32) {
-  let K8 = p.K / 8u;
-  for (var l = 0u; l < LOADS; l++) {
-    let i = lid + l * WG;
-    let r = i / C8;
-    let kc = k / 8u + i % C8;
-    ra[l] = vec4<u32>();
-    rb[l] = vec4<u32>();
-    if (kc < K8) {
-      if (mB + r < p.M) { ra[l] = x[(mB + r) * K8 + kc]; }
-      if (nB + r < p.N) { rb[l] = w[(nB + r) * K8 + kc]; }
-    }
-  }
-}
-
-// Registers → workgroup memory.
-fn stash(lid: u32) {
-  for (var l = 0u; l < LOADS; l++) {
-    let i = lid + l * WG;
-    let o = (i / C8) * LDS + (i % C8) * 8u;
-    let a = ra[l];
-    let b = rb[l];
-    for (var q = 0u; q < 4u; q++) {
-      let ha = bitcast<vec2<f16>>(a[q]);
-      let hb = bitcast<vec2<f16>>(b[q]);
-      As[o + 2u * q] = ha.x;
-      As[o + 2u * q + 1u] = ha.y;
-      Bs[o + 2u * q] = hb.x;
-      Bs[o + 2u * q + 1u] = hb.y;
-    }
-  }
-}
-
-// Adds tile t's partial sums (matrix c) to the lane's totals.
-fn fold(c: MatC, sg: u32, ln: u32, t: u32) {
+// The lane's 8 values of tile c (a segment's partial sums), through `cs`.
+fn laneValues(c: MatC, sg: u32, ln: u32) -> Lane8 {
   storeC(sg * 256u, c);
   workgroupBarrier();
-  for (var i = 0u; i < 8u; i++) { tot[t * 8u + i] += cs[sg * 256u + ln + 32u * i]; }
+  let o = sg * 256u + ln;
+  let v = Lane8(vec4(cs[o], cs[o + 32u], cs[o + 64u], cs[o + 96u]), vec4(cs[o + 128u], cs[o + 160u], cs[o + 192u], cs[o + 224u]));
   workgroupBarrier();
+  return v;
 }
 
-// Stores tile t (rows r0.., columns c0..) from the lane's totals, adding the bias.
-fn emit(ln: u32, t: u32, r0: u32, c0: u32) {
+// Stores tile (rows r0.., columns c0..) from the lane's totals, adding the bias.
+fn emit(tot: Lane8, ln: u32, r0: u32, c0: u32) {
   for (var i = 0u; i < 8u; i++) {
     let e = ln + 32u * i;
     let r = r0 + e / 16u;
     let col = c0 + e % 16u;
     if (r < p.M && col < p.N) {
-      var v = tot[t * 8u + i];
+      var v = select(tot.b[i % 4u], tot.a[i % 4u], i < 4u);
 //#if BIAS
       v += f32(bias[col]);
 //#endif
       out[r * p.N + col] = OutT(v);
     }
   }
+}
+
+// One vec4 (8 f16) of x row mB + r or w row nB + r at k-vector kc (0 past the ends).
+fn xAt(r: u32, kc: u32) -> vec4<u32> {
+  if (r < p.M && kc < p.K / 8u) { return x[r * (p.K / 8u) + kc]; }
+  return vec4<u32>();
+}
+fn wAt(r: u32, kc: u32) -> vec4<u32> {
+  if (r < p.N && kc < p.K / 8u) { return w[r * (p.K / 8u) + kc]; }
+  return vec4<u32>();
+}
+
+// 8 f16 into workgroup memory at o.
+fn putA(o: u32, v: vec4<u32>) {
+  let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y);
+  let h2 = bitcast<vec2<f16>>(v.z); let h3 = bitcast<vec2<f16>>(v.w);
+  As[o] = h0.x; As[o + 1u] = h0.y; As[o + 2u] = h1.x; As[o + 3u] = h1.y;
+  As[o + 4u] = h2.x; As[o + 5u] = h2.y; As[o + 6u] = h3.x; As[o + 7u] = h3.y;
+}
+fn putB(o: u32, v: vec4<u32>) {
+  let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y);
+  let h2 = bitcast<vec2<f16>>(v.z); let h3 = bitcast<vec2<f16>>(v.w);
+  Bs[o] = h0.x; Bs[o + 1u] = h0.y; Bs[o + 2u] = h1.x; Bs[o + 3u] = h1.y;
+  Bs[o + 4u] = h2.x; Bs[o + 5u] = h2.y; Bs[o + 6u] = h3.x; Bs[o + 7u] = h3.y;
+}
+
+// Staged offset of this invocation's l-th vec4 of a k-step.
+fn stageOff(lid: u32, l: u32) -> u32 {
+  let i = lid + l * WG;
+  return (i / C8) * LDS + (i % C8) * 8u;
 }
 
 @compute @workgroup_size(WG)
@@ -147,17 +144,42 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let bn = (sg % SGN) * 32u;
   let K = p.K;
   let busy = mB + am < p.M && nB + bn < p.N;      // a subgroup with nothing to store skips its matrix ops
+  // This invocation's vec4s of a k-step: row lid / C8 + l·WG / C8, k-vector lid % C8 (LOADS = 2 or 4).
+  let r0 = lid / C8;
+  let rs = WG / C8;
+  let kq = lid % C8;
 
-  var c00 = zeroC(); var c01 = zeroC();
-  var c10 = zeroC(); var c11 = zeroC();
-  var c20 = zeroC(); var c21 = zeroC();
-  var c30 = zeroC(); var c31 = zeroC();
-  fetch(lid, mB, nB, 0u);
+  var c00 = zeroC(); var c01 = zeroC(); var c10 = zeroC(); var c11 = zeroC();
+  var c20 = zeroC(); var c21 = zeroC(); var c30 = zeroC(); var c31 = zeroC();
+  var t00 = Lane8(); var t01 = Lane8(); var t10 = Lane8(); var t11 = Lane8();
+  var t20 = Lane8(); var t21 = Lane8(); var t30 = Lane8(); var t31 = Lane8();
+  // Registers holding the next k-step (explicit variables: no private arrays in the loop).
+  var xa0 = xAt(mB + r0, kq); var xa1 = xAt(mB + r0 + rs, kq);
+  var wb0 = wAt(nB + r0, kq); var wb1 = wAt(nB + r0 + rs, kq);
+  var xa2 = vec4<u32>(); var xa3 = vec4<u32>(); var wb2 = vec4<u32>(); var wb3 = vec4<u32>();
+  if (LOADS > 2u) {
+    xa2 = xAt(mB + r0 + 2u * rs, kq); xa3 = xAt(mB + r0 + 3u * rs, kq);
+    wb2 = wAt(nB + r0 + 2u * rs, kq); wb3 = wAt(nB + r0 + 3u * rs, kq);
+  }
   for (var k0 = 0u; k0 < K; k0 += BK) {
     workgroupBarrier();                            // the previous k-step's matrix loads are done
-    stash(lid);
+    putA(stageOff(lid, 0u), xa0); putA(stageOff(lid, 1u), xa1);
+    putB(stageOff(lid, 0u), wb0); putB(stageOff(lid, 1u), wb1);
+    if (LOADS > 2u) {
+      putA(stageOff(lid, 2u), xa2); putA(stageOff(lid, 3u), xa3);
+      putB(stageOff(lid, 2u), wb2); putB(stageOff(lid, 3u), wb3);
+    }
     workgroupBarrier();
-    if (k0 + BK < K) { fetch(lid, mB, nB, k0 + BK); }
+    let kn = k0 + BK;
+    if (kn < K) {
+      let kc = kn / 8u + kq;
+      xa0 = xAt(mB + r0, kc); xa1 = xAt(mB + r0 + rs, kc);
+      wb0 = wAt(nB + r0, kc); wb1 = wAt(nB + r0 + rs, kc);
+      if (LOADS > 2u) {
+        xa2 = xAt(mB + r0 + 2u * rs, kc); xa3 = xAt(mB + r0 + 3u * rs, kc);
+        wb2 = wAt(nB + r0 + 2u * rs, kc); wb3 = wAt(nB + r0 + 3u * rs, kc);
+      }
+    }
     if (busy) {
       for (var kk = 0u; kk < BK; kk += 16u) {
         if (k0 + kk < K) {
@@ -174,20 +196,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         }
       }
     }
-    let kn = k0 + BK;
-    if (kn % p.segLen == 0u || kn >= K) {          // a segment ends: fold its chains, start new ones
-      fold(c00, sg, ln, 0u); fold(c01, sg, ln, 1u);
-      fold(c10, sg, ln, 2u); fold(c11, sg, ln, 3u);
-      fold(c20, sg, ln, 4u); fold(c21, sg, ln, 5u);
-      fold(c30, sg, ln, 6u); fold(c31, sg, ln, 7u);
+    if (kn % p.segLen == 0u || kn >= K) {          // a segment ends: add its chains to the totals
+      var v = laneValues(c00, sg, ln); t00.a += v.a; t00.b += v.b;
+      v = laneValues(c01, sg, ln); t01.a += v.a; t01.b += v.b;
+      v = laneValues(c10, sg, ln); t10.a += v.a; t10.b += v.b;
+      v = laneValues(c11, sg, ln); t11.a += v.a; t11.b += v.b;
+      v = laneValues(c20, sg, ln); t20.a += v.a; t20.b += v.b;
+      v = laneValues(c21, sg, ln); t21.a += v.a; t21.b += v.b;
+      v = laneValues(c30, sg, ln); t30.a += v.a; t30.b += v.b;
+      v = laneValues(c31, sg, ln); t31.a += v.a; t31.b += v.b;
       c00 = zeroC(); c01 = zeroC(); c10 = zeroC(); c11 = zeroC();
       c20 = zeroC(); c21 = zeroC(); c30 = zeroC(); c31 = zeroC();
     }
   }
   let m0 = mB + am;
   let n0 = nB + bn;
-  emit(ln, 0u, m0, n0); emit(ln, 1u, m0, n0 + 16u);
-  emit(ln, 2u, m0 + 16u, n0); emit(ln, 3u, m0 + 16u, n0 + 16u);
-  emit(ln, 4u, m0 + 32u, n0); emit(ln, 5u, m0 + 32u, n0 + 16u);
-  emit(ln, 6u, m0 + 48u, n0); emit(ln, 7u, m0 + 48u, n0 + 16u);
+  emit(t00, ln, m0, n0); emit(t01, ln, m0, n0 + 16u);
+  emit(t10, ln, m0 + 16u, n0); emit(t11, ln, m0 + 16u, n0 + 16u);
+  emit(t20, ln, m0 + 32u, n0); emit(t21, ln, m0 + 32u, n0 + 16u);
+  emit(t30, ln, m0 + 48u, n0); emit(t31, ln, m0 + 48u, n0 + 16u);
 }

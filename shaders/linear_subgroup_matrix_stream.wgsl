@@ -73,49 +73,28 @@ fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB, col_major>(&Bs, off
 //#endif
 //#include linear_sgm_acc
 
-var<private> ra: array<vec4<u32>, XL>;
-var<private> rb: array<vec4<u32>, WL>;
-
-// Loads the k-step starting at k (below kEnd) of x's rows and the slice's w rows (from nB) into registers.
-fn fetch(lid: u32, nB: u32, k: u32, kEnd: u32) {
-  let K8 = p.K / 8u;
-  for (var l = 0u; l < WL; l++) {
-    let i = lid + l * WG;
-    let kc = (k + (i % C8) * 8u) / 8u;
-    rb[l] = vec4<u32>();
-    if (nB + i / C8 < p.N && kc * 8u < kEnd) { rb[l] = w[(nB + i / C8) * K8 + kc]; }
-  }
-  for (var l = 0u; l < XL; l++) {
-    let i = lid + l * WG;
-    let kc = (k + (i % C8) * 8u) / 8u;
-    ra[l] = vec4<u32>();
-    if (i < BM * C8 && i / C8 < p.M && kc * 8u < kEnd) { ra[l] = x[(i / C8) * K8 + kc]; }
-  }
+// One vec4 (8 f16) of x row r or w row r at k-vector kc, 0 past M, N or the segment's end kEnd8.
+fn xAt(r: u32, kc: u32, kEnd8: u32) -> vec4<u32> {
+  if (r < p.M && kc < kEnd8) { return x[r * (p.K / 8u) + kc]; }
+  return vec4<u32>();
+}
+fn wAt(r: u32, kc: u32, kEnd8: u32) -> vec4<u32> {
+  if (r < p.N && kc < kEnd8) { return w[r * (p.K / 8u) + kc]; }
+  return vec4<u32>();
 }
 
-fn put8(o: u32, v: vec4<u32>, toA: bool) {
-  for (var q = 0u; q < 4u; q++) {
-    let h = bitcast<vec2<f16>>(v[q]);
-    if (toA) {
-      As[o + 2u * q] = h.x;
-      As[o + 2u * q + 1u] = h.y;
-    } else {
-      Bs[o + 2u * q] = h.x;
-      Bs[o + 2u * q + 1u] = h.y;
-    }
-  }
+// 8 f16 into workgroup memory at o.
+fn putA(o: u32, v: vec4<u32>) {
+  let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y);
+  let h2 = bitcast<vec2<f16>>(v.z); let h3 = bitcast<vec2<f16>>(v.w);
+  As[o] = h0.x; As[o + 1u] = h0.y; As[o + 2u] = h1.x; As[o + 3u] = h1.y;
+  As[o + 4u] = h2.x; As[o + 5u] = h2.y; As[o + 6u] = h3.x; As[o + 7u] = h3.y;
 }
-
-// Registers → workgroup memory.
-fn stash(lid: u32) {
-  for (var l = 0u; l < WL; l++) {
-    let i = lid + l * WG;
-    put8((i / C8) * LDS + (i % C8) * 8u, rb[l], false);
-  }
-  for (var l = 0u; l < XL; l++) {
-    let i = lid + l * WG;
-    if (i < BM * C8) { put8((i / C8) * LDS + (i % C8) * 8u, ra[l], true); }
-  }
+fn putB(o: u32, v: vec4<u32>) {
+  let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y);
+  let h2 = bitcast<vec2<f16>>(v.z); let h3 = bitcast<vec2<f16>>(v.w);
+  Bs[o] = h0.x; Bs[o + 1u] = h0.y; Bs[o + 2u] = h1.x; Bs[o + 3u] = h1.y;
+  Bs[o + 4u] = h2.x; Bs[o + 5u] = h2.y; Bs[o + 6u] = h3.x; Bs[o + 7u] = h3.y;
 }
 
 // Writes the 16×16 tile c (rows r0.., columns c0..) of segment seg: to out with the bias, or as a partial.
@@ -158,16 +137,38 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let bn = sg * 16u;
   let busy = nB + bn < p.N;                        // a subgroup with nothing to store skips its matrix ops
 
+  // This invocation's vec4s of a k-step: rows r0 + l·rs, k-vector kq (explicit registers, no arrays).
+  let r0 = lid / C8;
+  let rs = WG / C8;
+  let kq = lid % C8;
+  let so = r0 * LDS + kq * 8u;                     // staged offset of row r0 (row r0 + l·rs: + l·rs·LDS)
+  let xIn = lid < BM * C8;                         // x has fewer vec4 than invocations unless TM4
+  let kEnd8 = kEnd / 8u;
   var c0 = zeroC();
   var c1 = zeroC();
   var c2 = zeroC();
   var c3 = zeroC();
-  fetch(lid, nB, kBeg, kEnd);
+  var kc = kBeg / 8u + kq;
+  var wb0 = wAt(nB + r0, kc, kEnd8); var wb1 = wAt(nB + r0 + rs, kc, kEnd8);
+  var wb2 = vec4<u32>(); var wb3 = vec4<u32>();
+  if (WL > 2u) { wb2 = wAt(nB + r0 + 2u * rs, kc, kEnd8); wb3 = wAt(nB + r0 + 3u * rs, kc, kEnd8); }
+  var xa0 = vec4<u32>(); var xa1 = vec4<u32>();
+  if (xIn) { xa0 = xAt(r0, kc, kEnd8); }
+  if (XL > 1u) { xa1 = xAt(r0 + rs, kc, kEnd8); }
   for (var k0 = kBeg; k0 < kEnd; k0 += BK) {
     workgroupBarrier();                            // the previous k-step's matrix loads are done
-    stash(lid);
+    putB(so, wb0); putB(so + rs * LDS, wb1);
+    if (WL > 2u) { putB(so + 2u * rs * LDS, wb2); putB(so + 3u * rs * LDS, wb3); }
+    if (xIn) { putA(so, xa0); }
+    if (XL > 1u) { putA(so + rs * LDS, xa1); }
     workgroupBarrier();
-    if (k0 + BK < kEnd) { fetch(lid, nB, k0 + BK, kEnd); }
+    if (k0 + BK < kEnd) {
+      kc = (k0 + BK) / 8u + kq;
+      wb0 = wAt(nB + r0, kc, kEnd8); wb1 = wAt(nB + r0 + rs, kc, kEnd8);
+      if (WL > 2u) { wb2 = wAt(nB + r0 + 2u * rs, kc, kEnd8); wb3 = wAt(nB + r0 + 3u * rs, kc, kEnd8); }
+      if (xIn) { xa0 = xAt(r0, kc, kEnd8); }
+      if (XL > 1u) { xa1 = xAt(r0 + rs, kc, kEnd8); }
+    }
     if (busy) {
       for (var kk = 0u; kk < BK; kk += 16u) {
         if (k0 + kk < kEnd) {
