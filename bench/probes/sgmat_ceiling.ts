@@ -11,7 +11,7 @@
 // Usage: node dist/bench/probes/sgmat_ceiling.js [filter-regex]
 import { Gpu } from '../../src/gpu/gpu.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/util/f16.js';
-import { mmaKernel, gemmDirect, gemmStaged, gemmStaged2, type GemmKernel } from './sgmat_kernels.js';
+import { mmaKernel, gemmBlock, gemmDirect, gemmStaged, gemmStaged2, gemvStream, type GemmKernel } from './sgmat_kernels.js';
 
 const filter = new RegExp(process.argv[2] ?? '.');
 const gpu = await Gpu.create();
@@ -150,6 +150,14 @@ const gemms: GemmKernel[] = [
   gemmStaged({ BM: 256, BN: 128, BK: 32, SGM: 4, SGN: 2 }),
   gemmStaged({ BM: 64, BN: 128, BK: 32, SGM: 2, SGN: 2 }),
   gemmStaged({ BM: 128, BN: 128, BK: 32, SGM: 4, SGN: 4 }),
+  ...[
+    { fold: false, guards: false, busy: false, loop: false },
+    { fold: true, guards: false, busy: false, loop: false },
+    { fold: false, guards: true, busy: false, loop: false },
+    { fold: false, guards: false, busy: true, loop: false },
+    { fold: false, guards: false, busy: false, loop: true },
+    { fold: true, guards: true, busy: true, loop: true },
+  ].map(gemmBlock),
   ...(['vec4', 'sgm'] as const).flatMap((stage) =>
     ([1, 2] as const).flatMap((bufs) => [
       gemmStaged2({ BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 4, stage, bufs }),
@@ -170,6 +178,48 @@ for (const g of gemms) {
   dev.queue.submit([enc.finish()]);
   const ns = await time(p, [xb, wb, ob], [M, N, K], [N / g.BN, M / g.BM]);
   console.log(`${g.label.padEnd(36)} ${(ns / 1e3).toFixed(1).padStart(9)} us ${((2 * M * N * K) / ns / 1e3).toFixed(1).padStart(7)} TFLOP/s  ${await check()}`);
+}
+
+// ---- Decode weight streams: partials [numSeg, 16, N] of x[16, K] · w[N, K]ᵀ ----
+for (const [N2, K2, segLen] of [[6144, 4096, 512], [28672, 4096, 2048], [4096, 14336, 1792]]) {
+  const numSeg = Math.ceil(K2 / segLen);
+  const X2 = mk(16 * K2);
+  const w2 = N2 * K2 <= N * K ? wb : buffer(N2 * K2 * 2);
+  const W2 = N2 * K2 <= N * K ? W : mk(N2 * K2);
+  if (w2 !== wb) dev.queue.writeBuffer(w2, 0, W2.h);
+  const x2 = buffer(16 * K2 * 2);
+  dev.queue.writeBuffer(x2, 0, X2.h);
+  const o2 = buffer(numSeg * 16 * N2 * 4);
+  for (const BN of [128, 64] as const) {
+    for (const xFrom of ['stage', 'global'] as const) {
+      for (const depth of [1, 2] as const) {
+        const g = gemvStream({ BN, xFrom, depth });
+        const label = `${g.label} N${N2} K${K2}`;
+        if (!filter.test(label)) continue;
+        const p = await compile(g.code, label);
+        if (!p) continue;
+        const tilesN = N2 / BN;
+        const ns = await time(p, [x2, x2, w2, o2], [N2, K2, segLen, tilesN], [tilesN * numSeg, 1]);
+        const rb = dev.createBuffer({ size: numSeg * 16 * N2 * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+        const enc = dev.createCommandEncoder();
+        enc.copyBufferToBuffer(o2, 0, rb, 0, numSeg * 16 * N2 * 4);
+        dev.queue.submit([enc.finish()]);
+        await rb.mapAsync(GPUMapMode.READ);
+        const o = new Float32Array(rb.getMappedRange().slice(0));
+        rb.destroy();
+        let bad = 0;
+        for (let t = 0; t < 64; t++) {
+          const r = Math.floor(rnd() * 16), c = Math.floor(rnd() * N2);
+          let want = 0;
+          for (let k = 0; k < K2; k++) want += X2.v[r * K2 + k] * W2.v[c * K2 + k];
+          let got = 0;
+          for (let sgi = 0; sgi < numSeg; sgi++) got += o[(sgi * 16 + r) * N2 + c];
+          if (Math.abs(got - want) > 1e-3 * (1 + Math.abs(want))) bad++;
+        }
+        console.log(`${label.padEnd(44)} ${(ns / 1e3).toFixed(1).padStart(9)} us ${((N2 * K2 * 2) / ns).toFixed(0).padStart(6)} GB/s  ${bad ? `INVALID ${bad}/64` : 'valid'}`);
+      }
+    }
+  }
 }
 gpu.destroy();
 process.exit(0);

@@ -270,3 +270,158 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 `;
   return { label: `gemm ${stage}x${bufs} ${BM}x${BN}x${BK} ${SGM}x${SGN}sg (${16 * tm}x${16 * tn}/sg)`, code, BM, BN };
 }
+
+/**
+ * Production-like block GEMM (128×128×64, 2×4 subgroups of 64×32) with the costs the real kernel adds,
+ * one switch each: `fold` (K in segments of 512, each segment's tiles added to per-lane f32 totals through
+ * workgroup memory, totals stored at the end), `guards` (bounds checks on the global loads), `busy`
+ * (matrix ops under a per-subgroup branch), `loop` (the 16-wide k-steps as a runtime loop, not unrolled).
+ */
+export function gemmBlock(o: { fold: boolean; guards: boolean; busy: boolean; loop: boolean }): GemmKernel {
+  const BM = 128, BN = 128, BK = 64, lds = 72, c8 = 8, wg = 256;
+  const ld = (src: string, row: string, l: number) =>
+    o.guards
+      ? `select(vec4<u32>(), ${src}[min(${row} + ${l * 32}u, p.a - 1u) * K8 + kv / 8u + kq], ${row} + ${l * 32}u < p.a && kv / 8u + kq < K8)`
+      : `${src}[(${row} + ${l * 32}u) * K8 + kv / 8u + kq]`;
+  const loads = () => range(4).map((l) => `xa${l} = ${ld('x', 'mB + r0', l)}; wb${l} = ${ld('w', 'nB + r0', l)};`).join('\n    ');
+  const put = (dst: string, off: string, v: string) => `{ let o = ${off}; let h0 = bitcast<vec2<f16>>(${v}.x); let h1 = bitcast<vec2<f16>>(${v}.y); let h2 = bitcast<vec2<f16>>(${v}.z); let h3 = bitcast<vec2<f16>>(${v}.w);
+      ${dst}[o] = h0.x; ${dst}[o + 1u] = h0.y; ${dst}[o + 2u] = h1.x; ${dst}[o + 3u] = h1.y; ${dst}[o + 4u] = h2.x; ${dst}[o + 5u] = h2.y; ${dst}[o + 6u] = h3.x; ${dst}[o + 7u] = h3.y; }`;
+  const stores = range(4).map((l) => `${put('As', `so + ${l * 32 * lds}u`, `xa${l}`)}\n    ${put('Bs', `so + ${l * 32 * lds}u`, `wb${l}`)}`).join('\n    ');
+  const body = (kk: string) => `{
+      ${range(4).map((i) => `let a${i} = subgroupMatrixLoad<MatA, row_major>(&As, (am + ${16 * i}u) * ${lds}u + ${kk}, ${lds}u);`).join('\n      ')}
+      ${range(2).map((j) => `let b${j} = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + ${16 * j}u) * ${lds}u + ${kk}, ${lds}u);`).join('\n      ')}
+      ${mmas(4, 2)}
+    }`;
+  const compute = o.loop ? `for (var kk = 0u; kk < ${BK}u; kk += 16u) { if (k0 + kk < K) ${body('kk')} }` : range(BK / 16).map((kk) => body(`${16 * kk}u`)).join('\n    ');
+  const tiles = range(4).flatMap((i) => range(2).map((j) => `${i}_${j}`));
+  const foldCode = `if ((k0 + ${BK}u) % 512u == 0u || k0 + ${BK}u >= K) {
+      ${tiles.map((t) => `{ subgroupMatrixStore<row_major>(&cs, sg * 256u, c${t}, 16u); workgroupBarrier(); let q = sg * 256u + ln;
+        t${t}a += vec4(cs[q], cs[q + 32u], cs[q + 64u], cs[q + 96u]); t${t}b += vec4(cs[q + 128u], cs[q + 160u], cs[q + 192u], cs[q + 224u]); workgroupBarrier(); c${t} = MatC(); }`).join('\n      ')}
+    }`;
+  const emit = tiles
+    .map((t) => {
+      const [i, j] = t.split('_').map(Number);
+      return `for (var e = 0u; e < 8u; e++) { let idx = ln + 32u * e; let v = select(t${t}b[e % 4u], t${t}a[e % 4u], e < 4u); out[(m0 + ${16 * i}u + idx / 16u) * p.b + n0 + ${16 * j}u + idx % 16u] = v; }`;
+    })
+    .join('\n  ');
+  const code = `${HEADER}
+@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<uniform> p: P;
+var<workgroup> As: array<f16, ${BM * lds}>;
+var<workgroup> Bs: array<f16, ${BN * lds}>;
+${o.fold ? 'var<workgroup> cs: array<f32, 2048>;' : ''}
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let sg = lid / 32u;
+  let ln = lid % 32u;
+  let mB = wid.y * ${BM}u;
+  let nB = wid.x * ${BN}u;
+  let am = (sg / 4u) * 64u;
+  let bn = (sg % 4u) * 32u;
+  let m0 = mB + am;
+  let n0 = nB + bn;
+  let K = p.c;
+  let K8 = K / 8u;
+  let r0 = lid / ${c8}u;
+  let kq = lid % ${c8}u;
+  let so = r0 * ${lds}u + kq * 8u;
+  let busy = m0 < p.a && n0 < p.b;
+  var kv = 0u;
+  var xa0: vec4<u32>; var xa1: vec4<u32>; var xa2: vec4<u32>; var xa3: vec4<u32>;
+  var wb0: vec4<u32>; var wb1: vec4<u32>; var wb2: vec4<u32>; var wb3: vec4<u32>;
+  ${loads()}
+  ${ACC(4, 2)}
+  ${o.fold ? tiles.map((t) => `var t${t}a = vec4<f32>(); var t${t}b = vec4<f32>();`).join(' ') : ''}
+  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+    workgroupBarrier();
+    ${stores}
+    workgroupBarrier();
+    if (k0 + ${BK}u < K) {
+      kv = k0 + ${BK}u;
+      ${loads()}
+    }
+    ${o.busy ? `if (busy) { ${compute} }` : compute}
+    ${o.fold ? foldCode : ''}
+  }
+  ${o.fold ? emit : storeTiles(4, 2)}
+}
+`;
+  const tag = Object.entries(o).filter(([, v]) => v).map(([k]) => k).join('+') || 'plain';
+  return { label: `gemm block ${tag}`, code, BM, BN };
+}
+
+export interface GemvKernel {
+  readonly label: string;
+  readonly code: string;
+  readonly BN: number;
+}
+
+/**
+ * Decode weight stream on tensor cores: x is 16 rows (row 0 real), w [N, K]; workgroup = BN columns × one
+ * K segment of segLen; writes partials [numSeg, 16, N] f32 with matrix stores (the fold is not timed).
+ * `xFrom` 'stage' (x staged with w) or 'global' (A loaded straight from x, small and cache-resident);
+ * `depth` 1 or 2 k-steps of w in registers ahead.
+ */
+export function gemvStream(o: { BN: 64 | 128; xFrom: 'stage' | 'global'; depth: 1 | 2 }): GemvKernel {
+  const { BN, xFrom, depth } = o;
+  const BK = 64, lds = 72, c8 = 8;
+  const nsg = BN / 16;
+  const wg = 32 * nsg;
+  const rs = wg / c8; // rows per vec4 round
+  const wl = BN / rs; // vec4 of w per invocation per k-step
+  const regs = (set: number) => range(wl).map((l) => `w${set}_${l}`);
+  const loadSet = (set: number, k: string) => regs(set).map((r, l) => `${r} = w[(nB + r0 + ${l * rs}u) * K8 + (${k}) / 8u + kq];`).join(' ');
+  const put = (off: string, v: string) => `{ let o = ${off}; let h0 = bitcast<vec2<f16>>(${v}.x); let h1 = bitcast<vec2<f16>>(${v}.y); let h2 = bitcast<vec2<f16>>(${v}.z); let h3 = bitcast<vec2<f16>>(${v}.w);
+      Bs[o] = h0.x; Bs[o + 1u] = h0.y; Bs[o + 2u] = h1.x; Bs[o + 3u] = h1.y; Bs[o + 4u] = h2.x; Bs[o + 5u] = h2.y; Bs[o + 6u] = h3.x; Bs[o + 7u] = h3.y; }`;
+  const putX = `if (lid < 128u) { let v = xv[(lid / 8u) * K8 + k0 / 8u + lid % 8u]; let o = (lid / 8u) * ${lds}u + (lid % 8u) * 8u;
+      let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y); let h2 = bitcast<vec2<f16>>(v.z); let h3 = bitcast<vec2<f16>>(v.w);
+      As[o] = h0.x; As[o + 1u] = h0.y; As[o + 2u] = h1.x; As[o + 3u] = h1.y; As[o + 4u] = h2.x; As[o + 5u] = h2.y; As[o + 6u] = h3.x; As[o + 7u] = h3.y; }`;
+  const stash = regs(0).map((r, l) => put(`so + ${l * rs * lds}u`, r)).join('\n    ');
+  const aLoad = (kk: number) => (xFrom === 'stage' ? `subgroupMatrixLoad<MatA, row_major>(&As, ${16 * kk}u, ${lds}u)` : `subgroupMatrixLoad<MatA, row_major>(&xs, k0 + ${16 * kk}u, K)`);
+  const compute = range(BK / 16)
+    .map((kk) => `c = subgroupMatrixMultiplyAccumulate(${aLoad(kk)}, subgroupMatrixLoad<MatB, col_major>(&Bs, bn * ${lds}u + ${16 * kk}u, ${lds}u), c);`)
+    .join('\n    ');
+  const shift = depth === 2 ? `${regs(0).map((r, l) => `${r} = ${regs(1)[l]};`).join(' ')}\n      if (k0 + ${2 * BK}u < kEnd) { ${loadSet(1, `k0 + ${2 * BK}u`)} }` : `${loadSet(0, `k0 + ${BK}u`)}`;
+  const code = `${HEADER}
+@group(0) @binding(0) var<storage, read> xs: array<f16>;
+@group(0) @binding(1) var<storage, read> xv: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> w: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<uniform> p: P;
+var<workgroup> Bs: array<f16, ${BN * lds}>;
+var<workgroup> As: array<f16, ${16 * lds}>;
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  // p: a = N, b = K, c = segLen, d = tilesN
+  let sg = lid / 32u;
+  let nB = (wid.x % p.d) * ${BN}u;
+  let seg = wid.x / p.d;
+  let K = p.b;
+  let K8 = K / 8u;
+  let kBeg = seg * p.c;
+  let kEnd = min(kBeg + p.c, K);
+  let bn = sg * 16u;
+  let r0 = lid / ${c8}u;
+  let kq = lid % ${c8}u;
+  let so = r0 * ${lds}u + kq * 8u;
+  ${range(depth).flatMap((s) => regs(s)).map((r) => `var ${r}: vec4<u32>;`).join(' ')}
+  ${loadSet(0, 'kBeg')}
+  ${depth === 2 ? `if (kBeg + ${BK}u < kEnd) { ${loadSet(1, `kBeg + ${BK}u`)} }` : ''}
+  var c = MatC();
+  for (var k0 = kBeg; k0 < kEnd; k0 += ${BK}u) {
+    workgroupBarrier();
+    ${stash}
+    ${xFrom === 'stage' ? putX : ''}
+    workgroupBarrier();
+    if (k0 + ${BK}u < kEnd) {
+      ${shift}
+    }
+    ${compute}
+  }
+  subgroupMatrixStore<row_major>(&out, seg * 16u * p.a + nB + bn, c, p.a);
+}
+`;
+  return { label: `gemv stream BN${BN} x-${xFrom} depth${depth}`, code, BN };
+}
