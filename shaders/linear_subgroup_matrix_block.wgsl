@@ -6,7 +6,8 @@
 //   out = (((0 + p_0) + p_1) + …) + bias, rounded once to the output dtype.
 // Bindings: 0 x: [M, K] f16 read as vec4<u32> (8 f16)   1 w: [N, K] f16 likewise (Hugging Face layout)
 //           BIAS: 2 bias: [N] f16   then out: [M, N] f16 (f32 with OUT_F32), then params.
-// Needs K % 8 == 0 (the wrapper checks). Rows past M and columns past N load as 0 and are never stored.
+// Needs K % 64 == 0 (the wrapper checks). Rows past M and columns past N are computed from clamped rows
+//   and never stored.
 // Workgroup: 256 invocations = 8 subgroups of 32, 2 over m × 4 over n; a subgroup owns 64×32 of the block
 //   (4×2 tiles of 16×16). Per k-step every invocation loads BM·BK/8/256 vec4 of x and of w into registers
 //   one k-step ahead, stores them to workgroup memory (rows padded by 8 f16 against bank conflicts), and
@@ -96,15 +97,11 @@ fn emit(tot: Lane8, ln: u32, r0: u32, c0: u32) {
   }
 }
 
-// One vec4 (8 f16) of x row mB + r or w row nB + r at k-vector kc (0 past the ends).
-fn xAt(r: u32, kc: u32) -> vec4<u32> {
-  if (r < p.M && kc < p.K / 8u) { return x[r * (p.K / 8u) + kc]; }
-  return vec4<u32>();
-}
-fn wAt(r: u32, kc: u32) -> vec4<u32> {
-  if (r < p.N && kc < p.K / 8u) { return w[r * (p.K / 8u) + kc]; }
-  return vec4<u32>();
-}
+// One vec4 (8 f16) of x row r or w row r at k-vector kc. Rows past M (N) read row M-1 (N-1) instead:
+// they only feed outputs that are never stored, and the loads stay unconditional (bounds checks around
+// them cost 24% at 4096³, bench/probes/sgmat_ceiling.ts).
+fn xAt(r: u32, kc: u32) -> vec4<u32> { return x[min(r, p.M - 1u) * (p.K / 8u) + kc]; }
+fn wAt(r: u32, kc: u32) -> vec4<u32> { return w[min(r, p.N - 1u) * (p.K / 8u) + kc]; }
 
 // 8 f16 into workgroup memory at o.
 fn putA(o: u32, v: vec4<u32>) {
@@ -143,7 +140,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let am = (sg / SGN) * 64u;                       // the subgroup's rows and columns in the block
   let bn = (sg % SGN) * 32u;
   let K = p.K;
-  let busy = mB + am < p.M && nB + bn < p.N;      // a subgroup with nothing to store skips its matrix ops
   // This invocation's vec4s of a k-step: row lid / C8 + l·WG / C8, k-vector lid % C8 (LOADS = 2 or 4).
   let r0 = lid / C8;
   let rs = WG / C8;
@@ -180,20 +176,35 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
         wb2 = wAt(nB + r0 + 2u * rs, kc); wb3 = wAt(nB + r0 + 3u * rs, kc);
       }
     }
-    if (busy) {
-      for (var kk = 0u; kk < BK; kk += 16u) {
-        if (k0 + kk < K) {
-          let a0 = loadA(am * LDS + kk);
-          let a1 = loadA((am + 16u) * LDS + kk);
-          let a2 = loadA((am + 32u) * LDS + kk);
-          let a3 = loadA((am + 48u) * LDS + kk);
-          let b0 = loadB(bn * LDS + kk);
-          let b1 = loadB((bn + 16u) * LDS + kk);
-          c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01);
-          c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11);
-          c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21);
-          c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31);
-        }
+    // The four 16-wide k-steps of BK = 64 written out (as a runtime loop they cost half the speed).
+    {
+      let a0 = loadA(am * LDS + 0u); let a1 = loadA((am + 16u) * LDS + 0u);
+      let a2 = loadA((am + 32u) * LDS + 0u); let a3 = loadA((am + 48u) * LDS + 0u);
+      let b0 = loadB(bn * LDS + 0u); let b1 = loadB((bn + 16u) * LDS + 0u);
+      c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01); c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11);
+      c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21); c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31);
+    }
+    {
+      let a0 = loadA(am * LDS + 16u); let a1 = loadA((am + 16u) * LDS + 16u);
+      let a2 = loadA((am + 32u) * LDS + 16u); let a3 = loadA((am + 48u) * LDS + 16u);
+      let b0 = loadB(bn * LDS + 16u); let b1 = loadB((bn + 16u) * LDS + 16u);
+      c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01); c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11);
+      c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21); c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31);
+    }
+    if (BK > 32u) {
+      {
+        let a0 = loadA(am * LDS + 32u); let a1 = loadA((am + 16u) * LDS + 32u);
+        let a2 = loadA((am + 32u) * LDS + 32u); let a3 = loadA((am + 48u) * LDS + 32u);
+        let b0 = loadB(bn * LDS + 32u); let b1 = loadB((bn + 16u) * LDS + 32u);
+        c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01); c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11);
+        c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21); c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31);
+      }
+      {
+        let a0 = loadA(am * LDS + 48u); let a1 = loadA((am + 16u) * LDS + 48u);
+        let a2 = loadA((am + 32u) * LDS + 48u); let a3 = loadA((am + 48u) * LDS + 48u);
+        let b0 = loadB(bn * LDS + 48u); let b1 = loadB((bn + 16u) * LDS + 48u);
+        c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01); c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11);
+        c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21); c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31);
       }
     }
     if (kn % p.segLen == 0u || kn >= K) {          // a segment ends: add its chains to the totals

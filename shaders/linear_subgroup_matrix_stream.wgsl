@@ -8,10 +8,11 @@
 // Bindings: 0 x: [M, K] f16 read as vec4<u32>   1 w: [N, K] f16 likewise (Hugging Face layout)
 //           BIAS: 2 bias: [N] f16   then out, then params. PARTIAL (numSeg > 1): out is the f32 scratch
 //           [numSeg, M, N] of the p_s (define OUT_F32, no BIAS) and linear_fold adds them up in order.
-// Needs K % 8 == 0 and M ≤ 16·TM (the wrapper checks). Rows past M and columns past N load as 0.
+// Needs K % 64 == 0 and M ≤ 16·TM (the wrapper checks). Rows past M and columns past N are computed from
+//   clamped rows and never stored.
 // Workgroup: 8 subgroups of 32; subgroup j owns columns 16j..16j+15 of the slice and TM (TM1/TM2/TM4
 //   define) 16-row tiles. Per k-step of BK every invocation loads 4 vec4 of w (one k-step ahead, into
-//   registers), the first BM·BK/8 invocations one vec4 of x each; then both go to workgroup memory.
+//   registers), and x its BM·BK/8 vec4 (one or two per invocation); then both go to workgroup memory.
 // Dispatch: grid(tilesN · numSeg), slice = id % tilesN, segment = id / tilesN.
 // EMULATE: matrix ops emulated in plain WGSL (BK 32, for lavapipe's 32 KiB of workgroup memory).
 enable f16;
@@ -73,15 +74,10 @@ fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB, col_major>(&Bs, off
 //#endif
 //#include linear_sgm_acc
 
-// One vec4 (8 f16) of x row r or w row r at k-vector kc, 0 past M, N or the segment's end kEnd8.
-fn xAt(r: u32, kc: u32, kEnd8: u32) -> vec4<u32> {
-  if (r < p.M && kc < kEnd8) { return x[r * (p.K / 8u) + kc]; }
-  return vec4<u32>();
-}
-fn wAt(r: u32, kc: u32, kEnd8: u32) -> vec4<u32> {
-  if (r < p.N && kc < kEnd8) { return w[r * (p.K / 8u) + kc]; }
-  return vec4<u32>();
-}
+// One vec4 (8 f16) of x row r or w row r at k-vector kc. Rows past M (N) read row M-1 (N-1): they only
+// feed outputs that are never stored, and the loads stay unconditional.
+fn xAt(r: u32, kc: u32) -> vec4<u32> { return x[min(r, p.M - 1u) * (p.K / 8u) + kc]; }
+fn wAt(r: u32, kc: u32) -> vec4<u32> { return w[min(r, p.N - 1u) * (p.K / 8u) + kc]; }
 
 // 8 f16 into workgroup memory at o.
 fn putA(o: u32, v: vec4<u32>) {
@@ -135,7 +131,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let kBeg = seg * p.segLen;
   let kEnd = min(kBeg + p.segLen, p.K);
   let bn = sg * 16u;
-  let busy = nB + bn < p.N;                        // a subgroup with nothing to store skips its matrix ops
 
   // This invocation's vec4s of a k-step: rows r0 + l·rs, k-vector kq (explicit registers, no arrays).
   let r0 = lid / C8;
@@ -143,18 +138,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let kq = lid % C8;
   let so = r0 * LDS + kq * 8u;                     // staged offset of row r0 (row r0 + l·rs: + l·rs·LDS)
   let xIn = lid < BM * C8;                         // x has fewer vec4 than invocations unless TM4
-  let kEnd8 = kEnd / 8u;
   var c0 = zeroC();
   var c1 = zeroC();
   var c2 = zeroC();
   var c3 = zeroC();
   var kc = kBeg / 8u + kq;
-  var wb0 = wAt(nB + r0, kc, kEnd8); var wb1 = wAt(nB + r0 + rs, kc, kEnd8);
+  var wb0 = wAt(nB + r0, kc); var wb1 = wAt(nB + r0 + rs, kc);
   var wb2 = vec4<u32>(); var wb3 = vec4<u32>();
-  if (WL > 2u) { wb2 = wAt(nB + r0 + 2u * rs, kc, kEnd8); wb3 = wAt(nB + r0 + 3u * rs, kc, kEnd8); }
+  if (WL > 2u) { wb2 = wAt(nB + r0 + 2u * rs, kc); wb3 = wAt(nB + r0 + 3u * rs, kc); }
   var xa0 = vec4<u32>(); var xa1 = vec4<u32>();
-  if (xIn) { xa0 = xAt(r0, kc, kEnd8); }
-  if (XL > 1u) { xa1 = xAt(r0 + rs, kc, kEnd8); }
+  if (xIn) { xa0 = xAt(r0, kc); }
+  if (XL > 1u) { xa1 = xAt(r0 + rs, kc); }
   for (var k0 = kBeg; k0 < kEnd; k0 += BK) {
     workgroupBarrier();                            // the previous k-step's matrix loads are done
     putB(so, wb0); putB(so + rs * LDS, wb1);
@@ -164,22 +158,36 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     workgroupBarrier();
     if (k0 + BK < kEnd) {
       kc = (k0 + BK) / 8u + kq;
-      wb0 = wAt(nB + r0, kc, kEnd8); wb1 = wAt(nB + r0 + rs, kc, kEnd8);
-      if (WL > 2u) { wb2 = wAt(nB + r0 + 2u * rs, kc, kEnd8); wb3 = wAt(nB + r0 + 3u * rs, kc, kEnd8); }
-      if (xIn) { xa0 = xAt(r0, kc, kEnd8); }
-      if (XL > 1u) { xa1 = xAt(r0 + rs, kc, kEnd8); }
+      wb0 = wAt(nB + r0, kc); wb1 = wAt(nB + r0 + rs, kc);
+      if (WL > 2u) { wb2 = wAt(nB + r0 + 2u * rs, kc); wb3 = wAt(nB + r0 + 3u * rs, kc); }
+      if (xIn) { xa0 = xAt(r0, kc); }
+      if (XL > 1u) { xa1 = xAt(r0 + rs, kc); }
     }
-    if (busy) {
-      for (var kk = 0u; kk < BK; kk += 16u) {
-        if (k0 + kk < kEnd) {
-          let b = loadB(bn * LDS + kk);
-          c0 = mma(loadA(kk), b, c0);
-          if (TM > 1u) { c1 = mma(loadA(16u * LDS + kk), b, c1); }
-          if (TM > 2u) {
-            c2 = mma(loadA(32u * LDS + kk), b, c2);
-            c3 = mma(loadA(48u * LDS + kk), b, c3);
-          }
-        }
+    // The 16-wide k-steps of BK written out (a runtime loop halves the block kernel's speed).
+    {
+      let b = loadB(bn * LDS + 0u);
+      c0 = mma(loadA(0u), b, c0);
+      if (TM > 1u) { c1 = mma(loadA(16u * LDS + 0u), b, c1); }
+      if (TM > 2u) { c2 = mma(loadA(32u * LDS + 0u), b, c2); c3 = mma(loadA(48u * LDS + 0u), b, c3); }
+    }
+    {
+      let b = loadB(bn * LDS + 16u);
+      c0 = mma(loadA(16u), b, c0);
+      if (TM > 1u) { c1 = mma(loadA(16u * LDS + 16u), b, c1); }
+      if (TM > 2u) { c2 = mma(loadA(32u * LDS + 16u), b, c2); c3 = mma(loadA(48u * LDS + 16u), b, c3); }
+    }
+    if (BK > 32u) {
+      {
+        let b = loadB(bn * LDS + 32u);
+        c0 = mma(loadA(32u), b, c0);
+        if (TM > 1u) { c1 = mma(loadA(16u * LDS + 32u), b, c1); }
+        if (TM > 2u) { c2 = mma(loadA(32u * LDS + 32u), b, c2); c3 = mma(loadA(48u * LDS + 32u), b, c3); }
+      }
+      {
+        let b = loadB(bn * LDS + 48u);
+        c0 = mma(loadA(48u), b, c0);
+        if (TM > 1u) { c1 = mma(loadA(16u * LDS + 48u), b, c1); }
+        if (TM > 2u) { c2 = mma(loadA(32u * LDS + 48u), b, c2); c3 = mma(loadA(48u * LDS + 48u), b, c3); }
       }
     }
   }

@@ -395,6 +395,7 @@ var<workgroup> As: array<f16, ${16 * lds}>;
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   // p: a = N, b = K, c = segLen, d = tilesN
+  _ = xs[0]; _ = xv[0];                            // both bindings in every variant's layout
   let sg = lid / 32u;
   let nB = (wid.x % p.d) * ${BN}u;
   let seg = wid.x / p.d;

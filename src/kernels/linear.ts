@@ -8,7 +8,7 @@
 //     segments run side by side (PAR: decode) or one after another (SEQ: prefill); rows never interact and
 //     every schedule performs the same operations on the same values, so the bits are the same. Two kernels
 //     implement it: linear_subgroup_matrix_direct (matrix loads straight from storage; N, K % 16 == 0, i.e.
-//     every real model) and linear_subgroup_matrix (small tiles staged; any K); for K % 8 == 0 (every real
+//     every real model) and linear_subgroup_matrix (small tiles staged; any K); for K % 64 == 0 (every real
 //     model) the two that stage wide loads through workgroup memory run instead: linear_subgroup_matrix_stream
 //     (M ≤ 64: one weight slice × one segment per workgroup, segments folded by linear_fold) and
 //     linear_subgroup_matrix_block (more rows: 128×128 blocks).
@@ -73,12 +73,13 @@ export function hasLinearTensorCores(gpu: Gpu): boolean {
 
 /**
  * The K partition of the tensor-core kernel, from N and K only: segments of a multiple of 128 elements.
- * Small N gets more segments so that decode has ≥ ~32k/16 independent weight streams; at most 8, each ≥ 512.
+ * Small N gets more segments so that decode has ≥ ~32k/16 independent weight streams; at most 8, each ≥ 1024
+ * (the block kernel folds its tiles at every segment end: 512-long segments cost it ~30%, bench/RESULTS.md).
  */
 export function linearSegments(N: number, K: number): { numSeg: number; segLen: number } {
   let ks = 1;
   while (ks < 8 && N * ks < 32768) ks *= 2;
-  ks = Math.max(1, Math.min(ks, Math.floor(K / 512)));
+  ks = Math.max(1, Math.min(ks, Math.floor(K / 1024)));
   const segLen = 128 * Math.ceil(K / (128 * ks));
   return { numSeg: Math.ceil(K / segLen), segLen };
 }
@@ -159,11 +160,11 @@ export function planLinear(
   }
   const { numSeg, segLen } = linearSegments(N, K);
   if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
-  if (K % 8 === 0 && (opts.tile === 'stream' || (opts.tile === undefined && M <= STREAM_MAX_ROWS))) {
+  if (K % 64 === 0 && (opts.tile === 'stream' || (opts.tile === undefined && M <= STREAM_MAX_ROWS))) {
     expect(M <= STREAM_MAX_ROWS, `linear: tile stream takes M <= ${STREAM_MAX_ROWS}, got ${M}`);
     return planStream(M, N, K, numSeg, segLen, variant, defines);
   }
-  if (K % 8 === 0 && (opts.tile === 'block' || (opts.tile === undefined && M >= BLOCK_MIN_ROWS))) {
+  if (K % 64 === 0 && (opts.tile === 'block' || (opts.tile === undefined && M >= BLOCK_MIN_ROWS))) {
     return planBlock(M, N, K, numSeg, segLen, variant, defines);
   }
   // The direct kernel's 16×16 loads of w must not cross w's end: N and K multiples of 16 (every real model).
@@ -226,7 +227,7 @@ function planDirect(M: number, N: number, K: number, numSeg: number, segLen: num
 }
 
 /**
- * The stream tensor-core schedule (shaders/linear_subgroup_matrix_stream.wgsl, K % 8 == 0, M ≤ 64): one
+ * The stream tensor-core schedule (shaders/linear_subgroup_matrix_stream.wgsl, K % 64 == 0, M ≤ 64): one
  * workgroup per 128-column slice and K segment; with several segments it writes partials and linear_fold
  * adds them up in segment order.
  */
@@ -247,7 +248,7 @@ function planStream(M: number, N: number, K: number, numSeg: number, segLen: num
   };
 }
 
-/** The block tensor-core schedule (shaders/linear_subgroup_matrix_block.wgsl, K % 8 == 0): 128×128 per workgroup. */
+/** The block tensor-core schedule (shaders/linear_subgroup_matrix_block.wgsl, K % 64 == 0): 128×128 per workgroup. */
 function planBlock(M: number, N: number, K: number, numSeg: number, segLen: number, variant: LinearVariantName, defines: string[]): LinearPlan {
   const tilesM = Math.ceil(M / 128);
   const tilesN = Math.ceil(N / 128);

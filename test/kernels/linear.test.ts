@@ -92,31 +92,31 @@ function variants(g: Gpu): [string, LinearOptions][] {
 }
 
 // [M, N, K, bias, out]: awkward sizes. K=999 takes the scalar-load paths; K=24 is shorter than one tile;
-// N=300/K=2048 and N=200/K=1536 cut K into 4 and 3 segments in the tensor-core order.
+// N=300/K=4096 and N=200/K=3072 cut K into 4 and 3 segments in the tensor-core order.
 const SHAPES: [number, number, number, boolean, LinearOutDType][] = [
   [1, 999, 1000, true, 'f16'],
   [3, 999, 1000, false, 'f32'],
   [2, 33, 999, true, 'f16'],
-  [17, 300, 2048, true, 'f16'],
-  [64, 300, 2048, true, 'f16'],
+  [17, 300, 4096, true, 'f16'],
+  [64, 300, 4096, true, 'f16'],
   [130, 999, 1000, true, 'f32'],
-  [130, 200, 1536, true, 'f16'],
+  [130, 200, 3072, true, 'f16'],
   [130, 70, 24, true, 'f16'],
-  // tensor-core k-groups 8 and 2 (N=96/K=4096: 8 segments; N=300/K=1024: 2): S8, M8, S2, M2 where it runs
-  [3, 96, 4096, false, 'f32'],
-  [40, 96, 4096, true, 'f16'],
-  [2, 300, 1024, true, 'f16'],
-  [40, 300, 1024, true, 'f16'],
+  // tensor-core k-groups 8 and 2 (N=96/K=8192: 8 segments; N=300/K=2048: 2): S8, M8, S2, M2 where it runs
+  [3, 96, 8192, false, 'f32'],
+  [40, 96, 8192, true, 'f16'],
+  [2, 300, 2048, true, 'f16'],
+  [40, 300, 2048, true, 'f16'],
 ];
 // The emulated tensor-core kernel is slow to compile and run on lavapipe: one shape per schedule, reusing
 // pipelines with the invariance test below (S4 par, M4 par with an idle k-group, B seq with 3 segments,
 // B seq with the scalar loads and f32 out).
 const EMULATED: [number, number, number, boolean, LinearOutDType][] = [
-  [1, 300, 2048, true, 'f16'],
-  [17, 200, 1536, true, 'f16'],
-  [100, 200, 1536, true, 'f16'],
+  [1, 300, 4096, true, 'f16'],
+  [17, 200, 3072, true, 'f16'],
+  [100, 200, 3072, true, 'f16'],
   [70, 70, 999, false, 'f32'],
-  [150, 70, 1000, false, 'f32'], // block: K % 16 == 8 (a half-empty last k-step), partial blocks
+  [150, 70, 1088, false, 'f32'], // block: one segment of 17 k-steps, partial blocks
 ];
 const EMU: LinearOptions = { variant: 'subgroup-matrix-emulated' };
 
@@ -124,17 +124,17 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
   const g = gpu!;
 
   it('cuts K by N and K only, in 128-multiples covering K', () => {
-    for (const [N, K] of [[4096, 14336], [4096, 4096], [14336, 4096], [300, 2048], [200, 1536], [999, 1000], [128256, 4096]]) {
+    for (const [N, K] of [[4096, 14336], [4096, 4096], [14336, 4096], [300, 4096], [200, 3072], [999, 1000], [128256, 4096]]) {
       const { numSeg, segLen } = linearSegments(N, K);
       expect(segLen % 128).toBe(0);
       expect(numSeg * segLen).toBeGreaterThanOrEqual(K);
       expect((numSeg - 1) * segLen).toBeLessThan(K);
       expect(numSeg).toBeLessThanOrEqual(8);
     }
-    expect(linearSegments(300, 2048).numSeg).toBe(4);
-    expect(linearSegments(200, 1536).numSeg).toBe(3);
-    expect(linearSegments(96, 4096).numSeg).toBe(8);
-    expect(linearSegments(300, 1024).numSeg).toBe(2);
+    expect(linearSegments(300, 4096).numSeg).toBe(4);
+    expect(linearSegments(200, 3072).numSeg).toBe(3);
+    expect(linearSegments(96, 8192).numSeg).toBe(8);
+    expect(linearSegments(300, 2048).numSeg).toBe(2);
   });
 
   for (const [name, opts] of variants(gpu ?? ({} as Gpu))) {
@@ -171,8 +171,8 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
   const invariantCases: [string, LinearOptions, number, number, LinearOutDType][] = [
     ...variants(gpu ?? ({} as Gpu))
       .filter(([n]) => n !== 'fast')
-      .flatMap(([n, o]) => [[n, o, 300, 2048, 'f16'], [n, o, 999, 1000, 'f32'], [n, o, 96, 4096, 'f16']] as [string, LinearOptions, number, number, LinearOutDType][]),
-    ['subgroup-matrix-emulated', EMU, 300, 2048, 'f16'],
+      .flatMap(([n, o]) => [[n, o, 300, 4096, 'f16'], [n, o, 999, 1000, 'f32'], [n, o, 96, 8192, 'f16']] as [string, LinearOptions, number, number, LinearOutDType][]),
+    ['subgroup-matrix-emulated', EMU, 300, 4096, 'f16'],
   ];
   it.each(invariantCases)('%s: rows are batch invariant', async (_name, opts, N, K, out) => {
     const c = inputs(130, N, K, true, N + K);
@@ -192,7 +192,7 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
     ['subgroup-matrix-emulated', EMU],
   ];
   it.each(schedules)('%s: direct (D1, D2), stream, block and staged (S, M, B) schedules give the same bits', async (_name, base) => {
-    const [M, N, K] = [40, 96, 4096]; // 8 segments: KG 8 for S8/M8, SEQ_SPLIT for B
+    const [M, N, K] = [40, 96, 8192]; // 8 segments: KG 8 for S8/M8, SEQ_SPLIT for B
     const c = inputs(M, N, K, true, 4097);
     const ref = bits(await runLinear(g, c, 'f16', { ...base, tile: 'D1' }));
     for (const tile of ['D2', 'D1m1n2', 'stream', 'block', 'S8', 'M8', 'B']) {
@@ -216,8 +216,9 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
     expect([1, 16, 17, 64].map((M) => shader(M, 4096, 4096))).toEqual(Array(4).fill('linear_subgroup_matrix_stream'));
     expect(shader(100, 4096, 4096)).toBe('linear_subgroup_matrix_direct');
     expect([128, 8192].map((M) => shader(M, 4096, 4096))).toEqual(Array(2).fill('linear_subgroup_matrix_block'));
-    expect(shader(1, 4096, 999)).toBe('linear_subgroup_matrix'); // K % 8 != 0: small staged tiles
-    expect(planLinear(g, 1, 4096, 4096, EMU).fold?.numSeg).toBe(8);
+    expect(shader(1, 4096, 1000)).toBe('linear_subgroup_matrix'); // K % 16 != 0: small staged tiles
+    expect(shader(1, 4096, 4032 + 16)).toBe('linear_subgroup_matrix_direct'); // K % 64 != 0
+    expect(planLinear(g, 1, 4096, 4096, EMU).fold?.numSeg).toBe(4);
     expect(planLinear(g, 1, 128256, 4096, EMU).fold).toBeUndefined();
     expect(() => planLinear(g, 65, 4096, 4096, { ...EMU, tile: 'stream' })).toThrow(/M <= 64/);
   });
