@@ -1,5 +1,5 @@
 // linear_subgroup_matrix_stream: out = x Wᵀ (+ bias) on tensor cores for few rows (decode, M ≤ 64): a
-// weight stream. One workgroup = one 128-column slice of w × one K segment; w arrives with wide coalesced
+// weight stream. One workgroup = one 64-column slice of w (128 with TM4) × one K segment; w arrives with wide coalesced
 // loads (vec4 = 8 f16 per invocation) staged through workgroup memory, as in the block kernel.
 // Same reduction order as linear_subgroup_matrix (see its header), hence the same bits: K cut into numSeg
 //   segments of segLen (a multiple of 128, so of BK); segment s = one chain of 16×16×16 multiply-accumulates
@@ -10,7 +10,7 @@
 //           [numSeg, M, N] of the p_s (define OUT_F32, no BIAS) and linear_fold adds them up in order.
 // Needs K % 64 == 0 and M ≤ 16·TM (the wrapper checks). Rows past M and columns past N are computed from
 //   clamped rows and never stored.
-// Workgroup: 8 subgroups of 32; subgroup j owns columns 16j..16j+15 of the slice and TM (TM1/TM2/TM4
+// Workgroup: BN/16 subgroups of 32; subgroup j owns columns 16j..16j+15 of the slice and TM (TM1/TM2/TM4
 //   define) 16-row tiles. Per k-step of BK every invocation loads 4 vec4 of w (one k-step ahead, into
 //   registers), and x its BM·BK/8 vec4 (one or two per invocation); then both go to workgroup memory.
 // Dispatch: grid(tilesN · numSeg), slice = id % tilesN, segment = id / tilesN.
@@ -31,18 +31,22 @@ const TM = 1u;
 //#endif
 //#endif
 const BM = 16u * TM;
-const BN = 128u;
+//#if TM4
+const BN = 128u;                // 8 subgroups (x then takes two vec4 per invocation)
+//#else
+const BN = 64u;                 // 4 subgroups: twice the workgroups of 128 (probe: 0.45 → 0.7 TB/s at 512-long segments)
+//#endif
 //#if EMULATE
 const BK = 32u;
 //#else
 const BK = 64u;
 //#endif
-const WG = 256u;
+const WG = 2u * BN;             // one subgroup of 32 per 16 columns
 const LDS = BK + 8u;            // staged row stride in f16
 const C8 = BK / 8u;             // vec4 per staged row
 const WL = BN * C8 / WG;        // vec4 of w per invocation per k-step
 const XL = (BM * C8 + WG - 1u) / WG;
-const MAX_SUBGROUPS = 8u;
+const MAX_SUBGROUPS = WG / 32u;
 
 struct Params { M: u32, N: u32, K: u32, segLen: u32, numSeg: u32, tilesM: u32, tilesN: u32, zero: u32 }
 

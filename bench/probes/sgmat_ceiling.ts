@@ -37,8 +37,8 @@ function buffer(bytes: number): GPUBuffer {
 
 /** Median ns of `reps` timed passes of one dispatch (after warming the clocks for ~0.5 s). */
 async function time(p: GPUComputePipeline, bufs: GPUBuffer[], params: number[], groups: [number, number]): Promise<number> {
-  const ub = dev.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  dev.queue.writeBuffer(ub, 0, new Uint32Array([...params, 0, 0, 0, 0].slice(0, 4)));
+  const ub = dev.createBuffer({ size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  dev.queue.writeBuffer(ub, 0, new Uint32Array([...params, 0, 0, 0, 0, 0, 0, 0, 0].slice(0, 8)));
   const entries = [...bufs.map((b, i) => ({ binding: i, resource: { buffer: b } })), { binding: bufs.length, resource: { buffer: ub } }];
   const bg = dev.createBindGroup({ layout: p.getBindGroupLayout(0), entries });
   const t0 = performance.now();
@@ -178,6 +178,37 @@ for (const g of gemms) {
   dev.queue.submit([enc.finish()]);
   const ns = await time(p, [xb, wb, ob], [M, N, K], [N / g.BN, M / g.BM]);
   console.log(`${g.label.padEnd(36)} ${(ns / 1e3).toFixed(1).padStart(9)} us ${((2 * M * N * K) / ns / 1e3).toFixed(1).padStart(7)} TFLOP/s  ${await check()}`);
+}
+
+// ---- The production block kernel (shaders/linear_subgroup_matrix_block.wgsl), with one change each ----
+{
+  const inline = (c: string) =>
+    c
+      .replace(/= mma\(/g, '= subgroupMatrixMultiplyAccumulate(')
+      .replace(/= loadA\(((?:[^()]|\([^()]*\))*)\)/g, '= subgroupMatrixLoad<MatA, row_major>(&As, $1, LDS)')
+      .replace(/= loadB\(((?:[^()]|\([^()]*\))*)\)/g, '= subgroupMatrixLoad<MatB, col_major>(&Bs, $1, LDS)');
+  const grid2d = (c: string) => c.replace(/  let t = wid\.x \+ wid\.y \* nwg\.x;[\s\S]*?let nB = \(\(t % span\) \/ rows\) \* BN;\n/, '  let mB = wid.y * BM;\n  let nB = wid.x * BN;\n');
+  const variants: { label: string; f32: boolean; seg1: boolean; tf: (c: string) => string }[] = [
+    { label: 'base', f32: false, seg1: false, tf: (c) => c },
+    { label: 'inline', f32: false, seg1: false, tf: inline },
+    { label: 'grid2d', f32: false, seg1: false, tf: grid2d },
+    { label: 'seg1', f32: false, seg1: true, tf: (c) => c },
+    { label: 'out32', f32: true, seg1: false, tf: (c) => c },
+    { label: 'all', f32: true, seg1: true, tf: (c) => grid2d(inline(c)) },
+  ];
+  for (const v of variants) {
+    const label = `prod block ${v.label}`;
+    if (!filter.test(label)) continue;
+    const code = v.tf(gpu.shaders.code('linear_subgroup_matrix_block', new Set(v.f32 ? ['OUT_F32'] : [])));
+    if (v.tf !== variants[0].tf && code === gpu.shaders.code('linear_subgroup_matrix_block', new Set(v.f32 ? ['OUT_F32'] : []))) console.log(`${label}: transform did not apply`);
+    const p = await compile(code, label);
+    if (!p) continue;
+    const segLen = v.seg1 ? K : 1024;
+    const numSeg = K / segLen;
+    const groups: [number, number] = v.label === 'grid2d' || v.label === 'all' ? [N / 128, M / 128] : [(M / 128) * (N / 128), 1];
+    const ns = await time(p, [xb, wb, ob], [M, N, K, segLen, numSeg, M / 128, N / 128, 0], groups);
+    console.log(`${label.padEnd(36)} ${(ns / 1e3).toFixed(1).padStart(9)} us ${((2 * M * N * K) / ns / 1e3).toFixed(1).padStart(7)} TFLOP/s  ${v.f32 ? await check() : ''}`);
+  }
 }
 
 // ---- Decode weight streams: partials [numSeg, 16, N] of x[16, K] · w[N, K]ᵀ ----

@@ -228,13 +228,14 @@ function planDirect(M: number, N: number, K: number, numSeg: number, segLen: num
 
 /**
  * The stream tensor-core schedule (shaders/linear_subgroup_matrix_stream.wgsl, K % 64 == 0, M ≤ 64): one
- * workgroup per 128-column slice and K segment; with several segments it writes partials and linear_fold
+ * workgroup per 64-column slice (128 for M > 32) and K segment; with several segments it writes partials and linear_fold
  * adds them up in segment order.
  */
 function planStream(M: number, N: number, K: number, numSeg: number, segLen: number, variant: LinearVariantName, defines: string[]): LinearPlan {
   const tm = M <= 16 ? 1 : M <= 32 ? 2 : 4;
-  const tilesN = Math.ceil(N / 128);
-  const common = { variant, order: `seg${numSeg}x${segLen}`, schedule: `stream tm${tm} 128`, shader: 'linear_subgroup_matrix_stream', constants: {} };
+  const bn = tm === 4 ? 128 : 64;
+  const tilesN = Math.ceil(N / bn);
+  const common = { variant, order: `seg${numSeg}x${segLen}`, schedule: `stream tm${tm} ${bn}`, shader: 'linear_subgroup_matrix_stream', constants: {} };
   const params = [M, N, K, segLen, numSeg, 1, tilesN, 0];
   const tmDefine = tm > 1 ? [`TM${tm}`] : [];
   if (numSeg === 1) return { ...common, defines: [...defines, ...tmDefine], params, workgroups: grid(tilesN) };
