@@ -48,37 +48,15 @@ var<workgroup> As: array<f16, BM * LDS>;
 var<workgroup> Bs: array<f16, BN * LDS>;
 var<workgroup> cs: array<f32, MAX_SUBGROUPS * 256u>; // one 16×16 f32 tile per subgroup (folds)
 
-//#if EMULATE
-struct MatA { off: u32 }                         // A[r][k] = As[off + r·LDS + k]
-struct MatB { off: u32 }                         // B[k][n] = Bs[off + n·LDS + k]
-fn loadA(off: u32) -> MatA { return MatA(off); }
-fn loadB(off: u32) -> MatB { return MatB(off); }
-fn aAt(a: MatA, r: u32, k: u32) -> f16 { return As[a.off + r * LDS + k]; }
-fn bAt(b: MatB, k: u32, n: u32) -> f16 { return Bs[b.off + n * LDS + k]; }
-//#else
-alias MatA = subgroup_matrix_left<f16, 16, 16>;
-alias MatB = subgroup_matrix_right<f16, 16, 16>;
-//#if SGM_BOOL
-fn loadA(off: u32) -> MatA { return subgroupMatrixLoad<MatA>(&As, off, false, LDS); }
-fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB>(&Bs, off, true, LDS); }
-//#else
-fn loadA(off: u32) -> MatA { return subgroupMatrixLoad<MatA, row_major>(&As, off, LDS); }
-fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB, col_major>(&Bs, off, LDS); }
-//#endif
-//#endif
-//#include linear_sgm_acc
+//#include sgm_workgroup
 
 // Lane values of one 16×16 tile: elements e = lane + 32·i, i = 0..3 in a, 4..7 in b.
 struct Lane8 { a: vec4<f32>, b: vec4<f32> }
 
-// The lane's 8 values of tile c (a segment's partial sums), through `cs`.
-fn laneValues(c: MatC, sg: u32, ln: u32) -> Lane8 {
-  storeC(sg * 256u, c);
-  workgroupBarrier();
+// The lane's 8 values of the tile its subgroup just stored to `cs` (call between two barriers).
+fn csLane(sg: u32, ln: u32) -> Lane8 {
   let o = sg * 256u + ln;
-  let v = Lane8(vec4(cs[o], cs[o + 32u], cs[o + 64u], cs[o + 96u]), vec4(cs[o + 128u], cs[o + 160u], cs[o + 192u], cs[o + 224u]));
-  workgroupBarrier();
-  return v;
+  return Lane8(vec4(cs[o], cs[o + 32u], cs[o + 64u], cs[o + 96u]), vec4(cs[o + 128u], cs[o + 160u], cs[o + 192u], cs[o + 224u]));
 }
 
 // Stores tile (rows r0.., columns c0..) from the lane's totals, adding the bias.
@@ -145,8 +123,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let rs = WG / C8;
   let kq = lid % C8;
 
-  var c00 = zeroC(); var c01 = zeroC(); var c10 = zeroC(); var c11 = zeroC();
-  var c20 = zeroC(); var c21 = zeroC(); var c30 = zeroC(); var c31 = zeroC();
+  var c00 = MatC(); var c01 = MatC(); var c10 = MatC(); var c11 = MatC();
+  var c20 = MatC(); var c21 = MatC(); var c30 = MatC(); var c31 = MatC();
   var t00 = Lane8(); var t01 = Lane8(); var t10 = Lane8(); var t11 = Lane8();
   var t20 = Lane8(); var t21 = Lane8(); var t30 = Lane8(); var t31 = Lane8();
   // Registers holding the next k-step (explicit variables: no private arrays in the loop).
@@ -178,46 +156,78 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
     // The four 16-wide k-steps of BK = 64 written out (as a runtime loop they cost half the speed).
     {
-      let a0 = loadA(am * LDS + 0u); let a1 = loadA((am + 16u) * LDS + 0u);
-      let a2 = loadA((am + 32u) * LDS + 0u); let a3 = loadA((am + 48u) * LDS + 0u);
-      let b0 = loadB(bn * LDS + 0u); let b1 = loadB((bn + 16u) * LDS + 0u);
-      c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01); c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11);
-      c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21); c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31);
+      let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 0u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 0u, LDS);
+      let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 0u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 0u, LDS);
+      let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 0u, LDS); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDS + 0u, LDS);
+      c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
+      c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
     }
     {
-      let a0 = loadA(am * LDS + 16u); let a1 = loadA((am + 16u) * LDS + 16u);
-      let a2 = loadA((am + 32u) * LDS + 16u); let a3 = loadA((am + 48u) * LDS + 16u);
-      let b0 = loadB(bn * LDS + 16u); let b1 = loadB((bn + 16u) * LDS + 16u);
-      c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01); c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11);
-      c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21); c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31);
+      let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 16u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 16u, LDS);
+      let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 16u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 16u, LDS);
+      let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 16u, LDS); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDS + 16u, LDS);
+      c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
+      c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
     }
     if (BK > 32u) {
       {
-        let a0 = loadA(am * LDS + 32u); let a1 = loadA((am + 16u) * LDS + 32u);
-        let a2 = loadA((am + 32u) * LDS + 32u); let a3 = loadA((am + 48u) * LDS + 32u);
-        let b0 = loadB(bn * LDS + 32u); let b1 = loadB((bn + 16u) * LDS + 32u);
-        c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01); c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11);
-        c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21); c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31);
+        let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 32u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 32u, LDS);
+        let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 32u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 32u, LDS);
+        let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 32u, LDS); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDS + 32u, LDS);
+        c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
+        c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
       }
       {
-        let a0 = loadA(am * LDS + 48u); let a1 = loadA((am + 16u) * LDS + 48u);
-        let a2 = loadA((am + 32u) * LDS + 48u); let a3 = loadA((am + 48u) * LDS + 48u);
-        let b0 = loadB(bn * LDS + 48u); let b1 = loadB((bn + 16u) * LDS + 48u);
-        c00 = mma(a0, b0, c00); c01 = mma(a0, b1, c01); c10 = mma(a1, b0, c10); c11 = mma(a1, b1, c11);
-        c20 = mma(a2, b0, c20); c21 = mma(a2, b1, c21); c30 = mma(a3, b0, c30); c31 = mma(a3, b1, c31);
+        let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 48u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 48u, LDS);
+        let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 48u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 48u, LDS);
+        let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 48u, LDS); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDS + 48u, LDS);
+        c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
+        c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
       }
     }
     if (kn % p.segLen == 0u || kn >= K) {          // a segment ends: add its chains to the totals
-      var v = laneValues(c00, sg, ln); t00.a += v.a; t00.b += v.b;
-      v = laneValues(c01, sg, ln); t01.a += v.a; t01.b += v.b;
-      v = laneValues(c10, sg, ln); t10.a += v.a; t10.b += v.b;
-      v = laneValues(c11, sg, ln); t11.a += v.a; t11.b += v.b;
-      v = laneValues(c20, sg, ln); t20.a += v.a; t20.b += v.b;
-      v = laneValues(c21, sg, ln); t21.a += v.a; t21.b += v.b;
-      v = laneValues(c30, sg, ln); t30.a += v.a; t30.b += v.b;
-      v = laneValues(c31, sg, ln); t31.a += v.a; t31.b += v.b;
-      c00 = zeroC(); c01 = zeroC(); c10 = zeroC(); c11 = zeroC();
-      c20 = zeroC(); c21 = zeroC(); c30 = zeroC(); c31 = zeroC();
+      subgroupMatrixStore<row_major>(&cs, sg * 256u, c00, 16u);
+      workgroupBarrier();
+      var v = csLane(sg, ln);
+      workgroupBarrier();
+      t00.a += v.a; t00.b += v.b;
+      subgroupMatrixStore<row_major>(&cs, sg * 256u, c01, 16u);
+      workgroupBarrier();
+      v = csLane(sg, ln);
+      workgroupBarrier();
+      t01.a += v.a; t01.b += v.b;
+      subgroupMatrixStore<row_major>(&cs, sg * 256u, c10, 16u);
+      workgroupBarrier();
+      v = csLane(sg, ln);
+      workgroupBarrier();
+      t10.a += v.a; t10.b += v.b;
+      subgroupMatrixStore<row_major>(&cs, sg * 256u, c11, 16u);
+      workgroupBarrier();
+      v = csLane(sg, ln);
+      workgroupBarrier();
+      t11.a += v.a; t11.b += v.b;
+      subgroupMatrixStore<row_major>(&cs, sg * 256u, c20, 16u);
+      workgroupBarrier();
+      v = csLane(sg, ln);
+      workgroupBarrier();
+      t20.a += v.a; t20.b += v.b;
+      subgroupMatrixStore<row_major>(&cs, sg * 256u, c21, 16u);
+      workgroupBarrier();
+      v = csLane(sg, ln);
+      workgroupBarrier();
+      t21.a += v.a; t21.b += v.b;
+      subgroupMatrixStore<row_major>(&cs, sg * 256u, c30, 16u);
+      workgroupBarrier();
+      v = csLane(sg, ln);
+      workgroupBarrier();
+      t30.a += v.a; t30.b += v.b;
+      subgroupMatrixStore<row_major>(&cs, sg * 256u, c31, 16u);
+      workgroupBarrier();
+      v = csLane(sg, ln);
+      workgroupBarrier();
+      t31.a += v.a; t31.b += v.b;
+      c00 = MatC(); c01 = MatC(); c10 = MatC(); c11 = MatC();
+      c20 = MatC(); c21 = MatC(); c30 = MatC(); c31 = MatC();
     }
   }
   let m0 = mB + am;

@@ -58,25 +58,7 @@ var<workgroup> As: array<f16, BM * LDS>;
 var<workgroup> Bs: array<f16, BN * LDS>;
 var<workgroup> cs: array<f32, MAX_SUBGROUPS * 256u>; // one 16×16 f32 tile per subgroup (output)
 
-//#if EMULATE
-struct MatA { off: u32 }                         // A[r][k] = As[off + r·LDS + k]
-struct MatB { off: u32 }                         // B[k][n] = Bs[off + n·LDS + k]
-fn loadA(off: u32) -> MatA { return MatA(off); }
-fn loadB(off: u32) -> MatB { return MatB(off); }
-fn aAt(a: MatA, r: u32, k: u32) -> f16 { return As[a.off + r * LDS + k]; }
-fn bAt(b: MatB, k: u32, n: u32) -> f16 { return Bs[b.off + n * LDS + k]; }
-//#else
-alias MatA = subgroup_matrix_left<f16, 16, 16>;
-alias MatB = subgroup_matrix_right<f16, 16, 16>;
-//#if SGM_BOOL
-fn loadA(off: u32) -> MatA { return subgroupMatrixLoad<MatA>(&As, off, false, LDS); }
-fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB>(&Bs, off, true, LDS); }
-//#else
-fn loadA(off: u32) -> MatA { return subgroupMatrixLoad<MatA, row_major>(&As, off, LDS); }
-fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB, col_major>(&Bs, off, LDS); }
-//#endif
-//#endif
-//#include linear_sgm_acc
+//#include sgm_workgroup
 
 // One vec4 (8 f16) of x row r or w row r at k-vector kc. Rows past M (N) read row M-1 (N-1): they only
 // feed outputs that are never stored, and the loads stay unconditional.
@@ -97,10 +79,9 @@ fn putB(o: u32, v: vec4<u32>) {
   Bs[o + 4u] = h2.x; Bs[o + 5u] = h2.y; Bs[o + 6u] = h3.x; Bs[o + 7u] = h3.y;
 }
 
-// Writes the 16×16 tile c (rows r0.., columns c0..) of segment seg: to out with the bias, or as a partial.
-fn emit(c: MatC, sg: u32, ln: u32, seg: u32, r0: u32, c0: u32) {
-  storeC(sg * 256u, c);
-  workgroupBarrier();
+// Writes the 16×16 tile (rows r0.., columns c0..) of segment seg that the subgroup just stored to `cs`
+// (call after a barrier): to out with the bias, or as a partial.
+fn emit(sg: u32, ln: u32, seg: u32, r0: u32, c0: u32) {
   for (var i = 0u; i < 8u; i++) {
     let e = ln + 32u * i;
     let r = r0 + e / 16u;
@@ -142,10 +123,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let kq = lid % C8;
   let so = r0 * LDS + kq * 8u;                     // staged offset of row r0 (row r0 + l·rs: + l·rs·LDS)
   let xIn = lid < BM * C8;                         // x has fewer vec4 than invocations unless TM4
-  var c0 = zeroC();
-  var c1 = zeroC();
-  var c2 = zeroC();
-  var c3 = zeroC();
+  var c0 = MatC();
+  var c1 = MatC();
+  var c2 = MatC();
+  var c3 = MatC();
   var kc = kBeg / 8u + kq;
   var wb0 = wAt(nB + r0, kc); var wb1 = wAt(nB + r0 + rs, kc);
   var wb2 = vec4<u32>(); var wb3 = vec4<u32>();
@@ -169,36 +150,46 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
     // The 16-wide k-steps of BK written out (a runtime loop halves the block kernel's speed).
     {
-      let b = loadB(bn * LDS + 0u);
-      c0 = mma(loadA(0u), b, c0);
-      if (TM > 1u) { c1 = mma(loadA(16u * LDS + 0u), b, c1); }
-      if (TM > 2u) { c2 = mma(loadA(32u * LDS + 0u), b, c2); c3 = mma(loadA(48u * LDS + 0u), b, c3); }
+      let b = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 0u, LDS);
+      c0 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 0u, LDS), b, c0);
+      if (TM > 1u) { c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 16u * LDS + 0u, LDS), b, c1); }
+      if (TM > 2u) { c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 32u * LDS + 0u, LDS), b, c2); c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 48u * LDS + 0u, LDS), b, c3); }
     }
     {
-      let b = loadB(bn * LDS + 16u);
-      c0 = mma(loadA(16u), b, c0);
-      if (TM > 1u) { c1 = mma(loadA(16u * LDS + 16u), b, c1); }
-      if (TM > 2u) { c2 = mma(loadA(32u * LDS + 16u), b, c2); c3 = mma(loadA(48u * LDS + 16u), b, c3); }
+      let b = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 16u, LDS);
+      c0 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 16u, LDS), b, c0);
+      if (TM > 1u) { c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 16u * LDS + 16u, LDS), b, c1); }
+      if (TM > 2u) { c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 32u * LDS + 16u, LDS), b, c2); c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 48u * LDS + 16u, LDS), b, c3); }
     }
     if (BK > 32u) {
       {
-        let b = loadB(bn * LDS + 32u);
-        c0 = mma(loadA(32u), b, c0);
-        if (TM > 1u) { c1 = mma(loadA(16u * LDS + 32u), b, c1); }
-        if (TM > 2u) { c2 = mma(loadA(32u * LDS + 32u), b, c2); c3 = mma(loadA(48u * LDS + 32u), b, c3); }
+        let b = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 32u, LDS);
+        c0 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 32u, LDS), b, c0);
+        if (TM > 1u) { c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 16u * LDS + 32u, LDS), b, c1); }
+        if (TM > 2u) { c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 32u * LDS + 32u, LDS), b, c2); c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 48u * LDS + 32u, LDS), b, c3); }
       }
       {
-        let b = loadB(bn * LDS + 48u);
-        c0 = mma(loadA(48u), b, c0);
-        if (TM > 1u) { c1 = mma(loadA(16u * LDS + 48u), b, c1); }
-        if (TM > 2u) { c2 = mma(loadA(32u * LDS + 48u), b, c2); c3 = mma(loadA(48u * LDS + 48u), b, c3); }
+        let b = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 48u, LDS);
+        c0 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 48u, LDS), b, c0);
+        if (TM > 1u) { c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 16u * LDS + 48u, LDS), b, c1); }
+        if (TM > 2u) { c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 32u * LDS + 48u, LDS), b, c2); c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 48u * LDS + 48u, LDS), b, c3); }
       }
     }
   }
-  emit(c0, sg, ln, seg, 0u, nB + bn);
-  if (TM > 1u) { emit(c1, sg, ln, seg, 16u, nB + bn); }
+  subgroupMatrixStore<row_major>(&cs, sg * 256u, c0, 16u);
+  workgroupBarrier();
+  emit(sg, ln, seg, 0u, nB + bn);
+  if (TM > 1u) {
+    subgroupMatrixStore<row_major>(&cs, sg * 256u, c1, 16u);
+    workgroupBarrier();
+    emit(sg, ln, seg, 16u, nB + bn);
+  }
   if (TM > 2u) {
-    emit(c2, sg, ln, seg, 32u, nB + bn);
-    emit(c3, sg, ln, seg, 48u, nB + bn);
+    subgroupMatrixStore<row_major>(&cs, sg * 256u, c2, 16u);
+    workgroupBarrier();
+    emit(sg, ln, seg, 32u, nB + bn);
+    subgroupMatrixStore<row_major>(&cs, sg * 256u, c3, 16u);
+    workgroupBarrier();
+    emit(sg, ln, seg, 48u, nB + bn);
   }
 }

@@ -25,13 +25,22 @@ export async function timeGpu(gpu: Gpu, record: (rec: Recorder) => void, opts: {
   // Bring the clocks up. An idle H100 under Vulkan sits at 345 MHz and takes a few hundred ms of
   // load to reach 1980 MHz (nvidia-smi dmon, bench/RESULTS.md): a case timed right after its
   // set-up read 3-4× slow. Repeat the case for at least warmupMs, then until two successive
-  // timed batches agree within 3% (at most 10 × warmupMs).
+  // timed batches agree within 3% (at most 10 × warmupMs). A batch holds ≥ ~2 ms of GPU work, so
+  // that short kernels keep the GPU busy between the host's round trips too (10 calls of a 40 µs
+  // kernel left it idle most of the time and the first case of a run read 2-3× slow).
   const warmupMs = opts.warmupMs ?? 400;
   const start = performance.now();
   let last = 0;
+  let perBatch = 10;
+  if (warmupMs > 0 && gpu.caps.timestamps) {
+    const r = new Recorder(gpu, 'warmup');
+    r.timed('size', () => record(r));
+    const [ns] = await r.submitAndTime();
+    perBatch = Math.max(10, Math.min(1000, Math.ceil(2e6 / Math.max(ns, 1))));
+  }
   while (performance.now() - start < warmupMs) {
     const r = new Recorder(gpu, 'warmup');
-    for (let i = 0; i < 10; i++) record(r);
+    for (let i = 0; i < perBatch; i++) record(r);
     r.submit();
     await gpu.flush();
   }

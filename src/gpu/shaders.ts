@@ -2,6 +2,8 @@
 // variants that WGSL `override` constants cannot express (f16 vs f32 types, subgroup paths):
 //   //#if NAME      //#if !NAME      //#else      //#endif
 //   //#include NAME   (inlines shaders/lib/NAME.wgsl, itself preprocessed with the same defines)
+//   //#replace FROM => TO   (where active: every literal FROM in the whole shader becomes TO; lets one
+//                          kernel body call subgroup-matrix builtins directly and still run emulated)
 // Numbers (workgroup sizes, tile sizes) are WGSL `override` constants, set per pipeline.
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -39,7 +41,14 @@ export class ShaderLibrary {
   }
 }
 
-export function preprocess(src: string, defines: ReadonlySet<string>, name = 'shader', include?: (lib: string) => string, depth = 0): string {
+export function preprocess(
+  src: string,
+  defines: ReadonlySet<string>,
+  name = 'shader',
+  include?: (lib: string) => string,
+  depth = 0,
+  replacements: [string, string][] = [],
+): string {
   const out: string[] = [];
   const stack: { active: boolean; parentActive: boolean; sawElse: boolean }[] = [];
   const active = () => (stack.length === 0 ? true : stack[stack.length - 1].active);
@@ -47,7 +56,13 @@ export function preprocess(src: string, defines: ReadonlySet<string>, name = 'sh
     const inc = /^\s*\/\/#include\s+([\w/]+)/.exec(line);
     if (inc) {
       if (!include || depth > 8) throw new Error(`${name}.wgsl:${i + 1}: cannot include '${inc[1]}'`);
-      if (active()) out.push(preprocess(include(inc[1]), defines, `lib/${inc[1]}`, include, depth + 1));
+      if (active()) out.push(preprocess(include(inc[1]), defines, `lib/${inc[1]}`, include, depth + 1, replacements));
+      return;
+    }
+    const rep = /^\s*\/\/#replace\s+(.+?)\s+=>\s+(.+?)\s*$/.exec(line);
+    if (rep) {
+      if (active()) replacements.push([rep[1], rep[2]]);
+      out.push('');
       return;
     }
     const m = /^\s*\/\/#(if|else|endif)\b\s*(!?)(\w*)/.exec(line);
@@ -71,5 +86,7 @@ export function preprocess(src: string, defines: ReadonlySet<string>, name = 'sh
     out.push('');
   });
   if (stack.length) throw new Error(`${name}.wgsl: unterminated //#if`);
-  return out.join('\n');
+  let code = out.join('\n');
+  if (depth === 0) for (const [from, to] of replacements) code = code.split(from).join(to);
+  return code;
 }

@@ -13,6 +13,13 @@ describe('WGSL preprocessor', () => {
     expect(lines(preprocess(src, new Set(), 't', (n) => libs[n]))).toEqual(['a', 'noX', 'libNoX', 'z']);
   });
 
+  it('applies active //#replace directives (from includes too) to the whole shader', () => {
+    const libs2: Record<string, string> = { ops: '//#if EMU\n//#replace load<A>( => emuLoad(\nfn emuLoad(o: u32) {}\n//#endif' };
+    const body = 'let a = load<A>(1u);\n//#include ops\nlet b = load<A>(2u);';
+    expect(lines(preprocess(body, new Set(['EMU']), 't', (n) => libs2[n]))).toEqual(['let a = emuLoad(1u);', 'fn emuLoad(o: u32) {}', 'let b = emuLoad(2u);']);
+    expect(lines(preprocess(body, new Set(), 't', (n) => libs2[n]))).toEqual(['let a = load<A>(1u);', 'let b = load<A>(2u);']);
+  });
+
   it('keeps line numbers of the source (removed lines become empty)', () => {
     expect(preprocess('a\n//#if X\nb\n//#endif\nc', new Set()).split('\n')).toEqual(['a', '', '', '', 'c']);
   });

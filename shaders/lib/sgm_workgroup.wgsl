@@ -1,0 +1,53 @@
+// Subgroup-matrix types for the linear kernels that stage operands in workgroup memory (block, stream):
+// MatA, MatB (f16 16×16) and MatC (f32 16×16). The kernels call the builtins directly, in these spellings:
+//   subgroupMatrixLoad<MatA, row_major>(&As, off, stride)   A[r][k] = As[off + r·stride + k]
+//   subgroupMatrixLoad<MatB, col_major>(&Bs, off, stride)   B[k][n] = Bs[off + n·stride + k]
+//   subgroupMatrixMultiplyAccumulate(a, b, c)      MatC()   subgroupMatrixStore<row_major>(&cs, off, c, stride)
+// because on NVIDIA's driver WGSL functions that take or return matrices cost the block kernel 40%
+// (bench/probes/sgmat_ceiling.ts). EMULATE and SGM_BOOL (older Dawn's spelling) replace those spellings
+// (//#replace) by functions below: plain-WGSL stand-ins (each lane owns elements e = lane + 32·i of a
+// tile, row e/16, col e%16; same per-tile math as lib/linear_sgm_acc), or wrappers (correct, slower).
+// The including shader declares As, Bs (f16), cs (f32) and Params.zero, and sets `lane` under EMULATE.
+//#if EMULATE
+//#replace subgroupMatrixLoad<MatA, row_major>(&As, => emuLoadA(
+//#replace subgroupMatrixLoad<MatB, col_major>(&Bs, => emuLoadB(
+//#replace subgroupMatrixMultiplyAccumulate( => emuMma(
+//#replace subgroupMatrixStore<row_major>(&cs, => emuStoreC(
+struct MatA { off: u32, stride: u32 }
+struct MatB { off: u32, stride: u32 }
+struct MatC { v: array<f32, 8> }
+var<private> lane: u32;
+fn z() -> u32 { return p.zero; }                  // loop bounds + z(): unrolled on GPUs, not by lavapipe
+fn emuLoadA(off: u32, stride: u32) -> MatA { return MatA(off, stride); }
+fn emuLoadB(off: u32, stride: u32) -> MatB { return MatB(off, stride); }
+fn emuMma(a: MatA, b: MatB, c: MatC) -> MatC {
+  var r = c;
+  for (var i = 0u; i < 8u + z(); i++) {
+    let e = lane + 32u * i;
+    var s = 0.0;
+    for (var k = 0u; k < 16u + z(); k++) {
+      s = fma(f32(As[a.off + (e / 16u) * a.stride + k]), f32(Bs[b.off + (e % 16u) * b.stride + k]), s);
+    }
+    r.v[i] = r.v[i] + s;
+  }
+  return r;
+}
+fn emuStoreC(off: u32, c: MatC, stride: u32) {
+  for (var i = 0u; i < 8u + z(); i++) {
+    let e = lane + 32u * i;
+    cs[off + (e / 16u) * stride + e % 16u] = c.v[i];
+  }
+}
+//#else
+alias MatA = subgroup_matrix_left<f16, 16, 16>;
+alias MatB = subgroup_matrix_right<f16, 16, 16>;
+alias MatC = subgroup_matrix_result<f32, 16, 16>;
+//#if SGM_BOOL
+//#replace subgroupMatrixLoad<MatA, row_major>(&As, => boolLoadA(
+//#replace subgroupMatrixLoad<MatB, col_major>(&Bs, => boolLoadB(
+//#replace subgroupMatrixStore<row_major>(&cs, => boolStoreC(
+fn boolLoadA(off: u32, stride: u32) -> MatA { return subgroupMatrixLoad<MatA>(&As, off, false, stride); }
+fn boolLoadB(off: u32, stride: u32) -> MatB { return subgroupMatrixLoad<MatB>(&Bs, off, true, stride); }
+fn boolStoreC(off: u32, c: MatC, stride: u32) { subgroupMatrixStore(&cs, off, c, false, stride); }
+//#endif
+//#endif
