@@ -47,6 +47,11 @@ const C8 = BK / 8u;             // vec4 per staged row
 const WL = BN * C8 / WG;        // vec4 of w per invocation per k-step
 const XL = (BM * C8 + WG - 1u) / WG;
 const MAX_SUBGROUPS = WG / 32u;
+// First row of x tiles 1-3 (clamped into As where TM leaves them unused: Dawn checks constant matrix-load
+// offsets against the array's size even in branches that never run).
+const ROW1 = min(16u, BM - 16u);
+const ROW2 = min(32u, BM - 16u);
+const ROW3 = min(48u, BM - 16u);
 
 struct Params { M: u32, N: u32, K: u32, segLen: u32, numSeg: u32, tilesM: u32, tilesN: u32, zero: u32 }
 
@@ -152,27 +157,27 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     {
       let b = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 0u, LDS);
       c0 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 0u, LDS), b, c0);
-      if (TM > 1u) { c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 16u * LDS + 0u, LDS), b, c1); }
-      if (TM > 2u) { c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 32u * LDS + 0u, LDS), b, c2); c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 48u * LDS + 0u, LDS), b, c3); }
+      if (TM > 1u) { c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW1 * LDS + 0u, LDS), b, c1); }
+      if (TM > 2u) { c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW2 * LDS + 0u, LDS), b, c2); c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW3 * LDS + 0u, LDS), b, c3); }
     }
     {
       let b = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 16u, LDS);
       c0 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 16u, LDS), b, c0);
-      if (TM > 1u) { c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 16u * LDS + 16u, LDS), b, c1); }
-      if (TM > 2u) { c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 32u * LDS + 16u, LDS), b, c2); c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 48u * LDS + 16u, LDS), b, c3); }
+      if (TM > 1u) { c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW1 * LDS + 16u, LDS), b, c1); }
+      if (TM > 2u) { c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW2 * LDS + 16u, LDS), b, c2); c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW3 * LDS + 16u, LDS), b, c3); }
     }
     if (BK > 32u) {
       {
         let b = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 32u, LDS);
         c0 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 32u, LDS), b, c0);
-        if (TM > 1u) { c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 16u * LDS + 32u, LDS), b, c1); }
-        if (TM > 2u) { c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 32u * LDS + 32u, LDS), b, c2); c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 48u * LDS + 32u, LDS), b, c3); }
+        if (TM > 1u) { c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW1 * LDS + 32u, LDS), b, c1); }
+        if (TM > 2u) { c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW2 * LDS + 32u, LDS), b, c2); c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW3 * LDS + 32u, LDS), b, c3); }
       }
       {
         let b = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 48u, LDS);
         c0 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 48u, LDS), b, c0);
-        if (TM > 1u) { c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 16u * LDS + 48u, LDS), b, c1); }
-        if (TM > 2u) { c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 32u * LDS + 48u, LDS), b, c2); c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 48u * LDS + 48u, LDS), b, c3); }
+        if (TM > 1u) { c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW1 * LDS + 48u, LDS), b, c1); }
+        if (TM > 2u) { c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW2 * LDS + 48u, LDS), b, c2); c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW3 * LDS + 48u, LDS), b, c3); }
       }
     }
   }
