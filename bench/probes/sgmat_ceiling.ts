@@ -181,38 +181,85 @@ for (const g of gemms) {
 }
 
 // ---- The production block kernel (shaders/linear_subgroup_matrix_block.wgsl), with one change each ----
+/** Replaces `from` in `code` (throws if absent, so a stale transform cannot pass silently). */
+function edit(code: string, from: string | RegExp, to: string): string {
+  const out = code.replace(from, to);
+  if (out === code) throw new Error(`probe transform found nothing to replace: ${String(from).slice(0, 60)}`);
+  return out;
+}
+const noClamp = (c: string) => edit(edit(c, /min\(r, p\.M - 1u\)/g, 'r'), /min\(r, p\.N - 1u\)/g, 'r');
 {
-  const inline = (c: string) =>
-    c
-      .replace(/= mma\(/g, '= subgroupMatrixMultiplyAccumulate(')
-      .replace(/= loadA\(((?:[^()]|\([^()]*\))*)\)/g, '= subgroupMatrixLoad<MatA, row_major>(&As, $1, LDS)')
-      .replace(/= loadB\(((?:[^()]|\([^()]*\))*)\)/g, '= subgroupMatrixLoad<MatB, col_major>(&Bs, $1, LDS)');
-  const grid2d = (c: string) => c.replace(/  let t = wid\.x \+ wid\.y \* nwg\.x;[\s\S]*?let nB = \(\(t % span\) \/ rows\) \* BN;\n/, '  let mB = wid.y * BM;\n  let nB = wid.x * BN;\n');
-  const variants: { label: string; f32: boolean; seg1: boolean; tf: (c: string) => string }[] = [
-    { label: 'base', f32: false, seg1: false, tf: (c) => c },
-    { label: 'inline', f32: false, seg1: false, tf: inline },
-    { label: 'grid2d', f32: false, seg1: false, tf: grid2d },
-    { label: 'seg1', f32: false, seg1: true, tf: (c) => c },
-    { label: 'out32', f32: true, seg1: false, tf: (c) => c },
-    { label: 'all', f32: true, seg1: true, tf: (c) => grid2d(inline(c)) },
+  // No totals: the chains of the whole K (one segment) stored straight from the matrices (f32 out).
+  const noTotals = (c: string) => {
+    const a = c.indexOf('    if (kn % p.segLen == 0u');
+    const b = c.indexOf('  let m0 = mB + am;');
+    if (a < 0 || b < 0) throw new Error('probe transform: block fold not found');
+    const stores = ['00', '01', '10', '11', '20', '21', '30', '31']
+      .map((t) => `subgroupMatrixStore<row_major>(&out, (mB + am + ${16 * Number(t[0])}u) * p.N + nB + bn + ${16 * Number(t[1])}u, c${t}, p.N);`)
+      .join('\n  ');
+    return `${c.slice(0, a)}  }\n  ${stores}\n}\n`;
+  };
+  const variants: { label: string; tf: (c: string) => string }[] = [
+    { label: 'base', tf: (c) => c },
+    { label: 'noclamp', tf: noClamp },
+    { label: 'nototals', tf: noTotals },
+    { label: 'noclamp+nototals', tf: (c) => noTotals(noClamp(c)) },
   ];
   for (const v of variants) {
     const label = `prod block ${v.label}`;
     if (!filter.test(label)) continue;
-    const code = v.tf(gpu.shaders.code('linear_subgroup_matrix_block', new Set(v.f32 ? ['OUT_F32'] : [])));
-    if (v.tf !== variants[0].tf && code === gpu.shaders.code('linear_subgroup_matrix_block', new Set(v.f32 ? ['OUT_F32'] : []))) console.log(`${label}: transform did not apply`);
+    let code: string;
+    try {
+      code = v.tf(gpu.shaders.code('linear_subgroup_matrix_block', new Set(['OUT_F32'])));
+    } catch (e) {
+      console.log(`${label}: ${(e as Error).message}`);
+      continue;
+    }
     const p = await compile(code, label);
     if (!p) continue;
-    const segLen = v.seg1 ? K : 1024;
-    const numSeg = K / segLen;
-    const groups: [number, number] = v.label === 'grid2d' || v.label === 'all' ? [N / 128, M / 128] : [(M / 128) * (N / 128), 1];
-    const ns = await time(p, [xb, wb, ob], [M, N, K, segLen, numSeg, M / 128, N / 128, 0], groups);
-    console.log(`${label.padEnd(36)} ${(ns / 1e3).toFixed(1).padStart(9)} us ${((2 * M * N * K) / ns / 1e3).toFixed(1).padStart(7)} TFLOP/s  ${v.f32 ? await check() : ''}`);
+    const ns = await time(p, [xb, wb, ob], [M, N, K, 1024, K / 1024, M / 128, N / 128, 0], [(M / 128) * (N / 128), 1]);
+    console.log(`${label.padEnd(36)} ${(ns / 1e3).toFixed(1).padStart(9)} us ${((2 * M * N * K) / ns / 1e3).toFixed(1).padStart(7)} TFLOP/s  ${v.label.includes('nototals') ? await check() : ''}`);
+  }
+}
+
+// ---- The production stream kernel (shaders/linear_subgroup_matrix_stream.wgsl, PARTIAL), one change each ----
+{
+  const N2 = 28672, K2 = 4096, segLen = 2048, numSeg = 2, tilesN = N2 / 64;
+  const w2 = buffer(N2 * K2 * 2);
+  const x2 = buffer(16 * K2 * 2);
+  const o2 = buffer(numSeg * 16 * N2 * 4);
+  // Direct partial stores: 16 rows per segment straight from the matrix (no cs round trip).
+  const directOut = (c: string) => {
+    const a = c.indexOf('  subgroupMatrixStore<row_major>(&cs, sg * 256u, c0, 16u);');
+    if (a < 0) throw new Error('probe transform: stream output not found');
+    return `${c.slice(0, a)}  subgroupMatrixStore<row_major>(&out, seg * 16u * p.N + nB + bn, c0, p.N);\n}\n`;
+  };
+  const variants: { label: string; rows: number; tf: (c: string) => string }[] = [
+    { label: 'base M1', rows: 1, tf: (c) => c },
+    { label: 'base M16', rows: 16, tf: (c) => c },
+    { label: 'noclamp M1', rows: 1, tf: noClamp },
+    { label: 'directout M1', rows: 1, tf: directOut },
+    { label: 'noclamp+directout M1', rows: 1, tf: (c) => directOut(noClamp(c)) },
+  ];
+  for (const v of variants) {
+    const label = `prod stream ${v.label} N${N2} K${K2}`;
+    if (!filter.test(label)) continue;
+    let code: string;
+    try {
+      code = v.tf(gpu.shaders.code('linear_subgroup_matrix_stream', new Set(['OUT_F32', 'PARTIAL'])));
+    } catch (e) {
+      console.log(`${label}: ${(e as Error).message}`);
+      continue;
+    }
+    const p = await compile(code, label);
+    if (!p) continue;
+    const ns = await time(p, [x2, w2, o2], [v.rows, N2, K2, segLen, numSeg, 1, tilesN, 0], [tilesN * numSeg, 1]);
+    console.log(`${label.padEnd(44)} ${(ns / 1e3).toFixed(1).padStart(9)} us ${((N2 * K2 * 2) / ns).toFixed(0).padStart(6)} GB/s`);
   }
 }
 
 // ---- Decode weight streams: partials [numSeg, 16, N] of x[16, K] · w[N, K]ᵀ ----
-for (const [N2, K2, segLen] of [[6144, 4096, 512], [28672, 4096, 2048], [4096, 14336, 1792]]) {
+for (const [N2, K2, segLen] of filter.test('gemv stream') ? [[6144, 4096, 512], [28672, 4096, 2048], [4096, 14336, 1792]] : []) {
   const numSeg = Math.ceil(K2 / segLen);
   const X2 = mk(16 * K2);
   const w2 = N2 * K2 <= N * K ? wb : buffer(N2 * K2 * 2);
