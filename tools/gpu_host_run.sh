@@ -3,7 +3,7 @@
 # files come back from the device tool). Prepare here: `npm run bundle -- --lean` and
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
-# Stages: probe (PROBE_FILTER, PROBE_CASES, PROBE_NR) | tests | tests-plain (engine tests with tensor cores off: isolates a failing
+# Stages: probe (PROBE_FILTER, PROBE_CASES, PROBE_NR) | decode-profile | tests | tests-plain (engine tests with tensor cores off: isolates a failing
 # subgroup-matrix kernel) | bench | bench-quick | decode | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
@@ -58,6 +58,11 @@ for stage in "$@"; do
         "${B[@]}" bench decode --preset llama-3-8b --tknp "$n" --comm socket --kv-cache-memory 8 --batch 16,64 --context 4096 --steps 8 --prefill skip --profile --json "$OUT/decode_tknp$n.json" > "$OUT/decode_tknp$n.log" 2>&1
         summary "decode-tknp$n" "exit $? — $(grep -a 'tokens/s' "$OUT/decode_tknp$n.log" | tail -2 | tr '\n' ' ')"
       done
+      ;;
+    decode-profile)
+      # GPU time per kernel of a decode step (one rank; one timed pass per dispatch, so steps run slower).
+      "${B[@]}" bench decode --preset llama-3-8b --batch ${DECODE_BATCH:-1,64} --context 4096 --steps 4 --prefill skip --profile --json "$OUT/decode_profile.json" > "$OUT/decode_profile.log" 2>&1
+      summary "$stage" "exit $? — $(grep -a 'rank 0:' "$OUT/decode_profile.log" | tail -2 | cut -c1-300 | tr '\n' ' ')"
       ;;
     decode | decode-fast)
       # The whole engine on Llama-3-8B shapes; decode-fast: --fast (GEMV for <= 8 rows, not batch invariant).

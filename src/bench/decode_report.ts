@@ -24,7 +24,9 @@ function prefillCell(r: DecodeCaseResult): string {
 export function profileLines(r: DecodeCaseResult): string[] {
   if (!r.profile) return [];
   return r.profile.map((p, rank) => {
-    const parts = Object.entries(p).map(([k, v]) => `${k} ${fmt(v, 2)}`);
+    const parts = Object.entries(p)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${fmt(v, 2)}`);
     return `    rank ${rank}: ${parts.join(', ') || '(no communication)'}`;
   });
 }

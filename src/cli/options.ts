@@ -30,7 +30,7 @@ export function engineOptions<T>(y: Argv<T>) {
     .option('kv-cache-memory', { type: 'number', describe: 'KV cache per rank in GiB (overrides utilization)' })
     .option('fast', { type: 'boolean', default: false, describe: 'allow faster kernels that are not batch-invariant' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or start-up lines on stderr' })
-    .option('profile', { type: 'boolean', default: false, describe: 'time communication and per-rank attention of each step (tp/tknp > 1)' })
+    .option('profile', { type: 'boolean', default: false, describe: 'time communication and per-rank attention of each step (tp/tknp > 1); with one rank, the GPU time of every kernel (slower steps)' })
     .option('comm-timeout', { type: 'number', default: 30, describe: 'seconds before a silent rank fails every request' })
     .option('nnodes', { type: 'number', default: 1, describe: 'nodes of a multi-node job (torchrun-like); run tknp on each' })
     .option('node-rank', { type: 'number', default: 0, describe: "this node's index (0 runs the engine)" })

@@ -36,6 +36,11 @@ export class LocalExecutor implements Executor {
     return [`rank 0: ${this.gpu.describe()}`, ...this.runner.log.map((l) => `rank 0: ${l}`)];
   }
 
+  /** With --profile: per step, [GPU ms per shader] (the shape DistributedExecutor's profiles have). */
+  get profiles(): Record<string, number>[][] {
+    return this.runner.profiles;
+  }
+
   execute(...args: Parameters<Executor['execute']>) {
     const [, flat, sampling, opts] = args;
     return this.runner.execute(flat, sampling, opts);

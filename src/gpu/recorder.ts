@@ -49,7 +49,18 @@ export class Recorder {
   /** Labels of timed sections, in query order (pairs of begin/end timestamps). */
   readonly timedLabels: string[] = [];
 
-  constructor(readonly gpu: Gpu, readonly label = 'step') {
+  private inTimed = false;
+
+  /**
+   * `timeEachDispatch`: every dispatch outside a timed section gets a timed pass of its own, labelled
+   * with its shader's name (per-kernel profiles; `submitAndTime()` returns the durations in
+   * `timedLabels` order).
+   */
+  constructor(
+    readonly gpu: Gpu,
+    readonly label = 'step',
+    private readonly opts: { readonly timeEachDispatch?: boolean } = {},
+  ) {
     this.encoderInUse = gpu.device.createCommandEncoder({ label });
   }
 
@@ -104,6 +115,11 @@ export class Recorder {
     params: readonly Param[] | null,
     workgroups: readonly [number, number?, number?],
   ): void {
+    if (this.opts.timeEachDispatch && !this.inTimed) {
+      // Pipelines are labelled '<shader>|<defines>|…' (Gpu.pipeline).
+      this.timed(pipeline.label.split('|')[0] || 'dispatch', () => this.dispatch(pipeline, tensors, params, workgroups));
+      return;
+    }
     const resources: GPUBufferBinding[] = tensors.map((t) => ('dtype' in t ? binding(t) : t));
     if (params) resources.push(this.uniformSlot(params));
     const bindGroup = this.gpu.bindGroups.get(pipeline, resources);
@@ -136,7 +152,12 @@ export class Recorder {
     this.queryCount += 2;
     this.timedLabels.push(label);
     const timedPass = this.pass;
-    fn();
+    this.inTimed = true;
+    try {
+      fn();
+    } finally {
+      this.inTimed = false;
+    }
     if (this.pass !== timedPass) {
       throw new Error(`timed section '${label}' was cut by a copy or split(): its timestamps would not cover all of it`);
     }

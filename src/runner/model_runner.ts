@@ -31,6 +31,8 @@ export interface RunnerOptions {
   readonly loadFormat?: 'safetensors' | 'dummy';
   /** false: faster linear kernels whose rows depend on the batch size (default true). */
   readonly batchInvariant?: boolean;
+  /** Time every kernel of every step on the GPU (`profiles`); one pass per dispatch, so steps run slower. */
+  readonly profile?: boolean;
 }
 
 /**
@@ -71,6 +73,11 @@ export function readModelConfig(dir: string): ModelConfig {
 export class ModelRunner {
   private readonly sampled: Tensor;
   private readonly samplingParams: Tensor;
+  /**
+   * With RunnerOptions.profile: per step, [GPU ms per shader (summed over its dispatches)] (one entry:
+   * this rank; the shape of DistributedExecutor.profiles).
+   */
+  readonly profiles: Record<string, number>[][] = [];
 
   private constructor(
     readonly gpu: Gpu,
@@ -84,6 +91,7 @@ export class ModelRunner {
     private readonly tokens: TokenBuffers,
     private readonly attnBuffers: AttentionBuffers,
     readonly log: string[],
+    private readonly profileKernels: boolean,
   ) {
     this.sampled = gpu.tensor([tokens.maxSeqs], 'u32', 'sampled');
     this.samplingParams = gpu.tensor([tokens.maxSeqs, 8], 'u32', 'samplingParams');
@@ -110,7 +118,7 @@ export class ModelRunner {
     const log = [
       `${memoryLog}; weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB${o.loadFormat === 'dummy' ? ' (dummy)' : ''}; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
     ];
-    return new ModelRunner(gpu, config, model, attention, parallel?.tpRank ?? 0, numBlocks, maxModelLen, maxBlocksPerSeq, new TokenBuffers(gpu, maxTokens, maxSeqs), new AttentionBuffers(gpu, maxTokens, maxSeqs, maxBlocksPerSeq), log);
+    return new ModelRunner(gpu, config, model, attention, parallel?.tpRank ?? 0, numBlocks, maxModelLen, maxBlocksPerSeq, new TokenBuffers(gpu, maxTokens, maxSeqs), new AttentionBuffers(gpu, maxTokens, maxSeqs, maxBlocksPerSeq), log, o.profile === true);
   }
 
   /**
@@ -122,10 +130,10 @@ export class ModelRunner {
     const inputs = this.tokens.upload(flat);
     const layout = { numTokensPerRank: flat.ranks.map((r) => r.numTokens), tokenStartPerRank: flat.ranks.map((r) => r.tokenStart) };
     this.attention.setStep(layout, this.attnBuffers.upload(flat.ranks[0]));
-    const rec = new Recorder(this.gpu, `step ${flat.stepId}`);
+    const rec = new Recorder(this.gpu, `step ${flat.stepId}`, { timeEachDispatch: this.profileKernels });
     const logits = await this.model.forward(rec, inputs, { skipLogits: this.tpRank !== 0 });
     if (!logits) {
-      rec.submit();
+      await this.submit(rec);
       await this.gpu.flush();
       return { tokens: new Uint32Array(0) };
     }
@@ -138,12 +146,24 @@ export class ModelRunner {
         sample(rec, logits, rows(this.samplingParams, S), out);
       }
     }
-    rec.submit();
+    await this.submit(rec);
     const tokens = S > 0 ? ((await this.gpu.read(out)) as Uint32Array) : new Uint32Array(0);
     const result: StepResult = { tokens };
     if (opts.returnLogits && S > 0) return { tokens, logits: (await this.gpu.read(logits)) as Float32Array };
     await this.gpu.flush();
     return result;
+  }
+
+  /** Submits the step; when profiling, waits for its timestamps and records ms per shader. */
+  private async submit(rec: Recorder): Promise<void> {
+    if (!this.profileKernels) {
+      rec.submit();
+      return;
+    }
+    const ns = await rec.submitAndTime();
+    const perShader: Record<string, number> = {};
+    rec.timedLabels.forEach((label, i) => (perShader[label] = (perShader[label] ?? 0) + ns[i] / 1e6));
+    this.profiles.push([perShader]);
   }
 }
 

@@ -111,6 +111,19 @@ describe.skipIf(!gpu)(`bench decode on the tiny preset ${gpu ? '' : `(skipped: $
     expect(Object.keys(two.profile![1])).toContain('attentionMs');
   });
 
+  it('one rank with --profile: GPU ms per kernel of each step, inside the step time', async () => {
+    const opts = { batches: [2], contexts: [40], steps: 3, warmupSteps: 1, preset: 'tiny' };
+    const r = check(await runDecodeBench({ ...opts, engine: { model: tiny, ...small, profile: true } }), 1);
+    expect(r.profile).toHaveLength(1);
+    const perKernel = r.profile![0];
+    for (const k of ['embedding', 'rms_norm', 'rotary', 'reshape_and_cache', 'decode_attention', 'silu_and_mul', 'argmax']) {
+      expect(perKernel[k], k).toBeGreaterThan(0);
+    }
+    expect(Object.keys(perKernel).some((k) => k.startsWith('linear'))).toBe(true);
+    const total = Object.values(perKernel).reduce((a, b) => a + b, 0);
+    expect(total).toBeLessThan(r.stepMs!.mean);
+  });
+
   it('dummy weights are deterministic: two engines give bitwise-identical, non-trivial logits', async () => {
     const prompt = Array.from({ length: 23 }, (_, i) => (i * 37 + 5) % 1024);
     const logitsOf = async () => {
