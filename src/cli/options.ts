@@ -31,6 +31,7 @@ export function engineOptions<T>(y: Argv<T>) {
     .option('fast', { type: 'boolean', default: false, describe: 'allow faster kernels that are not batch-invariant' })
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or start-up lines on stderr' })
     .option('profile', { type: 'boolean', default: false, describe: 'time communication and per-rank attention of each step (tp/tknp > 1); with one rank, the GPU time of every kernel (slower steps)' })
+    .option('submit-every-layers', { type: 'number', default: 0, describe: 'submit the recorded step every N layers so the GPU starts early (0: once per step)' })
     .option('comm-timeout', { type: 'number', default: 30, describe: 'seconds before a silent rank fails every request' })
     .option('nnodes', { type: 'number', default: 1, describe: 'nodes of a multi-node job (torchrun-like); run tknp on each' })
     .option('node-rank', { type: 'number', default: 0, describe: "this node's index (0 runs the engine)" })
@@ -52,6 +53,7 @@ export interface EngineArgs {
   fast: boolean;
   quiet: boolean;
   profile: boolean;
+  'submit-every-layers': number;
   'comm-timeout': number;
   comm: 'auto' | 'socket' | 'nccl';
   nnodes: number;
@@ -78,6 +80,7 @@ export function engineConfigFrom(a: EngineArgs): Partial<EngineConfig> & { model
     batchInvariant: !a.fast,
     quiet: a.quiet,
     profile: a.profile,
+    submitEveryLayers: a['submit-every-layers'],
     commTimeoutMs: Math.round(a['comm-timeout'] * 1000),
     communicator: a.comm,
     nnodes: a.nnodes,

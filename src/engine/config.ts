@@ -36,8 +36,13 @@ export interface EngineConfig {
   readonly adapter: string | undefined;
   /** Print weight-loading progress and start-up lines on stderr. */
   readonly quiet: boolean;
-  /** Record per-step communication and remote-attention times (tknp/tp > 1). */
+  /** Record per-step communication and remote-attention times (tknp/tp > 1); one rank: GPU ms per kernel. */
   readonly profile: boolean;
+  /**
+   * Submit the recorded commands every N layers, so the GPU starts on the first layers while the CPU
+   * records the rest (0: one submit per step). Same commands, same results.
+   */
+  readonly submitEveryLayers: number;
   /** Bound on every collective between ranks (ms): a dead or hung rank fails requests within it. */
   readonly commTimeoutMs: number;
   /** Nodes of a multi-node job started with tknp's own launcher (torchrun-like); 1 = this machine. */
@@ -70,6 +75,7 @@ export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
   adapter: undefined,
   quiet: false,
   profile: false,
+  submitEveryLayers: 0,
   commTimeoutMs: 30_000,
   nnodes: 1,
   nodeRank: 0,
@@ -101,6 +107,7 @@ export function resolveEngineConfig(partial: Partial<EngineConfig> & { model: st
   int('maxNumSeqs', c.maxNumSeqs, 1, 1 << 16);
   if (c.maxModelLen !== undefined) int('maxModelLen', c.maxModelLen, 1);
   int('commTimeoutMs', c.commTimeoutMs, 100, 3_600_000);
+  int('submitEveryLayers', c.submitEveryLayers, 0, 1024);
   int('nnodes', c.nnodes, 1, 1024);
   int('nodeRank', c.nodeRank, 0, c.nnodes - 1);
   int('masterPort', c.masterPort, 1, 65535);

@@ -55,6 +55,8 @@ export class LlamaModel {
     private readonly tp: RowParallelReduce = NO_REDUCE,
     /** 'fast': GEMV for ≤ 8 rows (not batch invariant; EngineConfig.batchInvariant = false). */
     private readonly linearMode: LinearMode = 'invariant',
+    /** Submit what is recorded every N layers (0: never inside forward), overlapping recording with the GPU. */
+    private readonly submitEveryLayers = 0,
   ) {
     const c = config;
     const T = maxTokens;
@@ -99,6 +101,7 @@ export class LlamaModel {
       await this.attentionBlock(rec, i, lw, x, hidden); // hidden <- attention output
       fusedAddRmsNorm(rec, hidden, residual, lw.postNorm, rows(this.a.normed, T), c.rmsNormEps);
       await this.mlpBlock(rec, lw, T, hidden); // hidden <- MLP output
+      if (this.submitEveryLayers > 0 && (i + 1) % this.submitEveryLayers === 0 && i + 1 < c.numLayers) rec.split();
     }
     if (opts.skipLogits) return null;
     // Only rows that sample need the final norm and the vocabulary projection.

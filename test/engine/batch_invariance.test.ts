@@ -115,6 +115,15 @@ describe.skipIf(!gpu)(`batch invariance (tiny-qwen2) ${gpu ? '' : `(skipped: ${n
     expectSameAsAlone(t);
   });
 
+  it('with the step submitted after every layer (submitEveryLayers 1), in a batch', async () => {
+    const split = await testEngine(fx.dir, { maxNumBatchedTokens: 64, submitEveryLayers: 1 });
+    try {
+      expectSameAsAlone(await run(split, [{ len: 20, maxTokens: 6, at: 0 }]));
+    } finally {
+      await split.shutdown();
+    }
+  });
+
   it('the target joins requests already decoding, next to a sampled request (temperature 0.8)', async () => {
     const t = await run(
       narrow,

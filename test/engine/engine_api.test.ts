@@ -216,6 +216,7 @@ describe.skipIf(!gpu)(`LLMEngine / LLM API (tiny-llama) ${gpu ? '' : `(skipped: 
       [{ gpuMemoryUtilization: 1.5 }, 'gpuMemoryUtilization'],
       [{ maxNumBatchedTokens: -1 }, 'maxNumBatchedTokens'],
       [{ model: '' }, 'model'],
+      [{ submitEveryLayers: -1 }, 'submitEveryLayers'],
     ];
     for (const [bad, field] of cases) {
       const err = await LLMEngine.create({ model: fx.dir, quiet: true, ...bad }).then(
