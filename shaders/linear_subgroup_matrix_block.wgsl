@@ -13,8 +13,9 @@
 //   one k-step ahead, stores them to workgroup memory (rows padded by 8 f16 against bank conflicts), and
 //   the subgroups run their tiles from there. At a segment's end each subgroup folds its tiles into
 //   per-lane f32 totals through `cs` (lane owns elements e = lane + 32·i of a tile, row e/16, col e%16).
-//   bench/probes/sgmat_ceiling.ts chose this shape (H100: 226 TFLOP/s at 4096³; 64×64 per subgroup,
-//   256×128 blocks, double buffering and matrix-load staging were all slower).
+//   bench/probes/sgmat_ceiling.ts chose this shape (its version: 226 TFLOP/s at 4096³ on the H100; 64×64
+//   per subgroup, 256×128 blocks, double buffering and matrix-load staging were all slower). This kernel,
+//   with the segment folds and the edges, runs at 131-141 TFLOP/s (bench/RESULTS.md).
 // Dispatch: grid(tilesM · tilesN); the linear id walks groups of 8 m-tiles (n outer) for L2 reuse.
 // EMULATE: matrix ops emulated in plain WGSL (BK 32: lavapipe has 32 KiB of workgroup memory; BK never
 //   changes the order).

@@ -11,7 +11,7 @@
 // Needs K % 64 == 0 and M ≤ 16·TM (the wrapper checks). Rows past M and columns past N are computed from
 //   clamped rows and never stored.
 // Workgroup: BN/16 subgroups of 32; subgroup j owns columns 16j..16j+15 of the slice and TM (TM1/TM2/TM4
-//   define) 16-row tiles. Per k-step of BK every invocation loads 4 vec4 of w (one k-step ahead, into
+//   define) 16-row tiles. Per k-step of BK every invocation loads 4 (EMULATE: 2) vec4 of w (one k-step ahead, into
 //   registers), and x its BM·BK/8 vec4 (one or two per invocation); then both go to workgroup memory.
 // Dispatch: grid(tilesN · numSeg), slice = id % tilesN, segment = id / tilesN.
 // EMULATE: matrix ops emulated in plain WGSL (BK 32, for lavapipe's 32 KiB of workgroup memory).
