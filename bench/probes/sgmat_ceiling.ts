@@ -11,7 +11,8 @@
 // Usage: node dist/bench/probes/sgmat_ceiling.js [filter-regex]
 import { Gpu } from '../../src/gpu/gpu.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/util/f16.js';
-import { mmaKernel, gemmBlock, gemmDirect, gemmStaged, gemmStaged2, gemvStream, type GemmKernel } from './sgmat_kernels.js';
+import { mmaKernel, gemmBlock, gemmDirect, gemmStaged, gemmStaged2, type GemmKernel } from './sgmat_kernels.js';
+import { gemvStream } from './stream_kernels.js';
 
 const filter = new RegExp(process.argv[2] ?? '.');
 const gpu = await Gpu.create();
