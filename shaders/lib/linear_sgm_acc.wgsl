@@ -1,4 +1,5 @@
-// Accumulator side of the tensor-core linear kernels (linear_subgroup_matrix, _direct): the 16×16 f32
+// Accumulator side of the tensor-core linear kernels (linear_subgroup_matrix, _direct; block and stream
+// take its emulation through lib/sgm_workgroup): the 16×16 f32
 // tile MatC, zeroC, mma, storeC (one tile to workgroup memory `cs`, row-major, stride 16) and z().
 // The including shader declares MatA, MatB, loadA, loadB, `cs` and Params.zero; under EMULATE also
 // aAt(a, row, k) and bAt(b, k, col), the f16 operand elements the emulated mma reads.

@@ -6,32 +6,21 @@
 // because on NVIDIA's driver WGSL functions that take or return matrices cost the block kernel 40%
 // (bench/probes/sgmat_ceiling.ts). EMULATE and SGM_BOOL (older Dawn's spelling) replace those spellings
 // (//#replace) by functions below: plain-WGSL stand-ins (each lane owns elements e = lane + 32·i of a
-// tile, row e/16, col e%16; same per-tile math as lib/linear_sgm_acc), or wrappers (correct, slower).
+// tile, row e/16, col e%16; the multiply-accumulate is lib/linear_sgm_acc's), or wrappers (correct, slower).
 // The including shader declares As, Bs (f16), cs (f32) and Params.zero, and sets `lane` under EMULATE.
 //#if EMULATE
 //#replace subgroupMatrixLoad<MatA, row_major>(&As, => emuLoadA(
 //#replace subgroupMatrixLoad<MatB, col_major>(&Bs, => emuLoadB(
-//#replace subgroupMatrixMultiplyAccumulate( => emuMma(
+//#replace subgroupMatrixMultiplyAccumulate( => mma(
 //#replace subgroupMatrixStore<row_major>(&cs, => emuStoreC(
-struct MatA { off: u32, stride: u32 }
-struct MatB { off: u32, stride: u32 }
-struct MatC { v: array<f32, 8> }
-var<private> lane: u32;
-fn z() -> u32 { return p.zero; }                  // loop bounds + z(): unrolled on GPUs, not by lavapipe
+struct MatA { off: u32, stride: u32 }            // A[r][k] = As[off + r·stride + k]
+struct MatB { off: u32, stride: u32 }            // B[k][n] = Bs[off + n·stride + k]
 fn emuLoadA(off: u32, stride: u32) -> MatA { return MatA(off, stride); }
 fn emuLoadB(off: u32, stride: u32) -> MatB { return MatB(off, stride); }
-fn emuMma(a: MatA, b: MatB, c: MatC) -> MatC {
-  var r = c;
-  for (var i = 0u; i < 8u + z(); i++) {
-    let e = lane + 32u * i;
-    var s = 0.0;
-    for (var k = 0u; k < 16u + z(); k++) {
-      s = fma(f32(As[a.off + (e / 16u) * a.stride + k]), f32(Bs[b.off + (e % 16u) * b.stride + k]), s);
-    }
-    r.v[i] = r.v[i] + s;
-  }
-  return r;
-}
+fn aAt(a: MatA, r: u32, k: u32) -> f16 { return As[a.off + r * a.stride + k]; }
+fn bAt(b: MatB, k: u32, n: u32) -> f16 { return Bs[b.off + n * b.stride + k]; }
+// MatC, lane, z() and the emulated mma: the per-tile math of every tensor-core linear kernel's emulation.
+//#include linear_sgm_acc
 fn emuStoreC(off: u32, c: MatC, stride: u32) {
   for (var i = 0u; i < 8u + z(); i++) {
     let e = lane + 32u * i;
