@@ -22,22 +22,10 @@
 //   chunking of the prompt: results are bitwise batch- and chunk-invariant.
 enable f16;
 
-//#include prefill_params
-
 @group(0) @binding(0) var<storage, read> q: array<vec4<f16>>;
 @group(0) @binding(1) var<storage, read> kCache: array<vec4<f16>>;
 @group(0) @binding(2) var<storage, read> vCache: array<vec4<f16>>;
-@group(0) @binding(3) var<storage, read> queryStartLoc: array<u32>;
-@group(0) @binding(4) var<storage, read> seqLens: array<u32>;
-@group(0) @binding(5) var<storage, read> blockTables: array<u32>;
-@group(0) @binding(6) var<storage, read_write> out: array<vec4<f16>>;
-@group(0) @binding(7) var<uniform> p: Params;
-
-//#if HEAD_DIM_128
-const D: u32 = 128u;
-//#else
-const D: u32 = 64u;
-//#endif
+//#include prefill_params
 const D4: u32 = D / 4u;
 const BM: u32 = 64u;          // packed query rows per workgroup
 const BM4: u32 = BM / 4u;

@@ -26,22 +26,10 @@ enable chromium_experimental_subgroup_matrix;
 //#endif
 enable f16;
 
-//#include prefill_params
-
 @group(0) @binding(0) var<storage, read> q: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> kCache: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> vCache: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read> queryStartLoc: array<u32>;
-@group(0) @binding(4) var<storage, read> seqLens: array<u32>;
-@group(0) @binding(5) var<storage, read> blockTables: array<u32>;
-@group(0) @binding(6) var<storage, read_write> out: array<vec4<f16>>;
-@group(0) @binding(7) var<uniform> p: Params;
-
-//#if HEAD_DIM_128
-const D: u32 = 128u;
-//#else
-const D: u32 = 64u;
-//#endif
+//#include prefill_params
 const D8: u32 = D / 8u;       // 16-byte chunks per row
 const DT: u32 = D / 16u;      // 16-wide column tiles of the head dim
 //#if EMULATE
