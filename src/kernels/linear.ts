@@ -158,18 +158,19 @@ export function planLinear(
       workgroups: grid(tilesM * tilesN),
     };
   }
-  const { numSeg, segLen } = linearSegments(N, K);
+  const t: TensorCoreSizes = { M, N, K, ...linearSegments(N, K), variant };
+  const { numSeg } = t;
   if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
   if (K % 64 === 0 && (opts.tile === 'stream' || (opts.tile === undefined && M <= STREAM_MAX_ROWS))) {
     expect(M <= STREAM_MAX_ROWS, `linear: tile stream takes M <= ${STREAM_MAX_ROWS}, got ${M}`);
-    return planStream(M, N, K, numSeg, segLen, variant, defines);
+    return planStream(t, defines);
   }
   if (K % 64 === 0 && (opts.tile === 'block' || (opts.tile === undefined && M >= BLOCK_MIN_ROWS))) {
-    return planBlock(M, N, K, numSeg, segLen, variant, defines);
+    return planBlock(t, defines);
   }
   // The direct kernel's 16×16 loads of w must not cross w's end: N and K multiples of 16 (every real model).
   if (K % 16 === 0 && N % 16 === 0 && (opts.tile === undefined || opts.tile.startsWith('D'))) {
-    return planDirect(M, N, K, numSeg, segLen, variant, defines, opts.tile);
+    return planDirect(t, defines, opts.tile);
   }
   const kg = pow2ceil(numSeg);
   const cfg = opts.tile ?? (M <= 16 ? `S${kg}` : M <= 64 ? `M${kg}` : 'B');
@@ -181,16 +182,33 @@ export function planLinear(
   if (K % 2 === 0) defines.push('PAIRED');
   const bm = 16 * c.SG_M * c.TM;
   const bn = 16 * c.SG_N * c.TN;
-  const tilesM = Math.ceil(M / bm);
-  const tilesN = Math.ceil(N / bn);
+  return tiledPlan(t, bm, bn, 'linear_subgroup_matrix', `${cfg} ${par ? 'par' : 'seq'} ${bm}x${bn}`, defines);
+}
+
+/** Sizes and K order of a tensor-core linear; every tensor-core schedule of them gives the same bits. */
+interface TensorCoreSizes {
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  readonly numSeg: number;
+  readonly segLen: number;
+  readonly variant: LinearVariantName;
+}
+
+const segOrder = (t: TensorCoreSizes) => `seg${t.numSeg}x${t.segLen}`;
+
+/** A plan over ceil(M / bm) × ceil(N / bn) workgroups, with the params every tensor-core shader reads. */
+function tiledPlan(t: TensorCoreSizes, bm: number, bn: number, shader: string, schedule: string, defines: string[], constants: Record<string, number> = {}): LinearPlan {
+  const tilesM = Math.ceil(t.M / bm);
+  const tilesN = Math.ceil(t.N / bn);
   return {
-    variant,
-    order: `seg${numSeg}x${segLen}`,
-    schedule: `${cfg} ${par ? 'par' : 'seq'} ${bm}x${bn}`,
-    shader: 'linear_subgroup_matrix',
+    variant: t.variant,
+    order: segOrder(t),
+    schedule,
+    shader,
     defines,
-    constants: {},
-    params: [M, N, K, segLen, numSeg, tilesM, tilesN, 0],
+    constants,
+    params: [t.M, t.N, t.K, t.segLen, t.numSeg, tilesM, tilesN, 0],
     workgroups: grid(tilesM * tilesN),
   };
 }
@@ -200,7 +218,8 @@ export function planLinear(
  * k-groups; per subgroup one 16×16 tile ('D1', M ≤ 64) or a 2×2 block ('D2'); SGM × SGN subgroups per
  * k-group, at most 16 subgroups in all. `tile` 'D<1|2>[m<SGM>n<SGN>]' forces a shape (tuning).
  */
-function planDirect(M: number, N: number, K: number, numSeg: number, segLen: number, variant: LinearVariantName, defines: string[], tile?: string): LinearPlan {
+function planDirect(t: TensorCoreSizes, defines: string[], tile?: string): LinearPlan {
+  const { M, N, numSeg } = t;
   const forced = tile ? /^D([12])(?:m(\d+)n(\d+))?$/.exec(tile) : null;
   expect(tile === undefined || forced !== null, `linear: unknown tile '${tile}'`);
   const tt = forced ? Number(forced[1]) : M <= 64 ? 1 : 2;
@@ -212,18 +231,7 @@ function planDirect(M: number, N: number, K: number, numSeg: number, segLen: num
   if (tt === 2) defines.push('T2');
   const bm = 16 * tt * sgm;
   const bn = 16 * tt * sgn;
-  const tilesM = Math.ceil(M / bm);
-  const tilesN = Math.ceil(N / bn);
-  return {
-    variant,
-    order: `seg${numSeg}x${segLen}`,
-    schedule: `D${tt}m${sgm}n${sgn} direct ${bm}x${bn}`,
-    shader: 'linear_subgroup_matrix_direct',
-    defines,
-    constants: { KG: numSeg, SGM: sgm, SGN: sgn },
-    params: [M, N, K, segLen, numSeg, tilesM, tilesN, 0],
-    workgroups: grid(tilesM * tilesN),
-  };
+  return tiledPlan(t, bm, bn, 'linear_subgroup_matrix_direct', `D${tt}m${sgm}n${sgn} direct ${bm}x${bn}`, defines, { KG: numSeg, SGM: sgm, SGN: sgn });
 }
 
 /**
@@ -231,11 +239,12 @@ function planDirect(M: number, N: number, K: number, numSeg: number, segLen: num
  * workgroup per 64-column slice (128 for M > 32) and K segment; with several segments it writes partials and linear_fold
  * adds them up in segment order.
  */
-function planStream(M: number, N: number, K: number, numSeg: number, segLen: number, variant: LinearVariantName, defines: string[]): LinearPlan {
+function planStream(t: TensorCoreSizes, defines: string[]): LinearPlan {
+  const { M, N, K, numSeg, segLen, variant } = t;
   const tm = M <= 16 ? 1 : M <= 32 ? 2 : 4;
   const bn = tm === 4 ? 128 : 64;
   const tilesN = Math.ceil(N / bn);
-  const common = { variant, order: `seg${numSeg}x${segLen}`, schedule: `stream tm${tm} ${bn}`, shader: 'linear_subgroup_matrix_stream', constants: {} };
+  const common = { variant, order: segOrder(t), schedule: `stream tm${tm} ${bn}`, shader: 'linear_subgroup_matrix_stream', constants: {} };
   const params = [M, N, K, segLen, numSeg, 1, tilesN, 0];
   const tmDefine = tm > 1 ? [`TM${tm}`] : [];
   if (numSeg === 1) return { ...common, defines: [...defines, ...tmDefine], params, workgroups: grid(tilesN) };
@@ -250,19 +259,8 @@ function planStream(M: number, N: number, K: number, numSeg: number, segLen: num
 }
 
 /** The block tensor-core schedule (shaders/linear_subgroup_matrix_block.wgsl, K % 64 == 0): 128×128 per workgroup. */
-function planBlock(M: number, N: number, K: number, numSeg: number, segLen: number, variant: LinearVariantName, defines: string[]): LinearPlan {
-  const tilesM = Math.ceil(M / 128);
-  const tilesN = Math.ceil(N / 128);
-  return {
-    variant,
-    order: `seg${numSeg}x${segLen}`,
-    schedule: 'block 128x128',
-    shader: 'linear_subgroup_matrix_block',
-    defines,
-    constants: {},
-    params: [M, N, K, segLen, numSeg, tilesM, tilesN, 0],
-    workgroups: grid(tilesM * tilesN),
-  };
+function planBlock(t: TensorCoreSizes, defines: string[]): LinearPlan {
+  return tiledPlan(t, 128, 128, 'linear_subgroup_matrix_block', 'block 128x128', defines);
 }
 
 /** The variant `linear` picks for these sizes, with its reduction order and schedule (for benchmarks). */
