@@ -12,6 +12,12 @@ struct P { a: u32, b: u32, c: u32, d: u32 }
 
 export const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/** WGSL storing the 8 f16 of vec4<u32> `v` into `dst[off ..]` (the staging every probe GEMM does). */
+export function putF16(dst: string, off: string, v: string): string {
+  return `{ let o = ${off}; let h0 = bitcast<vec2<f16>>(${v}.x); let h1 = bitcast<vec2<f16>>(${v}.y); let h2 = bitcast<vec2<f16>>(${v}.z); let h3 = bitcast<vec2<f16>>(${v}.w);
+      ${dst}[o] = h0.x; ${dst}[o + 1u] = h0.y; ${dst}[o + 2u] = h1.x; ${dst}[o + 3u] = h1.y; ${dst}[o + 4u] = h2.x; ${dst}[o + 5u] = h2.y; ${dst}[o + 6u] = h3.x; ${dst}[o + 7u] = h3.y; }`;
+}
+
 /** Multiply-accumulate ceilings: p.a iterations of `nacc` independent chains per subgroup. */
 export function mmaKernel(kind: 'mma' | 'ld-st' | 'ld-wg', sgs: number, nacc: number): string {
   const wg = 32 * sgs;
@@ -106,12 +112,7 @@ export function gemmStaged(c: { BM: number; BN: number; BK: number; SGM: number;
       .join('\n    ');
   const stores = (pre: string, n: number, dst: string) =>
     range(n)
-      .map(
-        (l) => `{ let i = lid + ${l * wg}u; let o = (i / ${c8}u) * ${lds}u + (i % ${c8}u) * 8u; let v = ${pre}${l};
-      let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y); let h2 = bitcast<vec2<f16>>(v.z); let h3 = bitcast<vec2<f16>>(v.w);
-      ${dst}[o] = h0.x; ${dst}[o + 1u] = h0.y; ${dst}[o + 2u] = h1.x; ${dst}[o + 3u] = h1.y;
-      ${dst}[o + 4u] = h2.x; ${dst}[o + 5u] = h2.y; ${dst}[o + 6u] = h3.x; ${dst}[o + 7u] = h3.y; }`,
-      )
+      .map((l) => `{ let i = lid + ${l * wg}u; ${putF16(dst, `(i / ${c8}u) * ${lds}u + (i % ${c8}u) * 8u`, `${pre}${l}`)} }`)
       .join('\n    ');
   const code = `${HEADER}
 @group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
@@ -195,10 +196,7 @@ export function gemmStaged2(c: { BM: number; BN: number; BK: number; SGM: number
     const dst = w === 'a' ? 'As' : 'Bs';
     const size = w === 'a' ? aSize : bSize;
     if (stage === 'vec4') {
-      return `{ let i = lid + ${l * wg}u; let o = ${buf} * ${size}u + (i / ${c8}u) * ${lds}u + (i % ${c8}u) * 8u; let v = r${w}${l};
-      let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y); let h2 = bitcast<vec2<f16>>(v.z); let h3 = bitcast<vec2<f16>>(v.w);
-      ${dst}[o] = h0.x; ${dst}[o + 1u] = h0.y; ${dst}[o + 2u] = h1.x; ${dst}[o + 3u] = h1.y;
-      ${dst}[o + 4u] = h2.x; ${dst}[o + 5u] = h2.y; ${dst}[o + 6u] = h3.x; ${dst}[o + 7u] = h3.y; }`;
+      return `{ let i = lid + ${l * wg}u; ${putF16(dst, `${buf} * ${size}u + (i / ${c8}u) * ${lds}u + (i % ${c8}u) * 8u`, `r${w}${l}`)} }`;
     }
     const kt = BK / 16;
     const layout = w === 'a' ? 'row_major' : 'col_major';
@@ -284,9 +282,7 @@ export function gemmBlock(o: { fold: boolean; guards: boolean; busy: boolean; lo
       ? `select(vec4<u32>(), ${src}[min(${row} + ${l * 32}u, p.a - 1u) * K8 + kv / 8u + kq], ${row} + ${l * 32}u < p.a && kv / 8u + kq < K8)`
       : `${src}[(${row} + ${l * 32}u) * K8 + kv / 8u + kq]`;
   const loads = () => range(4).map((l) => `xa${l} = ${ld('x', 'mB + r0', l)}; wb${l} = ${ld('w', 'nB + r0', l)};`).join('\n    ');
-  const put = (dst: string, off: string, v: string) => `{ let o = ${off}; let h0 = bitcast<vec2<f16>>(${v}.x); let h1 = bitcast<vec2<f16>>(${v}.y); let h2 = bitcast<vec2<f16>>(${v}.z); let h3 = bitcast<vec2<f16>>(${v}.w);
-      ${dst}[o] = h0.x; ${dst}[o + 1u] = h0.y; ${dst}[o + 2u] = h1.x; ${dst}[o + 3u] = h1.y; ${dst}[o + 4u] = h2.x; ${dst}[o + 5u] = h2.y; ${dst}[o + 6u] = h3.x; ${dst}[o + 7u] = h3.y; }`;
-  const stores = range(4).map((l) => `${put('As', `so + ${l * 32 * lds}u`, `xa${l}`)}\n    ${put('Bs', `so + ${l * 32 * lds}u`, `wb${l}`)}`).join('\n    ');
+  const stores = range(4).map((l) => `${putF16('As', `so + ${l * 32 * lds}u`, `xa${l}`)}\n    ${putF16('Bs', `so + ${l * 32 * lds}u`, `wb${l}`)}`).join('\n    ');
   const body = (kk: string) => `{
       ${range(4).map((i) => `let a${i} = subgroupMatrixLoad<MatA, row_major>(&As, (am + ${16 * i}u) * ${lds}u + ${kk}, ${lds}u);`).join('\n      ')}
       ${range(2).map((j) => `let b${j} = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + ${16 * j}u) * ${lds}u + ${kk}, ${lds}u);`).join('\n      ')}

@@ -1,6 +1,6 @@
 // WGSL generator for bench/probes/sgmat_ceiling.ts's decode weight-stream variants (experiments, not
 // tknp kernels): a tensor-core GEMV over 16 rows of x, one K segment per workgroup.
-import { HEADER, range } from './sgmat_kernels.js';
+import { HEADER, putF16, range } from './sgmat_kernels.js';
 
 export interface GemvKernel {
   readonly label: string;
@@ -23,12 +23,8 @@ export function gemvStream(o: { BN: 64 | 128; xFrom: 'stage' | 'global'; depth: 
   const wl = BN / rs; // vec4 of w per invocation per k-step
   const regs = (set: number) => range(wl).map((l) => `w${set}_${l}`);
   const loadSet = (set: number, k: string) => regs(set).map((r, l) => `${r} = w[(nB + r0 + ${l * rs}u) * K8 + (${k}) / 8u + kq];`).join(' ');
-  const put = (off: string, v: string) => `{ let o = ${off}; let h0 = bitcast<vec2<f16>>(${v}.x); let h1 = bitcast<vec2<f16>>(${v}.y); let h2 = bitcast<vec2<f16>>(${v}.z); let h3 = bitcast<vec2<f16>>(${v}.w);
-      Bs[o] = h0.x; Bs[o + 1u] = h0.y; Bs[o + 2u] = h1.x; Bs[o + 3u] = h1.y; Bs[o + 4u] = h2.x; Bs[o + 5u] = h2.y; Bs[o + 6u] = h3.x; Bs[o + 7u] = h3.y; }`;
-  const putX = `if (lid < 128u) { let v = xv[(lid / 8u) * K8 + k0 / 8u + lid % 8u]; let o = (lid / 8u) * ${lds}u + (lid % 8u) * 8u;
-      let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y); let h2 = bitcast<vec2<f16>>(v.z); let h3 = bitcast<vec2<f16>>(v.w);
-      As[o] = h0.x; As[o + 1u] = h0.y; As[o + 2u] = h1.x; As[o + 3u] = h1.y; As[o + 4u] = h2.x; As[o + 5u] = h2.y; As[o + 6u] = h3.x; As[o + 7u] = h3.y; }`;
-  const stash = regs(0).map((r, l) => put(`so + ${l * rs * lds}u`, r)).join('\n    ');
+  const putX = `if (lid < 128u) { let v = xv[(lid / 8u) * K8 + k0 / 8u + lid % 8u]; ${putF16('As', `(lid / 8u) * ${lds}u + (lid % 8u) * 8u`, 'v')} }`;
+  const stash = regs(0).map((r, l) => putF16('Bs', `so + ${l * rs * lds}u`, r)).join('\n    ');
   const aLoad = (kk: number) => (xFrom === 'stage' ? `subgroupMatrixLoad<MatA, row_major>(&As, ${16 * kk}u, ${lds}u)` : `subgroupMatrixLoad<MatA, row_major>(&xs, k0 + ${16 * kk}u, K)`);
   const compute = range(BK / 16)
     .map((kk) => `c = subgroupMatrixMultiplyAccumulate(${aLoad(kk)}, subgroupMatrixLoad<MatB, col_major>(&Bs, bn * ${lds}u + ${16 * kk}u, ${lds}u), c);`)
