@@ -6,12 +6,13 @@
 //   ld-wg    the same with operands re-loaded from workgroup memory every step;
 //   gemm     full GEMMs on M=N=K=4096 (validated on sampled outputs against the CPU first):
 //            'direct TMxTN' (matrix loads straight from storage, TM×TN tiles per subgroup) and
-//            'staged BMxBN' (vec4 global loads → workgroup memory → matrix loads; register prefetch).
+//            'vec4xN / sgmxN BMxBNxBK' (global loads → workgroup memory → matrix loads; register prefetch;
+//            N workgroup buffers) and production-like 'block' switches.
 // Run twice, with and without TKNP_NO_ROBUSTNESS=1, to see what Dawn's bounds clamps cost.
 // Usage: node dist/bench/probes/sgmat_ceiling.js [filter-regex]
 import { Gpu } from '../../src/gpu/gpu.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/util/f16.js';
-import { mmaKernel, gemmBlock, gemmDirect, gemmStaged, gemmStaged2, type GemmKernel } from './sgmat_kernels.js';
+import { mmaKernel, gemmBlock, gemmDirect, gemmStaged2, type GemmKernel } from './sgmat_kernels.js';
 import { gemvStream } from './stream_kernels.js';
 
 const filter = new RegExp(process.argv[2] ?? '.');
@@ -145,12 +146,8 @@ const gemms: GemmKernel[] = [
   gemmDirect(2, 2, 2, 2),
   gemmDirect(4, 2, 2, 2),
   gemmDirect(4, 4, 2, 2),
-  gemmStaged({ BM: 128, BN: 128, BK: 32, SGM: 2, SGN: 4 }),
-  gemmStaged({ BM: 128, BN: 128, BK: 64, SGM: 2, SGN: 4 }),
-  gemmStaged({ BM: 128, BN: 256, BK: 32, SGM: 2, SGN: 4 }),
-  gemmStaged({ BM: 256, BN: 128, BK: 32, SGM: 4, SGN: 2 }),
-  gemmStaged({ BM: 64, BN: 128, BK: 32, SGM: 2, SGN: 2 }),
-  gemmStaged({ BM: 128, BN: 128, BK: 32, SGM: 4, SGN: 4 }),
+  gemmStaged2({ BM: 64, BN: 128, BK: 32, SGM: 2, SGN: 2, stage: 'vec4', bufs: 1 }),
+  gemmStaged2({ BM: 128, BN: 128, BK: 32, SGM: 4, SGN: 4, stage: 'vec4', bufs: 1 }),
   ...[
     { fold: false, guards: false, busy: false, loop: false },
     { fold: true, guards: false, busy: false, loop: false },

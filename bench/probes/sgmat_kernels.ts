@@ -94,78 +94,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
 }
 
 /**
- * Same product, operands staged: each invocation loads vec4<u32> (8 f16) from global memory into
- * registers one k-step ahead, stores them to workgroup memory (rows padded by 8 f16), and the
- * subgroups run their TM×TN tiles from there.
- */
-export function gemmStaged(c: { BM: number; BN: number; BK: number; SGM: number; SGN: number }): GemmKernel {
-  const { BM, BN, BK, SGM, SGN } = c;
-  const wg = 32 * SGM * SGN;
-  const tm = BM / SGM / 16, tn = BN / SGN / 16;
-  const lds = BK + 8;
-  const c8 = BK / 8;
-  const la = (BM * c8) / wg, lb = (BN * c8) / wg;
-  if (!Number.isInteger(la) || !Number.isInteger(lb) || !Number.isInteger(tm) || !Number.isInteger(tn)) throw new Error('bad staged config');
-  const loads = (pre: string, n: number, src: string, rowBase: string) =>
-    range(n)
-      .map((l) => `{ let i = lid + ${l * wg}u; ${pre}${l} = ${src}[(${rowBase} + i / ${c8}u) * K8 + kv + i % ${c8}u]; }`)
-      .join('\n    ');
-  const stores = (pre: string, n: number, dst: string) =>
-    range(n)
-      .map((l) => `{ let i = lid + ${l * wg}u; ${putF16(dst, `(i / ${c8}u) * ${lds}u + (i % ${c8}u) * 8u`, `${pre}${l}`)} }`)
-      .join('\n    ');
-  const code = `${HEADER}
-@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> p: P;
-var<workgroup> As: array<f16, ${BM * lds}>;
-var<workgroup> Bs: array<f16, ${BN * lds}>;
-@compute @workgroup_size(${wg})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
-  let sg = lid / 32u;
-  let mB = wid.y * ${BM}u;
-  let nB = wid.x * ${BN}u;
-  let m0 = mB + (sg / ${SGN}u) * ${16 * tm}u;
-  let n0 = nB + (sg % ${SGN}u) * ${16 * tn}u;
-  let am = (sg / ${SGN}u) * ${16 * tm}u;
-  let bn = (sg % ${SGN}u) * ${16 * tn}u;
-  let K = p.c;
-  let K8 = K / 8u;
-  ${range(la).map((l) => `var ra${l}: vec4<u32>;`).join(' ')}
-  ${range(lb).map((l) => `var rb${l}: vec4<u32>;`).join(' ')}
-  var kv = 0u;
-  ${loads('ra', la, 'x', 'mB')}
-  ${loads('rb', lb, 'w', 'nB')}
-  ${ACC(tm, tn)}
-  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
-    workgroupBarrier();
-    ${stores('ra', la, 'As')}
-    ${stores('rb', lb, 'Bs')}
-    workgroupBarrier();
-    if (k0 + ${BK}u < K) {
-      kv = (k0 + ${BK}u) / 8u;
-      ${loads('ra', la, 'x', 'mB')}
-      ${loads('rb', lb, 'w', 'nB')}
-    }
-    ${range(BK / 16)
-      .map(
-        (kk) => `{
-    ${range(tm).map((i) => `let a${i} = subgroupMatrixLoad<MatA, row_major>(&As, (am + ${16 * i}u) * ${lds}u + ${16 * kk}u, ${lds}u);`).join('\n    ')}
-    ${range(tn).map((j) => `let b${j} = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + ${16 * j}u) * ${lds}u + ${16 * kk}u, ${lds}u);`).join('\n    ')}
-    ${mmas(tm, tn)}
-    }`,
-      )
-      .join('\n    ')}
-  }
-  ${storeTiles(tm, tn)}
-}
-`;
-  return { label: `gemm staged ${BM}x${BN}x${BK} ${SGM}x${SGN}sg (${16 * tm}x${16 * tn}/sg)`, code, BM, BN };
-}
-
-/**
- * Staged GEMM, second round: `stage` 'vec4' (invocations load vec4<u32>, store 8 f16 scalars) or
+ * Staged GEMM, out[M,N] f32 = x[M,K]·w[N,K]ᵀ through workgroup memory (rows padded by 8 f16), one k-step of
+ * operands in registers ahead: `stage` 'vec4' (invocations load vec4<u32>, store 8 f16 scalars) or
  * 'sgm' (subgroups load 16×16 operand tiles with matrix loads and store them with matrix stores);
  * `bufs` 2: double-buffered workgroup memory, one barrier per k-step.
  */
