@@ -100,6 +100,7 @@ fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB, col_major>(&ws, off
 //#endif
 //#endif
 //#include linear_sgm_acc
+//#include linear_store_c
 
 // The f16 pair (k, k+1) of row `row` (k even) of x / w as one u32; zero outside the matrix.
 //#if PAIRED

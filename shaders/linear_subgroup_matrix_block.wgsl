@@ -50,6 +50,19 @@ var<workgroup> Bs: array<f16, BN * LDS>;
 var<workgroup> cs: array<f32, MAX_SUBGROUPS * 256u>; // one 16×16 f32 tile per subgroup (folds)
 
 //#include sgm_workgroup
+//#if EMULATE
+//#replace subgroupMatrixStore<row_major>(&cs, => emuStoreC(
+fn emuStoreC(off: u32, c: MatC, stride: u32) {
+  for (var i = 0u; i < 8u + z(); i++) {
+    let e = lane + 32u * i;
+    cs[off + (e / 16u) * stride + e % 16u] = c.v[i];
+  }
+}
+//#endif
+//#if SGM_BOOL
+//#replace subgroupMatrixStore<row_major>(&cs, => boolStoreC(
+fn boolStoreC(off: u32, c: MatC, stride: u32) { subgroupMatrixStore(&cs, off, c, false, stride); }
+//#endif
 
 // Lane values of one 16×16 tile: elements e = lane + 32·i, i = 0..3 in a, 4..7 in b.
 struct Lane8 { a: vec4<f32>, b: vec4<f32> }
@@ -114,30 +127,31 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var xa0 = xAt(mB + r0, kq); var xa1 = xAt(mB + r0 + rs, kq);
   var wb0 = wAt(nB + r0, kq); var wb1 = wAt(nB + r0 + rs, kq);
   var xa2 = vec4<u32>(); var xa3 = vec4<u32>(); var wb2 = vec4<u32>(); var wb3 = vec4<u32>();
-  if (LOADS > 2u) {
-    xa2 = xAt(mB + r0 + 2u * rs, kq); xa3 = xAt(mB + r0 + 3u * rs, kq);
-    wb2 = wAt(nB + r0 + 2u * rs, kq); wb3 = wAt(nB + r0 + 3u * rs, kq);
-  }
+//#if !EMULATE
+  xa2 = xAt(mB + r0 + 2u * rs, kq); xa3 = xAt(mB + r0 + 3u * rs, kq);
+  wb2 = wAt(nB + r0 + 2u * rs, kq); wb3 = wAt(nB + r0 + 3u * rs, kq);
+//#endif
   for (var k0 = 0u; k0 < K; k0 += BK) {
     workgroupBarrier();                            // the previous k-step's matrix loads are done
     putA(stageOff(lid, 0u), xa0); putA(stageOff(lid, 1u), xa1);
     putB(stageOff(lid, 0u), wb0); putB(stageOff(lid, 1u), wb1);
-    if (LOADS > 2u) {
-      putA(stageOff(lid, 2u), xa2); putA(stageOff(lid, 3u), xa3);
-      putB(stageOff(lid, 2u), wb2); putB(stageOff(lid, 3u), wb3);
-    }
+//#if !EMULATE
+    putA(stageOff(lid, 2u), xa2); putA(stageOff(lid, 3u), xa3);
+    putB(stageOff(lid, 2u), wb2); putB(stageOff(lid, 3u), wb3);
+//#endif
     workgroupBarrier();
     let kn = k0 + BK;
     if (kn < K) {
       let kc = kn / 8u + kq;
       xa0 = xAt(mB + r0, kc); xa1 = xAt(mB + r0 + rs, kc);
       wb0 = wAt(nB + r0, kc); wb1 = wAt(nB + r0 + rs, kc);
-      if (LOADS > 2u) {
-        xa2 = xAt(mB + r0 + 2u * rs, kc); xa3 = xAt(mB + r0 + 3u * rs, kc);
-        wb2 = wAt(nB + r0 + 2u * rs, kc); wb3 = wAt(nB + r0 + 3u * rs, kc);
-      }
+//#if !EMULATE
+      xa2 = xAt(mB + r0 + 2u * rs, kc); xa3 = xAt(mB + r0 + 3u * rs, kc);
+      wb2 = wAt(nB + r0 + 2u * rs, kc); wb3 = wAt(nB + r0 + 3u * rs, kc);
+//#endif
     }
-    // The four 16-wide k-steps of BK = 64 written out (as a runtime loop they cost half the speed).
+    // The four 16-wide k-steps of BK = 64 written out (as a runtime loop they cost half the speed;
+    // //#if, not `if (BK > 32u)`: a constant branch still splits the code the driver schedules).
     {
       let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 0u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 0u, LDS);
       let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 0u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 0u, LDS);
@@ -152,22 +166,22 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
       c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
     }
-    if (BK > 32u) {
-      {
-        let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 32u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 32u, LDS);
-        let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 32u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 32u, LDS);
-        let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 32u, LDS); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDS + 32u, LDS);
-        c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
-        c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
-      }
-      {
-        let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 48u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 48u, LDS);
-        let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 48u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 48u, LDS);
-        let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 48u, LDS); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDS + 48u, LDS);
-        c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
-        c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
-      }
+//#if !EMULATE
+    {
+      let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 32u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 32u, LDS);
+      let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 32u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 32u, LDS);
+      let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 32u, LDS); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDS + 32u, LDS);
+      c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
+      c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
     }
+    {
+      let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 48u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 48u, LDS);
+      let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 48u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 48u, LDS);
+      let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 48u, LDS); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDS + 48u, LDS);
+      c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
+      c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
+    }
+//#endif
     if (kn % p.segLen == 0u || kn >= K) {          // a segment ends: add its chains to the totals
       subgroupMatrixStore<row_major>(&cs, sg * 256u, c00, 16u);
       workgroupBarrier();

@@ -60,6 +60,7 @@ fn loadB(off: u32) -> MatB { return subgroupMatrixLoad<MatB, col_major>(&w, off,
 //#endif
 //#endif
 //#include linear_sgm_acc
+//#include linear_store_c
 
 // Folds tile `c` (rows r0.., columns c0..) of every k-group in segment order and stores it.
 fn foldStore(c: MatC, sg: u32, sti: u32, g: u32, ln: u32, r0: u32, c0: u32) {

@@ -1,7 +1,7 @@
 // Accumulator side of the tensor-core linear kernels (linear_subgroup_matrix, _direct; block and stream
 // take its emulation through lib/sgm_workgroup): the 16×16 f32
-// tile MatC, zeroC, mma, storeC (one tile to workgroup memory `cs`, row-major, stride 16) and z().
-// The including shader declares MatA, MatB, loadA, loadB, `cs` and Params.zero; under EMULATE also
+// tile MatC, zeroC, mma and z() (storeC: lib/linear_store_c).
+// The including shader declares MatA, MatB and Params.zero; under EMULATE also
 // aAt(a, row, k) and bAt(b, k, col), the f16 operand elements the emulated mma reads.
 //#if EMULATE
 struct MatC { v: array<f32, 8> }                 // lane owns elements e = lane + 32·i (row e/16, col e%16)
@@ -20,17 +20,9 @@ fn mma(a: MatA, b: MatB, c: MatC) -> MatC {
   }
   return r;
 }
-fn storeC(off: u32, c: MatC) {
-  for (var i = 0u; i < 8u + z(); i++) { cs[off + lane + 32u * i] = c.v[i]; }
-}
 //#else
 alias MatC = subgroup_matrix_result<f32, 16, 16>;
 fn z() -> u32 { return 0u; }
 fn zeroC() -> MatC { return MatC(); }
 fn mma(a: MatA, b: MatB, c: MatC) -> MatC { return subgroupMatrixMultiplyAccumulate(a, b, c); }
-//#if SGM_BOOL
-fn storeC(off: u32, c: MatC) { subgroupMatrixStore(&cs, off, c, false, 16u); }
-//#else
-fn storeC(off: u32, c: MatC) { subgroupMatrixStore<row_major>(&cs, off, c, 16u); }
-//#endif
 //#endif

@@ -10,7 +10,7 @@
 //     implement it: linear_subgroup_matrix_direct (matrix loads straight from storage; N, K % 16 == 0, i.e.
 //     every real model) and linear_subgroup_matrix (small tiles staged; any K); for K % 64 == 0 (every real
 //     model) the two that stage wide loads through workgroup memory run instead: linear_subgroup_matrix_stream
-//     (M ≤ 64: one weight slice × one segment per workgroup, segments folded by linear_fold) and
+//     (M ≤ 64, N % 16 == 0: one weight slice × one segment per workgroup, segments folded by linear_fold) and
 //     linear_subgroup_matrix_block (more rows: 128×128 blocks).
 //   * other devices: 'plain' for every M (one f32 fma chain over k per output; M picks only the tile shape).
 // 'fast' mode may also use 'gemv' (lane-split K, subgroup reduction) for M ≤ 8, whose order depends on the
@@ -54,7 +54,14 @@ export interface LinearPlan {
    * A second dispatch (shaders/linear_fold.wgsl) that adds up per-segment partials: the first one then
    * writes [numSeg, M, N] f32 into a scratch tensor instead of out.
    */
-  readonly fold?: { readonly numSeg: number; readonly defines: string[]; readonly params: Param[]; readonly workgroups: [number, number, number] };
+  readonly fold?: {
+    readonly numSeg: number;
+    /** Rows per segment in the partials (the kernel's tile rows, ≥ M). */
+    readonly rows: number;
+    readonly defines: string[];
+    readonly params: Param[];
+    readonly workgroups: [number, number, number];
+  };
 }
 
 /** Largest M the GEMV handles (rows held in registers). */
@@ -161,7 +168,7 @@ export function planLinear(
   const t: TensorCoreSizes = { M, N, K, ...linearSegments(N, K), variant };
   const { numSeg } = t;
   if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
-  if (K % 64 === 0 && (opts.tile === 'stream' || (opts.tile === undefined && M <= STREAM_MAX_ROWS))) {
+  if (K % 64 === 0 && N % 16 === 0 && (opts.tile === 'stream' || (opts.tile === undefined && M <= STREAM_MAX_ROWS))) {
     expect(M <= STREAM_MAX_ROWS, `linear: tile stream takes M <= ${STREAM_MAX_ROWS}, got ${M}`);
     return planStream(t, defines);
   }
@@ -235,26 +242,32 @@ function planDirect(t: TensorCoreSizes, defines: string[], tile?: string): Linea
 }
 
 /**
- * The stream tensor-core schedule (shaders/linear_subgroup_matrix_stream.wgsl, K % 64 == 0, M ≤ 64): one
- * workgroup per 64-column slice (128 for M > 32) and K segment; with several segments it writes partials and linear_fold
- * adds them up in segment order.
+ * The stream tensor-core schedule (shaders/linear_subgroup_matrix_stream.wgsl, K % 64 == 0, N % 16 == 0,
+ * M ≤ 64): one workgroup per 64-column slice (128 for M > 32) and K segment writes the segment's partial
+ * sums of all 16·tm rows to a scratch tensor; linear_fold adds them up in segment order, with the bias.
  */
 function planStream(t: TensorCoreSizes, defines: string[]): LinearPlan {
   const { M, N, K, numSeg, segLen, variant } = t;
   const tm = M <= 16 ? 1 : M <= 32 ? 2 : 4;
   const bn = tm === 4 ? 128 : 64;
   const tilesN = Math.ceil(N / bn);
-  const common = { variant, order: segOrder(t), schedule: `stream tm${tm} ${bn}`, shader: 'linear_subgroup_matrix_stream', constants: {} };
-  const params = [M, N, K, segLen, numSeg, 1, tilesN, 0];
-  const tmDefine = tm > 1 ? [`TM${tm}`] : [];
-  if (numSeg === 1) return { ...common, defines: [...defines, ...tmDefine], params, workgroups: grid(tilesN) };
-  const main = defines.filter((d) => d !== 'BIAS' && d !== 'OUT_F32');
+  const rows = 16 * tm;
   return {
-    ...common,
-    defines: [...main, ...tmDefine, 'OUT_F32', 'PARTIAL'],
-    params,
+    variant,
+    order: segOrder(t),
+    schedule: `stream tm${tm} ${bn}`,
+    shader: 'linear_subgroup_matrix_stream',
+    constants: {},
+    defines: [...defines.filter((d) => d === 'EMULATE'), ...(tm >= 2 ? ['TM2'] : []), ...(tm === 4 ? ['TM4'] : [])],
+    params: [M, N, K, segLen, numSeg, 1, tilesN, 0],
     workgroups: grid(tilesN * numSeg),
-    fold: { numSeg, defines: defines.filter((d) => d === 'BIAS' || d === 'OUT_F32'), params: [M * N, N, numSeg], workgroups: grid(Math.ceil((M * N) / 256)) },
+    fold: {
+      numSeg,
+      rows,
+      defines: defines.filter((d) => d === 'BIAS' || d === 'OUT_F32'),
+      params: [M * N, N, numSeg, rows * N],
+      workgroups: grid(Math.ceil((M * N) / 256)),
+    },
   };
 }
 
@@ -289,7 +302,7 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | 
   const pipeline = rec.gpu.pipeline(plan.shader, { defines: plan.defines, constants: plan.constants });
   const xs = plan.shader === 'linear_subgroup_matrix_direct' ? paddedRows(rec, x) : x;
   if (plan.fold) {
-    const part = rec.scratch([plan.fold.numSeg, M, N], 'f32', 'linear.partials');
+    const part = rec.scratch([plan.fold.numSeg, plan.fold.rows, N], 'f32', 'linear.partials');
     rec.dispatch(pipeline, [xs, weight, part], plan.params, plan.workgroups);
     const fold = rec.gpu.pipeline('linear_fold', { defines: plan.fold.defines });
     rec.dispatch(fold, bias ? [part, bias, out] : [part, out], plan.fold.params, plan.fold.workgroups);
