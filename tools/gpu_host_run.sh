@@ -66,10 +66,11 @@ for stage in "$@"; do
       ;;
     decode | decode-fast)
       # The whole engine on Llama-3-8B shapes; decode-fast: --fast (GEMV for <= 8 rows, not batch invariant).
-      # DECODE_ARGS: more options, e.g. '--submit-every-layers 4'.
+      # DECODE_ARGS: more options, e.g. '--submit-every-layers 4'; DECODE_TAG names that run's files.
       fast=(); [ "$stage" = decode-fast ] && fast=(--fast)
-      "${B[@]}" bench decode --preset llama-3-8b --batch ${DECODE_BATCH:-1,16,64,256} --context 4096 --steps 16 --prefill skip "${fast[@]}" ${DECODE_ARGS:-} --json "$OUT/$stage.json" > "$OUT/$stage.log" 2>&1
-      summary "$stage" "exit $? — $(grep -a 'tokens/s' "$OUT/$stage.log" | tr '\n' ' ' | cut -c1-400)"
+      name=$stage${DECODE_TAG:+-$DECODE_TAG}
+      "${B[@]}" bench decode --preset llama-3-8b --batch ${DECODE_BATCH:-1,16,64,256} --context 4096 --steps 16 --prefill skip "${fast[@]}" ${DECODE_ARGS:-} --json "$OUT/$name.json" > "$OUT/$name.log" 2>&1
+      summary "$name" "exit $? — $(grep -a 'tokens/s' "$OUT/$name.log" | tr '\n' ' ' | cut -c1-400)"
       ;;
     tknp)
       # Token parallelism with every rank on this one GPU over sockets (NCCL cannot put two
