@@ -75,7 +75,7 @@ export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
   adapter: undefined,
   quiet: false,
   profile: false,
-  submitEveryLayers: 0,
+  submitEveryLayers: 4,
   commTimeoutMs: 30_000,
   nnodes: 1,
   nodeRank: 0,

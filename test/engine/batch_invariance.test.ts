@@ -63,7 +63,7 @@ describe.skipIf(!gpu)(`batch invariance (tiny-qwen2) ${gpu ? '' : `(skipped: ${n
   }
 
   beforeAll(async () => {
-    wide = await testEngine(fx.dir, { maxNumBatchedTokens: 64 });
+    wide = await testEngine(fx.dir, { maxNumBatchedTokens: 64, submitEveryLayers: 0 });
     narrow = await testEngine(fx.dir, { maxNumBatchedTokens: 16 });
     alone = await run(wide, []);
   });
@@ -115,7 +115,7 @@ describe.skipIf(!gpu)(`batch invariance (tiny-qwen2) ${gpu ? '' : `(skipped: ${n
     expectSameAsAlone(t);
   });
 
-  it('with the step submitted after every layer (submitEveryLayers 1), in a batch', async () => {
+  it('with the step submitted after every layer (submitEveryLayers 1; the alone run submits once per step), in a batch', async () => {
     const split = await testEngine(fx.dir, { maxNumBatchedTokens: 64, submitEveryLayers: 1 });
     try {
       expectSameAsAlone(await run(split, [{ len: 20, maxTokens: 6, at: 0 }]));
