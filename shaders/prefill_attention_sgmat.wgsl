@@ -47,16 +47,34 @@ const WG: u32 = NSG * 32u;
 const BM: u32 = NSG * 16u;    // packed query rows per workgroup
 const BLOCK: u32 = 16u;
 const KP: u32 = D + 8u;       // f16 row stride of the Q/K/V staging tile
+//#if DBG_SS72
+const SS: u32 = max(BK, 64u) + 8u;
+//#else
 const SS: u32 = max(BK, 64u) + 4u; // f32 row stride of S (and of O, 64 columns at a time)
+//#endif
 const SP: u32 = BK + 8u;      // f16 row stride of P
-const KCH: u32 = BK * D8 / WG; // 16-byte chunks per invocation per K or V tile: 4 or 8
+const KCH: u32 = BK * D8 / WG; // 16-byte chunks per invocation per K or V tile
 const NEG: f32 = -1.0e30;
 const TAU: f32 = 8.0;
 
+//#if DBG_ORDER
+var<workgroup> sS: array<f32, BM * SS>;           // S; O when rescaled or written out
+var<workgroup> sKV: array<f16, max(BM, BK) * KP>; // Q tile at the start, then K or V tiles
+//#else
 var<workgroup> sKV: array<f16, max(BM, BK) * KP>; // Q tile at the start, then K or V tiles
 var<workgroup> sS: array<f32, BM * SS>;           // S; O when rescaled or written out
+//#endif
 var<workgroup> sP: array<f16, BM * SP>;
 var<workgroup> sRescale: u32;
+//#if DBG_WRAP
+//#replace subgroupMatrixStore<row_major>(&sS, => dbgStoreS(
+//#replace subgroupMatrixLoad<Acc, row_major>(&sS, => dbgLoadS(
+fn dbgStoreS(off: u32, c: Acc, stride: u32) { subgroupMatrixStore<row_major>( &sS, off, c, stride); }
+fn dbgLoadS(off: u32, stride: u32) -> Acc { return subgroupMatrixLoad<Acc, row_major>( &sS, off, stride); }
+//#endif
+//#if DBG_QRELOAD
+var<workgroup> sQ2: array<f16, BM * KP>; // debug: Q kept apart, reloaded every tile
+//#endif
 
 //#if EMULATE
 // Emulated subgroup matrices: "subgroups" of 32 invocations, lane owns result elements
@@ -135,13 +153,14 @@ fn partner(x: f32) -> f32 { return subgroupShuffleXor(x, 16u); }
 fn stageQ(m: u32, d8: u32, v: vec4<u32>) { stageRow(m, d8, v); }
 //#endif
 
-// 8 f16 (16 bytes) into row `row`, columns 8 d8 .. 8 d8 + 7 of the staging tile.
+// 8 f16 (16 bytes) into row `row`, columns 8 d8 .. 8 d8 + 7 of the staging tile (components named,
+// as lib/linear_stage's putA: no dynamic index into the vector).
 fn stageRow(row: u32, d8: u32, v: vec4<u32>) {
-  for (var w = 0u; w < 4u; w++) {
-    let h = bitcast<vec2<f16>>(v[w]);
-    sKV[row * KP + d8 * 8u + 2u * w] = h.x;
-    sKV[row * KP + d8 * 8u + 2u * w + 1u] = h.y;
-  }
+  let o = row * KP + d8 * 8u;
+  let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y);
+  let h2 = bitcast<vec2<f16>>(v.z); let h3 = bitcast<vec2<f16>>(v.w);
+  sKV[o] = h0.x; sKV[o + 1u] = h0.y; sKV[o + 2u] = h1.x; sKV[o + 3u] = h1.y;
+  sKV[o + 4u] = h2.x; sKV[o + 5u] = h2.y; sKV[o + 6u] = h3.x; sKV[o + 7u] = h3.y;
 }
 
 struct Seq { seq: u32, kvHead: u32, seqLen: u32, loadEnd: u32 }
@@ -155,24 +174,6 @@ fn fetch(s: Seq, key0: u32, c: u32, lid: u32, isK: bool) -> vec4<u32> {
   let at = ((block * p.numKvHeads + s.kvHead) * BLOCK + pos % BLOCK) * D8 + i % D8;
   if (isK) { return kCache[at]; }
   return vCache[at];
-}
-
-// This invocation's KCH (4 or 8) chunks of a K or V tile, as named registers (no private array).
-struct Tile8 { c0: vec4<u32>, c1: vec4<u32>, c2: vec4<u32>, c3: vec4<u32>, c4: vec4<u32>, c5: vec4<u32>, c6: vec4<u32>, c7: vec4<u32> }
-fn fetchTile(s: Seq, key0: u32, lid: u32, isK: bool) -> Tile8 {
-  var r = Tile8();
-  r.c0 = fetch(s, key0, 0u, lid, isK); r.c1 = fetch(s, key0, 1u, lid, isK);
-  r.c2 = fetch(s, key0, 2u, lid, isK); r.c3 = fetch(s, key0, 3u, lid, isK);
-  if (KCH > 4u) {
-    r.c4 = fetch(s, key0, 4u, lid, isK); r.c5 = fetch(s, key0, 5u, lid, isK);
-    r.c6 = fetch(s, key0, 6u, lid, isK); r.c7 = fetch(s, key0, 7u, lid, isK);
-  }
-  return r;
-}
-fn stageChunk(lid: u32, c: u32, v: vec4<u32>) { let i = lid + c * WG; stageRow(i / D8, i % D8, v); }
-fn stageTile(r: Tile8, lid: u32) {
-  stageChunk(lid, 0u, r.c0); stageChunk(lid, 1u, r.c1); stageChunk(lid, 2u, r.c2); stageChunk(lid, 3u, r.c3);
-  if (KCH > 4u) { stageChunk(lid, 4u, r.c4); stageChunk(lid, 5u, r.c5); stageChunk(lid, 6u, r.c6); stageChunk(lid, 7u, r.c7); }
 }
 
 @compute @workgroup_size(WG)
@@ -200,9 +201,23 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var v = vec4<u32>();
     if (r < nRows) { v = q[((tok0 + r) * p.numHeads + head0 + m % G) * D8 + i % D8]; }
     stageQ(m, i % D8, v);
+//#if DBG_QRELOAD
+    for (var w = 0u; w < 4u; w++) { let hh = bitcast<vec2<f16>>(v[w]); sQ2[m * KP + (i % D8) * 8u + 2u * w] = hh.x; sQ2[m * KP + (i % D8) * 8u + 2u * w + 1u] = hh.y; }
+//#endif
   }
   workgroupBarrier();
   let qo = sg * 16u * KP;
+//#if DBG_RT
+  let ko = p.numSeqs >> 31u; // debug: K/V matrix-load offsets computed at run time
+//#else
+  const ko = 0u;
+//#endif
+//#if DBG_QVAR
+//#replace let q => var q
+//#endif
+//#if DBG_QRELOAD
+//#replace let q => var q
+//#endif
   let q0 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 0u, KP);
   let q1 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 16u, KP);
   let q2 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 32u, KP);
@@ -228,74 +243,224 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var m = NEG;
   var l = 0.0;
 
-  var kReg = fetchTile(sq, 0u, lid, true);
+  var kReg: array<vec4<u32>, KCH>;
+  for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, 0u, c, lid, true); }
 
   for (var kt = 0u; kt < numKeyTiles; kt++) {
     let key0 = kt * BK;
     workgroupBarrier(); // the previous tile's P·V (or the Q loads) are done with sKV and sP
-    stageTile(kReg, lid);
+    for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, kReg[c]); }
     workgroupBarrier();
+//#if DBG_QRELOAD
+    q0 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 0u, KP); q1 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 16u, KP);
+    q2 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 32u, KP); q3 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 48u, KP);
+//#if HEAD_DIM_128
+    q4 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 64u, KP); q5 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 80u, KP);
+    q6 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 96u, KP); q7 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 112u, KP);
+//#endif
+//#endif
 
     // S = Q Kᵀ, one cache block (16 keys) at a time.
     {
       var s = Acc();
-      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, 0u * KP + 0u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, 0u * KP + 16u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, 0u * KP + 32u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, 0u * KP + 48u, KP), s);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 0u, KP); s = subgroupMatrixMultiplyAccumulate(q0, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 0u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 16u, KP); s = subgroupMatrixMultiplyAccumulate(q1, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 16u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 32u, KP); s = subgroupMatrixMultiplyAccumulate(q2, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 32u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 48u, KP); s = subgroupMatrixMultiplyAccumulate(q3, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 48u, KP), s);
+//#endif
 //#if HEAD_DIM_128
-      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, 0u * KP + 64u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, 0u * KP + 80u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, 0u * KP + 96u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, 0u * KP + 112u, KP), s);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 64u, KP); s = subgroupMatrixMultiplyAccumulate(q4, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 64u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 80u, KP); s = subgroupMatrixMultiplyAccumulate(q5, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 80u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 96u, KP); s = subgroupMatrixMultiplyAccumulate(q6, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 96u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 112u, KP); s = subgroupMatrixMultiplyAccumulate(q7, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 112u, KP), s);
+//#endif
 //#endif
       subgroupMatrixStore<row_major>(&sS, so + 0u, s, SS);
     }
+//#if DBG_SKIP
+    if (key0 + 16u < keyEnd) {
+//#else
     {
+//#endif
       var s = Acc();
-      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, 16u * KP + 0u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, 16u * KP + 16u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, 16u * KP + 32u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, 16u * KP + 48u, KP), s);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 0u, KP); s = subgroupMatrixMultiplyAccumulate(q0, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 0u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 16u, KP); s = subgroupMatrixMultiplyAccumulate(q1, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 16u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 32u, KP); s = subgroupMatrixMultiplyAccumulate(q2, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 32u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 48u, KP); s = subgroupMatrixMultiplyAccumulate(q3, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 48u, KP), s);
+//#endif
 //#if HEAD_DIM_128
-      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, 16u * KP + 64u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, 16u * KP + 80u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, 16u * KP + 96u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, 16u * KP + 112u, KP), s);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 64u, KP); s = subgroupMatrixMultiplyAccumulate(q4, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 64u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 80u, KP); s = subgroupMatrixMultiplyAccumulate(q5, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 80u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 96u, KP); s = subgroupMatrixMultiplyAccumulate(q6, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 96u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 112u, KP); s = subgroupMatrixMultiplyAccumulate(q7, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 112u, KP), s);
+//#endif
 //#endif
       subgroupMatrixStore<row_major>(&sS, so + 16u, s, SS);
     }
 //#if !EMULATE
+//#if DBG_SKIP
+    if (key0 + 32u < keyEnd) {
+//#else
     {
+//#endif
       var s = Acc();
-      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, 32u * KP + 0u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, 32u * KP + 16u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, 32u * KP + 32u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, 32u * KP + 48u, KP), s);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 0u, KP); s = subgroupMatrixMultiplyAccumulate(q0, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 0u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 16u, KP); s = subgroupMatrixMultiplyAccumulate(q1, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 16u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 32u, KP); s = subgroupMatrixMultiplyAccumulate(q2, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 32u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 48u, KP); s = subgroupMatrixMultiplyAccumulate(q3, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 48u, KP), s);
+//#endif
 //#if HEAD_DIM_128
-      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, 32u * KP + 64u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, 32u * KP + 80u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, 32u * KP + 96u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, 32u * KP + 112u, KP), s);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 64u, KP); s = subgroupMatrixMultiplyAccumulate(q4, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 64u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 80u, KP); s = subgroupMatrixMultiplyAccumulate(q5, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 80u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 96u, KP); s = subgroupMatrixMultiplyAccumulate(q6, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 96u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 112u, KP); s = subgroupMatrixMultiplyAccumulate(q7, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 112u, KP), s);
+//#endif
 //#endif
       subgroupMatrixStore<row_major>(&sS, so + 32u, s, SS);
     }
+//#if DBG_SKIP
+    if (key0 + 48u < keyEnd) {
+//#else
     {
+//#endif
       var s = Acc();
-      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, 48u * KP + 0u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, 48u * KP + 16u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, 48u * KP + 32u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, 48u * KP + 48u, KP), s);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 0u, KP); s = subgroupMatrixMultiplyAccumulate(q0, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 0u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 16u, KP); s = subgroupMatrixMultiplyAccumulate(q1, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 16u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 32u, KP); s = subgroupMatrixMultiplyAccumulate(q2, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 32u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 48u, KP); s = subgroupMatrixMultiplyAccumulate(q3, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 48u, KP), s);
+//#endif
 //#if HEAD_DIM_128
-      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, 48u * KP + 64u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, 48u * KP + 80u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, 48u * KP + 96u, KP), s);
-      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, 48u * KP + 112u, KP), s);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 64u, KP); s = subgroupMatrixMultiplyAccumulate(q4, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 64u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 80u, KP); s = subgroupMatrixMultiplyAccumulate(q5, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 80u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 96u, KP); s = subgroupMatrixMultiplyAccumulate(q6, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 96u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 112u, KP); s = subgroupMatrixMultiplyAccumulate(q7, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 112u, KP), s);
+//#endif
 //#endif
       subgroupMatrixStore<row_major>(&sS, so + 48u, s, SS);
     }
 //#endif
-    let vReg = fetchTile(sq, key0, lid, false);
+    var vReg: array<vec4<u32>, KCH>;
+    for (var c = 0u; c < KCH + z; c++) { vReg[c] = fetch(sq, key0, c, lid, false); }
     workgroupBarrier(); // S is visible; K is no longer needed
 
     // Online softmax of this lane's half row (keys past the row's position are masked; that
@@ -319,7 +484,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     l = l * corr + lTile;
     if (mNew != m && m != NEG) { sRescale = kt + 1u; } // any lane of any subgroup
     m = mNew;
-    stageTile(vReg, lid);
+    for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, vReg[c]); }
     let flags = workgroupUniformLoad(&sRescale); // also the barrier before P and V are read
 
     if (flags == kt + 1u) {
@@ -346,58 +511,200 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
 
     // Next K tile in flight during O += P V.
-    if (kt + 1u < numKeyTiles) { kReg = fetchTile(sq, key0 + BK, lid, true); }
-    {
-      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 0u, SP);
-      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 0u * KP + 0u, KP), o0);
-      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 0u * KP + 16u, KP), o1);
-      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 0u * KP + 32u, KP), o2);
-      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 0u * KP + 48u, KP), o3);
-//#if HEAD_DIM_128
-      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 0u * KP + 64u, KP), o4);
-      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 0u * KP + 80u, KP), o5);
-      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 0u * KP + 96u, KP), o6);
-      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 0u * KP + 112u, KP), o7);
-//#endif
+    if (kt + 1u < numKeyTiles) {
+      for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, key0 + BK, c, lid, true); }
     }
     {
-      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 16u, SP);
-      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 16u * KP + 0u, KP), o0);
-      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 16u * KP + 16u, KP), o1);
-      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 16u * KP + 32u, KP), o2);
-      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 16u * KP + 48u, KP), o3);
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 0u, SP);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 0u, KP); o0 = subgroupMatrixMultiplyAccumulate(pj, b, o0); }
+//#else
+      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 0u, KP), o0);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 16u, KP); o1 = subgroupMatrixMultiplyAccumulate(pj, b, o1); }
+//#else
+      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 16u, KP), o1);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 32u, KP); o2 = subgroupMatrixMultiplyAccumulate(pj, b, o2); }
+//#else
+      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 32u, KP), o2);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 48u, KP); o3 = subgroupMatrixMultiplyAccumulate(pj, b, o3); }
+//#else
+      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 48u, KP), o3);
+//#endif
 //#if HEAD_DIM_128
-      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 16u * KP + 64u, KP), o4);
-      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 16u * KP + 80u, KP), o5);
-      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 16u * KP + 96u, KP), o6);
-      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 16u * KP + 112u, KP), o7);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 64u, KP); o4 = subgroupMatrixMultiplyAccumulate(pj, b, o4); }
+//#else
+      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 64u, KP), o4);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 80u, KP); o5 = subgroupMatrixMultiplyAccumulate(pj, b, o5); }
+//#else
+      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 80u, KP), o5);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 96u, KP); o6 = subgroupMatrixMultiplyAccumulate(pj, b, o6); }
+//#else
+      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 96u, KP), o6);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 112u, KP); o7 = subgroupMatrixMultiplyAccumulate(pj, b, o7); }
+//#else
+      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 112u, KP), o7);
+//#endif
+//#endif
+    }
+//#if DBG_SKIP
+    if (key0 + 16u < keyEnd) {
+//#else
+    {
+//#endif
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 16u, SP);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 0u, KP); o0 = subgroupMatrixMultiplyAccumulate(pj, b, o0); }
+//#else
+      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 0u, KP), o0);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 16u, KP); o1 = subgroupMatrixMultiplyAccumulate(pj, b, o1); }
+//#else
+      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 16u, KP), o1);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 32u, KP); o2 = subgroupMatrixMultiplyAccumulate(pj, b, o2); }
+//#else
+      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 32u, KP), o2);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 48u, KP); o3 = subgroupMatrixMultiplyAccumulate(pj, b, o3); }
+//#else
+      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 48u, KP), o3);
+//#endif
+//#if HEAD_DIM_128
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 64u, KP); o4 = subgroupMatrixMultiplyAccumulate(pj, b, o4); }
+//#else
+      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 64u, KP), o4);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 80u, KP); o5 = subgroupMatrixMultiplyAccumulate(pj, b, o5); }
+//#else
+      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 80u, KP), o5);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 96u, KP); o6 = subgroupMatrixMultiplyAccumulate(pj, b, o6); }
+//#else
+      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 96u, KP), o6);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 112u, KP); o7 = subgroupMatrixMultiplyAccumulate(pj, b, o7); }
+//#else
+      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 112u, KP), o7);
+//#endif
 //#endif
     }
 //#if !EMULATE
+//#if DBG_SKIP
+    if (key0 + 32u < keyEnd) {
+//#else
     {
+//#endif
       let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 32u, SP);
-      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 32u * KP + 0u, KP), o0);
-      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 32u * KP + 16u, KP), o1);
-      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 32u * KP + 32u, KP), o2);
-      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 32u * KP + 48u, KP), o3);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 0u, KP); o0 = subgroupMatrixMultiplyAccumulate(pj, b, o0); }
+//#else
+      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 0u, KP), o0);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 16u, KP); o1 = subgroupMatrixMultiplyAccumulate(pj, b, o1); }
+//#else
+      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 16u, KP), o1);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 32u, KP); o2 = subgroupMatrixMultiplyAccumulate(pj, b, o2); }
+//#else
+      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 32u, KP), o2);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 48u, KP); o3 = subgroupMatrixMultiplyAccumulate(pj, b, o3); }
+//#else
+      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 48u, KP), o3);
+//#endif
 //#if HEAD_DIM_128
-      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 32u * KP + 64u, KP), o4);
-      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 32u * KP + 80u, KP), o5);
-      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 32u * KP + 96u, KP), o6);
-      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 32u * KP + 112u, KP), o7);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 64u, KP); o4 = subgroupMatrixMultiplyAccumulate(pj, b, o4); }
+//#else
+      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 64u, KP), o4);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 80u, KP); o5 = subgroupMatrixMultiplyAccumulate(pj, b, o5); }
+//#else
+      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 80u, KP), o5);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 96u, KP); o6 = subgroupMatrixMultiplyAccumulate(pj, b, o6); }
+//#else
+      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 96u, KP), o6);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 112u, KP); o7 = subgroupMatrixMultiplyAccumulate(pj, b, o7); }
+//#else
+      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 112u, KP), o7);
+//#endif
 //#endif
     }
+//#if DBG_SKIP
+    if (key0 + 48u < keyEnd) {
+//#else
     {
+//#endif
       let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 48u, SP);
-      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 48u * KP + 0u, KP), o0);
-      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 48u * KP + 16u, KP), o1);
-      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 48u * KP + 32u, KP), o2);
-      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 48u * KP + 48u, KP), o3);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 0u, KP); o0 = subgroupMatrixMultiplyAccumulate(pj, b, o0); }
+//#else
+      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 0u, KP), o0);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 16u, KP); o1 = subgroupMatrixMultiplyAccumulate(pj, b, o1); }
+//#else
+      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 16u, KP), o1);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 32u, KP); o2 = subgroupMatrixMultiplyAccumulate(pj, b, o2); }
+//#else
+      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 32u, KP), o2);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 48u, KP); o3 = subgroupMatrixMultiplyAccumulate(pj, b, o3); }
+//#else
+      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 48u, KP), o3);
+//#endif
 //#if HEAD_DIM_128
-      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 48u * KP + 64u, KP), o4);
-      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 48u * KP + 80u, KP), o5);
-      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 48u * KP + 96u, KP), o6);
-      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, 48u * KP + 112u, KP), o7);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 64u, KP); o4 = subgroupMatrixMultiplyAccumulate(pj, b, o4); }
+//#else
+      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 64u, KP), o4);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 80u, KP); o5 = subgroupMatrixMultiplyAccumulate(pj, b, o5); }
+//#else
+      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 80u, KP), o5);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 96u, KP); o6 = subgroupMatrixMultiplyAccumulate(pj, b, o6); }
+//#else
+      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 96u, KP), o6);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 112u, KP); o7 = subgroupMatrixMultiplyAccumulate(pj, b, o7); }
+//#else
+      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 112u, KP), o7);
+//#endif
 //#endif
     }
 //#endif

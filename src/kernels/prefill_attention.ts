@@ -28,6 +28,8 @@ export interface PrefillAttentionOptions {
   readonly numSeqs?: number;
   /** Force a variant (tests, benchmarks); the default picks by device. */
   readonly variant?: PrefillAttentionVariant;
+  /** More WGSL defines for the kernel (probes of kernel variants only). */
+  readonly extraDefines?: readonly string[];
 }
 
 /**
@@ -84,6 +86,7 @@ export function prefillAttention(
   expect(variant !== 'subgroup-matrix' || prefillAttentionVariant(gpu, headDim) === 'subgroup-matrix', `prefillAttention: variant '${variant}' is not available on this device`);
   const defines = headDim === 128 ? ['HEAD_DIM_128'] : [];
   if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
+  defines.push(...(opts.extraDefines ?? []));
   const pipeline = gpu.pipeline(variant === 'plain' ? 'prefill_attention' : 'prefill_attention_sgmat', { defines });
   const tileTokens = TILE_ROWS[variant] / groupSize;
   const numQTiles = Math.ceil(maxQueryLen / tileTokens);
