@@ -20,10 +20,11 @@
 //   (log2 units; P <= 256 fits f16). Only then does O pass through workgroup memory to be
 //   rescaled, which after the first tiles is rare. Each decision depends on the row's own
 //   scores, and scaling a row by exactly 1 is exact: results stay chunk- and batch-invariant.
-// Written like linear_subgroup_matrix_block (docs/KERNELS.md, "Tensor cores through Dawn"): the
-//   matrix builtins are called directly (no WGSL function takes or returns a matrix), Q and O
-//   are named matrices (no arrays of matrices), the per-block and per-column-tile matrix ops are
-//   written out (no loop around them); EMULATE and SGM_BOOL swap the builtins by //#replace.
+// Q and O are named matrices (no arrays of matrices) and the per-block and per-column-tile matrix
+//   ops are written out (no loop around them), as in linear_subgroup_matrix_block; unlike there,
+//   every matrix op goes through a small WGSL function (loadQ … mma): with the builtins called
+//   straight from main this kernel gave wrong results on the H100 (rows shifted by two halves,
+//   whatever else changed; bench/RESULTS.md, session 4), with the functions it is right.
 //#if !EMULATE
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 enable subgroups;
@@ -47,46 +48,21 @@ const WG: u32 = NSG * 32u;
 const BM: u32 = NSG * 16u;    // packed query rows per workgroup
 const BLOCK: u32 = 16u;
 const KP: u32 = D + 8u;       // f16 row stride of the Q/K/V staging tile
-//#if DBG_SS72
-const SS: u32 = max(BK, 64u) + 8u;
-//#else
 const SS: u32 = max(BK, 64u) + 4u; // f32 row stride of S (and of O, 64 columns at a time)
-//#endif
 const SP: u32 = BK + 8u;      // f16 row stride of P
-const KCH: u32 = BK * D8 / WG; // 16-byte chunks per invocation per K or V tile
+const KCH: u32 = BK * D8 / WG; // 16-byte chunks per invocation per K or V tile: 4 or 8
 const NEG: f32 = -1.0e30;
 const TAU: f32 = 8.0;
 
-//#if DBG_ORDER
-var<workgroup> sS: array<f32, BM * SS>;           // S; O when rescaled or written out
-var<workgroup> sKV: array<f16, max(BM, BK) * KP>; // Q tile at the start, then K or V tiles
-//#else
 var<workgroup> sKV: array<f16, max(BM, BK) * KP>; // Q tile at the start, then K or V tiles
 var<workgroup> sS: array<f32, BM * SS>;           // S; O when rescaled or written out
-//#endif
 var<workgroup> sP: array<f16, BM * SP>;
 var<workgroup> sRescale: u32;
-//#if DBG_WRAP
-//#replace subgroupMatrixStore<row_major>(&sS, => dbgStoreS(
-//#replace subgroupMatrixLoad<Acc, row_major>(&sS, => dbgLoadS(
-fn dbgStoreS(off: u32, c: Acc, stride: u32) { subgroupMatrixStore<row_major>( &sS, off, c, stride); }
-fn dbgLoadS(off: u32, stride: u32) -> Acc { return subgroupMatrixLoad<Acc, row_major>( &sS, off, stride); }
-//#endif
-//#if DBG_QRELOAD
-var<workgroup> sQ2: array<f16, BM * KP>; // debug: Q kept apart, reloaded every tile
-//#endif
 
 //#if EMULATE
 // Emulated subgroup matrices: "subgroups" of 32 invocations, lane owns result elements
 // e = lane + 32 i (row e / 16, column e % 16); operands are read where they lie, so Q keeps
 // a tile of its own (sQ, same layout as sKV).
-//#replace subgroupMatrixLoad<Left, row_major>(&sKV, => emuLoadQ(
-//#replace subgroupMatrixLoad<Left, row_major>(&sP, => emuLoadP(
-//#replace subgroupMatrixLoad<Right, col_major>(&sKV, => emuLoadK(
-//#replace subgroupMatrixLoad<Right, row_major>(&sKV, => emuLoadV(
-//#replace subgroupMatrixLoad<Acc, row_major>(&sS, => emuLoadS(
-//#replace subgroupMatrixStore<row_major>(&sS, => emuStoreS(
-//#replace subgroupMatrixMultiplyAccumulate( => emuMma(
 var<workgroup> sQ: array<f16, BM * KP>;
 var<workgroup> sX: array<f32, WG>;
 var<private> inv: u32;
@@ -94,16 +70,16 @@ var<private> n8: u32; // 8, unknown to the compiler: keeps the loops rolled (lav
 struct Left { src: u32, off: u32, stride: u32 } // src 0: sQ, 1: sP (row-major)
 struct Right { colMajor: bool, off: u32 }       // in sKV
 struct Acc { v: array<f32, 8> }
-fn emuLoadQ(off: u32, stride: u32) -> Left { return Left(0u, off, stride); }
-fn emuLoadP(off: u32, stride: u32) -> Left { return Left(1u, off, stride); }
-fn emuLoadK(off: u32, stride: u32) -> Right { return Right(true, off); }
-fn emuLoadV(off: u32, stride: u32) -> Right { return Right(false, off); }
+fn loadQ(off: u32) -> Left { return Left(0u, off, KP); }
+fn loadP(off: u32) -> Left { return Left(1u, off, SP); }
+fn loadK(off: u32) -> Right { return Right(true, off); }
+fn loadV(off: u32) -> Right { return Right(false, off); }
 fn leftAt(a: Left, row: u32, k: u32) -> f32 {
   let i = a.off + row * a.stride + k;
   return select(f32(sP[i % (BM * SP)]), f32(sQ[i % (BM * KP)]), a.src == 0u);
 }
 fn rightAt(b: Right, k: u32, n: u32) -> f32 { return f32(sKV[b.off + select(k * KP + n, n * KP + k, b.colMajor)]); }
-fn emuMma(a: Left, b: Right, c: Acc) -> Acc {
+fn mma(a: Left, b: Right, c: Acc) -> Acc {
   var r = c;
   for (var i = 0u; i < n8; i++) {
     let e = inv % 32u + 32u * i;
@@ -113,12 +89,12 @@ fn emuMma(a: Left, b: Right, c: Acc) -> Acc {
   }
   return r;
 }
-fn emuStoreS(off: u32, c: Acc, stride: u32) {
-  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; sS[off + (e / 16u) * stride + e % 16u] = c.v[i]; }
+fn storeS(off: u32, c: Acc) {
+  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; sS[off + (e / 16u) * SS + e % 16u] = c.v[i]; }
 }
-fn emuLoadS(off: u32, stride: u32) -> Acc {
+fn loadS(off: u32) -> Acc {
   var c = Acc();
-  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; c.v[i] = sS[off + (e / 16u) * stride + e % 16u]; }
+  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; c.v[i] = sS[off + (e / 16u) * SS + e % 16u]; }
   return c;
 }
 fn partner(x: f32) -> f32 {
@@ -136,25 +112,26 @@ alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
 //#if SGM_BOOL
-//#replace subgroupMatrixLoad<Left, row_major>(&sKV, => boolLoadQ(
-//#replace subgroupMatrixLoad<Left, row_major>(&sP, => boolLoadP(
-//#replace subgroupMatrixLoad<Right, col_major>(&sKV, => boolLoadK(
-//#replace subgroupMatrixLoad<Right, row_major>(&sKV, => boolLoadV(
-//#replace subgroupMatrixLoad<Acc, row_major>(&sS, => boolLoadS(
-//#replace subgroupMatrixStore<row_major>(&sS, => boolStoreS(
-fn boolLoadQ(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left>(&sKV, off, false, stride); }
-fn boolLoadP(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left>(&sP, off, false, stride); }
-fn boolLoadK(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, off, true, stride); }
-fn boolLoadV(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, off, false, stride); }
-fn boolLoadS(off: u32, stride: u32) -> Acc { return subgroupMatrixLoad<Acc>(&sS, off, false, stride); }
-fn boolStoreS(off: u32, c: Acc, stride: u32) { subgroupMatrixStore(&sS, off, c, false, stride); }
+fn loadQ(off: u32) -> Left { return subgroupMatrixLoad<Left>(&sKV, off, false, KP); }
+fn loadP(off: u32) -> Left { return subgroupMatrixLoad<Left>(&sP, off, false, SP); }
+fn loadK(off: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, off, true, KP); }
+fn loadV(off: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, off, false, KP); }
+fn loadS(off: u32) -> Acc { return subgroupMatrixLoad<Acc>(&sS, off, false, SS); }
+fn storeS(off: u32, c: Acc) { subgroupMatrixStore(&sS, off, c, false, SS); }
+//#else
+fn loadQ(off: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&sKV, off, KP); }
+fn loadP(off: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&sP, off, SP); }
+fn loadK(off: u32) -> Right { return subgroupMatrixLoad<Right, col_major>(&sKV, off, KP); }
+fn loadV(off: u32) -> Right { return subgroupMatrixLoad<Right, row_major>(&sKV, off, KP); }
+fn loadS(off: u32) -> Acc { return subgroupMatrixLoad<Acc, row_major>(&sS, off, SS); }
+fn storeS(off: u32, c: Acc) { subgroupMatrixStore<row_major>(&sS, off, c, SS); }
 //#endif
+fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
 fn partner(x: f32) -> f32 { return subgroupShuffleXor(x, 16u); }
 fn stageQ(m: u32, d8: u32, v: vec4<u32>) { stageRow(m, d8, v); }
 //#endif
 
-// 8 f16 (16 bytes) into row `row`, columns 8 d8 .. 8 d8 + 7 of the staging tile (components named,
-// as lib/linear_stage's putA: no dynamic index into the vector).
+// 8 f16 (16 bytes) into row `row`, columns 8 d8 .. 8 d8 + 7 of the staging tile.
 fn stageRow(row: u32, d8: u32, v: vec4<u32>) {
   let o = row * KP + d8 * 8u;
   let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y);
@@ -174,6 +151,24 @@ fn fetch(s: Seq, key0: u32, c: u32, lid: u32, isK: bool) -> vec4<u32> {
   let at = ((block * p.numKvHeads + s.kvHead) * BLOCK + pos % BLOCK) * D8 + i % D8;
   if (isK) { return kCache[at]; }
   return vCache[at];
+}
+
+// This invocation's KCH (4 or 8) chunks of a K or V tile, as named registers (no private array).
+struct Tile8 { c0: vec4<u32>, c1: vec4<u32>, c2: vec4<u32>, c3: vec4<u32>, c4: vec4<u32>, c5: vec4<u32>, c6: vec4<u32>, c7: vec4<u32> }
+fn fetchTile(s: Seq, key0: u32, lid: u32, isK: bool) -> Tile8 {
+  var r = Tile8();
+  r.c0 = fetch(s, key0, 0u, lid, isK); r.c1 = fetch(s, key0, 1u, lid, isK);
+  r.c2 = fetch(s, key0, 2u, lid, isK); r.c3 = fetch(s, key0, 3u, lid, isK);
+  if (KCH > 4u) {
+    r.c4 = fetch(s, key0, 4u, lid, isK); r.c5 = fetch(s, key0, 5u, lid, isK);
+    r.c6 = fetch(s, key0, 6u, lid, isK); r.c7 = fetch(s, key0, 7u, lid, isK);
+  }
+  return r;
+}
+fn stageChunk(lid: u32, c: u32, v: vec4<u32>) { let i = lid + c * WG; stageRow(i / D8, i % D8, v); }
+fn stageTile(r: Tile8, lid: u32) {
+  stageChunk(lid, 0u, r.c0); stageChunk(lid, 1u, r.c1); stageChunk(lid, 2u, r.c2); stageChunk(lid, 3u, r.c3);
+  if (KCH > 4u) { stageChunk(lid, 4u, r.c4); stageChunk(lid, 5u, r.c5); stageChunk(lid, 6u, r.c6); stageChunk(lid, 7u, r.c7); }
 }
 
 @compute @workgroup_size(WG)
@@ -201,33 +196,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var v = vec4<u32>();
     if (r < nRows) { v = q[((tok0 + r) * p.numHeads + head0 + m % G) * D8 + i % D8]; }
     stageQ(m, i % D8, v);
-//#if DBG_QRELOAD
-    for (var w = 0u; w < 4u; w++) { let hh = bitcast<vec2<f16>>(v[w]); sQ2[m * KP + (i % D8) * 8u + 2u * w] = hh.x; sQ2[m * KP + (i % D8) * 8u + 2u * w + 1u] = hh.y; }
-//#endif
   }
   workgroupBarrier();
   let qo = sg * 16u * KP;
-//#if DBG_RT
-  let ko = p.numSeqs >> 31u; // debug: K/V matrix-load offsets computed at run time
-//#else
-  const ko = 0u;
-//#endif
-//#if DBG_QVAR
-//#replace let q => var q
-//#endif
-//#if DBG_QRELOAD
-//#replace let q => var q
-//#endif
-  let q0 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 0u, KP);
-  let q1 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 16u, KP);
-  let q2 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 32u, KP);
-  let q3 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 48u, KP);
+  let q0 = loadQ(qo + 0u);
+  let q1 = loadQ(qo + 16u);
+  let q2 = loadQ(qo + 32u);
+  let q3 = loadQ(qo + 48u);
   var o0 = Acc(); var o1 = Acc(); var o2 = Acc(); var o3 = Acc();
 //#if HEAD_DIM_128
-  let q4 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 64u, KP);
-  let q5 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 80u, KP);
-  let q6 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 96u, KP);
-  let q7 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 112u, KP);
+  let q4 = loadQ(qo + 64u);
+  let q5 = loadQ(qo + 80u);
+  let q6 = loadQ(qo + 96u);
+  let q7 = loadQ(qo + 112u);
   var o4 = Acc(); var o5 = Acc(); var o6 = Acc(); var o7 = Acc();
 //#endif
 
@@ -243,224 +224,74 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var m = NEG;
   var l = 0.0;
 
-  var kReg: array<vec4<u32>, KCH>;
-  for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, 0u, c, lid, true); }
+  var kReg = fetchTile(sq, 0u, lid, true);
 
   for (var kt = 0u; kt < numKeyTiles; kt++) {
     let key0 = kt * BK;
     workgroupBarrier(); // the previous tile's P·V (or the Q loads) are done with sKV and sP
-    for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, kReg[c]); }
+    stageTile(kReg, lid);
     workgroupBarrier();
-//#if DBG_QRELOAD
-    q0 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 0u, KP); q1 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 16u, KP);
-    q2 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 32u, KP); q3 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 48u, KP);
-//#if HEAD_DIM_128
-    q4 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 64u, KP); q5 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 80u, KP);
-    q6 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 96u, KP); q7 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 112u, KP);
-//#endif
-//#endif
 
     // S = Q Kᵀ, one cache block (16 keys) at a time.
     {
       var s = Acc();
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 0u, KP); s = subgroupMatrixMultiplyAccumulate(q0, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 0u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 16u, KP); s = subgroupMatrixMultiplyAccumulate(q1, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 16u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 32u, KP); s = subgroupMatrixMultiplyAccumulate(q2, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 32u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 48u, KP); s = subgroupMatrixMultiplyAccumulate(q3, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 48u, KP), s);
-//#endif
+      s = mma(q0, loadK(0u * KP + 0u), s);
+      s = mma(q1, loadK(0u * KP + 16u), s);
+      s = mma(q2, loadK(0u * KP + 32u), s);
+      s = mma(q3, loadK(0u * KP + 48u), s);
 //#if HEAD_DIM_128
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 64u, KP); s = subgroupMatrixMultiplyAccumulate(q4, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 64u, KP), s);
+      s = mma(q4, loadK(0u * KP + 64u), s);
+      s = mma(q5, loadK(0u * KP + 80u), s);
+      s = mma(q6, loadK(0u * KP + 96u), s);
+      s = mma(q7, loadK(0u * KP + 112u), s);
 //#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 80u, KP); s = subgroupMatrixMultiplyAccumulate(q5, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 80u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 96u, KP); s = subgroupMatrixMultiplyAccumulate(q6, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 96u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 112u, KP); s = subgroupMatrixMultiplyAccumulate(q7, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 112u, KP), s);
-//#endif
-//#endif
-      subgroupMatrixStore<row_major>(&sS, so + 0u, s, SS);
+      storeS(so + 0u, s);
     }
-//#if DBG_SKIP
-    if (key0 + 16u < keyEnd) {
-//#else
     {
-//#endif
       var s = Acc();
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 0u, KP); s = subgroupMatrixMultiplyAccumulate(q0, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 0u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 16u, KP); s = subgroupMatrixMultiplyAccumulate(q1, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 16u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 32u, KP); s = subgroupMatrixMultiplyAccumulate(q2, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 32u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 48u, KP); s = subgroupMatrixMultiplyAccumulate(q3, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 48u, KP), s);
-//#endif
+      s = mma(q0, loadK(16u * KP + 0u), s);
+      s = mma(q1, loadK(16u * KP + 16u), s);
+      s = mma(q2, loadK(16u * KP + 32u), s);
+      s = mma(q3, loadK(16u * KP + 48u), s);
 //#if HEAD_DIM_128
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 64u, KP); s = subgroupMatrixMultiplyAccumulate(q4, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 64u, KP), s);
+      s = mma(q4, loadK(16u * KP + 64u), s);
+      s = mma(q5, loadK(16u * KP + 80u), s);
+      s = mma(q6, loadK(16u * KP + 96u), s);
+      s = mma(q7, loadK(16u * KP + 112u), s);
 //#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 80u, KP); s = subgroupMatrixMultiplyAccumulate(q5, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 80u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 96u, KP); s = subgroupMatrixMultiplyAccumulate(q6, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 96u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 112u, KP); s = subgroupMatrixMultiplyAccumulate(q7, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 112u, KP), s);
-//#endif
-//#endif
-      subgroupMatrixStore<row_major>(&sS, so + 16u, s, SS);
+      storeS(so + 16u, s);
     }
 //#if !EMULATE
-//#if DBG_SKIP
-    if (key0 + 32u < keyEnd) {
-//#else
     {
-//#endif
       var s = Acc();
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 0u, KP); s = subgroupMatrixMultiplyAccumulate(q0, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 0u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 16u, KP); s = subgroupMatrixMultiplyAccumulate(q1, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 16u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 32u, KP); s = subgroupMatrixMultiplyAccumulate(q2, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 32u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 48u, KP); s = subgroupMatrixMultiplyAccumulate(q3, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 48u, KP), s);
-//#endif
+      s = mma(q0, loadK(32u * KP + 0u), s);
+      s = mma(q1, loadK(32u * KP + 16u), s);
+      s = mma(q2, loadK(32u * KP + 32u), s);
+      s = mma(q3, loadK(32u * KP + 48u), s);
 //#if HEAD_DIM_128
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 64u, KP); s = subgroupMatrixMultiplyAccumulate(q4, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 64u, KP), s);
+      s = mma(q4, loadK(32u * KP + 64u), s);
+      s = mma(q5, loadK(32u * KP + 80u), s);
+      s = mma(q6, loadK(32u * KP + 96u), s);
+      s = mma(q7, loadK(32u * KP + 112u), s);
 //#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 80u, KP); s = subgroupMatrixMultiplyAccumulate(q5, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 80u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 96u, KP); s = subgroupMatrixMultiplyAccumulate(q6, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 96u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 112u, KP); s = subgroupMatrixMultiplyAccumulate(q7, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 112u, KP), s);
-//#endif
-//#endif
-      subgroupMatrixStore<row_major>(&sS, so + 32u, s, SS);
+      storeS(so + 32u, s);
     }
-//#if DBG_SKIP
-    if (key0 + 48u < keyEnd) {
-//#else
     {
-//#endif
       var s = Acc();
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 0u, KP); s = subgroupMatrixMultiplyAccumulate(q0, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 0u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 16u, KP); s = subgroupMatrixMultiplyAccumulate(q1, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 16u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 32u, KP); s = subgroupMatrixMultiplyAccumulate(q2, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 32u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 48u, KP); s = subgroupMatrixMultiplyAccumulate(q3, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 48u, KP), s);
-//#endif
+      s = mma(q0, loadK(48u * KP + 0u), s);
+      s = mma(q1, loadK(48u * KP + 16u), s);
+      s = mma(q2, loadK(48u * KP + 32u), s);
+      s = mma(q3, loadK(48u * KP + 48u), s);
 //#if HEAD_DIM_128
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 64u, KP); s = subgroupMatrixMultiplyAccumulate(q4, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 64u, KP), s);
+      s = mma(q4, loadK(48u * KP + 64u), s);
+      s = mma(q5, loadK(48u * KP + 80u), s);
+      s = mma(q6, loadK(48u * KP + 96u), s);
+      s = mma(q7, loadK(48u * KP + 112u), s);
 //#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 80u, KP); s = subgroupMatrixMultiplyAccumulate(q5, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 80u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 96u, KP); s = subgroupMatrixMultiplyAccumulate(q6, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 96u, KP), s);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 112u, KP); s = subgroupMatrixMultiplyAccumulate(q7, b, s); }
-//#else
-      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 112u, KP), s);
-//#endif
-//#endif
-      subgroupMatrixStore<row_major>(&sS, so + 48u, s, SS);
+      storeS(so + 48u, s);
     }
 //#endif
-    var vReg: array<vec4<u32>, KCH>;
-    for (var c = 0u; c < KCH + z; c++) { vReg[c] = fetch(sq, key0, c, lid, false); }
+    let vReg = fetchTile(sq, key0, lid, false);
     workgroupBarrier(); // S is visible; K is no longer needed
 
     // Online softmax of this lane's half row (keys past the row's position are masked; that
@@ -484,227 +315,85 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     l = l * corr + lTile;
     if (mNew != m && m != NEG) { sRescale = kt + 1u; } // any lane of any subgroup
     m = mNew;
-    for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, vReg[c]); }
+    stageTile(vReg, lid);
     let flags = workgroupUniformLoad(&sRescale); // also the barrier before P and V are read
 
     if (flags == kt + 1u) {
       // Some row's max moved: O *= corr through workgroup memory (corr is 1 for the others),
       // 64 columns at a time.
-      subgroupMatrixStore<row_major>(&sS, so + 0u, o0, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o1, SS);
-      subgroupMatrixStore<row_major>(&sS, so + 32u, o2, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o3, SS);
+      storeS(so + 0u, o0); storeS(so + 16u, o1);
+      storeS(so + 32u, o2); storeS(so + 48u, o3);
       workgroupBarrier();
       for (var i = 0u; i < 32u + z; i++) { sS[sRow + h * 32u + i] *= corr; }
       workgroupBarrier();
-      o0 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 0u, SS); o1 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 16u, SS);
-      o2 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 32u, SS); o3 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 48u, SS);
+      o0 = loadS(so + 0u); o1 = loadS(so + 16u);
+      o2 = loadS(so + 32u); o3 = loadS(so + 48u);
 //#if HEAD_DIM_128
       workgroupBarrier();
-      subgroupMatrixStore<row_major>(&sS, so + 0u, o4, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o5, SS);
-      subgroupMatrixStore<row_major>(&sS, so + 32u, o6, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o7, SS);
+      storeS(so + 0u, o4); storeS(so + 16u, o5);
+      storeS(so + 32u, o6); storeS(so + 48u, o7);
       workgroupBarrier();
       for (var i = 0u; i < 32u + z; i++) { sS[sRow + h * 32u + i] *= corr; }
       workgroupBarrier();
-      o4 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 0u, SS); o5 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 16u, SS);
-      o6 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 32u, SS); o7 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 48u, SS);
+      o4 = loadS(so + 0u); o5 = loadS(so + 16u);
+      o6 = loadS(so + 32u); o7 = loadS(so + 48u);
 //#endif
       workgroupBarrier();
     }
 
     // Next K tile in flight during O += P V.
-    if (kt + 1u < numKeyTiles) {
-      for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, key0 + BK, c, lid, true); }
+    if (kt + 1u < numKeyTiles) { kReg = fetchTile(sq, key0 + BK, lid, true); }
+    {
+      let pj = loadP(po + 0u);
+      o0 = mma(pj, loadV(0u * KP + 0u), o0);
+      o1 = mma(pj, loadV(0u * KP + 16u), o1);
+      o2 = mma(pj, loadV(0u * KP + 32u), o2);
+      o3 = mma(pj, loadV(0u * KP + 48u), o3);
+//#if HEAD_DIM_128
+      o4 = mma(pj, loadV(0u * KP + 64u), o4);
+      o5 = mma(pj, loadV(0u * KP + 80u), o5);
+      o6 = mma(pj, loadV(0u * KP + 96u), o6);
+      o7 = mma(pj, loadV(0u * KP + 112u), o7);
+//#endif
     }
     {
-      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 0u, SP);
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 0u, KP); o0 = subgroupMatrixMultiplyAccumulate(pj, b, o0); }
-//#else
-      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 0u, KP), o0);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 16u, KP); o1 = subgroupMatrixMultiplyAccumulate(pj, b, o1); }
-//#else
-      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 16u, KP), o1);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 32u, KP); o2 = subgroupMatrixMultiplyAccumulate(pj, b, o2); }
-//#else
-      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 32u, KP), o2);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 48u, KP); o3 = subgroupMatrixMultiplyAccumulate(pj, b, o3); }
-//#else
-      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 48u, KP), o3);
-//#endif
+      let pj = loadP(po + 16u);
+      o0 = mma(pj, loadV(16u * KP + 0u), o0);
+      o1 = mma(pj, loadV(16u * KP + 16u), o1);
+      o2 = mma(pj, loadV(16u * KP + 32u), o2);
+      o3 = mma(pj, loadV(16u * KP + 48u), o3);
 //#if HEAD_DIM_128
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 64u, KP); o4 = subgroupMatrixMultiplyAccumulate(pj, b, o4); }
-//#else
-      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 64u, KP), o4);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 80u, KP); o5 = subgroupMatrixMultiplyAccumulate(pj, b, o5); }
-//#else
-      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 80u, KP), o5);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 96u, KP); o6 = subgroupMatrixMultiplyAccumulate(pj, b, o6); }
-//#else
-      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 96u, KP), o6);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 112u, KP); o7 = subgroupMatrixMultiplyAccumulate(pj, b, o7); }
-//#else
-      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 112u, KP), o7);
-//#endif
-//#endif
-    }
-//#if DBG_SKIP
-    if (key0 + 16u < keyEnd) {
-//#else
-    {
-//#endif
-      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 16u, SP);
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 0u, KP); o0 = subgroupMatrixMultiplyAccumulate(pj, b, o0); }
-//#else
-      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 0u, KP), o0);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 16u, KP); o1 = subgroupMatrixMultiplyAccumulate(pj, b, o1); }
-//#else
-      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 16u, KP), o1);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 32u, KP); o2 = subgroupMatrixMultiplyAccumulate(pj, b, o2); }
-//#else
-      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 32u, KP), o2);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 48u, KP); o3 = subgroupMatrixMultiplyAccumulate(pj, b, o3); }
-//#else
-      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 48u, KP), o3);
-//#endif
-//#if HEAD_DIM_128
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 64u, KP); o4 = subgroupMatrixMultiplyAccumulate(pj, b, o4); }
-//#else
-      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 64u, KP), o4);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 80u, KP); o5 = subgroupMatrixMultiplyAccumulate(pj, b, o5); }
-//#else
-      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 80u, KP), o5);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 96u, KP); o6 = subgroupMatrixMultiplyAccumulate(pj, b, o6); }
-//#else
-      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 96u, KP), o6);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 112u, KP); o7 = subgroupMatrixMultiplyAccumulate(pj, b, o7); }
-//#else
-      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 112u, KP), o7);
-//#endif
+      o4 = mma(pj, loadV(16u * KP + 64u), o4);
+      o5 = mma(pj, loadV(16u * KP + 80u), o5);
+      o6 = mma(pj, loadV(16u * KP + 96u), o6);
+      o7 = mma(pj, loadV(16u * KP + 112u), o7);
 //#endif
     }
 //#if !EMULATE
-//#if DBG_SKIP
-    if (key0 + 32u < keyEnd) {
-//#else
     {
-//#endif
-      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 32u, SP);
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 0u, KP); o0 = subgroupMatrixMultiplyAccumulate(pj, b, o0); }
-//#else
-      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 0u, KP), o0);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 16u, KP); o1 = subgroupMatrixMultiplyAccumulate(pj, b, o1); }
-//#else
-      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 16u, KP), o1);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 32u, KP); o2 = subgroupMatrixMultiplyAccumulate(pj, b, o2); }
-//#else
-      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 32u, KP), o2);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 48u, KP); o3 = subgroupMatrixMultiplyAccumulate(pj, b, o3); }
-//#else
-      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 48u, KP), o3);
-//#endif
+      let pj = loadP(po + 32u);
+      o0 = mma(pj, loadV(32u * KP + 0u), o0);
+      o1 = mma(pj, loadV(32u * KP + 16u), o1);
+      o2 = mma(pj, loadV(32u * KP + 32u), o2);
+      o3 = mma(pj, loadV(32u * KP + 48u), o3);
 //#if HEAD_DIM_128
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 64u, KP); o4 = subgroupMatrixMultiplyAccumulate(pj, b, o4); }
-//#else
-      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 64u, KP), o4);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 80u, KP); o5 = subgroupMatrixMultiplyAccumulate(pj, b, o5); }
-//#else
-      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 80u, KP), o5);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 96u, KP); o6 = subgroupMatrixMultiplyAccumulate(pj, b, o6); }
-//#else
-      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 96u, KP), o6);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 112u, KP); o7 = subgroupMatrixMultiplyAccumulate(pj, b, o7); }
-//#else
-      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 112u, KP), o7);
-//#endif
+      o4 = mma(pj, loadV(32u * KP + 64u), o4);
+      o5 = mma(pj, loadV(32u * KP + 80u), o5);
+      o6 = mma(pj, loadV(32u * KP + 96u), o6);
+      o7 = mma(pj, loadV(32u * KP + 112u), o7);
 //#endif
     }
-//#if DBG_SKIP
-    if (key0 + 48u < keyEnd) {
-//#else
     {
-//#endif
-      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 48u, SP);
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 0u, KP); o0 = subgroupMatrixMultiplyAccumulate(pj, b, o0); }
-//#else
-      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 0u, KP), o0);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 16u, KP); o1 = subgroupMatrixMultiplyAccumulate(pj, b, o1); }
-//#else
-      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 16u, KP), o1);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 32u, KP); o2 = subgroupMatrixMultiplyAccumulate(pj, b, o2); }
-//#else
-      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 32u, KP), o2);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 48u, KP); o3 = subgroupMatrixMultiplyAccumulate(pj, b, o3); }
-//#else
-      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 48u, KP), o3);
-//#endif
+      let pj = loadP(po + 48u);
+      o0 = mma(pj, loadV(48u * KP + 0u), o0);
+      o1 = mma(pj, loadV(48u * KP + 16u), o1);
+      o2 = mma(pj, loadV(48u * KP + 32u), o2);
+      o3 = mma(pj, loadV(48u * KP + 48u), o3);
 //#if HEAD_DIM_128
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 64u, KP); o4 = subgroupMatrixMultiplyAccumulate(pj, b, o4); }
-//#else
-      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 64u, KP), o4);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 80u, KP); o5 = subgroupMatrixMultiplyAccumulate(pj, b, o5); }
-//#else
-      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 80u, KP), o5);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 96u, KP); o6 = subgroupMatrixMultiplyAccumulate(pj, b, o6); }
-//#else
-      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 96u, KP), o6);
-//#endif
-//#if DBG_NEST
-      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 112u, KP); o7 = subgroupMatrixMultiplyAccumulate(pj, b, o7); }
-//#else
-      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 112u, KP), o7);
-//#endif
+      o4 = mma(pj, loadV(48u * KP + 64u), o4);
+      o5 = mma(pj, loadV(48u * KP + 80u), o5);
+      o6 = mma(pj, loadV(48u * KP + 96u), o6);
+      o7 = mma(pj, loadV(48u * KP + 112u), o7);
 //#endif
     }
 //#endif
@@ -714,14 +403,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let tok = row / G;
   let outBase = ((tok0 + tok) * p.numHeads + head0 + row % G) * (D / 4u);
   workgroupBarrier();
-  subgroupMatrixStore<row_major>(&sS, so + 0u, o0, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o1, SS);
-  subgroupMatrixStore<row_major>(&sS, so + 32u, o2, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o3, SS);
+  storeS(so + 0u, o0); storeS(so + 16u, o1);
+  storeS(so + 32u, o2); storeS(so + 48u, o3);
   workgroupBarrier();
   if (tok < nRows) { writeRow(outBase, sRow + h * 32u, h * 8u, l, z); }
 //#if HEAD_DIM_128
   workgroupBarrier();
-  subgroupMatrixStore<row_major>(&sS, so + 0u, o4, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o5, SS);
-  subgroupMatrixStore<row_major>(&sS, so + 32u, o6, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o7, SS);
+  storeS(so + 0u, o4); storeS(so + 16u, o5);
+  storeS(so + 32u, o6); storeS(so + 48u, o7);
   workgroupBarrier();
   if (tok < nRows) { writeRow(outBase + 16u, sRow + h * 32u, h * 8u, l, z); }
 //#endif

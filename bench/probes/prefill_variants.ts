@@ -1,6 +1,6 @@
-// Probe (not part of `tknp bench`): prefill_attention_sgmat with extra WGSL defines (the shader's
-// DBG_* switches), each checked against the f64 reference and timed. Finds which code change makes
-// the tensor-core kernel right or wrong on a device, and what it costs.
+// Probe (not part of `tknp bench`): prefill_attention_sgmat as shipped or with extra WGSL defines (a
+// variant under test), each checked against the f64 reference on small batches and an 8k prompt
+// (sampled rows), and timed on the 8k prompt. Found the miscompile of session 4 (bench/RESULTS.md).
 // Usage: node dist/bench/probes/prefill_variants.js [defines,comma,separated ...]  ('' = as shipped)
 import { timeGpu } from '../../src/bench/timing.js';
 import { Gpu } from '../../src/gpu/gpu.js';
@@ -10,7 +10,7 @@ import { attentionRef } from '../../src/kernels/ref/attention.js';
 import { f16BitsToF32, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
 
-const variants = process.argv.length > 2 ? process.argv.slice(2) : ['', 'DBG_RT', 'DBG_QVAR', 'DBG_SKIP', 'DBG_RT,DBG_QVAR,DBG_SKIP'];
+const variants = process.argv.length > 2 ? process.argv.slice(2) : [''];
 const gpu = await Gpu.create();
 console.log(`device: ${gpu.describe()}`);
 const variant = prefillAttentionVariant(gpu, 128) === 'subgroup-matrix' ? 'subgroup-matrix' : 'subgroup-matrix-emulated';
