@@ -14,17 +14,11 @@
 //   tile's P·V; keys past seqLen are zero); S = Q Kᵀ with Q as D/16 left matrices held in
 //   registers; S -> workgroup memory; softmax there, 2 lanes per row (V tile loads in flight),
 //   P stored f16; O += P V into D/16 result matrices that stay in registers.
-//   Every block of the tile is multiplied, also blocks past the workgroup's last query
-//   position: their keys are masked, P is exactly 0 there and adds nothing.
 //   The running max moves lazily: only when a row's tile max exceeds it by more than TAU = 8
 //   (log2 units; P <= 256 fits f16). Only then does O pass through workgroup memory to be
 //   rescaled, which after the first tiles is rare. Each decision depends on the row's own
 //   scores, and scaling a row by exactly 1 is exact: results stay chunk- and batch-invariant.
-// Q and O are named matrices (no arrays of matrices) and the per-block and per-column-tile matrix
-//   ops are written out (no loop around them), as in linear_subgroup_matrix_block; unlike there,
-//   every matrix op goes through a small WGSL function (loadQ … mma): with the builtins called
-//   straight from main this kernel gave wrong results on the H100 (rows shifted by two halves,
-//   whatever else changed; bench/RESULTS.md, session 4), with the functions it is right.
+//   Blocks at or past the workgroup's last query position are skipped.
 //#if !EMULATE
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 enable subgroups;
@@ -37,20 +31,22 @@ enable f16;
 @group(0) @binding(2) var<storage, read> vCache: array<vec4<u32>>;
 //#include prefill_params
 const D8: u32 = D / 8u;       // 16-byte chunks per row
+const DT: u32 = D / 16u;      // 16-wide column tiles of the head dim
 //#if EMULATE
 const NSG: u32 = 2u;          // lavapipe has 32 KiB of workgroup memory
-const BK: u32 = 32u;          // 2 cache blocks: the code for blocks 2 and 3 is left out
+const BK: u32 = 32u;
 //#else
 const NSG: u32 = 4u;
 const BK: u32 = 64u;
 //#endif
 const WG: u32 = NSG * 32u;
 const BM: u32 = NSG * 16u;    // packed query rows per workgroup
+const NB: u32 = BK / 16u;     // cache blocks per key tile
 const BLOCK: u32 = 16u;
 const KP: u32 = D + 8u;       // f16 row stride of the Q/K/V staging tile
 const SS: u32 = max(BK, 64u) + 4u; // f32 row stride of S (and of O, 64 columns at a time)
 const SP: u32 = BK + 8u;      // f16 row stride of P
-const KCH: u32 = BK * D8 / WG; // 16-byte chunks per invocation per K or V tile: 4 or 8
+const KCH: u32 = BK * D8 / WG; // 16-byte chunks per invocation per K or V tile
 const NEG: f32 = -1.0e30;
 const TAU: f32 = 8.0;
 
@@ -62,21 +58,21 @@ var<workgroup> sRescale: u32;
 //#if EMULATE
 // Emulated subgroup matrices: "subgroups" of 32 invocations, lane owns result elements
 // e = lane + 32 i (row e / 16, column e % 16); operands are read where they lie, so Q keeps
-// a tile of its own (sQ, same layout as sKV).
-var<workgroup> sQ: array<f16, BM * KP>;
+// a tile of its own.
+var<workgroup> sQ: array<f16, BM * D>;
 var<workgroup> sX: array<f32, WG>;
 var<private> inv: u32;
 var<private> n8: u32; // 8, unknown to the compiler: keeps the loops rolled (lavapipe compile time)
 struct Left { src: u32, off: u32, stride: u32 } // src 0: sQ, 1: sP (row-major)
 struct Right { colMajor: bool, off: u32 }       // in sKV
 struct Acc { v: array<f32, 8> }
-fn loadQ(off: u32) -> Left { return Left(0u, off, KP); }
-fn loadP(off: u32) -> Left { return Left(1u, off, SP); }
-fn loadK(off: u32) -> Right { return Right(true, off); }
-fn loadV(off: u32) -> Right { return Right(false, off); }
+fn loadQ(sg: u32, t: u32) -> Left { return Left(0u, sg * 16u * D + t * 16u, D); }
+fn loadP(sg: u32, j: u32) -> Left { return Left(1u, sg * 16u * SP + j * 16u, SP); }
+fn loadK(j: u32, t: u32) -> Right { return Right(true, j * 16u * KP + t * 16u); }
+fn loadV(j: u32, t: u32) -> Right { return Right(false, j * 16u * KP + t * 16u); }
 fn leftAt(a: Left, row: u32, k: u32) -> f32 {
   let i = a.off + row * a.stride + k;
-  return select(f32(sP[i % (BM * SP)]), f32(sQ[i % (BM * KP)]), a.src == 0u);
+  return select(f32(sP[i % (BM * SP)]), f32(sQ[i % (BM * D)]), a.src == 0u);
 }
 fn rightAt(b: Right, k: u32, n: u32) -> f32 { return f32(sKV[b.off + select(k * KP + n, n * KP + k, b.colMajor)]); }
 fn mma(a: Left, b: Right, c: Acc) -> Acc {
@@ -89,10 +85,10 @@ fn mma(a: Left, b: Right, c: Acc) -> Acc {
   }
   return r;
 }
-fn storeS(off: u32, c: Acc) {
+fn storeAcc(off: u32, c: Acc) {
   for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; sS[off + (e / 16u) * SS + e % 16u] = c.v[i]; }
 }
-fn loadS(off: u32) -> Acc {
+fn loadAcc(off: u32) -> Acc {
   var c = Acc();
   for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; c.v[i] = sS[off + (e / 16u) * SS + e % 16u]; }
   return c;
@@ -103,28 +99,25 @@ fn partner(x: f32) -> f32 {
   workgroupBarrier();
   return sX[inv ^ 16u];
 }
-fn stageQ(m: u32, d8: u32, v: vec4<u32>) {
-  stageRow(m, d8, v);
-  for (var w = 0u; w < 4u; w++) { let h = bitcast<vec2<f16>>(v[w]); sQ[m * KP + d8 * 8u + 2u * w] = h.x; sQ[m * KP + d8 * 8u + 2u * w + 1u] = h.y; }
-}
+fn stageQ(m: u32, d8: u32, v: vec4<u32>) { for (var w = 0u; w < 4u; w++) { let h = bitcast<vec2<f16>>(v[w]); sQ[m * D + d8 * 8u + 2u * w] = h.x; sQ[m * D + d8 * 8u + 2u * w + 1u] = h.y; } }
 //#else
 alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
 //#if SGM_BOOL
-fn loadQ(off: u32) -> Left { return subgroupMatrixLoad<Left>(&sKV, off, false, KP); }
-fn loadP(off: u32) -> Left { return subgroupMatrixLoad<Left>(&sP, off, false, SP); }
-fn loadK(off: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, off, true, KP); }
-fn loadV(off: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, off, false, KP); }
-fn loadS(off: u32) -> Acc { return subgroupMatrixLoad<Acc>(&sS, off, false, SS); }
-fn storeS(off: u32, c: Acc) { subgroupMatrixStore(&sS, off, c, false, SS); }
+fn loadQ(sg: u32, t: u32) -> Left { return subgroupMatrixLoad<Left>(&sKV, sg * 16u * KP + t * 16u, false, KP); }
+fn loadP(sg: u32, j: u32) -> Left { return subgroupMatrixLoad<Left>(&sP, sg * 16u * SP + j * 16u, false, SP); }
+fn loadK(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, j * 16u * KP + t * 16u, true, KP); }
+fn loadV(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, j * 16u * KP + t * 16u, false, KP); }
+fn storeAcc(off: u32, c: Acc) { subgroupMatrixStore(&sS, off, c, false, SS); }
+fn loadAcc(off: u32) -> Acc { return subgroupMatrixLoad<Acc>(&sS, off, false, SS); }
 //#else
-fn loadQ(off: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&sKV, off, KP); }
-fn loadP(off: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&sP, off, SP); }
-fn loadK(off: u32) -> Right { return subgroupMatrixLoad<Right, col_major>(&sKV, off, KP); }
-fn loadV(off: u32) -> Right { return subgroupMatrixLoad<Right, row_major>(&sKV, off, KP); }
-fn loadS(off: u32) -> Acc { return subgroupMatrixLoad<Acc, row_major>(&sS, off, SS); }
-fn storeS(off: u32, c: Acc) { subgroupMatrixStore<row_major>(&sS, off, c, SS); }
+fn loadQ(sg: u32, t: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&sKV, sg * 16u * KP + t * 16u, KP); }
+fn loadP(sg: u32, j: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&sP, sg * 16u * SP + j * 16u, SP); }
+fn loadK(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right, col_major>(&sKV, j * 16u * KP + t * 16u, KP); }
+fn loadV(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right, row_major>(&sKV, j * 16u * KP + t * 16u, KP); }
+fn storeAcc(off: u32, c: Acc) { subgroupMatrixStore<row_major>(&sS, off, c, SS); }
+fn loadAcc(off: u32) -> Acc { return subgroupMatrixLoad<Acc, row_major>(&sS, off, SS); }
 //#endif
 fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
 fn partner(x: f32) -> f32 { return subgroupShuffleXor(x, 16u); }
@@ -133,11 +126,11 @@ fn stageQ(m: u32, d8: u32, v: vec4<u32>) { stageRow(m, d8, v); }
 
 // 8 f16 (16 bytes) into row `row`, columns 8 d8 .. 8 d8 + 7 of the staging tile.
 fn stageRow(row: u32, d8: u32, v: vec4<u32>) {
-  let o = row * KP + d8 * 8u;
-  let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y);
-  let h2 = bitcast<vec2<f16>>(v.z); let h3 = bitcast<vec2<f16>>(v.w);
-  sKV[o] = h0.x; sKV[o + 1u] = h0.y; sKV[o + 2u] = h1.x; sKV[o + 3u] = h1.y;
-  sKV[o + 4u] = h2.x; sKV[o + 5u] = h2.y; sKV[o + 6u] = h3.x; sKV[o + 7u] = h3.y;
+  for (var w = 0u; w < 4u; w++) {
+    let h = bitcast<vec2<f16>>(v[w]);
+    sKV[row * KP + d8 * 8u + 2u * w] = h.x;
+    sKV[row * KP + d8 * 8u + 2u * w + 1u] = h.y;
+  }
 }
 
 struct Seq { seq: u32, kvHead: u32, seqLen: u32, loadEnd: u32 }
@@ -153,24 +146,6 @@ fn fetch(s: Seq, key0: u32, c: u32, lid: u32, isK: bool) -> vec4<u32> {
   return vCache[at];
 }
 
-// This invocation's KCH (4 or 8) chunks of a K or V tile, as named registers (no private array).
-struct Tile8 { c0: vec4<u32>, c1: vec4<u32>, c2: vec4<u32>, c3: vec4<u32>, c4: vec4<u32>, c5: vec4<u32>, c6: vec4<u32>, c7: vec4<u32> }
-fn fetchTile(s: Seq, key0: u32, lid: u32, isK: bool) -> Tile8 {
-  var r = Tile8();
-  r.c0 = fetch(s, key0, 0u, lid, isK); r.c1 = fetch(s, key0, 1u, lid, isK);
-  r.c2 = fetch(s, key0, 2u, lid, isK); r.c3 = fetch(s, key0, 3u, lid, isK);
-  if (KCH > 4u) {
-    r.c4 = fetch(s, key0, 4u, lid, isK); r.c5 = fetch(s, key0, 5u, lid, isK);
-    r.c6 = fetch(s, key0, 6u, lid, isK); r.c7 = fetch(s, key0, 7u, lid, isK);
-  }
-  return r;
-}
-fn stageChunk(lid: u32, c: u32, v: vec4<u32>) { let i = lid + c * WG; stageRow(i / D8, i % D8, v); }
-fn stageTile(r: Tile8, lid: u32) {
-  stageChunk(lid, 0u, r.c0); stageChunk(lid, 1u, r.c1); stageChunk(lid, 2u, r.c2); stageChunk(lid, 3u, r.c3);
-  if (KCH > 4u) { stageChunk(lid, 4u, r.c4); stageChunk(lid, 5u, r.c5); stageChunk(lid, 6u, r.c6); stageChunk(lid, 7u, r.c7); }
-}
-
 @compute @workgroup_size(WG)
 //#if EMULATE
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -182,7 +157,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 //#else
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let z = 0u; // constant loop bounds: loops unroll
+  let z = 0u; // constant loop bounds: loops unroll, matrices and prefetches stay in registers
 //#endif
   //#include prefill_query_tile
   let keyEnd = lastPos + 1u; // keys at or past keyEnd are masked for every row here
@@ -198,19 +173,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     stageQ(m, i % D8, v);
   }
   workgroupBarrier();
-  let qo = sg * 16u * KP;
-  let q0 = loadQ(qo + 0u);
-  let q1 = loadQ(qo + 16u);
-  let q2 = loadQ(qo + 32u);
-  let q3 = loadQ(qo + 48u);
-  var o0 = Acc(); var o1 = Acc(); var o2 = Acc(); var o3 = Acc();
-//#if HEAD_DIM_128
-  let q4 = loadQ(qo + 64u);
-  let q5 = loadQ(qo + 80u);
-  let q6 = loadQ(qo + 96u);
-  let q7 = loadQ(qo + 112u);
-  var o4 = Acc(); var o5 = Acc(); var o6 = Acc(); var o7 = Acc();
-//#endif
+  var qm: array<Left, DT>;
+  for (var t = 0u; t < DT + z; t++) { qm[t] = loadQ(sg, t); }
+  var acc: array<Acc, DT>;
 
   // This lane's softmax row and key parity: row 16 sg + r, keys 2i + h of each tile.
   let r = lane % 16u;
@@ -219,83 +184,31 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let rowPos = firstPos + min(row / G, nRows - 1u); // padding rows mirror the last token
   let sRow = row * SS;
   let pRow = row * SP;
-  let so = sg * 16u * SS; // the subgroup's 16 rows of sS and sP
-  let po = sg * 16u * SP;
   var m = NEG;
   var l = 0.0;
 
-  var kReg = fetchTile(sq, 0u, lid, true);
+  var kReg: array<vec4<u32>, KCH>;
+  for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, 0u, c, lid, true); }
 
   for (var kt = 0u; kt < numKeyTiles; kt++) {
     let key0 = kt * BK;
     workgroupBarrier(); // the previous tile's P·V (or the Q loads) are done with sKV and sP
-    stageTile(kReg, lid);
+    for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, kReg[c]); }
     workgroupBarrier();
 
-    // S = Q Kᵀ, one cache block (16 keys) at a time.
-    {
+    // S = Q Kᵀ for the blocks below keyEnd.
+    for (var j = 0u; j < NB + z; j++) {
+      if (key0 + j * BLOCK >= keyEnd) { break; }
       var s = Acc();
-      s = mma(q0, loadK(0u * KP + 0u), s);
-      s = mma(q1, loadK(0u * KP + 16u), s);
-      s = mma(q2, loadK(0u * KP + 32u), s);
-      s = mma(q3, loadK(0u * KP + 48u), s);
-//#if HEAD_DIM_128
-      s = mma(q4, loadK(0u * KP + 64u), s);
-      s = mma(q5, loadK(0u * KP + 80u), s);
-      s = mma(q6, loadK(0u * KP + 96u), s);
-      s = mma(q7, loadK(0u * KP + 112u), s);
-//#endif
-      storeS(so + 0u, s);
+      for (var t = 0u; t < DT + z; t++) { s = mma(qm[t], loadK(j, t), s); }
+      storeAcc(sg * 16u * SS + j * 16u, s);
     }
-    {
-      var s = Acc();
-      s = mma(q0, loadK(16u * KP + 0u), s);
-      s = mma(q1, loadK(16u * KP + 16u), s);
-      s = mma(q2, loadK(16u * KP + 32u), s);
-      s = mma(q3, loadK(16u * KP + 48u), s);
-//#if HEAD_DIM_128
-      s = mma(q4, loadK(16u * KP + 64u), s);
-      s = mma(q5, loadK(16u * KP + 80u), s);
-      s = mma(q6, loadK(16u * KP + 96u), s);
-      s = mma(q7, loadK(16u * KP + 112u), s);
-//#endif
-      storeS(so + 16u, s);
-    }
-//#if !EMULATE
-    {
-      var s = Acc();
-      s = mma(q0, loadK(32u * KP + 0u), s);
-      s = mma(q1, loadK(32u * KP + 16u), s);
-      s = mma(q2, loadK(32u * KP + 32u), s);
-      s = mma(q3, loadK(32u * KP + 48u), s);
-//#if HEAD_DIM_128
-      s = mma(q4, loadK(32u * KP + 64u), s);
-      s = mma(q5, loadK(32u * KP + 80u), s);
-      s = mma(q6, loadK(32u * KP + 96u), s);
-      s = mma(q7, loadK(32u * KP + 112u), s);
-//#endif
-      storeS(so + 32u, s);
-    }
-    {
-      var s = Acc();
-      s = mma(q0, loadK(48u * KP + 0u), s);
-      s = mma(q1, loadK(48u * KP + 16u), s);
-      s = mma(q2, loadK(48u * KP + 32u), s);
-      s = mma(q3, loadK(48u * KP + 48u), s);
-//#if HEAD_DIM_128
-      s = mma(q4, loadK(48u * KP + 64u), s);
-      s = mma(q5, loadK(48u * KP + 80u), s);
-      s = mma(q6, loadK(48u * KP + 96u), s);
-      s = mma(q7, loadK(48u * KP + 112u), s);
-//#endif
-      storeS(so + 48u, s);
-    }
-//#endif
-    let vReg = fetchTile(sq, key0, lid, false);
+    var vReg: array<vec4<u32>, KCH>;
+    for (var c = 0u; c < KCH + z; c++) { vReg[c] = fetch(sq, key0, c, lid, false); }
     workgroupBarrier(); // S is visible; K is no longer needed
 
     // Online softmax of this lane's half row (keys past the row's position are masked; that
-    // covers the blocks past the last query and every key at or past seqLen).
+    // covers the skipped blocks and every key at or past seqLen).
     var tileMax = NEG;
     for (var i = 0u; i < BK / 2u + z; i++) {
       let key = 2u * i + h;
@@ -315,112 +228,45 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     l = l * corr + lTile;
     if (mNew != m && m != NEG) { sRescale = kt + 1u; } // any lane of any subgroup
     m = mNew;
-    stageTile(vReg, lid);
+    for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, vReg[c]); }
     let flags = workgroupUniformLoad(&sRescale); // also the barrier before P and V are read
 
     if (flags == kt + 1u) {
-      // Some row's max moved: O *= corr through workgroup memory (corr is 1 for the others),
-      // 64 columns at a time.
-      storeS(so + 0u, o0); storeS(so + 16u, o1);
-      storeS(so + 32u, o2); storeS(so + 48u, o3);
-      workgroupBarrier();
-      for (var i = 0u; i < 32u + z; i++) { sS[sRow + h * 32u + i] *= corr; }
-      workgroupBarrier();
-      o0 = loadS(so + 0u); o1 = loadS(so + 16u);
-      o2 = loadS(so + 32u); o3 = loadS(so + 48u);
-//#if HEAD_DIM_128
-      workgroupBarrier();
-      storeS(so + 0u, o4); storeS(so + 16u, o5);
-      storeS(so + 32u, o6); storeS(so + 48u, o7);
-      workgroupBarrier();
-      for (var i = 0u; i < 32u + z; i++) { sS[sRow + h * 32u + i] *= corr; }
-      workgroupBarrier();
-      o4 = loadS(so + 0u); o5 = loadS(so + 16u);
-      o6 = loadS(so + 32u); o7 = loadS(so + 48u);
-//#endif
-      workgroupBarrier();
+      // Some row's max moved: O *= corr through workgroup memory (corr is 1 for the others).
+      for (var part = 0u; part < DT / 4u + z; part++) {
+        for (var n = 0u; n < 4u + z; n++) { storeAcc(sg * 16u * SS + n * 16u, acc[part * 4u + n]); }
+        workgroupBarrier();
+        for (var i = 0u; i < 32u + z; i++) { sS[sRow + h * 32u + i] *= corr; }
+        workgroupBarrier();
+        for (var n = 0u; n < 4u + z; n++) { acc[part * 4u + n] = loadAcc(sg * 16u * SS + n * 16u); }
+        workgroupBarrier();
+      }
     }
 
     // Next K tile in flight during O += P V.
-    if (kt + 1u < numKeyTiles) { kReg = fetchTile(sq, key0 + BK, lid, true); }
-    {
-      let pj = loadP(po + 0u);
-      o0 = mma(pj, loadV(0u * KP + 0u), o0);
-      o1 = mma(pj, loadV(0u * KP + 16u), o1);
-      o2 = mma(pj, loadV(0u * KP + 32u), o2);
-      o3 = mma(pj, loadV(0u * KP + 48u), o3);
-//#if HEAD_DIM_128
-      o4 = mma(pj, loadV(0u * KP + 64u), o4);
-      o5 = mma(pj, loadV(0u * KP + 80u), o5);
-      o6 = mma(pj, loadV(0u * KP + 96u), o6);
-      o7 = mma(pj, loadV(0u * KP + 112u), o7);
-//#endif
+    if (kt + 1u < numKeyTiles) {
+      for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, key0 + BK, c, lid, true); }
     }
-    {
-      let pj = loadP(po + 16u);
-      o0 = mma(pj, loadV(16u * KP + 0u), o0);
-      o1 = mma(pj, loadV(16u * KP + 16u), o1);
-      o2 = mma(pj, loadV(16u * KP + 32u), o2);
-      o3 = mma(pj, loadV(16u * KP + 48u), o3);
-//#if HEAD_DIM_128
-      o4 = mma(pj, loadV(16u * KP + 64u), o4);
-      o5 = mma(pj, loadV(16u * KP + 80u), o5);
-      o6 = mma(pj, loadV(16u * KP + 96u), o6);
-      o7 = mma(pj, loadV(16u * KP + 112u), o7);
-//#endif
+    for (var j = 0u; j < NB + z; j++) {
+      if (key0 + j * BLOCK >= keyEnd) { break; }
+      let pj = loadP(sg, j);
+      for (var t = 0u; t < DT + z; t++) { acc[t] = mma(pj, loadV(j, t), acc[t]); }
     }
-//#if !EMULATE
-    {
-      let pj = loadP(po + 32u);
-      o0 = mma(pj, loadV(32u * KP + 0u), o0);
-      o1 = mma(pj, loadV(32u * KP + 16u), o1);
-      o2 = mma(pj, loadV(32u * KP + 32u), o2);
-      o3 = mma(pj, loadV(32u * KP + 48u), o3);
-//#if HEAD_DIM_128
-      o4 = mma(pj, loadV(32u * KP + 64u), o4);
-      o5 = mma(pj, loadV(32u * KP + 80u), o5);
-      o6 = mma(pj, loadV(32u * KP + 96u), o6);
-      o7 = mma(pj, loadV(32u * KP + 112u), o7);
-//#endif
-    }
-    {
-      let pj = loadP(po + 48u);
-      o0 = mma(pj, loadV(48u * KP + 0u), o0);
-      o1 = mma(pj, loadV(48u * KP + 16u), o1);
-      o2 = mma(pj, loadV(48u * KP + 32u), o2);
-      o3 = mma(pj, loadV(48u * KP + 48u), o3);
-//#if HEAD_DIM_128
-      o4 = mma(pj, loadV(48u * KP + 64u), o4);
-      o5 = mma(pj, loadV(48u * KP + 80u), o5);
-      o6 = mma(pj, loadV(48u * KP + 96u), o6);
-      o7 = mma(pj, loadV(48u * KP + 112u), o7);
-//#endif
-    }
-//#endif
   }
 
   // out = O / l, 64 columns at a time through workgroup memory.
   let tok = row / G;
   let outBase = ((tok0 + tok) * p.numHeads + head0 + row % G) * (D / 4u);
-  workgroupBarrier();
-  storeS(so + 0u, o0); storeS(so + 16u, o1);
-  storeS(so + 32u, o2); storeS(so + 48u, o3);
-  workgroupBarrier();
-  if (tok < nRows) { writeRow(outBase, sRow + h * 32u, h * 8u, l, z); }
-//#if HEAD_DIM_128
-  workgroupBarrier();
-  storeS(so + 0u, o4); storeS(so + 16u, o5);
-  storeS(so + 32u, o6); storeS(so + 48u, o7);
-  workgroupBarrier();
-  if (tok < nRows) { writeRow(outBase + 16u, sRow + h * 32u, h * 8u, l, z); }
-//#endif
-}
-
-// 32 columns of an output row from sS (this lane's half of 64) divided by l, as 8 vec4.
-fn writeRow(outBase: u32, c0: u32, v0: u32, l: f32, z: u32) {
-  for (var i = 0u; i < 8u + z; i++) {
-    let c = c0 + i * 4u;
-    let v = vec4<f32>(sS[c], sS[c + 1u], sS[c + 2u], sS[c + 3u]) / l;
-    out[outBase + v0 + i] = vec4<f16>(v);
+  for (var part = 0u; part < DT / 4u + z; part++) {
+    workgroupBarrier();
+    for (var n = 0u; n < 4u + z; n++) { storeAcc(sg * 16u * SS + n * 16u, acc[part * 4u + n]); }
+    workgroupBarrier();
+    if (tok < nRows) {
+      for (var i = 0u; i < 8u + z; i++) {
+        let c = sRow + h * 32u + i * 4u;
+        let v = vec4<f32>(sS[c], sS[c + 1u], sS[c + 2u], sS[c + 3u]) / l;
+        out[outBase + part * 16u + h * 8u + i] = vec4<f16>(v);
+      }
+    }
   }
 }

@@ -1,0 +1,753 @@
+// prefill_attention_sgmat: the subgroup-matrix (tensor core) variant of prefill_attention.wgsl:
+// same bindings (caches read 16 bytes at a time), params, query-row tiling, dispatch and
+// absolute key tiles. Needs f16 16x16x16 subgroup matrices and 32-wide subgroups (NVIDIA);
+// the wrapper checks both. EMULATE runs the same tiling and index logic with the matrix
+// operations in plain WGSL (devices without the feature: tests on lavapipe).
+//
+// Bindings: 0 q: [numTokens, numHeads, D] f16 (vec4<u32> = 8 f16)   1 kCache, 2 vCache:
+//   [numBlocks, numKvHeads, 16, D] f16 (vec4<u32>)   3 queryStartLoc   4 seqLens
+//   5 blockTables   6 out: [numTokens, numHeads, D] f16 (vec4<f16>)   7 params
+// Workgroup: NSG = 4 subgroups of 32 (EMULATE: 2); subgroup s owns packed query rows
+//   16s .. 16s+15 (token-major (token, head) pairs of one kv head, as in the plain path).
+// Per key tile (BK = 64 keys = 4 cache blocks at absolute positions; EMULATE: 32):
+//   K tile -> workgroup memory (16-byte loads prefetched into registers during the previous
+//   tile's P·V; keys past seqLen are zero); S = Q Kᵀ with Q as D/16 left matrices held in
+//   registers; S -> workgroup memory; softmax there, 2 lanes per row (V tile loads in flight),
+//   P stored f16; O += P V into D/16 result matrices that stay in registers.
+//   Every block of the tile is multiplied, also blocks past the workgroup's last query
+//   position: their keys are masked, P is exactly 0 there and adds nothing.
+//   The running max moves lazily: only when a row's tile max exceeds it by more than TAU = 8
+//   (log2 units; P <= 256 fits f16). Only then does O pass through workgroup memory to be
+//   rescaled, which after the first tiles is rare. Each decision depends on the row's own
+//   scores, and scaling a row by exactly 1 is exact: results stay chunk- and batch-invariant.
+// Written like linear_subgroup_matrix_block (docs/KERNELS.md, "Tensor cores through Dawn"): the
+//   matrix builtins are called directly (no WGSL function takes or returns a matrix), Q and O
+//   are named matrices (no arrays of matrices), the per-block and per-column-tile matrix ops are
+//   written out (no loop around them); EMULATE and SGM_BOOL swap the builtins by //#replace.
+//#if !EMULATE
+diagnostic(off, chromium.subgroup_matrix_uniformity);
+enable subgroups;
+enable chromium_experimental_subgroup_matrix;
+//#endif
+enable f16;
+
+@group(0) @binding(0) var<storage, read> q: array<vec4<u32>>;
+@group(0) @binding(1) var<storage, read> kCache: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> vCache: array<vec4<u32>>;
+//#include prefill_params
+const D8: u32 = D / 8u;       // 16-byte chunks per row
+//#if EMULATE
+const NSG: u32 = 2u;          // lavapipe has 32 KiB of workgroup memory
+const BK: u32 = 32u;          // 2 cache blocks: the code for blocks 2 and 3 is left out
+//#else
+const NSG: u32 = 4u;
+const BK: u32 = 64u;
+//#endif
+const WG: u32 = NSG * 32u;
+const BM: u32 = NSG * 16u;    // packed query rows per workgroup
+const BLOCK: u32 = 16u;
+const KP: u32 = D + 8u;       // f16 row stride of the Q/K/V staging tile
+//#if DBG_SS72
+const SS: u32 = max(BK, 64u) + 8u;
+//#else
+const SS: u32 = max(BK, 64u) + 4u; // f32 row stride of S (and of O, 64 columns at a time)
+//#endif
+const SP: u32 = BK + 8u;      // f16 row stride of P
+const KCH: u32 = BK * D8 / WG; // 16-byte chunks per invocation per K or V tile
+const NEG: f32 = -1.0e30;
+const TAU: f32 = 8.0;
+
+//#if DBG_ORDER
+var<workgroup> sS: array<f32, BM * SS>;           // S; O when rescaled or written out
+var<workgroup> sKV: array<f16, max(BM, BK) * KP>; // Q tile at the start, then K or V tiles
+//#else
+var<workgroup> sKV: array<f16, max(BM, BK) * KP>; // Q tile at the start, then K or V tiles
+var<workgroup> sS: array<f32, BM * SS>;           // S; O when rescaled or written out
+//#endif
+var<workgroup> sP: array<f16, BM * SP>;
+var<workgroup> sRescale: u32;
+//#if DBG_WRAPALL
+//#replace subgroupMatrixLoad<Left, row_major>(&sKV, => wLoadQ(
+//#replace subgroupMatrixLoad<Left, row_major>(&sP, => wLoadP(
+//#replace subgroupMatrixLoad<Right, col_major>(&sKV, => wLoadK(
+//#replace subgroupMatrixLoad<Right, row_major>(&sKV, => wLoadV(
+//#replace subgroupMatrixLoad<Acc, row_major>(&sS, => wLoadS(
+//#replace subgroupMatrixStore<row_major>(&sS, => wStoreS(
+//#replace subgroupMatrixMultiplyAccumulate( => wMma(
+fn wLoadQ(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left, row_major>( &sKV, off, stride); }
+fn wLoadP(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left, row_major>( &sP, off, stride); }
+fn wLoadK(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right, col_major>( &sKV, off, stride); }
+fn wLoadV(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right, row_major>( &sKV, off, stride); }
+fn wLoadS(off: u32, stride: u32) -> Acc { return subgroupMatrixLoad<Acc, row_major>( &sS, off, stride); }
+fn wStoreS(off: u32, c: Acc, stride: u32) { subgroupMatrixStore<row_major>( &sS, off, c, stride); }
+fn wMma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate (a, b, c); }
+//#endif
+//#if DBG_WRAP
+//#replace subgroupMatrixStore<row_major>(&sS, => dbgStoreS(
+//#replace subgroupMatrixLoad<Acc, row_major>(&sS, => dbgLoadS(
+fn dbgStoreS(off: u32, c: Acc, stride: u32) { subgroupMatrixStore<row_major>( &sS, off, c, stride); }
+fn dbgLoadS(off: u32, stride: u32) -> Acc { return subgroupMatrixLoad<Acc, row_major>( &sS, off, stride); }
+//#endif
+//#if DBG_QRELOAD
+var<workgroup> sQ2: array<f16, BM * KP>; // debug: Q kept apart, reloaded every tile
+//#endif
+
+//#if EMULATE
+// Emulated subgroup matrices: "subgroups" of 32 invocations, lane owns result elements
+// e = lane + 32 i (row e / 16, column e % 16); operands are read where they lie, so Q keeps
+// a tile of its own (sQ, same layout as sKV).
+//#replace subgroupMatrixLoad<Left, row_major>(&sKV, => emuLoadQ(
+//#replace subgroupMatrixLoad<Left, row_major>(&sP, => emuLoadP(
+//#replace subgroupMatrixLoad<Right, col_major>(&sKV, => emuLoadK(
+//#replace subgroupMatrixLoad<Right, row_major>(&sKV, => emuLoadV(
+//#replace subgroupMatrixLoad<Acc, row_major>(&sS, => emuLoadS(
+//#replace subgroupMatrixStore<row_major>(&sS, => emuStoreS(
+//#replace subgroupMatrixMultiplyAccumulate( => emuMma(
+var<workgroup> sQ: array<f16, BM * KP>;
+var<workgroup> sX: array<f32, WG>;
+var<private> inv: u32;
+var<private> n8: u32; // 8, unknown to the compiler: keeps the loops rolled (lavapipe compile time)
+struct Left { src: u32, off: u32, stride: u32 } // src 0: sQ, 1: sP (row-major)
+struct Right { colMajor: bool, off: u32 }       // in sKV
+struct Acc { v: array<f32, 8> }
+fn emuLoadQ(off: u32, stride: u32) -> Left { return Left(0u, off, stride); }
+fn emuLoadP(off: u32, stride: u32) -> Left { return Left(1u, off, stride); }
+fn emuLoadK(off: u32, stride: u32) -> Right { return Right(true, off); }
+fn emuLoadV(off: u32, stride: u32) -> Right { return Right(false, off); }
+fn leftAt(a: Left, row: u32, k: u32) -> f32 {
+  let i = a.off + row * a.stride + k;
+  return select(f32(sP[i % (BM * SP)]), f32(sQ[i % (BM * KP)]), a.src == 0u);
+}
+fn rightAt(b: Right, k: u32, n: u32) -> f32 { return f32(sKV[b.off + select(k * KP + n, n * KP + k, b.colMajor)]); }
+fn emuMma(a: Left, b: Right, c: Acc) -> Acc {
+  var r = c;
+  for (var i = 0u; i < n8; i++) {
+    let e = inv % 32u + 32u * i;
+    var s = 0.0;
+    for (var k = 0u; k < 2u * n8; k++) { s = fma(leftAt(a, e / 16u, k), rightAt(b, k, e % 16u), s); }
+    r.v[i] += s;
+  }
+  return r;
+}
+fn emuStoreS(off: u32, c: Acc, stride: u32) {
+  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; sS[off + (e / 16u) * stride + e % 16u] = c.v[i]; }
+}
+fn emuLoadS(off: u32, stride: u32) -> Acc {
+  var c = Acc();
+  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; c.v[i] = sS[off + (e / 16u) * stride + e % 16u]; }
+  return c;
+}
+fn partner(x: f32) -> f32 {
+  workgroupBarrier();
+  sX[inv] = x;
+  workgroupBarrier();
+  return sX[inv ^ 16u];
+}
+fn stageQ(m: u32, d8: u32, v: vec4<u32>) {
+  stageRow(m, d8, v);
+  for (var w = 0u; w < 4u; w++) { let h = bitcast<vec2<f16>>(v[w]); sQ[m * KP + d8 * 8u + 2u * w] = h.x; sQ[m * KP + d8 * 8u + 2u * w + 1u] = h.y; }
+}
+//#else
+alias Left = subgroup_matrix_left<f16, 16, 16>;
+alias Right = subgroup_matrix_right<f16, 16, 16>;
+alias Acc = subgroup_matrix_result<f32, 16, 16>;
+//#if SGM_BOOL
+//#replace subgroupMatrixLoad<Left, row_major>(&sKV, => boolLoadQ(
+//#replace subgroupMatrixLoad<Left, row_major>(&sP, => boolLoadP(
+//#replace subgroupMatrixLoad<Right, col_major>(&sKV, => boolLoadK(
+//#replace subgroupMatrixLoad<Right, row_major>(&sKV, => boolLoadV(
+//#replace subgroupMatrixLoad<Acc, row_major>(&sS, => boolLoadS(
+//#replace subgroupMatrixStore<row_major>(&sS, => boolStoreS(
+fn boolLoadQ(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left>(&sKV, off, false, stride); }
+fn boolLoadP(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left>(&sP, off, false, stride); }
+fn boolLoadK(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, off, true, stride); }
+fn boolLoadV(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, off, false, stride); }
+fn boolLoadS(off: u32, stride: u32) -> Acc { return subgroupMatrixLoad<Acc>(&sS, off, false, stride); }
+fn boolStoreS(off: u32, c: Acc, stride: u32) { subgroupMatrixStore(&sS, off, c, false, stride); }
+//#endif
+fn partner(x: f32) -> f32 { return subgroupShuffleXor(x, 16u); }
+fn stageQ(m: u32, d8: u32, v: vec4<u32>) { stageRow(m, d8, v); }
+//#endif
+
+// 8 f16 (16 bytes) into row `row`, columns 8 d8 .. 8 d8 + 7 of the staging tile (components named,
+// as lib/linear_stage's putA: no dynamic index into the vector).
+fn stageRow(row: u32, d8: u32, v: vec4<u32>) {
+  let o = row * KP + d8 * 8u;
+  let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y);
+  let h2 = bitcast<vec2<f16>>(v.z); let h3 = bitcast<vec2<f16>>(v.w);
+  sKV[o] = h0.x; sKV[o + 1u] = h0.y; sKV[o + 2u] = h1.x; sKV[o + 3u] = h1.y;
+  sKV[o + 4u] = h2.x; sKV[o + 5u] = h2.y; sKV[o + 6u] = h3.x; sKV[o + 7u] = h3.y;
+}
+
+struct Seq { seq: u32, kvHead: u32, seqLen: u32, loadEnd: u32 }
+
+// 16-byte chunk c of this invocation's share of the key tile at key0 (zero at or past loadEnd).
+fn fetch(s: Seq, key0: u32, c: u32, lid: u32, isK: bool) -> vec4<u32> {
+  let i = lid + c * WG;
+  let pos = key0 + i / D8;
+  if (pos >= s.loadEnd) { return vec4<u32>(); }
+  let block = blockTables[s.seq * p.maxBlocksPerSeq + pos / BLOCK];
+  let at = ((block * p.numKvHeads + s.kvHead) * BLOCK + pos % BLOCK) * D8 + i % D8;
+  if (isK) { return kCache[at]; }
+  return vCache[at];
+}
+
+@compute @workgroup_size(WG)
+//#if EMULATE
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
+  inv = lid;
+  n8 = 8u + (lid >> 16u);
+  let sg = lid / 32u;
+  let lane = lid % 32u;
+  let z = p.numSeqs >> 31u; // 0, uniform, unknown to the compiler: loops stay rolled
+//#else
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32,
+        @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
+  let z = 0u; // constant loop bounds: loops unroll
+//#endif
+  //#include prefill_query_tile
+  let keyEnd = lastPos + 1u; // keys at or past keyEnd are masked for every row here
+  // Keys loaded: whole blocks below keyEnd, but never a slot at or past seqLen.
+  let sq = Seq(seq, kvHead, seqLen, min(seqLen, (keyEnd + BLOCK - 1u) / BLOCK * BLOCK));
+
+  // Q tile -> workgroup memory (padding rows zero) -> D/16 left matrices per subgroup.
+  for (var i = lid; i < BM * D8; i += WG) {
+    let m = i / D8;
+    let r = m / G;
+    var v = vec4<u32>();
+    if (r < nRows) { v = q[((tok0 + r) * p.numHeads + head0 + m % G) * D8 + i % D8]; }
+    stageQ(m, i % D8, v);
+//#if DBG_QRELOAD
+    for (var w = 0u; w < 4u; w++) { let hh = bitcast<vec2<f16>>(v[w]); sQ2[m * KP + (i % D8) * 8u + 2u * w] = hh.x; sQ2[m * KP + (i % D8) * 8u + 2u * w + 1u] = hh.y; }
+//#endif
+  }
+  workgroupBarrier();
+  let qo = sg * 16u * KP;
+//#if DBG_RT
+  let ko = p.numSeqs >> 31u; // debug: K/V matrix-load offsets computed at run time
+//#else
+  const ko = 0u;
+//#endif
+//#if DBG_QVAR
+//#replace let q => var q
+//#endif
+//#if DBG_QRELOAD
+//#replace let q => var q
+//#endif
+  let q0 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 0u, KP);
+  let q1 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 16u, KP);
+  let q2 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 32u, KP);
+  let q3 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 48u, KP);
+  var o0 = Acc(); var o1 = Acc(); var o2 = Acc(); var o3 = Acc();
+//#if HEAD_DIM_128
+  let q4 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 64u, KP);
+  let q5 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 80u, KP);
+  let q6 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 96u, KP);
+  let q7 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 112u, KP);
+  var o4 = Acc(); var o5 = Acc(); var o6 = Acc(); var o7 = Acc();
+//#endif
+
+  // This lane's softmax row and key parity: row 16 sg + r, keys 2i + h of each tile.
+  let r = lane % 16u;
+  let h = lane / 16u;
+  let row = sg * 16u + r;
+  let rowPos = firstPos + min(row / G, nRows - 1u); // padding rows mirror the last token
+  let sRow = row * SS;
+  let pRow = row * SP;
+  let so = sg * 16u * SS; // the subgroup's 16 rows of sS and sP
+  let po = sg * 16u * SP;
+  var m = NEG;
+  var l = 0.0;
+
+  var kReg: array<vec4<u32>, KCH>;
+  for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, 0u, c, lid, true); }
+
+  for (var kt = 0u; kt < numKeyTiles; kt++) {
+    let key0 = kt * BK;
+    workgroupBarrier(); // the previous tile's P·V (or the Q loads) are done with sKV and sP
+    for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, kReg[c]); }
+    workgroupBarrier();
+//#if DBG_QRELOAD
+    q0 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 0u, KP); q1 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 16u, KP);
+    q2 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 32u, KP); q3 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 48u, KP);
+//#if HEAD_DIM_128
+    q4 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 64u, KP); q5 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 80u, KP);
+    q6 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 96u, KP); q7 = subgroupMatrixLoad<Left, row_major>(&sQ2, qo + 112u, KP);
+//#endif
+//#endif
+
+    // S = Q Kᵀ, one cache block (16 keys) at a time.
+    {
+      var s = Acc();
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 0u, KP); s = subgroupMatrixMultiplyAccumulate(q0, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 0u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 16u, KP); s = subgroupMatrixMultiplyAccumulate(q1, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 16u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 32u, KP); s = subgroupMatrixMultiplyAccumulate(q2, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 32u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 48u, KP); s = subgroupMatrixMultiplyAccumulate(q3, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 48u, KP), s);
+//#endif
+//#if HEAD_DIM_128
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 64u, KP); s = subgroupMatrixMultiplyAccumulate(q4, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 64u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 80u, KP); s = subgroupMatrixMultiplyAccumulate(q5, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 80u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 96u, KP); s = subgroupMatrixMultiplyAccumulate(q6, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 96u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 112u, KP); s = subgroupMatrixMultiplyAccumulate(q7, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 112u, KP), s);
+//#endif
+//#endif
+      subgroupMatrixStore<row_major>(&sS, so + 0u, s, SS);
+    }
+//#if DBG_SKIP
+    if (key0 + 16u < keyEnd) {
+//#else
+    {
+//#endif
+      var s = Acc();
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 0u, KP); s = subgroupMatrixMultiplyAccumulate(q0, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 0u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 16u, KP); s = subgroupMatrixMultiplyAccumulate(q1, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 16u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 32u, KP); s = subgroupMatrixMultiplyAccumulate(q2, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 32u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 48u, KP); s = subgroupMatrixMultiplyAccumulate(q3, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 48u, KP), s);
+//#endif
+//#if HEAD_DIM_128
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 64u, KP); s = subgroupMatrixMultiplyAccumulate(q4, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 64u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 80u, KP); s = subgroupMatrixMultiplyAccumulate(q5, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 80u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 96u, KP); s = subgroupMatrixMultiplyAccumulate(q6, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 96u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 112u, KP); s = subgroupMatrixMultiplyAccumulate(q7, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 112u, KP), s);
+//#endif
+//#endif
+      subgroupMatrixStore<row_major>(&sS, so + 16u, s, SS);
+    }
+//#if !EMULATE
+//#if DBG_SKIP
+    if (key0 + 32u < keyEnd) {
+//#else
+    {
+//#endif
+      var s = Acc();
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 0u, KP); s = subgroupMatrixMultiplyAccumulate(q0, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 0u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 16u, KP); s = subgroupMatrixMultiplyAccumulate(q1, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 16u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 32u, KP); s = subgroupMatrixMultiplyAccumulate(q2, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 32u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 48u, KP); s = subgroupMatrixMultiplyAccumulate(q3, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 48u, KP), s);
+//#endif
+//#if HEAD_DIM_128
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 64u, KP); s = subgroupMatrixMultiplyAccumulate(q4, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 64u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 80u, KP); s = subgroupMatrixMultiplyAccumulate(q5, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 80u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 96u, KP); s = subgroupMatrixMultiplyAccumulate(q6, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 96u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 112u, KP); s = subgroupMatrixMultiplyAccumulate(q7, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 112u, KP), s);
+//#endif
+//#endif
+      subgroupMatrixStore<row_major>(&sS, so + 32u, s, SS);
+    }
+//#if DBG_SKIP
+    if (key0 + 48u < keyEnd) {
+//#else
+    {
+//#endif
+      var s = Acc();
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 0u, KP); s = subgroupMatrixMultiplyAccumulate(q0, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 0u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 16u, KP); s = subgroupMatrixMultiplyAccumulate(q1, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 16u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 32u, KP); s = subgroupMatrixMultiplyAccumulate(q2, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 32u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 48u, KP); s = subgroupMatrixMultiplyAccumulate(q3, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 48u, KP), s);
+//#endif
+//#if HEAD_DIM_128
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 64u, KP); s = subgroupMatrixMultiplyAccumulate(q4, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 64u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 80u, KP); s = subgroupMatrixMultiplyAccumulate(q5, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 80u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 96u, KP); s = subgroupMatrixMultiplyAccumulate(q6, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 96u, KP), s);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 112u, KP); s = subgroupMatrixMultiplyAccumulate(q7, b, s); }
+//#else
+      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 112u, KP), s);
+//#endif
+//#endif
+      subgroupMatrixStore<row_major>(&sS, so + 48u, s, SS);
+    }
+//#endif
+    var vReg: array<vec4<u32>, KCH>;
+    for (var c = 0u; c < KCH + z; c++) { vReg[c] = fetch(sq, key0, c, lid, false); }
+    workgroupBarrier(); // S is visible; K is no longer needed
+
+    // Online softmax of this lane's half row (keys past the row's position are masked; that
+    // covers the blocks past the last query and every key at or past seqLen).
+    var tileMax = NEG;
+    for (var i = 0u; i < BK / 2u + z; i++) {
+      let key = 2u * i + h;
+      tileMax = max(tileMax, select(NEG, sS[sRow + key] * p.scaleLog2, key0 + key <= rowPos));
+    }
+    tileMax = max(tileMax, partner(tileMax));
+    let mNew = select(m, tileMax, tileMax > m + TAU);
+    let corr = exp2(m - mNew);
+    var lTile = 0.0;
+    for (var i = 0u; i < BK / 2u + z; i++) {
+      let key = 2u * i + h;
+      let pr = f16(exp2(select(NEG, sS[sRow + key] * p.scaleLog2, key0 + key <= rowPos) - mNew));
+      sP[pRow + key] = pr;
+      lTile += f32(pr);
+    }
+    lTile += partner(lTile);
+    l = l * corr + lTile;
+    if (mNew != m && m != NEG) { sRescale = kt + 1u; } // any lane of any subgroup
+    m = mNew;
+    for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, vReg[c]); }
+    let flags = workgroupUniformLoad(&sRescale); // also the barrier before P and V are read
+
+    if (flags == kt + 1u) {
+      // Some row's max moved: O *= corr through workgroup memory (corr is 1 for the others),
+      // 64 columns at a time.
+      subgroupMatrixStore<row_major>(&sS, so + 0u, o0, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o1, SS);
+      subgroupMatrixStore<row_major>(&sS, so + 32u, o2, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o3, SS);
+      workgroupBarrier();
+      for (var i = 0u; i < 32u + z; i++) { sS[sRow + h * 32u + i] *= corr; }
+      workgroupBarrier();
+      o0 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 0u, SS); o1 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 16u, SS);
+      o2 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 32u, SS); o3 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 48u, SS);
+//#if HEAD_DIM_128
+      workgroupBarrier();
+      subgroupMatrixStore<row_major>(&sS, so + 0u, o4, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o5, SS);
+      subgroupMatrixStore<row_major>(&sS, so + 32u, o6, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o7, SS);
+      workgroupBarrier();
+      for (var i = 0u; i < 32u + z; i++) { sS[sRow + h * 32u + i] *= corr; }
+      workgroupBarrier();
+      o4 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 0u, SS); o5 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 16u, SS);
+      o6 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 32u, SS); o7 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 48u, SS);
+//#endif
+      workgroupBarrier();
+    }
+
+    // Next K tile in flight during O += P V.
+    if (kt + 1u < numKeyTiles) {
+      for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, key0 + BK, c, lid, true); }
+    }
+    {
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 0u, SP);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 0u, KP); o0 = subgroupMatrixMultiplyAccumulate(pj, b, o0); }
+//#else
+      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 0u, KP), o0);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 16u, KP); o1 = subgroupMatrixMultiplyAccumulate(pj, b, o1); }
+//#else
+      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 16u, KP), o1);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 32u, KP); o2 = subgroupMatrixMultiplyAccumulate(pj, b, o2); }
+//#else
+      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 32u, KP), o2);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 48u, KP); o3 = subgroupMatrixMultiplyAccumulate(pj, b, o3); }
+//#else
+      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 48u, KP), o3);
+//#endif
+//#if HEAD_DIM_128
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 64u, KP); o4 = subgroupMatrixMultiplyAccumulate(pj, b, o4); }
+//#else
+      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 64u, KP), o4);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 80u, KP); o5 = subgroupMatrixMultiplyAccumulate(pj, b, o5); }
+//#else
+      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 80u, KP), o5);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 96u, KP); o6 = subgroupMatrixMultiplyAccumulate(pj, b, o6); }
+//#else
+      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 96u, KP), o6);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 112u, KP); o7 = subgroupMatrixMultiplyAccumulate(pj, b, o7); }
+//#else
+      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 112u, KP), o7);
+//#endif
+//#endif
+    }
+//#if DBG_SKIP
+    if (key0 + 16u < keyEnd) {
+//#else
+    {
+//#endif
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 16u, SP);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 0u, KP); o0 = subgroupMatrixMultiplyAccumulate(pj, b, o0); }
+//#else
+      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 0u, KP), o0);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 16u, KP); o1 = subgroupMatrixMultiplyAccumulate(pj, b, o1); }
+//#else
+      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 16u, KP), o1);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 32u, KP); o2 = subgroupMatrixMultiplyAccumulate(pj, b, o2); }
+//#else
+      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 32u, KP), o2);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 48u, KP); o3 = subgroupMatrixMultiplyAccumulate(pj, b, o3); }
+//#else
+      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 48u, KP), o3);
+//#endif
+//#if HEAD_DIM_128
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 64u, KP); o4 = subgroupMatrixMultiplyAccumulate(pj, b, o4); }
+//#else
+      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 64u, KP), o4);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 80u, KP); o5 = subgroupMatrixMultiplyAccumulate(pj, b, o5); }
+//#else
+      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 80u, KP), o5);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 96u, KP); o6 = subgroupMatrixMultiplyAccumulate(pj, b, o6); }
+//#else
+      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 96u, KP), o6);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 112u, KP); o7 = subgroupMatrixMultiplyAccumulate(pj, b, o7); }
+//#else
+      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 112u, KP), o7);
+//#endif
+//#endif
+    }
+//#if !EMULATE
+//#if DBG_SKIP
+    if (key0 + 32u < keyEnd) {
+//#else
+    {
+//#endif
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 32u, SP);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 0u, KP); o0 = subgroupMatrixMultiplyAccumulate(pj, b, o0); }
+//#else
+      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 0u, KP), o0);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 16u, KP); o1 = subgroupMatrixMultiplyAccumulate(pj, b, o1); }
+//#else
+      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 16u, KP), o1);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 32u, KP); o2 = subgroupMatrixMultiplyAccumulate(pj, b, o2); }
+//#else
+      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 32u, KP), o2);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 48u, KP); o3 = subgroupMatrixMultiplyAccumulate(pj, b, o3); }
+//#else
+      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 48u, KP), o3);
+//#endif
+//#if HEAD_DIM_128
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 64u, KP); o4 = subgroupMatrixMultiplyAccumulate(pj, b, o4); }
+//#else
+      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 64u, KP), o4);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 80u, KP); o5 = subgroupMatrixMultiplyAccumulate(pj, b, o5); }
+//#else
+      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 80u, KP), o5);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 96u, KP); o6 = subgroupMatrixMultiplyAccumulate(pj, b, o6); }
+//#else
+      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 96u, KP), o6);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 112u, KP); o7 = subgroupMatrixMultiplyAccumulate(pj, b, o7); }
+//#else
+      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 112u, KP), o7);
+//#endif
+//#endif
+    }
+//#if DBG_SKIP
+    if (key0 + 48u < keyEnd) {
+//#else
+    {
+//#endif
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 48u, SP);
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 0u, KP); o0 = subgroupMatrixMultiplyAccumulate(pj, b, o0); }
+//#else
+      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 0u, KP), o0);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 16u, KP); o1 = subgroupMatrixMultiplyAccumulate(pj, b, o1); }
+//#else
+      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 16u, KP), o1);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 32u, KP); o2 = subgroupMatrixMultiplyAccumulate(pj, b, o2); }
+//#else
+      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 32u, KP), o2);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 48u, KP); o3 = subgroupMatrixMultiplyAccumulate(pj, b, o3); }
+//#else
+      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 48u, KP), o3);
+//#endif
+//#if HEAD_DIM_128
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 64u, KP); o4 = subgroupMatrixMultiplyAccumulate(pj, b, o4); }
+//#else
+      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 64u, KP), o4);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 80u, KP); o5 = subgroupMatrixMultiplyAccumulate(pj, b, o5); }
+//#else
+      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 80u, KP), o5);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 96u, KP); o6 = subgroupMatrixMultiplyAccumulate(pj, b, o6); }
+//#else
+      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 96u, KP), o6);
+//#endif
+//#if DBG_NEST
+      { let b = subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 112u, KP); o7 = subgroupMatrixMultiplyAccumulate(pj, b, o7); }
+//#else
+      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 112u, KP), o7);
+//#endif
+//#endif
+    }
+//#endif
+  }
+
+  // out = O / l, 64 columns at a time through workgroup memory.
+  let tok = row / G;
+  let outBase = ((tok0 + tok) * p.numHeads + head0 + row % G) * (D / 4u);
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&sS, so + 0u, o0, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o1, SS);
+  subgroupMatrixStore<row_major>(&sS, so + 32u, o2, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o3, SS);
+  workgroupBarrier();
+  if (tok < nRows) { writeRow(outBase, sRow + h * 32u, h * 8u, l, z); }
+//#if HEAD_DIM_128
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&sS, so + 0u, o4, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o5, SS);
+  subgroupMatrixStore<row_major>(&sS, so + 32u, o6, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o7, SS);
+  workgroupBarrier();
+  if (tok < nRows) { writeRow(outBase + 16u, sRow + h * 32u, h * 8u, l, z); }
+//#endif
+}
+
+// 32 columns of an output row from sS (this lane's half of 64) divided by l, as 8 vec4.
+fn writeRow(outBase: u32, c0: u32, v0: u32, l: f32, z: u32) {
+  for (var i = 0u; i < 8u + z; i++) {
+    let c = c0 + i * 4u;
+    let v = vec4<f32>(sS[c], sS[c + 1u], sS[c + 2u], sS[c + 3u]) / l;
+    out[outBase + v0 + i] = vec4<f16>(v);
+  }
+}
