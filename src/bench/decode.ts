@@ -60,6 +60,8 @@ export interface DecodeCaseResult {
   readonly tokensPerSecondPerGpu?: number;
   /** Mean ms per timed step of each global rank's --profile counters (tp × tknp > 1). */
   readonly profile?: Record<string, number>[];
+  /** Mean CPU ms to record a timed step (one rank only; the rest of a step is GPU time and waiting). */
+  readonly recordMs?: number;
 }
 
 export interface DecodeBenchReport {
@@ -212,10 +214,15 @@ async function runCase(ex: Executor, config: EngineConfig, o: DecodeBenchOptions
 
   // Decode: warm-up steps, then timed steps.
   const profiles = (ex as { profiles?: Record<string, number>[][] }).profiles;
+  const recordTime = (ex as { recordTime?: { readonly steps: number; readonly ms: number } }).recordTime;
+  let recordStart = { steps: 0, ms: 0 };
   let profileStart = 0;
   const stepMs: number[] = [];
   for (let s = 0; s < decodeSteps; s++) {
-    if (s === warmup) profileStart = profiles?.length ?? 0;
+    if (s === warmup) {
+      profileStart = profiles?.length ?? 0;
+      if (recordTime) recordStart = { ...recordTime };
+    }
     const t = performance.now();
     const out = scheduler.schedule();
     // fitBatch placed the batch so that it never preempts: anything else is a bug, not a result.
@@ -236,5 +243,6 @@ async function runCase(ex: Executor, config: EngineConfig, o: DecodeBenchOptions
     });
   }
   for (const r of admitted.requests) scheduler.abortRequest(r.requestId);
-  return { ...base, ranBatch: n, prefill, stepMs: stats, tokensPerSecond, tokensPerSecondPerGpu: tokensPerSecond / world, profile };
+  const recordMs = recordTime && recordTime.steps > recordStart.steps ? (recordTime.ms - recordStart.ms) / (recordTime.steps - recordStart.steps) : undefined;
+  return { ...base, ranBatch: n, prefill, stepMs: stats, tokensPerSecond, tokensPerSecondPerGpu: tokensPerSecond / world, profile, recordMs };
 }

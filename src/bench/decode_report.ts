@@ -65,6 +65,7 @@ export function renderDecodeTable(rep: DecodeBenchReport): string {
     const cells = rows[j];
     if (r.skipped) lines.push(`${cells.slice(0, 6).map((c, i) => pad(c, widths[i], textCols.has(i))).join('  ')}  ${cells[6]}`);
     else lines.push(cells.map((c, i) => pad(c, widths[i], textCols.has(i))).join('  '));
+    if (r.recordMs !== undefined) lines.push(`  CPU ms to record a step: ${fmt(r.recordMs, 2)}`);
     if (r.profile) {
       lines.push('  step breakdown (ms per step, summed over layers):');
       lines.push(...profileLines(r));

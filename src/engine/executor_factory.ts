@@ -41,6 +41,11 @@ export class LocalExecutor implements Executor {
     return this.runner.profiles;
   }
 
+  /** CPU time spent recording steps so far (ModelRunner.recordTime). */
+  get recordTime(): { readonly steps: number; readonly ms: number } {
+    return this.runner.recordTime;
+  }
+
   execute(...args: Parameters<Executor['execute']>) {
     const [, flat, sampling, opts] = args;
     return this.runner.execute(flat, sampling, opts);

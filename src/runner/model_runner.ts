@@ -80,6 +80,11 @@ export class ModelRunner {
    * this rank; the shape of DistributedExecutor.profiles).
    */
   readonly profiles: Record<string, number>[][] = [];
+  /**
+   * CPU time spent recording steps (from the start of the forward pass to the step's last submit,
+   * split submits included): when its mean nears the step time, decode is bound by the CPU.
+   */
+  readonly recordTime = { steps: 0, ms: 0 };
 
   private constructor(
     readonly gpu: Gpu,
@@ -133,8 +138,10 @@ export class ModelRunner {
     const layout = { numTokensPerRank: flat.ranks.map((r) => r.numTokens), tokenStartPerRank: flat.ranks.map((r) => r.tokenStart) };
     this.attention.setStep(layout, this.attnBuffers.upload(flat.ranks[0]));
     const rec = new Recorder(this.gpu, `step ${flat.stepId}`, { timeEachDispatch: this.profileKernels });
+    const t0 = performance.now();
     const logits = await this.model.forward(rec, inputs, { skipLogits: this.tpRank !== 0 });
     if (!logits) {
+      this.countRecord(t0);
       await this.submit(rec);
       await this.gpu.flush();
       return { tokens: new Uint32Array(0) };
@@ -148,12 +155,18 @@ export class ModelRunner {
         sample(rec, logits, rows(this.samplingParams, S), out);
       }
     }
+    this.countRecord(t0);
     await this.submit(rec);
     const tokens = S > 0 ? ((await this.gpu.read(out)) as Uint32Array) : new Uint32Array(0);
     const result: StepResult = { tokens };
     if (opts.returnLogits && S > 0) return { tokens, logits: (await this.gpu.read(logits)) as Float32Array };
     await this.gpu.flush();
     return result;
+  }
+
+  private countRecord(t0: number): void {
+    this.recordTime.steps++;
+    this.recordTime.ms += performance.now() - t0;
   }
 
   /** Submits the step; when profiling, waits for its timestamps and records ms per shader. */

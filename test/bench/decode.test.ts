@@ -100,11 +100,15 @@ describe.skipIf(!gpu)(`bench decode on the tiny preset ${gpu ? '' : `(skipped: $
     return r;
   };
 
-  it('tknp 1 and tknp 2: finite positive throughput, per-rank KV capacity, profile breakdown with 2 ranks', async () => {
+  it('tknp 1 and tknp 2: finite positive throughput, per-rank KV capacity, CPU record time with 1 rank, profile breakdown with 2 ranks', async () => {
     const opts = { batches: [2], contexts: [40], steps: 3, warmupSteps: 1, preset: 'tiny' };
     const one = check(await runDecodeBench({ ...opts, engine: { model: tiny, ...small } }), 1);
     expect(one.profile).toBeUndefined();
+    // The CPU part of a step (recording) is measured with one rank, and is part of the step.
+    expect(one.recordMs).toBeGreaterThan(0);
+    expect(one.recordMs!).toBeLessThan(one.stepMs!.mean);
     const two = check(await runDecodeBench({ ...opts, engine: { model: tiny, ...small, tokenParallelSize: 2 } }), 2);
+    expect(two.recordMs).toBeUndefined();
     expect(two.seqsPerRank).toEqual([1, 1]);
     expect(two.profile).toHaveLength(2);
     expect(Object.keys(two.profile![0])).toContain('gatherMs');
