@@ -70,7 +70,7 @@ for stage in "$@"; do
       fast=(); [ "$stage" = decode-fast ] && fast=(--fast)
       name=$stage${DECODE_TAG:+-$DECODE_TAG}
       "${B[@]}" bench decode --preset llama-3-8b --batch ${DECODE_BATCH:-1,16,64,256} --context 4096 --steps 16 --prefill skip "${fast[@]}" ${DECODE_ARGS:-} --json "$OUT/$name.json" > "$OUT/$name.log" 2>&1
-      summary "$name" "exit $? — $(grep -a 'tokens/s' "$OUT/$name.log" | tr '\n' ' ' | cut -c1-400)"
+      summary "$name" "exit $? — $(grep -a 'tokens/s\|CPU ms' "$OUT/$name.log" | grep -v '^batch' | tr '\n' ' ' | cut -c1-500)"
       ;;
     tknp)
       # Token parallelism with every rank on this one GPU over sockets (NCCL cannot put two
