@@ -1,5 +1,5 @@
 // Probe (not part of `tknp bench`): CPU cost of recording dispatches through Recorder (no GPU work
-// worth timing: one tiny add kernel), split into steps of 430 dispatches like a 32-layer decode step.
+// worth timing: one tiny add kernel), in steps of 430 dispatches (a 32-layer decode step records ~610).
 // Usage: node dist/bench/probes/record_cost.js [steps]
 import { Gpu } from '../../src/gpu/gpu.js';
 import { Recorder } from '../../src/gpu/recorder.js';
