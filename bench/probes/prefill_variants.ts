@@ -15,6 +15,8 @@ const gpu = await Gpu.create();
 console.log(`device: ${gpu.describe()}`);
 const variant = prefillAttentionVariant(gpu, 128) === 'subgroup-matrix' ? 'subgroup-matrix' : 'subgroup-matrix-emulated';
 
+const f64 = (b: Uint16Array) => Float64Array.from(b, f16BitsToF32);
+
 interface Problem {
   name: string;
   H: number;
@@ -62,7 +64,6 @@ function problem(name: string, H: number, Hkv: number, D: number, lens: number[]
     gpu.upload(tables, [lens.length, maxBlocks], 'u32', 'tables'),
     gpu.tensor([T, H, D], 'f16', 'out'),
   ];
-  const f64 = (b: Uint16Array) => Float64Array.from(b, f16BitsToF32);
   return { name, H, Hkv, D, lens, q, k, v, tables, maxBlocks, t, k64: f64(k), v64: f64(v) };
 }
 
@@ -75,7 +76,6 @@ function record(p: Problem, defines: string) {
 
 // Rows to check: all of them for small problems, else a sample weighted to the ends of prompts.
 function check(p: Problem, got: Uint16Array, rows: number[]): string {
-  const f64 = (b: Uint16Array) => Float64Array.from(b, f16BitsToF32);
   const { H, D } = p;
   let bad = 0;
   let worst = 0;

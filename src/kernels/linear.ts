@@ -52,7 +52,7 @@ export interface LinearPlan {
   readonly workgroups: [number, number, number];
   /**
    * A second dispatch (shaders/linear_fold.wgsl) that adds up per-segment partials: the first one then
-   * writes [numSeg, M, N] f32 into a scratch tensor instead of out.
+   * writes [numSeg, rows, N] f32 into a scratch tensor instead of out.
    */
   readonly fold?: {
     readonly numSeg: number;

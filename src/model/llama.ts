@@ -56,7 +56,7 @@ export class LlamaModel {
     /** 'fast': GEMV for ≤ 8 rows (not batch invariant; EngineConfig.batchInvariant = false). */
     private readonly linearMode: LinearMode = 'invariant',
     /** Submit what is recorded every N layers (0: never inside forward), overlapping recording with the GPU. */
-    private readonly submitEveryLayers = 0,
+    private readonly submitEveryLayers: number,
   ) {
     const c = config;
     const T = maxTokens;

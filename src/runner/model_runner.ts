@@ -33,8 +33,8 @@ export interface RunnerOptions {
   readonly batchInvariant?: boolean;
   /** Time every kernel of every step on the GPU (`profiles`); one pass per dispatch, so steps run slower. */
   readonly profile?: boolean;
-  /** Submit every N layers (0: once per step); EngineConfig.submitEveryLayers. */
-  readonly submitEveryLayers?: number;
+  /** Submit every N layers (0: once per step); EngineConfig.submitEveryLayers (its default applies there). */
+  readonly submitEveryLayers: number;
 }
 
 /**
@@ -120,7 +120,7 @@ export class ModelRunner {
     const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, o, maxModelLen, used);
     const paged = new PagedAttention(cache, 1 / Math.sqrt(config.headDim));
     const attention = parallel ? parallel.wrapAttention(paged) : paged;
-    const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE, o.batchInvariant === false ? 'fast' : 'invariant', o.submitEveryLayers ?? 0);
+    const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE, o.batchInvariant === false ? 'fast' : 'invariant', o.submitEveryLayers);
     await gpu.flush();
     const log = [
       `${memoryLog}; weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB${o.loadFormat === 'dummy' ? ' (dummy)' : ''}; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
