@@ -14,11 +14,17 @@
 //   tile's P·V; keys past seqLen are zero); S = Q Kᵀ with Q as D/16 left matrices held in
 //   registers; S -> workgroup memory; softmax there, 2 lanes per row (V tile loads in flight),
 //   P stored f16; O += P V into D/16 result matrices that stay in registers.
+//   Every block of the tile is multiplied, also blocks past the workgroup's last query
+//   position: their keys are masked, P is exactly 0 there and adds nothing.
 //   The running max moves lazily: only when a row's tile max exceeds it by more than TAU = 8
 //   (log2 units; P <= 256 fits f16). Only then does O pass through workgroup memory to be
 //   rescaled, which after the first tiles is rare. Each decision depends on the row's own
 //   scores, and scaling a row by exactly 1 is exact: results stay chunk- and batch-invariant.
-//   Blocks at or past the workgroup's last query position are skipped.
+// Written like linear_subgroup_matrix_block (docs/KERNELS.md, "Tensor cores through Dawn"): Q and
+//   O are named matrices (no arrays of matrices), the per-block and per-column-tile matrix ops
+//   are written out (no loop around them). Unlike there, every matrix op is routed by //#replace
+//   through a small function taking its offset and stride (wLoadQ ..., below): the only form
+//   found correct on the H100. EMULATE and SGM_BOOL swap the builtins by //#replace too.
 //#if !EMULATE
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 enable subgroups;
@@ -31,17 +37,15 @@ enable f16;
 @group(0) @binding(2) var<storage, read> vCache: array<vec4<u32>>;
 //#include prefill_params
 const D8: u32 = D / 8u;       // 16-byte chunks per row
-const DT: u32 = D / 16u;      // 16-wide column tiles of the head dim
 //#if EMULATE
 const NSG: u32 = 2u;          // lavapipe has 32 KiB of workgroup memory
-const BK: u32 = 32u;
+const BK: u32 = 32u;          // 2 cache blocks: the code for blocks 2 and 3 is left out
 //#else
 const NSG: u32 = 4u;
 const BK: u32 = 64u;
 //#endif
 const WG: u32 = NSG * 32u;
 const BM: u32 = NSG * 16u;    // packed query rows per workgroup
-const NB: u32 = BK / 16u;     // cache blocks per key tile
 const BLOCK: u32 = 16u;
 const KP: u32 = D + 8u;       // f16 row stride of the Q/K/V staging tile
 const SS: u32 = max(BK, 64u) + 4u; // f32 row stride of S (and of O, 64 columns at a time)
@@ -54,28 +58,56 @@ var<workgroup> sKV: array<f16, max(BM, BK) * KP>; // Q tile at the start, then K
 var<workgroup> sS: array<f32, BM * SS>;           // S; O when rescaled or written out
 var<workgroup> sP: array<f16, BM * SP>;
 var<workgroup> sRescale: u32;
+//#if !EMULATE
+// Every matrix operation goes through one of these small functions that takes its offset and
+// stride at run time. Written out inline (builtins called from main, constant strides), the same
+// kernel gave rows shifted by two halves on the H100 (driver 580; bench/RESULTS.md, session 4):
+// keep this form, and re-run the H100 tests after any change to this file (docs/KERNELS.md).
+// The bodies' "( &" spelling keeps them out of their own //#replace.
+//#replace subgroupMatrixLoad<Left, row_major>(&sKV, => wLoadQ(
+//#replace subgroupMatrixLoad<Left, row_major>(&sP, => wLoadP(
+//#replace subgroupMatrixLoad<Right, col_major>(&sKV, => wLoadK(
+//#replace subgroupMatrixLoad<Right, row_major>(&sKV, => wLoadV(
+//#replace subgroupMatrixLoad<Acc, row_major>(&sS, => wLoadS(
+//#replace subgroupMatrixStore<row_major>(&sS, => wStoreS(
+//#replace subgroupMatrixMultiplyAccumulate( => wMma(
+fn wLoadQ(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left, row_major>( &sKV, off, stride); }
+fn wLoadP(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left, row_major>( &sP, off, stride); }
+fn wLoadK(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right, col_major>( &sKV, off, stride); }
+fn wLoadV(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right, row_major>( &sKV, off, stride); }
+fn wLoadS(off: u32, stride: u32) -> Acc { return subgroupMatrixLoad<Acc, row_major>( &sS, off, stride); }
+fn wStoreS(off: u32, c: Acc, stride: u32) { subgroupMatrixStore<row_major>( &sS, off, c, stride); }
+fn wMma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate (a, b, c); }
+//#endif
 
 //#if EMULATE
 // Emulated subgroup matrices: "subgroups" of 32 invocations, lane owns result elements
 // e = lane + 32 i (row e / 16, column e % 16); operands are read where they lie, so Q keeps
-// a tile of its own.
-var<workgroup> sQ: array<f16, BM * D>;
+// a tile of its own (sQ, same layout as sKV).
+//#replace subgroupMatrixLoad<Left, row_major>(&sKV, => emuLoadQ(
+//#replace subgroupMatrixLoad<Left, row_major>(&sP, => emuLoadP(
+//#replace subgroupMatrixLoad<Right, col_major>(&sKV, => emuLoadK(
+//#replace subgroupMatrixLoad<Right, row_major>(&sKV, => emuLoadV(
+//#replace subgroupMatrixLoad<Acc, row_major>(&sS, => emuLoadS(
+//#replace subgroupMatrixStore<row_major>(&sS, => emuStoreS(
+//#replace subgroupMatrixMultiplyAccumulate( => emuMma(
+var<workgroup> sQ: array<f16, BM * KP>;
 var<workgroup> sX: array<f32, WG>;
 var<private> inv: u32;
 var<private> n8: u32; // 8, unknown to the compiler: keeps the loops rolled (lavapipe compile time)
 struct Left { src: u32, off: u32, stride: u32 } // src 0: sQ, 1: sP (row-major)
 struct Right { colMajor: bool, off: u32 }       // in sKV
 struct Acc { v: array<f32, 8> }
-fn loadQ(sg: u32, t: u32) -> Left { return Left(0u, sg * 16u * D + t * 16u, D); }
-fn loadP(sg: u32, j: u32) -> Left { return Left(1u, sg * 16u * SP + j * 16u, SP); }
-fn loadK(j: u32, t: u32) -> Right { return Right(true, j * 16u * KP + t * 16u); }
-fn loadV(j: u32, t: u32) -> Right { return Right(false, j * 16u * KP + t * 16u); }
+fn emuLoadQ(off: u32, stride: u32) -> Left { return Left(0u, off, stride); }
+fn emuLoadP(off: u32, stride: u32) -> Left { return Left(1u, off, stride); }
+fn emuLoadK(off: u32, stride: u32) -> Right { return Right(true, off); }
+fn emuLoadV(off: u32, stride: u32) -> Right { return Right(false, off); }
 fn leftAt(a: Left, row: u32, k: u32) -> f32 {
   let i = a.off + row * a.stride + k;
-  return select(f32(sP[i % (BM * SP)]), f32(sQ[i % (BM * D)]), a.src == 0u);
+  return select(f32(sP[i % (BM * SP)]), f32(sQ[i % (BM * KP)]), a.src == 0u);
 }
 fn rightAt(b: Right, k: u32, n: u32) -> f32 { return f32(sKV[b.off + select(k * KP + n, n * KP + k, b.colMajor)]); }
-fn mma(a: Left, b: Right, c: Acc) -> Acc {
+fn emuMma(a: Left, b: Right, c: Acc) -> Acc {
   var r = c;
   for (var i = 0u; i < n8; i++) {
     let e = inv % 32u + 32u * i;
@@ -85,12 +117,12 @@ fn mma(a: Left, b: Right, c: Acc) -> Acc {
   }
   return r;
 }
-fn storeAcc(off: u32, c: Acc) {
-  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; sS[off + (e / 16u) * SS + e % 16u] = c.v[i]; }
+fn emuStoreS(off: u32, c: Acc, stride: u32) {
+  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; sS[off + (e / 16u) * stride + e % 16u] = c.v[i]; }
 }
-fn loadAcc(off: u32) -> Acc {
+fn emuLoadS(off: u32, stride: u32) -> Acc {
   var c = Acc();
-  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; c.v[i] = sS[off + (e / 16u) * SS + e % 16u]; }
+  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; c.v[i] = sS[off + (e / 16u) * stride + e % 16u]; }
   return c;
 }
 fn partner(x: f32) -> f32 {
@@ -99,38 +131,40 @@ fn partner(x: f32) -> f32 {
   workgroupBarrier();
   return sX[inv ^ 16u];
 }
-fn stageQ(m: u32, d8: u32, v: vec4<u32>) { for (var w = 0u; w < 4u; w++) { let h = bitcast<vec2<f16>>(v[w]); sQ[m * D + d8 * 8u + 2u * w] = h.x; sQ[m * D + d8 * 8u + 2u * w + 1u] = h.y; } }
+fn stageQ(m: u32, d8: u32, v: vec4<u32>) {
+  stageRow(m, d8, v);
+  for (var w = 0u; w < 4u; w++) { let h = bitcast<vec2<f16>>(v[w]); sQ[m * KP + d8 * 8u + 2u * w] = h.x; sQ[m * KP + d8 * 8u + 2u * w + 1u] = h.y; }
+}
 //#else
 alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
 //#if SGM_BOOL
-fn loadQ(sg: u32, t: u32) -> Left { return subgroupMatrixLoad<Left>(&sKV, sg * 16u * KP + t * 16u, false, KP); }
-fn loadP(sg: u32, j: u32) -> Left { return subgroupMatrixLoad<Left>(&sP, sg * 16u * SP + j * 16u, false, SP); }
-fn loadK(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, j * 16u * KP + t * 16u, true, KP); }
-fn loadV(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, j * 16u * KP + t * 16u, false, KP); }
-fn storeAcc(off: u32, c: Acc) { subgroupMatrixStore(&sS, off, c, false, SS); }
-fn loadAcc(off: u32) -> Acc { return subgroupMatrixLoad<Acc>(&sS, off, false, SS); }
-//#else
-fn loadQ(sg: u32, t: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&sKV, sg * 16u * KP + t * 16u, KP); }
-fn loadP(sg: u32, j: u32) -> Left { return subgroupMatrixLoad<Left, row_major>(&sP, sg * 16u * SP + j * 16u, SP); }
-fn loadK(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right, col_major>(&sKV, j * 16u * KP + t * 16u, KP); }
-fn loadV(j: u32, t: u32) -> Right { return subgroupMatrixLoad<Right, row_major>(&sKV, j * 16u * KP + t * 16u, KP); }
-fn storeAcc(off: u32, c: Acc) { subgroupMatrixStore<row_major>(&sS, off, c, SS); }
-fn loadAcc(off: u32) -> Acc { return subgroupMatrixLoad<Acc, row_major>(&sS, off, SS); }
+//#replace subgroupMatrixLoad<Left, row_major>( &sKV, => boolLoadQ(
+//#replace subgroupMatrixLoad<Left, row_major>( &sP, => boolLoadP(
+//#replace subgroupMatrixLoad<Right, col_major>( &sKV, => boolLoadK(
+//#replace subgroupMatrixLoad<Right, row_major>( &sKV, => boolLoadV(
+//#replace subgroupMatrixLoad<Acc, row_major>( &sS, => boolLoadS(
+//#replace subgroupMatrixStore<row_major>( &sS, => boolStoreS(
+fn boolLoadQ(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left>(&sKV, off, false, stride); }
+fn boolLoadP(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left>(&sP, off, false, stride); }
+fn boolLoadK(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, off, true, stride); }
+fn boolLoadV(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, off, false, stride); }
+fn boolLoadS(off: u32, stride: u32) -> Acc { return subgroupMatrixLoad<Acc>(&sS, off, false, stride); }
+fn boolStoreS(off: u32, c: Acc, stride: u32) { subgroupMatrixStore(&sS, off, c, false, stride); }
 //#endif
-fn mma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate(a, b, c); }
 fn partner(x: f32) -> f32 { return subgroupShuffleXor(x, 16u); }
 fn stageQ(m: u32, d8: u32, v: vec4<u32>) { stageRow(m, d8, v); }
 //#endif
 
-// 8 f16 (16 bytes) into row `row`, columns 8 d8 .. 8 d8 + 7 of the staging tile.
+// 8 f16 (16 bytes) into row `row`, columns 8 d8 .. 8 d8 + 7 of the staging tile (components named,
+// as lib/linear_stage's putA: no dynamic index into the vector).
 fn stageRow(row: u32, d8: u32, v: vec4<u32>) {
-  for (var w = 0u; w < 4u; w++) {
-    let h = bitcast<vec2<f16>>(v[w]);
-    sKV[row * KP + d8 * 8u + 2u * w] = h.x;
-    sKV[row * KP + d8 * 8u + 2u * w + 1u] = h.y;
-  }
+  let o = row * KP + d8 * 8u;
+  let h0 = bitcast<vec2<f16>>(v.x); let h1 = bitcast<vec2<f16>>(v.y);
+  let h2 = bitcast<vec2<f16>>(v.z); let h3 = bitcast<vec2<f16>>(v.w);
+  sKV[o] = h0.x; sKV[o + 1u] = h0.y; sKV[o + 2u] = h1.x; sKV[o + 3u] = h1.y;
+  sKV[o + 4u] = h2.x; sKV[o + 5u] = h2.y; sKV[o + 6u] = h3.x; sKV[o + 7u] = h3.y;
 }
 
 struct Seq { seq: u32, kvHead: u32, seqLen: u32, loadEnd: u32 }
@@ -157,7 +191,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 //#else
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_id) sg: u32, @builtin(subgroup_invocation_id) lane: u32) {
-  let z = 0u; // constant loop bounds: loops unroll, matrices and prefetches stay in registers
+  let z = 0u; // constant loop bounds: loops unroll
 //#endif
   //#include prefill_query_tile
   let keyEnd = lastPos + 1u; // keys at or past keyEnd are masked for every row here
@@ -173,9 +207,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     stageQ(m, i % D8, v);
   }
   workgroupBarrier();
-  var qm: array<Left, DT>;
-  for (var t = 0u; t < DT + z; t++) { qm[t] = loadQ(sg, t); }
-  var acc: array<Acc, DT>;
+  let qo = sg * 16u * KP;
+  const ko = 0u;
+  let q0 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 0u, KP);
+  let q1 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 16u, KP);
+  let q2 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 32u, KP);
+  let q3 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 48u, KP);
+  var o0 = Acc(); var o1 = Acc(); var o2 = Acc(); var o3 = Acc();
+//#if HEAD_DIM_128
+  let q4 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 64u, KP);
+  let q5 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 80u, KP);
+  let q6 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 96u, KP);
+  let q7 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 112u, KP);
+  var o4 = Acc(); var o5 = Acc(); var o6 = Acc(); var o7 = Acc();
+//#endif
 
   // This lane's softmax row and key parity: row 16 sg + r, keys 2i + h of each tile.
   let r = lane % 16u;
@@ -184,6 +229,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let rowPos = firstPos + min(row / G, nRows - 1u); // padding rows mirror the last token
   let sRow = row * SS;
   let pRow = row * SP;
+  let so = sg * 16u * SS; // the subgroup's 16 rows of sS and sP
+  let po = sg * 16u * SP;
   var m = NEG;
   var l = 0.0;
 
@@ -196,19 +243,71 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, kReg[c]); }
     workgroupBarrier();
 
-    // S = Q Kᵀ for the blocks below keyEnd.
-    for (var j = 0u; j < NB + z; j++) {
-      if (key0 + j * BLOCK >= keyEnd) { break; }
+    // S = Q Kᵀ, one cache block (16 keys) at a time.
+    {
       var s = Acc();
-      for (var t = 0u; t < DT + z; t++) { s = mma(qm[t], loadK(j, t), s); }
-      storeAcc(sg * 16u * SS + j * 16u, s);
+      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 0u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 16u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 32u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 48u, KP), s);
+//#if HEAD_DIM_128
+      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 64u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 80u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 96u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 112u, KP), s);
+//#endif
+      subgroupMatrixStore<row_major>(&sS, so + 0u, s, SS);
     }
+    {
+      var s = Acc();
+      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 0u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 16u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 32u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 48u, KP), s);
+//#if HEAD_DIM_128
+      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 64u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 80u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 96u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 112u, KP), s);
+//#endif
+      subgroupMatrixStore<row_major>(&sS, so + 16u, s, SS);
+    }
+//#if !EMULATE
+    {
+      var s = Acc();
+      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 0u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 16u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 32u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 48u, KP), s);
+//#if HEAD_DIM_128
+      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 64u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 80u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 96u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 112u, KP), s);
+//#endif
+      subgroupMatrixStore<row_major>(&sS, so + 32u, s, SS);
+    }
+    {
+      var s = Acc();
+      s = subgroupMatrixMultiplyAccumulate(q0, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 0u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 16u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 32u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 48u, KP), s);
+//#if HEAD_DIM_128
+      s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 64u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 80u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 96u, KP), s);
+      s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 112u, KP), s);
+//#endif
+      subgroupMatrixStore<row_major>(&sS, so + 48u, s, SS);
+    }
+//#endif
     var vReg: array<vec4<u32>, KCH>;
     for (var c = 0u; c < KCH + z; c++) { vReg[c] = fetch(sq, key0, c, lid, false); }
     workgroupBarrier(); // S is visible; K is no longer needed
 
     // Online softmax of this lane's half row (keys past the row's position are masked; that
-    // covers the skipped blocks and every key at or past seqLen).
+    // covers the blocks past the last query and every key at or past seqLen).
     var tileMax = NEG;
     for (var i = 0u; i < BK / 2u + z; i++) {
       let key = 2u * i + h;
@@ -232,41 +331,110 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     let flags = workgroupUniformLoad(&sRescale); // also the barrier before P and V are read
 
     if (flags == kt + 1u) {
-      // Some row's max moved: O *= corr through workgroup memory (corr is 1 for the others).
-      for (var part = 0u; part < DT / 4u + z; part++) {
-        for (var n = 0u; n < 4u + z; n++) { storeAcc(sg * 16u * SS + n * 16u, acc[part * 4u + n]); }
-        workgroupBarrier();
-        for (var i = 0u; i < 32u + z; i++) { sS[sRow + h * 32u + i] *= corr; }
-        workgroupBarrier();
-        for (var n = 0u; n < 4u + z; n++) { acc[part * 4u + n] = loadAcc(sg * 16u * SS + n * 16u); }
-        workgroupBarrier();
-      }
+      // Some row's max moved: O *= corr through workgroup memory (corr is 1 for the others),
+      // 64 columns at a time.
+      subgroupMatrixStore<row_major>(&sS, so + 0u, o0, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o1, SS);
+      subgroupMatrixStore<row_major>(&sS, so + 32u, o2, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o3, SS);
+      workgroupBarrier();
+      for (var i = 0u; i < 32u + z; i++) { sS[sRow + h * 32u + i] *= corr; }
+      workgroupBarrier();
+      o0 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 0u, SS); o1 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 16u, SS);
+      o2 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 32u, SS); o3 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 48u, SS);
+//#if HEAD_DIM_128
+      workgroupBarrier();
+      subgroupMatrixStore<row_major>(&sS, so + 0u, o4, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o5, SS);
+      subgroupMatrixStore<row_major>(&sS, so + 32u, o6, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o7, SS);
+      workgroupBarrier();
+      for (var i = 0u; i < 32u + z; i++) { sS[sRow + h * 32u + i] *= corr; }
+      workgroupBarrier();
+      o4 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 0u, SS); o5 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 16u, SS);
+      o6 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 32u, SS); o7 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 48u, SS);
+//#endif
+      workgroupBarrier();
     }
 
     // Next K tile in flight during O += P V.
     if (kt + 1u < numKeyTiles) {
       for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, key0 + BK, c, lid, true); }
     }
-    for (var j = 0u; j < NB + z; j++) {
-      if (key0 + j * BLOCK >= keyEnd) { break; }
-      let pj = loadP(sg, j);
-      for (var t = 0u; t < DT + z; t++) { acc[t] = mma(pj, loadV(j, t), acc[t]); }
+    {
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 0u, SP);
+      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 0u, KP), o0);
+      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 16u, KP), o1);
+      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 32u, KP), o2);
+      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 48u, KP), o3);
+//#if HEAD_DIM_128
+      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 64u, KP), o4);
+      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 80u, KP), o5);
+      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 96u, KP), o6);
+      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 112u, KP), o7);
+//#endif
     }
+    {
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 16u, SP);
+      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 0u, KP), o0);
+      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 16u, KP), o1);
+      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 32u, KP), o2);
+      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 48u, KP), o3);
+//#if HEAD_DIM_128
+      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 64u, KP), o4);
+      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 80u, KP), o5);
+      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 96u, KP), o6);
+      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 112u, KP), o7);
+//#endif
+    }
+//#if !EMULATE
+    {
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 32u, SP);
+      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 0u, KP), o0);
+      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 16u, KP), o1);
+      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 32u, KP), o2);
+      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 48u, KP), o3);
+//#if HEAD_DIM_128
+      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 64u, KP), o4);
+      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 80u, KP), o5);
+      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 96u, KP), o6);
+      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 112u, KP), o7);
+//#endif
+    }
+    {
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 48u, SP);
+      o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 0u, KP), o0);
+      o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 16u, KP), o1);
+      o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 32u, KP), o2);
+      o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 48u, KP), o3);
+//#if HEAD_DIM_128
+      o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 64u, KP), o4);
+      o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 80u, KP), o5);
+      o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 96u, KP), o6);
+      o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 112u, KP), o7);
+//#endif
+    }
+//#endif
   }
 
   // out = O / l, 64 columns at a time through workgroup memory.
   let tok = row / G;
   let outBase = ((tok0 + tok) * p.numHeads + head0 + row % G) * (D / 4u);
-  for (var part = 0u; part < DT / 4u + z; part++) {
-    workgroupBarrier();
-    for (var n = 0u; n < 4u + z; n++) { storeAcc(sg * 16u * SS + n * 16u, acc[part * 4u + n]); }
-    workgroupBarrier();
-    if (tok < nRows) {
-      for (var i = 0u; i < 8u + z; i++) {
-        let c = sRow + h * 32u + i * 4u;
-        let v = vec4<f32>(sS[c], sS[c + 1u], sS[c + 2u], sS[c + 3u]) / l;
-        out[outBase + part * 16u + h * 8u + i] = vec4<f16>(v);
-      }
-    }
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&sS, so + 0u, o0, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o1, SS);
+  subgroupMatrixStore<row_major>(&sS, so + 32u, o2, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o3, SS);
+  workgroupBarrier();
+  if (tok < nRows) { writeRow(outBase, sRow + h * 32u, h * 8u, l, z); }
+//#if HEAD_DIM_128
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&sS, so + 0u, o4, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o5, SS);
+  subgroupMatrixStore<row_major>(&sS, so + 32u, o6, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o7, SS);
+  workgroupBarrier();
+  if (tok < nRows) { writeRow(outBase + 16u, sRow + h * 32u, h * 8u, l, z); }
+//#endif
+}
+
+// 32 columns of an output row from sS (this lane's half of 64) divided by l, as 8 vec4.
+fn writeRow(outBase: u32, c0: u32, v0: u32, l: f32, z: u32) {
+  for (var i = 0u; i < 8u + z; i++) {
+    let c = c0 + i * 4u;
+    let v = vec4<f32>(sS[c], sS[c + 1u], sS[c + 2u], sS[c + 3u]) / l;
+    out[outBase + v0 + i] = vec4<f16>(v);
   }
 }

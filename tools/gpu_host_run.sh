@@ -3,7 +3,7 @@
 # files come back from the device tool). Prepare here: `npm run bundle -- --lean` and
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
-# Stages: probe (PROBE_FILTER, PROBE_CASES, PROBE_NR) | decode-profile | tests | tests-plain (engine tests with tensor cores off: isolates a failing
+# Stages: probe (PROBE_FILTER, PROBE_CASES, PROBE_NR) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
 # subgroup-matrix kernel) | bench | bench-quick | decode | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
@@ -63,6 +63,20 @@ for stage in "$@"; do
       # GPU time per kernel of a decode step (one rank; one timed pass per dispatch, so steps run slower).
       "${B[@]}" bench decode --preset llama-3-8b --batch ${DECODE_BATCH:-1,64} --context 4096 --steps 4 --prefill skip --profile --json "$OUT/decode_profile.json" > "$OUT/decode_profile.log" 2>&1
       summary "$stage" "exit $? — $(grep -a 'rank 0:' "$OUT/decode_profile.log" | tail -2 | cut -c1-300 | tr '\n' ' ')"
+      ;;
+    decode-cpuprof)
+      # Where the CPU time of a decode step goes (node --cpu-prof, one rank), summarised by
+      # tools/cpuprof_summary.py; then the bare cost of a dispatch (bench/probes/record_cost.ts).
+      batches=${DECODE_BATCH:-1,64}
+      for b in ${batches//,/ }; do
+        rm -rf "$OUT/prof"
+        "${B[@]}" node --cpu-prof --cpu-prof-dir="$OUT/prof" dist/src/cli/main.js bench decode --preset llama-3-8b --batch "$b" --context 4096 --steps 32 --prefill skip ${DECODE_ARGS:-} > "$OUT/cpuprof-b$b.txt" 2>&1
+        python3 tools/cpuprof_summary.py "$OUT"/prof/*.cpuprofile 'forward llama.js' 40 >> "$OUT/cpuprof-b$b.txt" 2>&1
+        summary "decode-cpuprof b$b" "exit $? — $(grep -a 'CPU ms' "$OUT/cpuprof-b$b.txt" | tr '\n' ' ')"
+        rm -rf "$OUT/prof"
+      done
+      "${B[@]}" node dist/bench/probes/record_cost.js 50 > "$OUT/record_cost.txt" 2>&1
+      summary record-cost "$(tail -1 "$OUT/record_cost.txt")"
       ;;
     decode | decode-fast)
       # The whole engine on Llama-3-8B shapes; decode-fast: --fast (GEMV for <= 8 rows, not batch invariant).

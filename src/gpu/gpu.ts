@@ -54,6 +54,8 @@ export class Gpu {
   readonly bindGroups: BindGroupCache;
   readonly shaders = new ShaderLibrary();
   private readonly pipelineCache = new Map<string, GPUComputePipeline>();
+  /** pipeline()'s lookup by the caller's spelling of defines and constants (see there). */
+  private readonly pipelineLookup = new Map<string, GPUComputePipeline>();
   private readonly pending: Error[] = [];
   private lost: Error | undefined;
 
@@ -152,6 +154,15 @@ export class Gpu {
    * constants; compiled once and cached. Compile errors surface at the next flush().
    */
   pipeline(name: string, opts: { defines?: readonly string[]; constants?: Record<string, number>; entryPoint?: string } = {}): GPUComputePipeline {
+    // Every kernel call asks for its pipeline (~600 times per decode step), so the lookup key is
+    // built by plain concatenation in the caller's order; the canonical key (sorted defines) is
+    // made only on a miss.
+    let fastKey = `${name}|${opts.entryPoint ?? 'main'}|`;
+    if (opts.defines) for (const d of opts.defines) fastKey += `${d},`;
+    fastKey += '|';
+    if (opts.constants) for (const k in opts.constants) fastKey += `${k}=${opts.constants[k]},`;
+    const hit = this.pipelineLookup.get(fastKey);
+    if (hit) return hit;
     const defines = [...(opts.defines ?? []), ...(this.caps.subgroupMatrixSyntax === 'bool' ? ['SGM_BOOL'] : [])].sort();
     const key = `${name}|${defines.join(',')}|${JSON.stringify(opts.constants ?? {})}|${opts.entryPoint ?? 'main'}`;
     let p = this.pipelineCache.get(key);
@@ -169,6 +180,7 @@ export class Gpu {
       });
       this.pipelineCache.set(key, p);
     }
+    this.pipelineLookup.set(fastKey, p);
     return p;
   }
 

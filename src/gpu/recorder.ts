@@ -72,7 +72,8 @@ export class Recorder {
     let arena = this.arenas[this.arenas.length - 1];
     if (!arena || arena.used + SLOT > arena.data.byteLength) {
       const size = SLOT * ARENA_SLOTS;
-      arena = { buffer: this.gpu.pool.acquire(size, UNIFORM | COPY_DST, 'params'), data: new ArrayBuffer(size), used: 0 };
+      const buffer = this.gpu.pool.acquire(size, UNIFORM | COPY_DST, 'params');
+      arena = { buffer, data: this.gpu.pool.hostMirror(buffer), used: 0 };
       this.arenas.push(arena);
     }
     const view = new DataView(arena.data, arena.used, SLOT);
