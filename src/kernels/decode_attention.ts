@@ -23,6 +23,13 @@ export interface DecodeAttentionOptions {
    * group, ≤ 8; tuning). Each head's arithmetic is the same whatever GW is: the bits do not change.
    */
   readonly headsPerWorkgroup?: number;
+  /** Forces TPK, the lanes that share one token's head dim (tuning; a power of two; changes the bits). */
+  readonly lanesPerToken?: number;
+  /**
+   * How a token group sums its lanes' q·k partials (tuning; changes the bits): 'butterfly' (each
+   * token's 4 heads over log2(TPK) rounds) or 'scatter' (4 tokens at once: reduce-scatter, all-gather).
+   */
+  readonly reduction?: 'butterfly' | 'scatter';
 }
 
 /** Launch parameters of pass 1, chosen from the shapes and the device only (not the batch). */
@@ -47,6 +54,7 @@ export function planDecodeAttention(
   subgroupMinSize: number,
   partitionSize = DEFAULT_PARTITION_SIZE,
   headsPerWorkgroup?: number,
+  lanesPerToken?: number,
 ): DecodeAttentionPlan {
   const G = numHeads / numKvHeads;
   let GW = Math.min(G, MAX_HEADS_PER_WORKGROUP);
@@ -58,6 +66,11 @@ export function planDecodeAttention(
   const chunks = headDim / 8;
   let tpk = 1;
   while (tpk * 2 <= Math.min(16, subgroupMinSize) && chunks % (tpk * 2) === 0) tpk *= 2;
+  if (lanesPerToken !== undefined) {
+    const ok = [1, 2, 4, 8, 16].includes(lanesPerToken) && lanesPerToken <= subgroupMinSize && chunks % lanesPerToken === 0;
+    expect(ok, `decodeAttention: lanesPerToken must be a power of two <= 16 and <= the subgroup size ${subgroupMinSize} that divides headDim / 8 = ${chunks}, got ${lanesPerToken}`);
+    tpk = lanesPerToken;
+  }
   expect(chunks / tpk <= MAX_CHUNKS_PER_LANE, `decodeAttention: headDim ${headDim} needs ${chunks / tpk} chunks per lane (max ${MAX_CHUNKS_PER_LANE})`);
   return { headsPerGroup: G, headsPerWorkgroup: GW, lanesPerToken: tpk, chunksPerLane: chunks / tpk, workgroupSize: WG, partitionSize };
 }
@@ -103,7 +116,7 @@ export function decodeAttention(
   const gpu = rec.gpu;
   expect(gpu.caps.subgroups, 'decodeAttention: needs the subgroups feature');
   const sgMin = gpu.caps.subgroupMinSize || 4;
-  const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P, opts.headsPerWorkgroup);
+  const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P, opts.headsPerWorkgroup, opts.lanesPerToken);
   const GW = plan.headsPerWorkgroup;
   const smem = 4 * (P / BLOCK_SIZE) + (WG / sgMin) * (64 + 4 * headDim);
   expect(smem <= gpu.limits.maxComputeWorkgroupStorageSize, `decodeAttention: partitionSize ${P} needs ${smem} bytes of workgroup memory (device limit ${gpu.limits.maxComputeWorkgroupStorageSize})`);
@@ -115,7 +128,7 @@ export function decodeAttention(
 
   if (maxPartitions > 0) {
     const pass1 = gpu.pipeline('decode_attention', {
-      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : [])],
+      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : []), ...(opts.reduction === 'scatter' ? ['RS'] : [])],
       constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin },
     });
     const headGroups = plan.headsPerGroup / GW;

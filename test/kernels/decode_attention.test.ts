@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeAttention, DEFAULT_PARTITION_SIZE } from '../../src/kernels/decode_attention.js';
+import { decodeAttention, DEFAULT_PARTITION_SIZE, type DecodeAttentionOptions } from '../../src/kernels/decode_attention.js';
 import { attentionRef } from '../../src/kernels/ref/attention.js';
 import { ShapeError } from '../../src/gpu/errors.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
@@ -82,14 +82,16 @@ function upload(g: Gpu, c: Paged): Uploaded {
 }
 
 /** Runs the kernel; returns the raw f16 bits of out. */
-async function runDecode(g: Gpu, c: Paged, t: Uploaded, qBits: Uint16Array, opts: { maxSeqLen?: number; partitionSize?: number; headsPerWorkgroup?: number } = {}) {
+type RunOptions = Pick<DecodeAttentionOptions, 'partitionSize' | 'headsPerWorkgroup' | 'lanesPerToken' | 'reduction'> & { maxSeqLen?: number };
+
+async function runDecode(g: Gpu, c: Paged, t: Uploaded, qBits: Uint16Array, opts: RunOptions = {}) {
   const { numHeads, headDim } = c.shape;
   const S = c.seqLens.length;
   const q = g.upload(qBits, [S, numHeads, headDim], 'f16', 'q');
   const out = g.tensor([S, numHeads, headDim], 'f16', 'out');
   const maxSeqLen = opts.maxSeqLen ?? Math.max(0, ...c.seqLens);
   await run(g, (rec) =>
-    decodeAttention(rec, q, t.kCache, t.vCache, t.blockTables, t.seqLens, out, { scale: 1 / Math.sqrt(headDim), maxSeqLen, partitionSize: opts.partitionSize, headsPerWorkgroup: opts.headsPerWorkgroup }),
+    decodeAttention(rec, q, t.kCache, t.vCache, t.blockTables, t.seqLens, out, { ...opts, scale: 1 / Math.sqrt(headDim), maxSeqLen }),
   );
   const bits = (await g.read(out)) as Uint16Array;
   q.buffer.destroy();
@@ -110,16 +112,17 @@ function reference(c: Paged, qBits: Uint16Array): Float64Array {
   });
 }
 
-async function checkAgainstRef(seed: number, shape: Shape, seqLens: number[], opts: { partitionSize?: number; qRange?: number } = {}) {
+async function checkAgainstRef(seed: number, shape: Shape, seqLens: number[], opts: RunOptions & { qRange?: number } = {}) {
   const g = gpu!;
   const rng = new Rng(seed);
   const c = makePaged(rng, shape, seqLens);
   const t = upload(g, c);
   const r = opts.qRange ?? 2;
   const qBits = toF16(rng.floats(seqLens.length * shape.numHeads * shape.headDim, -r, r));
-  const got = fromF16(await runDecode(g, c, t, qBits, { partitionSize: opts.partitionSize }));
+  const { qRange: _, ...run } = opts;
+  const got = fromF16(await runDecode(g, c, t, qBits, run));
   for (const x of Object.values(t)) x.buffer.destroy();
-  const what = `Hq=${shape.numHeads} Hkv=${shape.numKvHeads} D=${shape.headDim} seqLens=[${seqLens}] P=${opts.partitionSize ?? DEFAULT_PARTITION_SIZE}`;
+  const what = `Hq=${shape.numHeads} Hkv=${shape.numKvHeads} D=${shape.headDim} seqLens=[${seqLens}] P=${opts.partitionSize ?? DEFAULT_PARTITION_SIZE} ${JSON.stringify(run)}`;
   expectClose(got, reference(c, qBits), TOL, what);
 }
 
@@ -147,6 +150,22 @@ describe.skipIf(!gpu)(`decodeAttention ${gpu ? '' : `(skipped: ${noGpuReason()})
   ])('Hq=%i Hkv=%i D=%i P=%i, seqLens 1..1200, shuffled blocks: matches the reference', async (numHeads, numKvHeads, headDim, partitionSize) => {
     const seed = numHeads * 100 + numKvHeads * 10 + headDim;
     await checkAgainstRef(seed, { numHeads, numKvHeads, headDim }, seqLensFor(seed), { partitionSize });
+  });
+
+  // The scatter reduction over every lanes-per-token it has code for that lavapipe's subgroups of 8
+  // allow (16 runs on the H100 only): 8 (D128, C2), 4 (D64 with two quads), 2 (D32), 1 (D16).
+  it.each([
+    [8, 2, 128, 8],
+    [12, 2, 64, 4],
+    [4, 2, 32, 2],
+    [2, 2, 16, 1],
+  ])('scatter reduction: Hq=%i Hkv=%i D=%i TPK=%i matches the reference', async (numHeads, numKvHeads, headDim, lanesPerToken) => {
+    const seed = 77 + lanesPerToken;
+    await checkAgainstRef(seed, { numHeads, numKvHeads, headDim }, seqLensFor(seed), { lanesPerToken, reduction: 'scatter' });
+  });
+  const sg16 = (gpu?.caps.subgroupMinSize ?? 0) >= 16;
+  it.skipIf(!sg16)(`scatter reduction with 16 lanes per token (D128)${sg16 ? '' : ' (skipped: subgroups narrower than 16 here)'}`, async () => {
+    await checkAgainstRef(93, { numHeads: 32, numKvHeads: 8, headDim: 128 }, seqLensFor(93), { lanesPerToken: 16, reduction: 'scatter' });
   });
 
   it.each([
