@@ -209,6 +209,12 @@ fn loadTok(base: u32) -> Tok {
   return x;
 }
 
+// Token t of the partition (clamped to its last token n - 1: loads past the end repeat it and are masked).
+fn tokAt(t: u32, n: u32, blockStride: u32, headOffset: u32) -> Tok {
+  let c = min(t, n - 1u);
+  return loadTok(blocks[c / BLOCK_SIZE] * blockStride + headOffset + (c % BLOCK_SIZE) * CH);
+}
+
 fn loadQuad(row: u32, nh: u32, chunk: u32, scale: f32) -> Quad {
   // Heads row .. row + 3 (those >= nh are zero), 8 dims at `chunk`.
   let h0 = q[row * CH + chunk];
@@ -266,16 +272,28 @@ fn main(
 //#if H8
   var st1 = st0;
 //#endif
+//#if PF
+  // The next trip's 4 tokens are loaded before this trip's math (their latency hides behind it).
+  var y0 = tokAt(grp, n, blockStride, headOffset);
+  var y1 = tokAt(grp + NG, n, blockStride, headOffset);
+  var y2 = tokAt(grp + 2u * NG, n, blockStride, headOffset);
+  var y3 = tokAt(grp + 3u * NG, n, blockStride, headOffset);
+//#endif
   for (var it = 0u; it < trips; it++) {
     let t0 = it * 4u * NG + grp;
-    let ta = min(t0, n - 1u);
-    let tb = min(t0 + NG, n - 1u);
-    let tc = min(t0 + 2u * NG, n - 1u);
-    let td = min(t0 + 3u * NG, n - 1u);
-    let x0 = loadTok(blocks[ta / BLOCK_SIZE] * blockStride + headOffset + (ta % BLOCK_SIZE) * CH);
-    let x1 = loadTok(blocks[tb / BLOCK_SIZE] * blockStride + headOffset + (tb % BLOCK_SIZE) * CH);
-    let x2 = loadTok(blocks[tc / BLOCK_SIZE] * blockStride + headOffset + (tc % BLOCK_SIZE) * CH);
-    let x3 = loadTok(blocks[td / BLOCK_SIZE] * blockStride + headOffset + (td % BLOCK_SIZE) * CH);
+//#if PF
+    let x0 = y0; let x1 = y1; let x2 = y2; let x3 = y3;
+    let u0 = t0 + 4u * NG;
+    y0 = tokAt(u0, n, blockStride, headOffset);
+    y1 = tokAt(u0 + NG, n, blockStride, headOffset);
+    y2 = tokAt(u0 + 2u * NG, n, blockStride, headOffset);
+    y3 = tokAt(u0 + 3u * NG, n, blockStride, headOffset);
+//#else
+    let x0 = tokAt(t0, n, blockStride, headOffset);
+    let x1 = tokAt(t0 + NG, n, blockStride, headOffset);
+    let x2 = tokAt(t0 + 2u * NG, n, blockStride, headOffset);
+    let x3 = tokAt(t0 + 3u * NG, n, blockStride, headOffset);
+//#endif
     let neg = vec4f(NEG_BIG);
     {
 //#if C2

@@ -77,6 +77,36 @@ fn boolStorePart(off: u32, c: MatC, stride: u32) { subgroupMatrixStore(&part, of
 //#endif
 
 //#include linear_stage
+//#if PF2
+// One k-step's registers of w (4 vec4; EMULATE: 2) and x (xa0; TM2: xa1) for PF2.
+struct Step { w0: vec4<u32>, w1: vec4<u32>, w2: vec4<u32>, w3: vec4<u32>, xa0: vec4<u32>, xa1: vec4<u32> }
+fn loadStep(kc: u32, r0: u32, rs: u32, nB: u32, xIn: bool) -> Step {
+  var t: Step;
+  t.w0 = wAt(nB + r0, kc); t.w1 = wAt(nB + r0 + rs, kc);
+//#if !EMULATE
+  t.w2 = wAt(nB + r0 + 2u * rs, kc); t.w3 = wAt(nB + r0 + 3u * rs, kc);
+//#endif
+  if (xIn) { t.xa0 = xAt(r0, kc); }
+//#if TM2
+//#if !EMULATE
+  t.xa1 = xAt(r0 + rs, kc);
+//#endif
+//#endif
+  return t;
+}
+fn putStep(so: u32, rs: u32, xIn: bool, t: Step) {
+  putB(so, t.w0); putB(so + rs * LDS, t.w1);
+//#if !EMULATE
+  putB(so + 2u * rs * LDS, t.w2); putB(so + 3u * rs * LDS, t.w3);
+//#endif
+  if (xIn) { putA(so, t.xa0); }
+//#if TM2
+//#if !EMULATE
+  putA(so + rs * LDS, t.xa1);
+//#endif
+//#endif
+}
+//#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -107,6 +137,26 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var c2 = MatC();
   var c3 = MatC();
 //#endif
+//#if PF2
+  // Two k-steps of w and x in registers ahead (sets b and c, alternating): twice the bytes in flight.
+  var sb = loadStep(kBeg / 8u + kq, r0, rs, nB, xIn);
+  var sc = sb;
+  if (kBeg + BK < kEnd) { sc = loadStep((kBeg + BK) / 8u + kq, r0, rs, nB, xIn); }
+  for (var k0 = kBeg; k0 < kEnd; k0 += 2u * BK) {
+    workgroupBarrier();
+    putStep(so, rs, xIn, sb);
+    workgroupBarrier();
+    if (k0 + 2u * BK < kEnd) { sb = loadStep((k0 + 2u * BK) / 8u + kq, r0, rs, nB, xIn); }
+    //#include linear_stream_mma
+    if (k0 + BK < kEnd) {
+      workgroupBarrier();
+      putStep(so, rs, xIn, sc);
+      workgroupBarrier();
+      if (k0 + 3u * BK < kEnd) { sc = loadStep((k0 + 3u * BK) / 8u + kq, r0, rs, nB, xIn); }
+      //#include linear_stream_mma
+    }
+  }
+//#else
   var kc = kBeg / 8u + kq;
   var wb0 = wAt(nB + r0, kc); var wb1 = wAt(nB + r0 + rs, kc);
 //#if !EMULATE
@@ -145,54 +195,9 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 //#endif
 //#endif
     }
-    // The 16-wide k-steps of BK written out (a runtime loop halves the block kernel's speed).
-    {
-      let b = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 0u, LDS);
-      c0 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 0u, LDS), b, c0);
-//#if TM2
-      c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW1 * LDS + 0u, LDS), b, c1);
-//#endif
-//#if TM4
-      c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW2 * LDS + 0u, LDS), b, c2);
-      c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW3 * LDS + 0u, LDS), b, c3);
-//#endif
-    }
-    {
-      let b = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 16u, LDS);
-      c0 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 16u, LDS), b, c0);
-//#if TM2
-      c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW1 * LDS + 16u, LDS), b, c1);
-//#endif
-//#if TM4
-      c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW2 * LDS + 16u, LDS), b, c2);
-      c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW3 * LDS + 16u, LDS), b, c3);
-//#endif
-    }
-//#if !EMULATE
-    {
-      let b = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 32u, LDS);
-      c0 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 32u, LDS), b, c0);
-//#if TM2
-      c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW1 * LDS + 32u, LDS), b, c1);
-//#endif
-//#if TM4
-      c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW2 * LDS + 32u, LDS), b, c2);
-      c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW3 * LDS + 32u, LDS), b, c3);
-//#endif
-    }
-    {
-      let b = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 48u, LDS);
-      c0 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, 48u, LDS), b, c0);
-//#if TM2
-      c1 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW1 * LDS + 48u, LDS), b, c1);
-//#endif
-//#if TM4
-      c2 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW2 * LDS + 48u, LDS), b, c2);
-      c3 = subgroupMatrixMultiplyAccumulate(subgroupMatrixLoad<MatA, row_major>(&As, ROW3 * LDS + 48u, LDS), b, c3);
-//#endif
-    }
-//#endif
+    //#include linear_stream_mma
   }
+//#endif
   if (nB + bn < p.N) {
     let o = seg * BM * p.N + nB + bn;
     subgroupMatrixStore<row_major>(&part, o, c0, p.N);

@@ -43,14 +43,16 @@ interface CaseOptions {
   /** Forces the lanes per token (`lanesPerToken`) and/or the q·k reduction (tuning variants). */
   readonly tpk?: number;
   readonly reduction?: 'butterfly' | 'scatter';
+  readonly prefetch?: boolean;
+  readonly partitionSize?: number;
 }
 
-function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuffled', big = false, fresh = 0, gw, tpk, reduction }: CaseOptions = {}): BenchCase {
+function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuffled', big = false, fresh = 0, gw, tpk, reduction, prefetch, partitionSize }: CaseOptions = {}): BenchCase {
   const { numHeads, numKvHeads, headDim } = model;
   const kvBytes = numSeqs * ctx * numKvHeads * headDim * 2 * 2;
   return {
     kernel: 'decode_attention',
-    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}${fresh ? ` fresh-alloc#${fresh}` : ''}${gw ? ` GW${gw}` : ''}${tpk ? ` TPK${tpk}` : ''}${reduction ? ` ${reduction}` : ''}`,
+    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}${fresh ? ` fresh-alloc#${fresh}` : ''}${gw ? ` GW${gw}` : ''}${tpk ? ` TPK${tpk}` : ''}${reduction ? ` ${reduction}` : ''}${prefetch ? ' PF' : ''}${partitionSize ? ` P${partitionSize}` : ''}`,
     model: model.name,
     params: { batch: numSeqs, context: ctx, numHeads, numKvHeads, headDim },
     bytes: kvBytes + 2 * numSeqs * numHeads * headDim * 2,
@@ -84,11 +86,12 @@ function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuff
       const seqLens = gpu.upload(new Uint32Array(numSeqs).fill(ctx), [numSeqs], 'u32', 'seqLens');
       const out = gpu.tensor([numSeqs, numHeads, headDim], 'f16', 'out');
       const scale = 1 / Math.sqrt(headDim);
-      const plan = planDecodeAttention(numHeads, numKvHeads, headDim, gpu.caps.subgroupMinSize || 4, DEFAULT_PARTITION_SIZE, gw, tpk);
+      const P = partitionSize ?? DEFAULT_PARTITION_SIZE;
+      const plan = planDecodeAttention(numHeads, numKvHeads, headDim, gpu.caps.subgroupMinSize || 4, P, gw, tpk);
       const cacheNote = numBlocks < numSeqs * blocksPerSeq ? ` pool=${numBlocks}blk` : '';
       return {
-        variant: `P=${DEFAULT_PARTITION_SIZE} GW=${plan.headsPerWorkgroup} TPK=${plan.lanesPerToken}${reduction ? ` ${reduction}` : ''}${cacheNote}`,
-        run: (rec) => decodeAttention(rec, q, kCache, vCache, bt, seqLens, out, { scale, maxSeqLen: ctx, headsPerWorkgroup: gw, lanesPerToken: tpk, reduction }),
+        variant: `P=${P} GW=${plan.headsPerWorkgroup} TPK=${plan.lanesPerToken}${reduction ? ` ${reduction}` : ''}${prefetch ? ' prefetch' : ''}${cacheNote}`,
+        run: (rec) => decodeAttention(rec, q, kCache, vCache, bt, seqLens, out, { scale, maxSeqLen: ctx, headsPerWorkgroup: gw, lanesPerToken: tpk, reduction, prefetch, partitionSize: P }),
         async validate() {
           const got = fromF16((await gpu.read(out)) as Uint16Array);
           const G = numHeads / numKvHeads;
@@ -156,5 +159,10 @@ export const decodeAttentionSuite: BenchSuite = {
           ...([[16, 'scatter'], [8, 'butterfly'], [8, 'scatter']] as const).flatMap(([tpk, reduction]) =>
             [[64, 4096], [1, 32768], [256, 8192]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, tpk, reduction })),
           ),
+          // Prefetching the next tokens (same bits) and longer partitions (tuning).
+          ...[{ prefetch: true }, { partitionSize: 512 }, { prefetch: true, partitionSize: 512 }].flatMap((o) =>
+            [[64, 4096], [1, 32768], [256, 8192]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, ...o })),
+          ),
+          decodeCase(LLAMA2_7B, 64, 4096, { big: true, prefetch: true }),
         ],
 };

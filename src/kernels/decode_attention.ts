@@ -30,6 +30,8 @@ export interface DecodeAttentionOptions {
    * token's 4 heads over log2(TPK) rounds) or 'scatter' (4 tokens at once: reduce-scatter, all-gather).
    */
   readonly reduction?: 'butterfly' | 'scatter';
+  /** Loads the next 4 tokens of each lane before the current ones' math (tuning; same bits). */
+  readonly prefetch?: boolean;
 }
 
 /** Launch parameters of pass 1, chosen from the shapes and the device only (not the batch). */
@@ -128,7 +130,7 @@ export function decodeAttention(
 
   if (maxPartitions > 0) {
     const pass1 = gpu.pipeline('decode_attention', {
-      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : []), ...(opts.reduction === 'scatter' ? ['RS'] : [])],
+      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : []), ...(opts.reduction === 'scatter' ? ['RS'] : []), ...(opts.prefetch ? ['PF'] : [])],
       constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin },
     });
     const headGroups = plan.headsPerGroup / GW;

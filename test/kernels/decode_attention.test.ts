@@ -179,7 +179,7 @@ describe.skipIf(!gpu)(`decodeAttention ${gpu ? '' : `(skipped: ${noGpuReason()})
     await checkAgainstRef(16, { numHeads: 8, numKvHeads: 1, headDim: 128 }, [700, 3, 260], { qRange: 16 });
   });
 
-  it('a sequence gives the same bits alone, in a batch of 5, with a larger maxSeqLen, and with 4 q heads per workgroup', async () => {
+  it('a sequence gives the same bits alone, in a batch of 5, with a larger maxSeqLen, with 4 q heads per workgroup, and with prefetch', async () => {
     const g = gpu!;
     const shape = { numHeads: 16, numKvHeads: 2, headDim: 128 };
     const rng = new Rng(7);
@@ -192,15 +192,18 @@ describe.skipIf(!gpu)(`decodeAttention ${gpu ? '' : `(skipped: ${noGpuReason()})
     const qAlone = qAll.slice(2 * rowQ, 3 * rowQ);
     const tb = upload(g, batch);
     const ta = upload(g, alone);
-    const inBatch = (await runDecode(g, batch, tb, qAll)).slice(2 * rowQ, 3 * rowQ);
+    const batchBits = await runDecode(g, batch, tb, qAll);
+    const inBatch = batchBits.slice(2 * rowQ, 3 * rowQ);
     const single = await runDecode(g, alone, ta, qAlone);
     const widerGrid = await runDecode(g, alone, ta, qAlone, { maxSeqLen: alone.maxBlocksPerSeq * 16 });
     const fourPerWorkgroup = await runDecode(g, alone, ta, qAlone, { headsPerWorkgroup: 4 }); // default: 8 (the group)
+    const prefetched = await runDecode(g, batch, tb, qAll, { prefetch: true });
     for (const x of [...Object.values(tb), ...Object.values(ta)]) x.buffer.destroy();
     const diff = (a: Uint16Array, b: Uint16Array) => a.findIndex((v, i) => v !== b[i]);
     expect(diff(single, inBatch), 'alone vs in a batch of 5: first differing element').toBe(-1);
     expect(diff(single, widerGrid), 'maxSeqLen 777 vs larger: first differing element').toBe(-1);
     expect(diff(single, fourPerWorkgroup), '8 vs 4 q heads per workgroup: first differing element').toBe(-1);
+    expect(diff(prefetched, batchBits), 'the batch of 5 with and without prefetch: first differing element').toBe(-1);
     // And the shared value is right.
     expectClose(fromF16(single), reference(alone, qAlone), TOL, 'lone sequence');
   });
