@@ -55,7 +55,7 @@ override D: u32 = 128;     // head dim, a multiple of 8
 override GW: u32 = 4;      // q heads per workgroup: 1..4, or 5..8 with H8
 override TPK: u32 = 16;    // lanes per token: a power of two <= the minimum subgroup size
 override WG: u32 = 128;    // threads per workgroup, a multiple of the subgroup size
-override P: u32 = 256;     // partition size in tokens, a multiple of 16
+override P: u32 = 512;     // partition size in tokens, a multiple of 16
 override SGMIN: u32 = 4;   // minimum subgroup size (sizes the cross-subgroup buffers)
 
 const BLOCK_SIZE = 16u;
@@ -89,45 +89,6 @@ fn reduceTok(x: vec4f) -> vec4f {
   for (var m = 1u; m < TPK; m <<= 1u) { s += subgroupShuffleXor(s, m); }
   return s;
 }
-//#if RS
-// The q·k sums of 4 tokens (this lane's partial per token: one vec4 of 4 heads) over the TPK lanes of
-// the token group with 30 scalar shuffles at TPK 16 instead of reduceTok's 64: a reduce-scatter
-// (each round keeps the half of the values this lane's bit selects and adds the partner's copy of
-// that half: 8, 4, 2, 1 values exchanged) leaves each sum in exactly one lane, and an all-gather
-// copies the sums back to every lane (1, 2, 4, 8 values). Every lane gets the same bits.
-struct Four { a: vec4f, b: vec4f, c: vec4f, d: vec4f }
-fn reduce4(p: Four, j: u32) -> Four {
-  if (TPK == 1u) { return p; }
-  let m1 = TPK / 2u;                      // tokens {a, b} | {c, d}
-  let h1 = (j & m1) != 0u;
-  var u0 = select(p.a, p.c, h1) + subgroupShuffleXor(select(p.c, p.a, h1), m1);
-  var u1 = select(p.b, p.d, h1) + subgroupShuffleXor(select(p.d, p.b, h1), m1);
-  if (TPK >= 4u) {
-    let m2 = TPK / 4u;                    // token 2·h1 | 2·h1 + 1
-    let h2 = (j & m2) != 0u;
-    var v = select(u0, u1, h2) + subgroupShuffleXor(select(u1, u0, h2), m2);
-    if (TPK >= 8u) {
-      let m3 = TPK / 8u;                  // heads 0, 1 | 2, 3
-      let h3 = (j & m3) != 0u;
-      var w = select(v.xy, v.zw, h3) + subgroupShuffleXor(select(v.zw, v.xy, h3), m3);
-      if (TPK >= 16u) {                   // head 2·h3 | 2·h3 + 1
-        let h4 = (j & 1u) != 0u;
-        let x = select(w.x, w.y, h4) + subgroupShuffleXor(select(w.y, w.x, h4), 1u);
-        let o = subgroupShuffleXor(x, 1u);
-        w = select(vec2f(x, o), vec2f(o, x), h4);
-      }
-      let o = subgroupShuffleXor(w, m3);
-      v = select(vec4f(w, o), vec4f(o, w), h3);
-    }
-    let o = subgroupShuffleXor(v, m2);
-    u0 = select(v, o, h2);
-    u1 = select(o, v, h2);
-  }
-  let o0 = subgroupShuffleXor(u0, m1);
-  let o1 = subgroupShuffleXor(u1, m1);
-  return Four(select(u0, o0, h1), select(u1, o1, h1), select(o0, u0, h1), select(o1, u1, h1));
-}
-//#endif
 fn shufQuad(a: Quad, m: u32) -> Quad {
   return Quad(
     mat4x4f(subgroupShuffleXor(a.lo[0], m), subgroupShuffleXor(a.lo[1], m), subgroupShuffleXor(a.lo[2], m), subgroupShuffleXor(a.lo[3], m)),
@@ -209,12 +170,6 @@ fn loadTok(base: u32) -> Tok {
   return x;
 }
 
-// Token t of the partition (clamped to its last token n - 1: loads past the end repeat it and are masked).
-fn tokAt(t: u32, n: u32, blockStride: u32, headOffset: u32) -> Tok {
-  let c = min(t, n - 1u);
-  return loadTok(blocks[c / BLOCK_SIZE] * blockStride + headOffset + (c % BLOCK_SIZE) * CH);
-}
-
 fn loadQuad(row: u32, nh: u32, chunk: u32, scale: f32) -> Quad {
   // Heads row .. row + 3 (those >= nh are zero), 8 dims at `chunk`.
   let h0 = q[row * CH + chunk];
@@ -272,67 +227,43 @@ fn main(
 //#if H8
   var st1 = st0;
 //#endif
-//#if PF
-  // The next trip's 4 tokens are loaded before this trip's math (their latency hides behind it).
-  var y0 = tokAt(grp, n, blockStride, headOffset);
-  var y1 = tokAt(grp + NG, n, blockStride, headOffset);
-  var y2 = tokAt(grp + 2u * NG, n, blockStride, headOffset);
-  var y3 = tokAt(grp + 3u * NG, n, blockStride, headOffset);
-//#endif
   for (var it = 0u; it < trips; it++) {
     let t0 = it * 4u * NG + grp;
-//#if PF
-    let x0 = y0; let x1 = y1; let x2 = y2; let x3 = y3;
-    let u0 = t0 + 4u * NG;
-    y0 = tokAt(u0, n, blockStride, headOffset);
-    y1 = tokAt(u0 + NG, n, blockStride, headOffset);
-    y2 = tokAt(u0 + 2u * NG, n, blockStride, headOffset);
-    y3 = tokAt(u0 + 3u * NG, n, blockStride, headOffset);
-//#else
-    let x0 = tokAt(t0, n, blockStride, headOffset);
-    let x1 = tokAt(t0 + NG, n, blockStride, headOffset);
-    let x2 = tokAt(t0 + 2u * NG, n, blockStride, headOffset);
-    let x3 = tokAt(t0 + 3u * NG, n, blockStride, headOffset);
-//#endif
+    let ta = min(t0, n - 1u);
+    let tb = min(t0 + NG, n - 1u);
+    let tc = min(t0 + 2u * NG, n - 1u);
+    let td = min(t0 + 3u * NG, n - 1u);
+    let x0 = loadTok(blocks[ta / BLOCK_SIZE] * blockStride + headOffset + (ta % BLOCK_SIZE) * CH);
+    let x1 = loadTok(blocks[tb / BLOCK_SIZE] * blockStride + headOffset + (tb % BLOCK_SIZE) * CH);
+    let x2 = loadTok(blocks[tc / BLOCK_SIZE] * blockStride + headOffset + (tc % BLOCK_SIZE) * CH);
+    let x3 = loadTok(blocks[td / BLOCK_SIZE] * blockStride + headOffset + (td % BLOCK_SIZE) * CH);
     let neg = vec4f(NEG_BIG);
     {
 //#if C2
-      let d0 = dot8(q00, x0.k0) + dot8(q01, x0.k1);
-      let d1 = dot8(q00, x1.k0) + dot8(q01, x1.k1);
-      let d2 = dot8(q00, x2.k0) + dot8(q01, x2.k1);
-      let d3 = dot8(q00, x3.k0) + dot8(q01, x3.k1);
+      let s0 = reduceTok(dot8(q00, x0.k0) + dot8(q01, x0.k1));
+      let s1 = reduceTok(dot8(q00, x1.k0) + dot8(q01, x1.k1));
+      let s2 = reduceTok(dot8(q00, x2.k0) + dot8(q01, x2.k1));
+      let s3 = reduceTok(dot8(q00, x3.k0) + dot8(q01, x3.k1));
 //#else
-      let d0 = dot8(q00, x0.k0);
-      let d1 = dot8(q00, x1.k0);
-      let d2 = dot8(q00, x2.k0);
-      let d3 = dot8(q00, x3.k0);
-//#endif
-//#if RS
-      let r = reduce4(Four(d0, d1, d2, d3), j);
-      let s0 = r.a; let s1 = r.b; let s2 = r.c; let s3 = r.d;
-//#else
-      let s0 = reduceTok(d0); let s1 = reduceTok(d1); let s2 = reduceTok(d2); let s3 = reduceTok(d3);
+      let s0 = reduceTok(dot8(q00, x0.k0));
+      let s1 = reduceTok(dot8(q00, x1.k0));
+      let s2 = reduceTok(dot8(q00, x2.k0));
+      let s3 = reduceTok(dot8(q00, x3.k0));
 //#endif
       st0 = fold(st0, select(neg, s0, t0 < n), select(neg, s1, t0 + NG < n), select(neg, s2, t0 + 2u * NG < n), select(neg, s3, t0 + 3u * NG < n), x0, x1, x2, x3);
     }
 //#if H8
     {
 //#if C2
-      let d0 = dot8(q10, x0.k0) + dot8(q11, x0.k1);
-      let d1 = dot8(q10, x1.k0) + dot8(q11, x1.k1);
-      let d2 = dot8(q10, x2.k0) + dot8(q11, x2.k1);
-      let d3 = dot8(q10, x3.k0) + dot8(q11, x3.k1);
+      let s0 = reduceTok(dot8(q10, x0.k0) + dot8(q11, x0.k1));
+      let s1 = reduceTok(dot8(q10, x1.k0) + dot8(q11, x1.k1));
+      let s2 = reduceTok(dot8(q10, x2.k0) + dot8(q11, x2.k1));
+      let s3 = reduceTok(dot8(q10, x3.k0) + dot8(q11, x3.k1));
 //#else
-      let d0 = dot8(q10, x0.k0);
-      let d1 = dot8(q10, x1.k0);
-      let d2 = dot8(q10, x2.k0);
-      let d3 = dot8(q10, x3.k0);
-//#endif
-//#if RS
-      let r = reduce4(Four(d0, d1, d2, d3), j);
-      let s0 = r.a; let s1 = r.b; let s2 = r.c; let s3 = r.d;
-//#else
-      let s0 = reduceTok(d0); let s1 = reduceTok(d1); let s2 = reduceTok(d2); let s3 = reduceTok(d3);
+      let s0 = reduceTok(dot8(q10, x0.k0));
+      let s1 = reduceTok(dot8(q10, x1.k0));
+      let s2 = reduceTok(dot8(q10, x2.k0));
+      let s3 = reduceTok(dot8(q10, x3.k0));
 //#endif
       st1 = fold(st1, select(neg, s0, t0 < n), select(neg, s1, t0 + NG < n), select(neg, s2, t0 + 2u * NG < n), select(neg, s3, t0 + 3u * NG < n), x0, x1, x2, x3);
     }

@@ -23,7 +23,7 @@ struct Params {
 @group(0) @binding(4) var<uniform> p: Params;
 
 override D: u32 = 128;   // head dim, a multiple of 8
-override P: u32 = 256;   // partition size of pass 1
+override P: u32 = 512;   // partition size of pass 1
 override PL: u32 = 4;    // partition lanes
 
 override D4: u32 = D / 4u;

@@ -10,8 +10,10 @@
 // Needs K % 64 == 0, N % 16 == 0 and M ≤ BM (the wrapper checks). Rows past M and columns past N are
 //   computed from clamped rows; a subgroup whose 16 columns all lie past N stores nothing.
 // Workgroup: BN/16 subgroups of 32; subgroup j owns columns 16j..16j+15 of the slice and TM (TM2: ≥ 2,
-//   TM4: 4) 16-row tiles. Per k-step of BK every invocation loads 4 (EMULATE: 2) vec4 of w (one k-step ahead, into
-//   registers) and x its BM·BK/8 vec4 (one or two per invocation); then both go to workgroup memory.
+//   TM4: 4) 16-row tiles. Per k-step of BK every invocation loads 4 (EMULATE: 2) vec4 of w and x its BM·BK/8
+//   vec4 (one or two per invocation) into registers two k-steps ahead (two register sets, alternating: the
+//   loop runs two k-steps per trip), then both go to workgroup memory. Two ahead instead of one: M16
+//   14336→4096 75 µs instead of 90 on the H100, the other decode shapes within 2% (bench/RESULTS.md, session 5).
 //   The partials leave by matrix stores straight to `part` (through workgroup memory and lanes they cost
 //   20% at 4096→28672, bench/probes/sgmat_ceiling.ts).
 // Dispatch: grid(tilesN · numSeg), slice = id % tilesN, segment = id / tilesN.
@@ -77,8 +79,7 @@ fn boolStorePart(off: u32, c: MatC, stride: u32) { subgroupMatrixStore(&part, of
 //#endif
 
 //#include linear_stage
-//#if PF2
-// One k-step's registers of w (4 vec4; EMULATE: 2) and x (xa0; TM2: xa1) for PF2.
+// One k-step's registers of w (4 vec4; EMULATE: 2) and x (xa0; TM2: xa1).
 struct Step { w0: vec4<u32>, w1: vec4<u32>, w2: vec4<u32>, w3: vec4<u32>, xa0: vec4<u32>, xa1: vec4<u32> }
 fn loadStep(kc: u32, r0: u32, rs: u32, nB: u32, xIn: bool) -> Step {
   var t: Step;
@@ -106,7 +107,6 @@ fn putStep(so: u32, rs: u32, xIn: bool, t: Step) {
 //#endif
 //#endif
 }
-//#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -137,8 +137,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var c2 = MatC();
   var c3 = MatC();
 //#endif
-//#if PF2
-  // Two k-steps of w and x in registers ahead (sets b and c, alternating): twice the bytes in flight.
+  // Two k-steps of w and x in registers ahead (sets b and c, alternating).
   var sb = loadStep(kBeg / 8u + kq, r0, rs, nB, xIn);
   var sc = sb;
   if (kBeg + BK < kEnd) { sc = loadStep((kBeg + BK) / 8u + kq, r0, rs, nB, xIn); }
@@ -156,48 +155,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       //#include linear_stream_mma
     }
   }
-//#else
-  var kc = kBeg / 8u + kq;
-  var wb0 = wAt(nB + r0, kc); var wb1 = wAt(nB + r0 + rs, kc);
-//#if !EMULATE
-  var wb2 = wAt(nB + r0 + 2u * rs, kc); var wb3 = wAt(nB + r0 + 3u * rs, kc);
-//#endif
-  var xa0 = vec4<u32>();
-  if (xIn) { xa0 = xAt(r0, kc); }
-//#if TM2
-//#if !EMULATE
-  var xa1 = xAt(r0 + rs, kc);                      // BM·C8 = 2·WG
-//#endif
-//#endif
-  for (var k0 = kBeg; k0 < kEnd; k0 += BK) {
-    workgroupBarrier();                            // the previous k-step's matrix loads are done
-    putB(so, wb0); putB(so + rs * LDS, wb1);
-//#if !EMULATE
-    putB(so + 2u * rs * LDS, wb2); putB(so + 3u * rs * LDS, wb3);
-//#endif
-    if (xIn) { putA(so, xa0); }
-//#if TM2
-//#if !EMULATE
-    putA(so + rs * LDS, xa1);
-//#endif
-//#endif
-    workgroupBarrier();
-    if (k0 + BK < kEnd) {
-      kc = (k0 + BK) / 8u + kq;
-      wb0 = wAt(nB + r0, kc); wb1 = wAt(nB + r0 + rs, kc);
-//#if !EMULATE
-      wb2 = wAt(nB + r0 + 2u * rs, kc); wb3 = wAt(nB + r0 + 3u * rs, kc);
-//#endif
-      if (xIn) { xa0 = xAt(r0, kc); }
-//#if TM2
-//#if !EMULATE
-      xa1 = xAt(r0 + rs, kc);
-//#endif
-//#endif
-    }
-    //#include linear_stream_mma
-  }
-//#endif
   if (nB + bn < p.N) {
     let o = seg * BM * p.N + nB + bn;
     subgroupMatrixStore<row_major>(&part, o, c0, p.N);

@@ -40,19 +40,16 @@ interface CaseOptions {
   readonly fresh?: number;
   /** Forces the q heads per workgroup (`headsPerWorkgroup`; same bits, different speed). */
   readonly gw?: number;
-  /** Forces the lanes per token (`lanesPerToken`) and/or the q·k reduction (tuning variants). */
-  readonly tpk?: number;
-  readonly reduction?: 'butterfly' | 'scatter';
-  readonly prefetch?: boolean;
+  /** Another partition size (tuning: changes the bits). */
   readonly partitionSize?: number;
 }
 
-function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuffled', big = false, fresh = 0, gw, tpk, reduction, prefetch, partitionSize }: CaseOptions = {}): BenchCase {
+function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuffled', big = false, fresh = 0, gw, partitionSize }: CaseOptions = {}): BenchCase {
   const { numHeads, numKvHeads, headDim } = model;
   const kvBytes = numSeqs * ctx * numKvHeads * headDim * 2 * 2;
   return {
     kernel: 'decode_attention',
-    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}${fresh ? ` fresh-alloc#${fresh}` : ''}${gw ? ` GW${gw}` : ''}${tpk ? ` TPK${tpk}` : ''}${reduction ? ` ${reduction}` : ''}${prefetch ? ' PF' : ''}${partitionSize ? ` P${partitionSize}` : ''}`,
+    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}${fresh ? ` fresh-alloc#${fresh}` : ''}${gw ? ` GW${gw}` : ''}${partitionSize ? ` P${partitionSize}` : ''}`,
     model: model.name,
     params: { batch: numSeqs, context: ctx, numHeads, numKvHeads, headDim },
     bytes: kvBytes + 2 * numSeqs * numHeads * headDim * 2,
@@ -87,11 +84,11 @@ function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuff
       const out = gpu.tensor([numSeqs, numHeads, headDim], 'f16', 'out');
       const scale = 1 / Math.sqrt(headDim);
       const P = partitionSize ?? DEFAULT_PARTITION_SIZE;
-      const plan = planDecodeAttention(numHeads, numKvHeads, headDim, gpu.caps.subgroupMinSize || 4, P, gw, tpk);
+      const plan = planDecodeAttention(numHeads, numKvHeads, headDim, gpu.caps.subgroupMinSize || 4, P, gw);
       const cacheNote = numBlocks < numSeqs * blocksPerSeq ? ` pool=${numBlocks}blk` : '';
       return {
-        variant: `P=${P} GW=${plan.headsPerWorkgroup} TPK=${plan.lanesPerToken}${reduction ? ` ${reduction}` : ''}${prefetch ? ' prefetch' : ''}${cacheNote}`,
-        run: (rec) => decodeAttention(rec, q, kCache, vCache, bt, seqLens, out, { scale, maxSeqLen: ctx, headsPerWorkgroup: gw, lanesPerToken: tpk, reduction, prefetch, partitionSize: P }),
+        variant: `P=${P} GW=${plan.headsPerWorkgroup} TPK=${plan.lanesPerToken}${cacheNote}`,
+        run: (rec) => decodeAttention(rec, q, kCache, vCache, bt, seqLens, out, { scale, maxSeqLen: ctx, headsPerWorkgroup: gw, partitionSize: P }),
         async validate() {
           const got = fromF16((await gpu.read(out)) as Uint16Array);
           const G = numHeads / numKvHeads;
@@ -155,14 +152,9 @@ export const decodeAttentionSuite: BenchSuite = {
           ...[1, 2, 3].map((i) => decodeCase(LLAMA3_8B, 64, 4096, { big: true, fresh: i })),
           // GQA heads per workgroup (same bits): 1 and 2 of the group of 4 against the default 4.
           ...[1, 2].flatMap((gw) => [[64, 4096], [256, 8192], [16, 4096]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, gw }))),
-          // The q·k reduction and lanes per token (tuning): butterfly / scatter at TPK 16 and 8.
-          ...([[16, 'scatter'], [8, 'butterfly'], [8, 'scatter']] as const).flatMap(([tpk, reduction]) =>
-            [[64, 4096], [1, 32768], [256, 8192]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, tpk, reduction })),
+          // Partition sizes around the default (tuning: other bits).
+          ...[256, 1024].flatMap((partitionSize) =>
+            [[64, 4096], [1, 4096], [1, 32768], [256, 8192]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, partitionSize })),
           ),
-          // Prefetching the next tokens (same bits) and longer partitions (tuning).
-          ...[{ prefetch: true }, { partitionSize: 512 }, { prefetch: true, partitionSize: 512 }].flatMap((o) =>
-            [[64, 4096], [1, 32768], [256, 8192]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, ...o })),
-          ),
-          decodeCase(LLAMA2_7B, 64, 4096, { big: true, prefetch: true }),
         ],
 };

@@ -133,10 +133,6 @@ function cases(sweep: Sweep): BenchCase[] {
     const tiles = M <= 64 ? ['D1', 'stream', M <= 16 ? 'S8' : 'M8'] : ['D2', 'block', 'B'];
     for (const tile of tiles) out.push(linearCase(PROJECTIONS[0], M, 'invariant', true, tile));
   }
-  // The weight stream with two k-steps in registers ahead, on the decode GEMV target shapes.
-  for (const p of PROJECTIONS.filter((q) => q.model === 'Llama-3-8B')) {
-    for (const M of [1, 16]) out.push(linearCase(p, M, 'invariant', true, 'stream2'));
-  }
   return out;
 }
 

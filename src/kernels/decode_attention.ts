@@ -2,14 +2,20 @@
 // partitions of the context, flash-decoding style:
 //   pass 1 (decode_attention):       per (seq, kv head, partition) → max, Σexp, unnormalised out
 //   pass 2 (decode_attention_merge): per (seq, head) log-sum-exp merge → out f16
-// The partition size is fixed (default 256 tokens), never derived from the batch or from
+// The partition size is fixed (default 512 tokens), never derived from the batch or from
 // maxSeqLen, so a sequence's output is bitwise identical whatever else is in the batch.
 import type { Recorder } from '../gpu/recorder.js';
 import { f32 } from '../gpu/recorder.js';
 import { expect, expectShape, type Tensor } from '../gpu/tensor.js';
 import { BLOCK_SIZE } from './reshape_and_cache.js';
 
-export const DEFAULT_PARTITION_SIZE = 256;
+/**
+ * Tokens per partition. 512 rather than 256: each workgroup's fixed costs (block-table and q loads, the
+ * cross-subgroup merge of 4 heads' states) then spread over twice the KV, and pass 2 merges half the
+ * partials; on the H100 B64 × ctx 4096 went from 481 to 440 µs and B256 × ctx 8192 from 3570 to 3230 µs
+ * (bench/RESULTS.md, session 5).
+ */
+export const DEFAULT_PARTITION_SIZE = 512;
 
 export interface DecodeAttentionOptions {
   /** Softmax scale, usually 1 / sqrt(headDim). */
@@ -23,15 +29,6 @@ export interface DecodeAttentionOptions {
    * group, ≤ 8; tuning). Each head's arithmetic is the same whatever GW is: the bits do not change.
    */
   readonly headsPerWorkgroup?: number;
-  /** Forces TPK, the lanes that share one token's head dim (tuning; a power of two; changes the bits). */
-  readonly lanesPerToken?: number;
-  /**
-   * How a token group sums its lanes' q·k partials (tuning; changes the bits): 'butterfly' (each
-   * token's 4 heads over log2(TPK) rounds) or 'scatter' (4 tokens at once: reduce-scatter, all-gather).
-   */
-  readonly reduction?: 'butterfly' | 'scatter';
-  /** Loads the next 4 tokens of each lane before the current ones' math (tuning; same bits). */
-  readonly prefetch?: boolean;
 }
 
 /** Launch parameters of pass 1, chosen from the shapes and the device only (not the batch). */
@@ -56,7 +53,6 @@ export function planDecodeAttention(
   subgroupMinSize: number,
   partitionSize = DEFAULT_PARTITION_SIZE,
   headsPerWorkgroup?: number,
-  lanesPerToken?: number,
 ): DecodeAttentionPlan {
   const G = numHeads / numKvHeads;
   let GW = Math.min(G, MAX_HEADS_PER_WORKGROUP);
@@ -68,11 +64,6 @@ export function planDecodeAttention(
   const chunks = headDim / 8;
   let tpk = 1;
   while (tpk * 2 <= Math.min(16, subgroupMinSize) && chunks % (tpk * 2) === 0) tpk *= 2;
-  if (lanesPerToken !== undefined) {
-    const ok = [1, 2, 4, 8, 16].includes(lanesPerToken) && lanesPerToken <= subgroupMinSize && chunks % lanesPerToken === 0;
-    expect(ok, `decodeAttention: lanesPerToken must be a power of two <= 16 and <= the subgroup size ${subgroupMinSize} that divides headDim / 8 = ${chunks}, got ${lanesPerToken}`);
-    tpk = lanesPerToken;
-  }
   expect(chunks / tpk <= MAX_CHUNKS_PER_LANE, `decodeAttention: headDim ${headDim} needs ${chunks / tpk} chunks per lane (max ${MAX_CHUNKS_PER_LANE})`);
   return { headsPerGroup: G, headsPerWorkgroup: GW, lanesPerToken: tpk, chunksPerLane: chunks / tpk, workgroupSize: WG, partitionSize };
 }
@@ -118,7 +109,7 @@ export function decodeAttention(
   const gpu = rec.gpu;
   expect(gpu.caps.subgroups, 'decodeAttention: needs the subgroups feature');
   const sgMin = gpu.caps.subgroupMinSize || 4;
-  const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P, opts.headsPerWorkgroup, opts.lanesPerToken);
+  const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P, opts.headsPerWorkgroup);
   const GW = plan.headsPerWorkgroup;
   const smem = 4 * (P / BLOCK_SIZE) + (WG / sgMin) * (64 + 4 * headDim);
   expect(smem <= gpu.limits.maxComputeWorkgroupStorageSize, `decodeAttention: partitionSize ${P} needs ${smem} bytes of workgroup memory (device limit ${gpu.limits.maxComputeWorkgroupStorageSize})`);
@@ -130,7 +121,7 @@ export function decodeAttention(
 
   if (maxPartitions > 0) {
     const pass1 = gpu.pipeline('decode_attention', {
-      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : []), ...(opts.reduction === 'scatter' ? ['RS'] : []), ...(opts.prefetch ? ['PF'] : [])],
+      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : [])],
       constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin },
     });
     const headGroups = plan.headsPerGroup / GW;

@@ -32,8 +32,7 @@ export interface LinearOptions {
    */
   readonly variant?: LinearVariantName;
   /**
-   * Forces the tensor-core schedule: 'D1'/'D2'[m<SGM>n<SGN>] (direct kernel), 'stream' (M ≤ 64; 'stream2':
-   * two k-steps of weights in registers ahead instead of one),
+   * Forces the tensor-core schedule: 'D1'/'D2'[m<SGM>n<SGN>] (direct kernel), 'stream' (M ≤ 64),
    * 'block', or S1…S8, M1…M8, B (staged kernel).
    * Tuning and tests only; never changes the order, hence the bits.
    */
@@ -169,9 +168,9 @@ export function planLinear(
   const t: TensorCoreSizes = { M, N, K, ...linearSegments(N, K), variant };
   const { numSeg } = t;
   if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
-  if (K % 64 === 0 && N % 16 === 0 && (opts.tile === 'stream' || opts.tile === 'stream2' || (opts.tile === undefined && M <= STREAM_MAX_ROWS))) {
-    expect(M <= STREAM_MAX_ROWS, `linear: tile ${opts.tile ?? 'stream'} takes M <= ${STREAM_MAX_ROWS}, got ${M}`);
-    return planStream(t, defines, opts.tile === 'stream2');
+  if (K % 64 === 0 && N % 16 === 0 && (opts.tile === 'stream' || (opts.tile === undefined && M <= STREAM_MAX_ROWS))) {
+    expect(M <= STREAM_MAX_ROWS, `linear: tile stream takes M <= ${STREAM_MAX_ROWS}, got ${M}`);
+    return planStream(t, defines);
   }
   if (K % 64 === 0 && (opts.tile === 'block' || (opts.tile === undefined && M >= BLOCK_MIN_ROWS))) {
     return planBlock(t, defines);
@@ -247,7 +246,7 @@ function planDirect(t: TensorCoreSizes, defines: string[], tile?: string): Linea
  * M ≤ 64): one workgroup per 64-column slice (128 for M > 32) and K segment writes the segment's partial
  * sums of all 16·tm rows to a scratch tensor; linear_fold adds them up in segment order, with the bias.
  */
-function planStream(t: TensorCoreSizes, defines: string[], twoAhead = false): LinearPlan {
+function planStream(t: TensorCoreSizes, defines: string[]): LinearPlan {
   const { M, N, K, numSeg, segLen, variant } = t;
   const tm = M <= 16 ? 1 : M <= 32 ? 2 : 4;
   const bn = tm === 4 ? 128 : 64;
@@ -256,10 +255,10 @@ function planStream(t: TensorCoreSizes, defines: string[], twoAhead = false): Li
   return {
     variant,
     order: segOrder(t),
-    schedule: `stream${twoAhead ? '2' : ''} tm${tm} ${bn}`,
+    schedule: `stream tm${tm} ${bn}`,
     shader: 'linear_subgroup_matrix_stream',
     constants: {},
-    defines: [...defines.filter((d) => d === 'EMULATE'), ...(tm >= 2 ? ['TM2'] : []), ...(tm === 4 ? ['TM4'] : []), ...(twoAhead ? ['PF2'] : [])],
+    defines: [...defines.filter((d) => d === 'EMULATE'), ...(tm >= 2 ? ['TM2'] : []), ...(tm === 4 ? ['TM4'] : [])],
     params: [M, N, K, segLen, numSeg, 1, tilesN, 0],
     workgroups: grid(tilesN * numSeg),
     fold: {
