@@ -35,7 +35,7 @@ describe.skipIf(!gpu)(`bind group cache ${gpu ? '' : `(skipped: ${noGpuReason()}
 
   it('hits the cache in every dispatch of a repeated multi-submit step (pooled buffers come back in creation order)', async () => {
     const g = gpu!;
-    const ta = uploadF16(g, new Array(64).fill(1), [64]);
+    const ta = uploadF16(g, new Float32Array(64).fill(1), [64]);
     const out = g.tensor([64], 'f16');
     // 3 submits of 200 dispatches: 3 uniform arenas (256 slots each) and 3 scratch buffers per step,
     // all back in the pool when the step's work is done, in whatever order the GPU finished it.
