@@ -28,7 +28,8 @@
 //          get the same bits), and folds the 4 tokens into the lane's online softmax state
 //          (running max, sum, accumulators). No barrier inside the loop.
 // End:     states are merged within the subgroup (butterfly over the token groups) and across
-//          subgroups through workgroup memory, in a fixed order.
+//          subgroups through workgroup memory, in a fixed order: all GW heads at once (EPI_ALL, one
+//          barrier; the wrapper's choice where it fits in 16 KiB) or one head at a time; same bits.
 // Dispatch: (maxPartitions, numHeads / GW, numSeqs); workgroups past a sequence's end return.
 enable subgroups;
 diagnostic(off, subgroup_uniformity);
@@ -67,7 +68,12 @@ override PB: u32 = P / BLOCK_SIZE;
 
 var<workgroup> blocks: array<u32, PB>;
 var<workgroup> red: array<vec4f, NW * 4u>;          // [subgroup, (m0, l0, m1, l1)]
-var<workgroup> accRed: array<vec4f, NW * CH * 2u>;  // [subgroup, D / 4]: one head's output
+//#if EPI_ALL
+override HS: u32 = GW;     // head slots of accRed: all GW heads at once
+//#else
+override HS: u32 = 1u;     // one head at a time
+//#endif
+var<workgroup> accRed: array<vec4f, NW * HS * CH * 2u>;  // [subgroup, head slot, D / 4]
 
 struct Quad { lo: mat4x4f, hi: mat4x4f }  // 4 heads × 8 dims, column = head
 struct Tok {
@@ -298,45 +304,75 @@ fn main(
   let ws1 = exp(st1.m - gm1);
 //#endif
   let statsRow = (seq * p.numHeads + head0) * p.maxPartitions + part;
-  for (var h = 0u; h < GW; h++) {
-    if (lane < TPK) {
-      var a0 = st0.a0;
-      var s = comp(ws0, h % 4u);
-//#if C2
-      var a1 = st0.a1;
-//#endif
 //#if H8
-      if (h >= 4u) {
-        a0 = st1.a0;
-        s = comp(ws1, h % 4u);
-//#if C2
-        a1 = st1.a1;
+  let hiSt = st1;
+  let hiWs = ws1;
+//#else
+  let hiSt = st0;
+  let hiWs = ws0;
 //#endif
-      }
-//#endif
-      accRed[warp * CH * 2u + j * 2u] = quadCol(a0, h % 4u, 0u) * s;
-      accRed[warp * CH * 2u + j * 2u + 1u] = quadCol(a0, h % 4u, 1u) * s;
-//#if C2
-      accRed[warp * CH * 2u + (j + TPK) * 2u] = quadCol(a1, h % 4u, 0u) * s;
-      accRed[warp * CH * 2u + (j + TPK) * 2u + 1u] = quadCol(a1, h % 4u, 1u) * s;
-//#endif
-    }
+//#if EPI_ALL
+  // Every head's share through workgroup memory at once: one barrier, then each invocation adds up the
+  // subgroups' copies of some (head, 4 dims) (the same sums in the same order as one head at a time).
+  if (lane < TPK) {
+    for (var h = 0u; h < GW; h++) { stashHead(h, h, warp, j, st0, hiSt, ws0, hiWs); }
+  }
+  workgroupBarrier();
+  for (var i = lid; i < GW * CH * 2u; i += WG) {
+    let h = i / (CH * 2u);
+    sumHead(h, i % (CH * 2u), nw, statsRow + h * p.maxPartitions);
+  }
+  if (lid < GW) { partStats[statsRow + lid * p.maxPartitions] = headStats(lid, gm0, gm1, nw); }
+//#else
+  for (var h = 0u; h < GW; h++) {
+    if (lane < TPK) { stashHead(h, 0u, warp, j, st0, hiSt, ws0, hiWs); }
     workgroupBarrier();
     let row = statsRow + h * p.maxPartitions;
-    for (var i = lid; i < CH * 2u; i += WG) {
-      var o = accRed[i];
-      for (var w = 1u; w < nw; w++) { o += accRed[w * CH * 2u + i]; }
-      partOut[row * CH * 2u + i] = o;
-    }
-    if (lid == 0u) {
-      let qd = h / 4u;
-      let gm = comp(select(gm0, gm1, qd == 1u), h % 4u);
-      var l = 0.0;
-      for (var w = 0u; w < nw; w++) {
-        l += comp(red[w * 4u + qd * 2u + 1u], h % 4u) * exp(comp(red[w * 4u + qd * 2u], h % 4u) - gm);
-      }
-      partStats[row] = vec2f(gm, l);
-    }
+    for (var i = lid; i < CH * 2u; i += WG) { sumHead(0u, i, nw, row); }
+    if (lid == 0u) { partStats[row] = headStats(h, gm0, gm1, nw); }
     workgroupBarrier();
   }
+//#endif
+}
+
+// This lane's 8 (C2: 16) dims of head h's unnormalised output, scaled to the workgroup's max, into
+// accRed slot `slot` of subgroup `warp` (heads 4..7 come from the second quad's state `hi`).
+fn stashHead(h: u32, slot: u32, warp: u32, j: u32, lo: State, hi: State, wsLo: vec4f, wsHi: vec4f) {
+  var a0 = lo.a0;
+  var s = comp(wsLo, h % 4u);
+//#if C2
+  var a1 = lo.a1;
+//#endif
+  if (h >= 4u) {
+    a0 = hi.a0;
+    s = comp(wsHi, h % 4u);
+//#if C2
+    a1 = hi.a1;
+//#endif
+  }
+  let b = (warp * HS + slot) * CH * 2u;
+  accRed[b + j * 2u] = quadCol(a0, h % 4u, 0u) * s;
+  accRed[b + j * 2u + 1u] = quadCol(a0, h % 4u, 1u) * s;
+//#if C2
+  accRed[b + (j + TPK) * 2u] = quadCol(a1, h % 4u, 0u) * s;
+  accRed[b + (j + TPK) * 2u + 1u] = quadCol(a1, h % 4u, 1u) * s;
+//#endif
+}
+
+// Element e (4 dims) of the head in accRed slot `slot`, summed over the nw subgroups in order, to partOut row `row`.
+fn sumHead(slot: u32, e: u32, nw: u32, row: u32) {
+  var o = accRed[slot * CH * 2u + e];
+  for (var w = 1u; w < nw; w++) { o += accRed[(w * HS + slot) * CH * 2u + e]; }
+  partOut[row * CH * 2u + e] = o;
+}
+
+// Head h's partition statistics (m, l) from the subgroups' (m, l) in `red`.
+fn headStats(h: u32, gm0: vec4f, gm1: vec4f, nw: u32) -> vec2f {
+  let qd = h / 4u;
+  let gm = comp(select(gm0, gm1, qd == 1u), h % 4u);
+  var l = 0.0;
+  for (var w = 0u; w < nw; w++) {
+    l += comp(red[w * 4u + qd * 2u + 1u], h % 4u) * exp(comp(red[w * 4u + qd * 2u], h % 4u) - gm);
+  }
+  return vec2f(gm, l);
 }

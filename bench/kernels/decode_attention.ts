@@ -42,14 +42,16 @@ interface CaseOptions {
   readonly gw?: number;
   /** Another partition size (tuning: changes the bits). */
   readonly partitionSize?: number;
+  /** Forces the end-of-workgroup combine (tuning: same bits). */
+  readonly epilogue?: 'all-heads' | 'per-head';
 }
 
-function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuffled', big = false, fresh = 0, gw, partitionSize }: CaseOptions = {}): BenchCase {
+function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuffled', big = false, fresh = 0, gw, partitionSize, epilogue }: CaseOptions = {}): BenchCase {
   const { numHeads, numKvHeads, headDim } = model;
   const kvBytes = numSeqs * ctx * numKvHeads * headDim * 2 * 2;
   return {
     kernel: 'decode_attention',
-    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}${fresh ? ` fresh-alloc#${fresh}` : ''}${gw ? ` GW${gw}` : ''}${partitionSize ? ` P${partitionSize}` : ''}`,
+    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}${fresh ? ` fresh-alloc#${fresh}` : ''}${gw ? ` GW${gw}` : ''}${partitionSize ? ` P${partitionSize}` : ''}${epilogue ? ` ${epilogue}` : ''}`,
     model: model.name,
     params: { batch: numSeqs, context: ctx, numHeads, numKvHeads, headDim },
     bytes: kvBytes + 2 * numSeqs * numHeads * headDim * 2,
@@ -87,8 +89,8 @@ function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuff
       const plan = planDecodeAttention(numHeads, numKvHeads, headDim, gpu.caps.subgroupMinSize || 4, P, gw);
       const cacheNote = numBlocks < numSeqs * blocksPerSeq ? ` pool=${numBlocks}blk` : '';
       return {
-        variant: `P=${P} GW=${plan.headsPerWorkgroup} TPK=${plan.lanesPerToken}${cacheNote}`,
-        run: (rec) => decodeAttention(rec, q, kCache, vCache, bt, seqLens, out, { scale, maxSeqLen: ctx, headsPerWorkgroup: gw, partitionSize: P }),
+        variant: `P=${P} GW=${plan.headsPerWorkgroup} TPK=${plan.lanesPerToken}${epilogue ? ` ${epilogue}` : ''}${cacheNote}`,
+        run: (rec) => decodeAttention(rec, q, kCache, vCache, bt, seqLens, out, { scale, maxSeqLen: ctx, headsPerWorkgroup: gw, partitionSize: P, epilogue }),
         async validate() {
           const got = fromF16((await gpu.read(out)) as Uint16Array);
           const G = numHeads / numKvHeads;
@@ -152,6 +154,8 @@ export const decodeAttentionSuite: BenchSuite = {
           ...[1, 2, 3].map((i) => decodeCase(LLAMA3_8B, 64, 4096, { big: true, fresh: i })),
           // GQA heads per workgroup (same bits): 1 and 2 of the group of 4 against the default 4.
           ...[1, 2].flatMap((gw) => [[64, 4096], [256, 8192], [16, 4096]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, gw }))),
+          // The end-of-workgroup combine one head at a time (same bits; the default on the H100 is all heads at once).
+          ...[[64, 4096], [16, 4096], [1, 32768], [256, 8192]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, epilogue: 'per-head' })),
           // Partition sizes around the default (tuning: other bits).
           ...[256, 1024].flatMap((partitionSize) =>
             [[64, 4096], [1, 4096], [1, 32768], [256, 8192]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, partitionSize })),

@@ -29,6 +29,12 @@ export interface DecodeAttentionOptions {
    * group, ≤ 8; tuning). Each head's arithmetic is the same whatever GW is: the bits do not change.
    */
   readonly headsPerWorkgroup?: number;
+  /**
+   * How a workgroup's subgroups combine their outputs at the end (tuning and tests; same bits):
+   * 'all-heads' (every head through workgroup memory at once, the default where it fits in 16 KiB)
+   * or 'per-head' (one head at a time, two barriers each).
+   */
+  readonly epilogue?: 'all-heads' | 'per-head';
 }
 
 /** Launch parameters of pass 1, chosen from the shapes and the device only (not the batch). */
@@ -45,6 +51,7 @@ const MAX_HEADS_PER_WORKGROUP = 8;
 const MAX_CHUNKS_PER_LANE = 2;
 const WG = 128;
 const MERGE_THREADS = 128;
+const ALL_HEADS_SMEM = 16384; // the all-heads epilogue where its workgroup memory stays this small (occupancy)
 
 export function planDecodeAttention(
   numHeads: number,
@@ -111,8 +118,11 @@ export function decodeAttention(
   const sgMin = gpu.caps.subgroupMinSize || 4;
   const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P, opts.headsPerWorkgroup);
   const GW = plan.headsPerWorkgroup;
-  const smem = 4 * (P / BLOCK_SIZE) + (WG / sgMin) * (64 + 4 * headDim);
-  expect(smem <= gpu.limits.maxComputeWorkgroupStorageSize, `decodeAttention: partitionSize ${P} needs ${smem} bytes of workgroup memory (device limit ${gpu.limits.maxComputeWorkgroupStorageSize})`);
+  // Workgroup memory: the block-table slice, then per subgroup its (m, l) and its head slots of D f32.
+  const smemFor = (slots: number) => 4 * (P / BLOCK_SIZE) + (WG / sgMin) * (64 + 4 * headDim * slots);
+  const allHeads = opts.epilogue === 'all-heads' || (opts.epilogue === undefined && smemFor(GW) <= ALL_HEADS_SMEM);
+  const smem = smemFor(allHeads ? GW : 1);
+  expect(smem <= gpu.limits.maxComputeWorkgroupStorageSize, `decodeAttention: partitionSize ${P}${allHeads ? ' with the all-heads epilogue' : ''} needs ${smem} bytes of workgroup memory (device limit ${gpu.limits.maxComputeWorkgroupStorageSize})`);
 
   const maxPartitions = Math.ceil(maxSeqLen / P);
   expect(maxPartitions <= 65535, `decodeAttention: maxSeqLen ${maxSeqLen} needs ${maxPartitions} partitions (max 65535)`);
@@ -121,7 +131,7 @@ export function decodeAttention(
 
   if (maxPartitions > 0) {
     const pass1 = gpu.pipeline('decode_attention', {
-      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : [])],
+      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : []), ...(allHeads ? ['EPI_ALL'] : [])],
       constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin },
     });
     const headGroups = plan.headsPerGroup / GW;

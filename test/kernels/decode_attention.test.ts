@@ -82,14 +82,14 @@ function upload(g: Gpu, c: Paged): Uploaded {
 }
 
 /** Runs the kernel; returns the raw f16 bits of out. */
-async function runDecode(g: Gpu, c: Paged, t: Uploaded, qBits: Uint16Array, opts: { maxSeqLen?: number; partitionSize?: number; headsPerWorkgroup?: number } = {}) {
+async function runDecode(g: Gpu, c: Paged, t: Uploaded, qBits: Uint16Array, opts: { maxSeqLen?: number; partitionSize?: number; headsPerWorkgroup?: number; epilogue?: 'all-heads' | 'per-head' } = {}) {
   const { numHeads, headDim } = c.shape;
   const S = c.seqLens.length;
   const q = g.upload(qBits, [S, numHeads, headDim], 'f16', 'q');
   const out = g.tensor([S, numHeads, headDim], 'f16', 'out');
   const maxSeqLen = opts.maxSeqLen ?? Math.max(0, ...c.seqLens);
   await run(g, (rec) =>
-    decodeAttention(rec, q, t.kCache, t.vCache, t.blockTables, t.seqLens, out, { scale: 1 / Math.sqrt(headDim), maxSeqLen, partitionSize: opts.partitionSize, headsPerWorkgroup: opts.headsPerWorkgroup }),
+    decodeAttention(rec, q, t.kCache, t.vCache, t.blockTables, t.seqLens, out, { scale: 1 / Math.sqrt(headDim), maxSeqLen, partitionSize: opts.partitionSize, headsPerWorkgroup: opts.headsPerWorkgroup, epilogue: opts.epilogue }),
   );
   const bits = (await g.read(out)) as Uint16Array;
   q.buffer.destroy();
@@ -160,7 +160,7 @@ describe.skipIf(!gpu)(`decodeAttention ${gpu ? '' : `(skipped: ${noGpuReason()})
     await checkAgainstRef(16, { numHeads: 8, numKvHeads: 1, headDim: 128 }, [700, 3, 260], { qRange: 16 });
   });
 
-  it('a sequence gives the same bits alone, in a batch of 5, with a larger maxSeqLen, and with 4 q heads per workgroup', async () => {
+  it('a sequence gives the same bits alone, in a batch of 5, with a larger maxSeqLen, with 2 or 4 q heads per workgroup, and either epilogue', async () => {
     const g = gpu!;
     const shape = { numHeads: 16, numKvHeads: 2, headDim: 128 };
     const rng = new Rng(7);
@@ -177,11 +177,17 @@ describe.skipIf(!gpu)(`decodeAttention ${gpu ? '' : `(skipped: ${noGpuReason()})
     const single = await runDecode(g, alone, ta, qAlone);
     const widerGrid = await runDecode(g, alone, ta, qAlone, { maxSeqLen: alone.maxBlocksPerSeq * 16 });
     const fourPerWorkgroup = await runDecode(g, alone, ta, qAlone, { headsPerWorkgroup: 4 }); // default: 8 (the group)
+    // The subgroups' outputs combined one head at a time and all heads at once, forced both ways (by
+    // default lavapipe's 16 subgroups of 8 take one head at a time for D128 past one head).
+    const perHead = await runDecode(g, alone, ta, qAlone, { headsPerWorkgroup: 2, epilogue: 'per-head' });
+    const allHeads = await runDecode(g, alone, ta, qAlone, { headsPerWorkgroup: 2, epilogue: 'all-heads' });
     for (const x of [...Object.values(tb), ...Object.values(ta)]) x.buffer.destroy();
     const diff = (a: Uint16Array, b: Uint16Array) => a.findIndex((v, i) => v !== b[i]);
     expect(diff(single, inBatch), 'alone vs in a batch of 5: first differing element').toBe(-1);
     expect(diff(single, widerGrid), 'maxSeqLen 777 vs larger: first differing element').toBe(-1);
     expect(diff(single, fourPerWorkgroup), '8 vs 4 q heads per workgroup: first differing element').toBe(-1);
+    expect(diff(single, perHead), '2 q heads per workgroup, one head at a time at the end: first differing element').toBe(-1);
+    expect(diff(single, allHeads), '2 q heads per workgroup, all heads at once at the end: first differing element').toBe(-1);
     // And the shared value is right.
     expectClose(fromF16(single), reference(alone, qAlone), TOL, 'lone sequence');
   });
