@@ -70,8 +70,12 @@ export const GEMV_MAX_ROWS = 8;
 export const STREAM_MAX_ROWS = 64;
 /** ...and from this M on it runs 128×128 blocks (linear_subgroup_matrix_block). */
 export const BLOCK_MIN_ROWS = 128;
-/** In 'fast' mode, M up to this uses the GEMV. */
-const FAST_GEMV_ROWS = 8;
+/**
+ * In 'fast' mode, M up to this uses the GEMV where the device has the tensor-core path (else up to
+ * GEMV_MAX_ROWS): from 5 rows on the weight stream is faster (H100, bench/RESULTS.md session 5: M8
+ * 14336→4096 74 µs against the GEMV's 152, 4096→128256 545 against 758).
+ */
+export const FAST_GEMV_ROWS = 4;
 
 /** Whether the device has the tensor-core path: f16→f32 16×16×16 subgroup matrices on 32-wide subgroups. */
 export function hasLinearTensorCores(gpu: Gpu): boolean {
@@ -117,7 +121,7 @@ function chooseVariant(gpu: Gpu, M: number, opts: LinearOptions): LinearVariantN
     if (opts.variant === 'gemv' && M > GEMV_MAX_ROWS) throw new Error(`linear: the gemv variant takes M <= ${GEMV_MAX_ROWS}, got ${M}`);
     return opts.variant;
   }
-  if ((opts.mode ?? 'invariant') === 'fast' && M <= FAST_GEMV_ROWS) return 'gemv';
+  if ((opts.mode ?? 'invariant') === 'fast' && M <= (tc ? FAST_GEMV_ROWS : GEMV_MAX_ROWS)) return 'gemv';
   return tc ? 'subgroup-matrix' : 'plain';
 }
 

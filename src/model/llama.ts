@@ -53,7 +53,7 @@ export class LlamaModel {
     readonly maxTokens: number,
     readonly maxLogits: number,
     private readonly tp: RowParallelReduce = NO_REDUCE,
-    /** 'fast': GEMV for ≤ 8 rows (not batch invariant; EngineConfig.batchInvariant = false). */
+    /** 'fast': GEMV for few rows (≤ 4 with tensor cores, else ≤ 8; not batch invariant; EngineConfig.batchInvariant = false). */
     private readonly linearMode: LinearMode = 'invariant',
     /** Submit what is recorded every N layers (0: never inside forward), overlapping recording with the GPU. */
     private readonly submitEveryLayers: number,

@@ -29,7 +29,7 @@ const gpu = await testGpu();
 const LOGIT_TOL: Record<FixtureName, number> = { 'tiny-llama': 0.02, 'tiny-mistral': 0.02, 'tiny-qwen2': 0.06 };
 
 // Every fixture with the default (batch-invariant) kernels, and tiny-llama with batchInvariant: false
-// (`--fast`: the GEMV for decode steps of ≤ 8 rows), which must stay within the same tolerance.
+// (`--fast`: the GEMV for decode steps of few rows), which must stay within the same tolerance.
 const RUNS: [FixtureName, boolean][] = [...(Object.keys(LOGIT_TOL) as FixtureName[]).map((n) => [n, true] as [FixtureName, boolean]), ['tiny-llama', false]];
 
 describe.skipIf(!gpu).each(RUNS)(`parity with transformers: %s, batch invariant %s ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, (name, batchInvariant) => {

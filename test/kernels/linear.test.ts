@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GEMV_MAX_ROWS, linear, linearSegments, planLinear, type LinearOptions } from '../../src/kernels/linear.js';
+import { FAST_GEMV_ROWS, GEMV_MAX_ROWS, hasLinearTensorCores, linear, linearSegments, planLinear, type LinearOptions } from '../../src/kernels/linear.js';
 import { linearRef, linearTolerance, type LinearOutDType } from '../../src/kernels/ref/linear.js';
 import { ShapeError } from '../../src/gpu/errors.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
@@ -216,7 +216,9 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
       return `${p.variant} ${p.order}`;
     });
     expect(new Set(names).size).toBe(1);
-    expect(planLinear(g, GEMV_MAX_ROWS, 4096, 4096, { mode: 'fast' }).variant).toBe('gemv');
+    const fastRows = hasLinearTensorCores(g) ? FAST_GEMV_ROWS : GEMV_MAX_ROWS;
+    expect(planLinear(g, fastRows, 4096, 4096, { mode: 'fast' }).variant).toBe('gemv');
+    expect(planLinear(g, fastRows + 1, 4096, 4096, { mode: 'fast' }).variant).not.toBe('gemv');
   });
 
   it('tensor-core schedules by M: stream up to 64 rows (fold for several segments), block from 128', () => {
