@@ -10,6 +10,7 @@ import { rmsNormSuite } from './kernels/rms_norm.js';
 import { rotarySuite } from './kernels/rotary.js';
 import { samplingSuite } from './kernels/sampling.js';
 import { siluAndMulSuite } from './kernels/silu_and_mul.js';
+import { splitQkvSuite } from './kernels/split_qkv.js';
 
 export const suites: readonly BenchSuite[] = [
   decodeAttentionSuite,
@@ -18,6 +19,7 @@ export const suites: readonly BenchSuite[] = [
   embeddingSuite,
   rmsNormSuite,
   rotarySuite,
+  splitQkvSuite,
   siluAndMulSuite,
   samplingSuite,
   addSuite,

@@ -1,5 +1,5 @@
 // Dummy weights (loadFormat 'dummy', like vLLM's): the tensors loadWeights would make, with the
-// same shapes and layout (gate and up stacked), allocated on the GPU and filled in place with
+// same shapes and layout (q/k/v and gate/up stacked), allocated on the GPU and filled in place with
 // seeded random f16 values by kernels/fill_random. Nothing is read from disk and no weight
 // passes through JavaScript, so an 8B-parameter model is ready in about the time its memory
 // takes to write. Each value is a hash of (seed, tensor name, index in the full tensor), so a
@@ -57,12 +57,17 @@ export async function createDummyWeights(gpu: Gpu, c: ModelConfig, opts: DummyWe
     fill(t, name, role, shape);
     return t;
   };
-  // gate and up, each split by rows, stacked: [2 * rows, cols] with gate rows first.
-  const stacked = async (gate: string, up: string, rows: number, cols: number): Promise<Tensor> => {
-    const local = layout(gate, 'column', [rows, cols]).shape;
-    const t = await allocate([2 * local[0], local[1]], `${gate}+up`);
-    fill(t, gate, 'column', [rows, cols]);
-    fill(t, up, 'column', [rows, cols], local[0] * local[1]);
+  // Column-parallel parts (q, k, v or gate, up; weights [rows, cols] or biases [rows]), each split by
+  // rows, stacked in order: [Σ local rows, cols] (as loadWeights stacks them).
+  const stacked = async (parts: readonly (readonly [string, number[]])[], label: string): Promise<Tensor> => {
+    const local = parts.map(([name, shape]) => layout(name, 'column', shape).shape);
+    const rows = local.reduce((n, s) => n + s[0], 0);
+    const t = await allocate(local[0].length > 1 ? [rows, local[0][1]] : [rows], label);
+    let at = 0;
+    parts.forEach(([name, shape], i) => {
+      fill(t, name, 'column', shape, at);
+      at += local[i].reduce((a, b) => a * b, 1);
+    });
     return t;
   };
   const flush = async () => {
@@ -77,16 +82,12 @@ export async function createDummyWeights(gpu: Gpu, c: ModelConfig, opts: DummyWe
     const n = layerTensorNames(i);
     layers.push({
       inputNorm: await make(n.inputNorm, [H]),
-      q: await make(n.q, [qDim, H], 'column'),
-      k: await make(n.k, [kvDim, H], 'column'),
-      v: await make(n.v, [kvDim, H], 'column'),
-      qBias: c.qkvBias ? await make(n.qBias, [qDim], 'column') : null,
-      kBias: c.qkvBias ? await make(n.kBias, [kvDim], 'column') : null,
-      vBias: c.qkvBias ? await make(n.vBias, [kvDim], 'column') : null,
+      qkv: await stacked([[n.q, [qDim, H]], [n.k, [kvDim, H]], [n.v, [kvDim, H]]], `${n.q}+k+v`),
+      qkvBias: c.qkvBias ? await stacked([[n.qBias, [qDim]], [n.kBias, [kvDim]], [n.vBias, [kvDim]]], `${n.qBias}+k+v`) : null,
       o: await make(n.o, [H, qDim], 'row'),
       oBias: c.oBias ? await make(n.oBias, [H], 'rowBias') : null,
       postNorm: await make(n.postNorm, [H]),
-      gateUp: await stacked(n.gate, n.up, I, H),
+      gateUp: await stacked([[n.gate, [I, H]], [n.up, [I, H]]], `${n.gate}+up`),
       down: await make(n.down, [H, I], 'row'),
     });
     await flush();

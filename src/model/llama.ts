@@ -10,6 +10,7 @@ import { linear, type LinearMode } from '../kernels/linear.js';
 import { fusedAddRmsNorm, rmsNorm } from '../kernels/rms_norm.js';
 import { rotary } from '../kernels/rotary.js';
 import { siluAndMul } from '../kernels/silu_and_mul.js';
+import { splitQkv } from '../kernels/split_qkv.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import { NO_REDUCE, type Attention, type RowParallelReduce } from './attention.js';
 import { ropeCosSinTable, ropeInvFreq } from './rope.js';
@@ -30,6 +31,7 @@ interface Activations {
   hidden: Tensor; // [T, H]
   residual: Tensor; // [T, H]
   normed: Tensor; // [T, H]
+  qkv: Tensor; // [T, (Hq + 2·Hk)·D] (in gateUp's buffer where it fits: the two are never live together)
   q: Tensor; // [T, Hq*D]
   k: Tensor; // [T, Hk*D]
   v: Tensor; // [T, Hk*D]
@@ -61,15 +63,18 @@ export class LlamaModel {
     const c = config;
     const T = maxTokens;
     const t = (shape: number[], label: string, dtype: 'f16' | 'f32' = 'f16') => gpu.tensor(shape, dtype, label);
+    const gateUp = t([T, 2 * c.intermediateSize], 'gateUp');
+    const qkvDim = qkvWidth(c);
     this.a = {
       hidden: t([T, c.hiddenSize], 'hidden'),
       residual: t([T, c.hiddenSize], 'residual'),
       normed: t([T, c.hiddenSize], 'normed'),
+      qkv: qkvDim <= 2 * c.intermediateSize ? { ...gateUp, shape: [T, qkvDim] } : t([T, qkvDim], 'qkv'),
       q: t([T, c.numHeads * c.headDim], 'q'),
       k: t([T, c.numKvHeads * c.headDim], 'k'),
       v: t([T, c.numKvHeads * c.headDim], 'v'),
       attn: t([T, c.numHeads * c.headDim], 'attn'),
-      gateUp: t([T, 2 * c.intermediateSize], 'gateUp'),
+      gateUp,
       act: t([T, c.intermediateSize], 'act'),
       lastHidden: t([maxLogits, c.hiddenSize], 'lastHidden'),
       lastNormed: t([maxLogits, c.hiddenSize], 'lastNormed'),
@@ -121,12 +126,12 @@ export class LlamaModel {
     const c = this.config;
     const T = x.numTokens;
     const normed = rows(this.a.normed, T);
+    const qkv = rows(this.a.qkv, T);
     const q = rows(this.a.q, T);
     const k = rows(this.a.k, T);
     const v = rows(this.a.v, T);
-    linear(rec, normed, lw.q, lw.qBias, q, { mode: this.linearMode }); // q: [T, Hq*D]
-    linear(rec, normed, lw.k, lw.kBias, k, { mode: this.linearMode }); // k: [T, Hk*D]
-    linear(rec, normed, lw.v, lw.vBias, v, { mode: this.linearMode }); // v: [T, Hk*D]
+    linear(rec, normed, lw.qkv, lw.qkvBias, qkv, { mode: this.linearMode }); // qkv: [T, (Hq + 2·Hk)·D]
+    splitQkv(rec, qkv, q, k, v); // q: [T, Hq*D], k, v: [T, Hk*D]
     const q3 = reshape(q, [T, c.numHeads, c.headDim]);
     const k3 = reshape(k, [T, c.numKvHeads, c.headDim]);
     const v3 = reshape(v, [T, c.numKvHeads, c.headDim]);
@@ -146,4 +151,9 @@ export class LlamaModel {
     linear(rec, act, lw.down, null, out, { mode: this.linearMode }); // [T, H] (partial sum under TP)
     await this.tp.reduce(rec, out);
   }
+}
+
+/** Width of the fused q/k/v projection of (this rank's part of) `c`. */
+export function qkvWidth(c: ModelConfig): number {
+  return (c.numHeads + 2 * c.numKvHeads) * c.headDim;
 }

@@ -1,5 +1,7 @@
-// Model weights on the GPU, in the layout the forward pass uses: q/k/v as three linears,
-// gate and up concatenated into one [2 * intermediate, hidden] linear (gate rows first).
+// Model weights on the GPU, in the layout the forward pass uses: q, k and v concatenated into one
+// [(Hq + 2·Hk)·D, hidden] linear (q rows, then k, then v: split again by kernels/split_qkv), and gate
+// and up into one [2 * intermediate, hidden] linear (gate rows first). Under tensor parallelism each
+// part is split by rows first, then this rank's parts are concatenated.
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { Checkpoint } from '../loader/checkpoint.js';
@@ -8,12 +10,8 @@ import { Progress } from '../loader/progress.js';
 
 export interface LayerWeights {
   readonly inputNorm: Tensor; // [H]
-  readonly q: Tensor; // [Hq*D, H]
-  readonly k: Tensor; // [Hk*D, H]
-  readonly v: Tensor; // [Hk*D, H]
-  readonly qBias: Tensor | null; // [Hq*D]
-  readonly kBias: Tensor | null; // [Hk*D]
-  readonly vBias: Tensor | null; // [Hk*D]
+  readonly qkv: Tensor; // [(Hq + 2·Hk)·D, H]: q rows, k rows, v rows
+  readonly qkvBias: Tensor | null; // [(Hq + 2·Hk)·D]
   readonly o: Tensor; // [H, Hq*D]
   readonly oBias: Tensor | null; // [H]
   readonly postNorm: Tensor; // [H]
@@ -100,14 +98,19 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
     const t = await read(name, shape, role);
     return gpu.upload(t.data, t.shape, 'f16', name);
   };
-  // gate and up, each split by rows, stacked: [2 * rows, cols] with gate rows first.
-  const concatRows = async (a: string, b: string, rows: number, cols: number): Promise<Tensor> => {
-    const top = await read(a, [rows, cols], 'column');
-    const bottom = await read(b, [rows, cols], 'column');
-    const both = new Uint16Array(top.data.length + bottom.data.length);
-    both.set(top.data);
-    both.set(bottom.data, top.data.length);
-    return gpu.upload(both, [top.shape[0] + bottom.shape[0], top.shape[1]], 'f16', `${a}+up`);
+  // Column-parallel parts (q, k, v or gate, up; weights [rows, cols] or biases [rows]), each split by
+  // rows, stacked in order: [Σ local rows, cols].
+  const concatRows = async (parts: readonly (readonly [string, number[]])[], label: string): Promise<Tensor> => {
+    const got = [];
+    for (const [name, shape] of parts) got.push(await read(name, shape, 'column'));
+    const all = new Uint16Array(got.reduce((n, t) => n + t.data.length, 0));
+    let at = 0;
+    for (const t of got) {
+      all.set(t.data, at);
+      at += t.data.length;
+    }
+    const rows = got.reduce((n, t) => n + t.shape[0], 0);
+    return gpu.upload(all, got[0].shape.length > 1 ? [rows, got[0].shape[1]] : [rows], 'f16', label);
   };
   const embed = await load('model.embed_tokens.weight', [c.vocabSize, H]);
   const layers: LayerWeights[] = [];
@@ -115,16 +118,12 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
     const n = layerTensorNames(i);
     layers.push({
       inputNorm: await load(n.inputNorm, [H]),
-      q: await load(n.q, [qDim, H], 'column'),
-      k: await load(n.k, [kvDim, H], 'column'),
-      v: await load(n.v, [kvDim, H], 'column'),
-      qBias: c.qkvBias ? await load(n.qBias, [qDim], 'column') : null,
-      kBias: c.qkvBias ? await load(n.kBias, [kvDim], 'column') : null,
-      vBias: c.qkvBias ? await load(n.vBias, [kvDim], 'column') : null,
+      qkv: await concatRows([[n.q, [qDim, H]], [n.k, [kvDim, H]], [n.v, [kvDim, H]]], `${n.q}+k+v`),
+      qkvBias: c.qkvBias ? await concatRows([[n.qBias, [qDim]], [n.kBias, [kvDim]], [n.vBias, [kvDim]]], `${n.qBias}+k+v`) : null,
       o: await load(n.o, [H, qDim], 'row'),
       oBias: c.oBias ? await load(n.oBias, [H], 'rowBias') : null,
       postNorm: await load(n.postNorm, [H]),
-      gateUp: await concatRows(n.gate, n.up, I, H),
+      gateUp: await concatRows([[n.gate, [I, H]], [n.up, [I, H]]], `${n.gate}+up`),
       down: await load(n.down, [H, I], 'row'),
     });
     await gpu.flush(); // surface allocation errors per layer, and keep staging memory bounded

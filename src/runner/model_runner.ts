@@ -10,7 +10,7 @@ import { argmax, packSamplingParams, sample, type SamplingRow } from '../kernels
 import { Checkpoint } from '../loader/checkpoint.js';
 import { ModelLoadError } from '../loader/errors.js';
 import { parseModelConfig, type ModelConfig } from '../loader/model_config.js';
-import { LlamaModel } from '../model/llama.js';
+import { LlamaModel, qkvWidth } from '../model/llama.js';
 import { PagedAttention } from '../model/paged_attention.js';
 import { NO_REDUCE, type RowParallelReduce, type StepAttention } from '../model/attention.js';
 import { createDummyWeights } from '../model/dummy_weights.js';
@@ -193,6 +193,7 @@ async function loadCheckpoint(gpu: Gpu, modelDir: string, c: ModelConfig, o: Run
 
 /** Bytes of the activation buffers LlamaModel allocates (for the KV budget). */
 export function estimateActivationBytes(c: ModelConfig, maxTokens: number, maxSeqs: number): number {
-  const perToken = 2 * (3 * c.hiddenSize + 2 * c.numHeads * c.headDim + 2 * c.numKvHeads * c.headDim + 3 * c.intermediateSize);
+  const ownQkv = Math.max(0, qkvWidth(c) - 2 * c.intermediateSize); // qkv shares gateUp's buffer where it fits
+  const perToken = 2 * (3 * c.hiddenSize + 2 * c.numHeads * c.headDim + 2 * c.numKvHeads * c.headDim + 3 * c.intermediateSize + ownQkv);
   return maxTokens * perToken + maxSeqs * (4 * c.hiddenSize + 4 * c.vocabSize) + c.maxPositionEmbeddings * c.headDim * 4;
 }

@@ -167,8 +167,17 @@ describe.skipIf(!gpu)(`bench decode on the tiny preset ${gpu ? '' : `(skipped: $
         expect(bytes(await read(s)).equals(bytes(want.data)), `${what} rank ${rank}`).toBe(true);
       };
       const L = 1;
-      await same(n.q, 'column', full.layers[L].q, shard.layers[L].q, [c.numHeads * c.headDim, H]);
-      await same(n.k, 'column', full.layers[L].k, shard.layers[L].k, [c.numKvHeads * c.headDim, H]);
+      // qkv: rank's q rows, then its k rows, then its v rows, each a column shard of the full q / k / v.
+      const qDim = c.numHeads * c.headDim;
+      const kvDim = c.numKvHeads * c.headDim;
+      const fqkv = await read(full.layers[L].qkv);
+      const parts = [
+        split(n.q, 'column', fqkv.subarray(0, qDim * H), [qDim, H]),
+        split(n.k, 'column', fqkv.subarray(qDim * H, (qDim + kvDim) * H), [kvDim, H]),
+        split(n.v, 'column', fqkv.subarray((qDim + kvDim) * H), [kvDim, H]),
+      ];
+      expect(shard.layers[L].qkv.shape).toEqual([parts.reduce((r, p) => r + p.shape[0], 0), H]);
+      expect(bytes(await read(shard.layers[L].qkv)).equals(Buffer.concat(parts.map((p) => bytes(p.data)))), `qkv rank ${rank}`).toBe(true);
       await same(n.o, 'row', full.layers[L].o, shard.layers[L].o, [H, c.numHeads * c.headDim]);
       await same(n.down, 'row', full.layers[L].down, shard.layers[L].down, [H, I]);
       await same(n.postNorm, 'replicated', full.layers[L].postNorm, shard.layers[L].postNorm, [H]);
