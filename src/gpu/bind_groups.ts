@@ -6,10 +6,25 @@
 
 const MAX_PER_PIPELINE = 4096;
 
+/** One cached group: its resources as (buffer id, offset, size) triples. */
+interface Cached {
+  readonly key: readonly number[];
+  readonly group: GPUBindGroup;
+}
+
+interface PipelineGroups {
+  readonly layout: GPUBindGroupLayout;
+  /** By a hash of the key; a bucket's keys are compared in full, so a hit is an exact match. */
+  readonly byHash: Map<number, Cached[]>;
+  count: number;
+}
+
 export class BindGroupCache {
   private readonly ids = new WeakMap<GPUBuffer, number>();
   private nextId = 1;
-  private readonly groups = new WeakMap<GPUComputePipeline, { layout: GPUBindGroupLayout; byKey: Map<string, GPUBindGroup> }>();
+  private readonly groups = new WeakMap<GPUComputePipeline, PipelineGroups>();
+  /** The key of the current lookup (reused: a hit allocates nothing). */
+  private readonly scratch: number[] = [];
   hits = 0;
   misses = 0;
 
@@ -21,21 +36,57 @@ export class BindGroupCache {
     return id;
   }
 
-  /** The bind group of `pipeline` with `resources` at bindings 0..n-1. */
+  /**
+   * The bind group of `pipeline` with `resources` at bindings 0..n-1: a cached one where an earlier
+   * call had the same pipeline and, binding by binding, the same buffer, offset (absent = 0) and
+   * size (absent = -1).
+   */
   get(pipeline: GPUComputePipeline, resources: readonly GPUBufferBinding[]): GPUBindGroup {
     let entry = this.groups.get(pipeline);
-    if (!entry) this.groups.set(pipeline, (entry = { layout: pipeline.getBindGroupLayout(0), byKey: new Map() }));
-    let key = '';
-    for (const r of resources) key += `${this.id(r.buffer)}:${r.offset ?? 0}:${r.size ?? -1};`;
-    let group = entry.byKey.get(key);
-    if (group) {
-      this.hits++;
-      return group;
+    if (!entry) this.groups.set(pipeline, (entry = { layout: pipeline.getBindGroupLayout(0), byHash: new Map(), count: 0 }));
+    // Every dispatch looks its group up (~600 per decode step): numbers and a hash, no key string.
+    const key = this.scratch;
+    const n = resources.length * 3;
+    let h = n;
+    for (let i = 0, j = 0; j < n; i++, j += 3) {
+      const r = resources[i];
+      const id = this.id(r.buffer);
+      const offset = r.offset ?? 0;
+      const size = r.size ?? -1;
+      key[j] = id;
+      key[j + 1] = offset;
+      key[j + 2] = size;
+      h = Math.imul(h ^ id, 0x01000193);
+      h = Math.imul(h ^ (offset | 0), 0x01000193);
+      h = Math.imul(h ^ (size | 0), 0x01000193);
+    }
+    h &= 0x3fffffff; // a small integer (Smi): Map keys that need no allocation
+    const bucket = entry.byHash.get(h);
+    if (bucket) {
+      for (const c of bucket) {
+        if (sameKey(c.key, key, n)) {
+          this.hits++;
+          return c.group;
+        }
+      }
     }
     this.misses++;
-    if (entry.byKey.size >= MAX_PER_PIPELINE) entry.byKey.clear();
-    group = this.device.createBindGroup({ layout: entry.layout, entries: resources.map((resource, binding) => ({ binding, resource })) });
-    entry.byKey.set(key, group);
+    if (entry.count >= MAX_PER_PIPELINE) {
+      entry.byHash.clear();
+      entry.count = 0;
+    }
+    const group = this.device.createBindGroup({ layout: entry.layout, entries: resources.map((resource, binding) => ({ binding, resource })) });
+    const cached = { key: key.slice(0, n), group };
+    const list = entry.byHash.get(h);
+    if (list) list.push(cached);
+    else entry.byHash.set(h, [cached]);
+    entry.count++;
     return group;
   }
+}
+
+function sameKey(a: readonly number[], b: readonly number[], n: number): boolean {
+  if (a.length !== n) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

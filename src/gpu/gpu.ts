@@ -48,16 +48,19 @@ const STORAGE = 0x80; // GPUBufferUsage.STORAGE, usable before globals are insta
 const COPY_SRC = 0x04;
 const COPY_DST = 0x08;
 const MAP_READ = 0x01;
+/** Gpu.memo's entries before it starts over. */
+const MAX_MEMOS = 16384;
 
 export class Gpu {
   readonly pool: BufferPool;
   readonly bindGroups: BindGroupCache;
   readonly shaders = new ShaderLibrary();
   private readonly pipelineCache = new Map<string, GPUComputePipeline>();
-  /** pipeline()'s lookup by the caller's spelling of defines and constants (see there). */
-  private readonly pipelineLookup = new Map<string, GPUComputePipeline>();
+  /** pipeline()'s lookup by name, then by the caller's spelling of defines and constants (see there). */
+  private readonly pipelineVariants = new Map<string, PipelineVariant[]>();
   private readonly pending: Error[] = [];
   private lost: Error | undefined;
+  private readonly memos = new Map<string, unknown>();
 
   private constructor(
     readonly adapter: GPUAdapter,
@@ -154,15 +157,14 @@ export class Gpu {
    * constants; compiled once and cached. Compile errors surface at the next flush().
    */
   pipeline(name: string, opts: { defines?: readonly string[]; constants?: Record<string, number>; entryPoint?: string } = {}): GPUComputePipeline {
-    // Every kernel call asks for its pipeline (~600 times per decode step), so the lookup key is
-    // built by plain concatenation in the caller's order; the canonical key (sorted defines) is
-    // made only on a miss.
-    let fastKey = `${name}|${opts.entryPoint ?? 'main'}|`;
-    if (opts.defines) for (const d of opts.defines) fastKey += `${d},`;
-    fastKey += '|';
-    if (opts.constants) for (const k in opts.constants) fastKey += `${k}=${opts.constants[k]},`;
-    const hit = this.pipelineLookup.get(fastKey);
-    if (hit) return hit;
+    // Kernel wrappers ask for their pipeline at every call (wrappers without a Gpu.memo of their own:
+    // ~10 per layer per decode step), so a hit builds no key: the pipelines asked for under this name
+    // are compared with the caller's entry point, defines (in its order) and constants (in its
+    // order). The canonical key (sorted defines) is made only on a miss.
+    const variants = this.pipelineVariants.get(name);
+    if (variants) {
+      for (const v of variants) if (sameVariant(v, opts)) return v.pipeline;
+    }
     const defines = [...(opts.defines ?? []), ...(this.caps.subgroupMatrixSyntax === 'bool' ? ['SGM_BOOL'] : [])].sort();
     const key = `${name}|${defines.join(',')}|${JSON.stringify(opts.constants ?? {})}|${opts.entryPoint ?? 'main'}`;
     let p = this.pipelineCache.get(key);
@@ -180,8 +182,27 @@ export class Gpu {
       });
       this.pipelineCache.set(key, p);
     }
-    this.pipelineLookup.set(fastKey, p);
+    const variant: PipelineVariant = { entryPoint: opts.entryPoint ?? 'main', defines: [...(opts.defines ?? [])], constants: [], pipeline: p };
+    for (const k in opts.constants) variant.constants.push(k, opts.constants[k]);
+    if (variants) variants.push(variant);
+    else this.pipelineVariants.set(name, [variant]);
     return p;
+  }
+
+  /**
+   * `make()`'s value for `key`, made once per Gpu and kept: for what a kernel wrapper derives from
+   * its sizes and this device alone (its plan and pipelines), so that the ~600 wrapper calls of a
+   * decode step look it up instead of rebuilding it. `make` must be a pure function of the key and
+   * the device; keys start with the wrapper's name. A throwing `make` stores nothing. Past
+   * MAX_MEMOS entries the memo starts over (steps of every batch size in a long run).
+   */
+  memo<T>(key: string, make: () => T): T {
+    const hit = this.memos.get(key);
+    if (hit !== undefined || this.memos.has(key)) return hit as T;
+    const value = make();
+    if (this.memos.size >= MAX_MEMOS) this.memos.clear();
+    this.memos.set(key, value);
+    return value;
   }
 
   /** A new uninitialised storage tensor. */
@@ -272,6 +293,32 @@ export class Gpu {
     this.pool.destroy();
     this.device.destroy();
   }
+}
+
+/** A pipeline as one caller spelled it: Gpu.pipeline's options, constants as [key, value, ...]. */
+interface PipelineVariant {
+  readonly entryPoint: string;
+  readonly defines: readonly string[];
+  readonly constants: (string | number)[];
+  readonly pipeline: GPUComputePipeline;
+}
+
+function sameVariant(v: PipelineVariant, opts: { defines?: readonly string[]; constants?: Record<string, number>; entryPoint?: string }): boolean {
+  if (v.entryPoint !== (opts.entryPoint ?? 'main')) return false;
+  const d = opts.defines;
+  const n = d ? d.length : 0;
+  if (n !== v.defines.length) return false;
+  for (let i = 0; i < n; i++) if (d![i] !== v.defines[i]) return false;
+  const c = v.constants;
+  let i = 0;
+  const constants = opts.constants;
+  if (constants) {
+    for (const k in constants) {
+      if (i >= c.length || c[i] !== k || !Object.is(c[i + 1], constants[k])) return false;
+      i += 2;
+    }
+  }
+  return i === c.length;
 }
 
 function padTo4(bytes: Uint8Array): Uint8Array {

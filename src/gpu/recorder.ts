@@ -36,6 +36,7 @@ export function grid(n: number, maxPerDim = 65535): [number, number, number] {
 interface Arena {
   buffer: GPUBuffer;
   data: ArrayBuffer;
+  view: DataView;
   used: number;
 }
 
@@ -73,15 +74,18 @@ export class Recorder {
     if (!arena || arena.used + SLOT > arena.data.byteLength) {
       const size = SLOT * ARENA_SLOTS;
       const buffer = this.gpu.pool.acquire(size, UNIFORM | COPY_DST, 'params');
-      arena = { buffer, data: this.gpu.pool.hostMirror(buffer), used: 0 };
+      const data = this.gpu.pool.hostMirror(buffer);
+      arena = { buffer, data, view: new DataView(data), used: 0 };
       this.arenas.push(arena);
     }
-    const view = new DataView(arena.data, arena.used, SLOT);
-    params.forEach((p, i) => {
-      if (typeof p === 'number') view.setUint32(i * 4, p >>> 0, true);
-      else if ('f32' in p) view.setFloat32(i * 4, p.f32, true);
-      else view.setInt32(i * 4, p.i32, true);
-    });
+    const { view, used } = arena;
+    if (params.length * 4 > SLOT) throw new RangeError(`a kernel's parameter block holds at most ${SLOT / 4} values, got ${params.length}`);
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      if (typeof p === 'number') view.setUint32(used + i * 4, p >>> 0, true);
+      else if ('f32' in p) view.setFloat32(used + i * 4, p.f32, true);
+      else view.setInt32(used + i * 4, p.i32, true);
+    }
     const size = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
     const b = { buffer: arena.buffer, offset: arena.used, size };
     arena.used += SLOT;

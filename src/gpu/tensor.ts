@@ -85,16 +85,27 @@ export function sliceRows(t: Tensor, start: number, count: number, alignment = 2
 
 /** Throws a ShapeError unless `t` has exactly `shape` (-1 matches any size) and `dtype`. */
 export function expectShape(name: string, t: Tensor, shape: readonly number[], dtype?: DType | readonly DType[]): void {
-  const ok = t.shape.length === shape.length && shape.every((d, i) => d === -1 || d === t.shape[i]);
+  // Kernel wrappers call this for every tensor of every dispatch: plain loops, nothing allocated
+  // unless it throws.
+  let ok = t.shape.length === shape.length;
+  for (let i = 0; ok && i < shape.length; i++) ok = shape[i] === -1 || shape[i] === t.shape[i];
   if (!ok) throw new ShapeError(`${name}: expected shape [${shape.map((d) => (d === -1 ? '*' : d))}], got [${t.shape}]`);
-  if (dtype !== undefined) {
+  if (dtype !== undefined && (typeof dtype === 'string' ? dtype !== t.dtype : !dtype.includes(t.dtype))) {
     const allowed = typeof dtype === 'string' ? [dtype] : dtype;
-    if (!allowed.includes(t.dtype)) throw new ShapeError(`${name}: expected dtype ${allowed.join('|')}, got ${t.dtype}`);
+    throw new ShapeError(`${name}: expected dtype ${allowed.join('|')}, got ${t.dtype}`);
   }
 }
 
 export function expect(cond: boolean, message: string): asserts cond {
   if (!cond) throw new ShapeError(message);
+}
+
+/**
+ * Throws a ShapeError: `if (!cond) fail(`...`)` is `expect(cond, `...`)` without formatting the
+ * message when the check passes (for checks in the wrappers every decode step calls).
+ */
+export function fail(message: string): never {
+  throw new ShapeError(message);
 }
 
 export type HostArray = Float32Array | Uint16Array | Uint32Array | Int32Array;

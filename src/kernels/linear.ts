@@ -17,7 +17,7 @@
 // lane count: fastest for decode, not invariant against larger batches.
 import type { Gpu } from '../gpu/gpu.js';
 import { grid, type Param, type Recorder } from '../gpu/recorder.js';
-import { byteSize, expect, expectShape, type DType, type Tensor } from '../gpu/tensor.js';
+import { byteSize, expect, expectShape, fail, type DType, type Tensor } from '../gpu/tensor.js';
 
 export type LinearMode = 'invariant' | 'fast';
 export type LinearVariantName = 'plain' | 'subgroup-matrix' | 'gemv' | 'subgroup-matrix-emulated';
@@ -286,30 +286,65 @@ export function linearVariant(gpu: Gpu, M: number, N: number, K: number, opts: L
   return `${p.variant} ${p.order} / ${p.schedule}`;
 }
 
+/** What `linear` dispatches for one (sizes, options): the plan and its compiled pipelines. */
+export interface LinearKernels {
+  readonly plan: LinearPlan;
+  readonly pipeline: GPUComputePipeline;
+  /** linear_fold's pipeline where the plan folds partials, else null. */
+  readonly fold: GPUComputePipeline | null;
+}
+
+/**
+ * What `linear` runs for x [M, K] f16, weight [N, K] f16 and out [M, N] `outDtype`: null where M or N
+ * is 0, else planLinear's plan (frozen) and its pipelines. Throws where a tensor exceeds the device's
+ * binding size. Made once per Gpu for each (M, N, K, bias, outDtype, mode, variant, tile) and then
+ * looked up (Gpu.memo): a decode step calls `linear` ~4 times per layer.
+ */
+export function linearKernels(gpu: Gpu, M: number, N: number, K: number, opts: LinearOptions & { bias?: boolean; outDtype?: DType } = {}): LinearKernels | null {
+  const key = `linear ${M} ${N} ${K} ${opts.bias ? 1 : 0} ${opts.outDtype} ${opts.mode} ${opts.variant} ${opts.tile}`;
+  return gpu.memo(key, () => {
+    const limit = gpu.limits.maxStorageBufferBindingSize;
+    const tensors = [['x', [M, K], 'f16'], ['weight', [N, K], 'f16'], ['out', [M, N], opts.outDtype ?? 'f16']] as const;
+    for (const [name, shape, dtype] of tensors) {
+      const bytes = byteSize({ shape, dtype });
+      expect(bytes <= limit, `linear: ${name} [${shape}] is ${bytes} bytes, over the device's ${limit}-byte binding limit`);
+    }
+    if (M === 0 || N === 0) return null;
+    const plan = freezePlan(planLinear(gpu, M, N, K, opts));
+    return {
+      plan,
+      pipeline: gpu.pipeline(plan.shader, { defines: plan.defines, constants: plan.constants }),
+      fold: plan.fold ? gpu.pipeline('linear_fold', { defines: plan.fold.defines }) : null,
+    };
+  });
+}
+
+function freezePlan(p: LinearPlan): LinearPlan {
+  for (const v of [p.defines, p.constants, p.params, p.workgroups]) Object.freeze(v);
+  if (p.fold) for (const v of [p.fold.defines, p.fold.params, p.fold.workgroups, p.fold]) Object.freeze(v);
+  return Object.freeze(p);
+}
+
 // x: [M, K] f16; weight: [N, K] f16; bias: [N] f16 or null; out: [M, N] f16 or f32
 export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): void {
-  expect(x.shape.length === 2, `linear: x must be [M, K], got [${x.shape}]`);
+  // A decode step calls this ~4 times per layer: messages are formatted only when a check fails.
+  if (x.shape.length !== 2) fail(`linear: x must be [M, K], got [${x.shape}]`);
   const [M, K] = x.shape;
   expectShape('linear x', x, [M, K], 'f16');
-  expect(weight.shape.length === 2, `linear: weight must be [N, K], got [${weight.shape}]`);
+  if (weight.shape.length !== 2) fail(`linear: weight must be [N, K], got [${weight.shape}]`);
   const N = weight.shape[0];
   expectShape('linear weight', weight, [N, K], 'f16');
   if (bias) expectShape('linear bias', bias, [N], 'f16');
   expectShape('linear out', out, [M, N], ['f16', 'f32']);
   expect(K > 0, 'linear: K must be positive');
-  const limit = rec.gpu.limits.maxStorageBufferBindingSize;
-  for (const [name, t] of [['x', x], ['weight', weight], ['out', out]] as const) {
-    expect(byteSize(t) <= limit, `linear: ${name} [${t.shape}] is ${byteSize(t)} bytes, over the device's ${limit}-byte binding limit`);
-  }
-  if (M === 0 || N === 0) return;
-  const plan = planLinear(rec.gpu, M, N, K, { ...opts, bias: bias !== null, outDtype: out.dtype });
-  const pipeline = rec.gpu.pipeline(plan.shader, { defines: plan.defines, constants: plan.constants });
+  const kernels = linearKernels(rec.gpu, M, N, K, { mode: opts.mode, variant: opts.variant, tile: opts.tile, bias: bias !== null, outDtype: out.dtype });
+  if (!kernels) return;
+  const { plan, pipeline } = kernels;
   const xs = plan.shader === 'linear_subgroup_matrix_direct' ? paddedRows(rec, x) : x;
-  if (plan.fold) {
+  if (plan.fold && kernels.fold) {
     const part = rec.scratch([plan.fold.numSeg, plan.fold.rows, N], 'f32', 'linear.partials');
     rec.dispatch(pipeline, [xs, weight, part], plan.params, plan.workgroups);
-    const fold = rec.gpu.pipeline('linear_fold', { defines: plan.fold.defines });
-    rec.dispatch(fold, bias ? [part, bias, out] : [part, out], plan.fold.params, plan.fold.workgroups);
+    rec.dispatch(kernels.fold, bias ? [part, bias, out] : [part, out], plan.fold.params, plan.fold.workgroups);
     return;
   }
   rec.dispatch(pipeline, bias ? [xs, weight, bias, out] : [xs, weight, out], plan.params, plan.workgroups);

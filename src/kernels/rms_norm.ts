@@ -3,7 +3,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
 import { f32, grid } from '../gpu/recorder.js';
-import { expect, expectShape, overlaps, type Tensor } from '../gpu/tensor.js';
+import { expect, expectShape, fail, overlaps, type Tensor } from '../gpu/tensor.js';
 
 export interface RmsNormOptions {
   /** Reduce with subgroup operations (default: where the device has them). */
@@ -32,38 +32,42 @@ export function rmsNormDispatch(
   eps: number,
   opts: RmsNormOptions = {},
 ): void {
+  // Every layer calls this twice per step: messages are formatted only when a check fails.
   const name = residual ? 'fusedAddRmsNorm' : 'rmsNorm';
   expectShape(`${name} x`, x, [-1, -1], 'f16');
   const [rows, hidden] = x.shape;
   expectShape(`${name} weight`, weight, [hidden], 'f16');
   expectShape(`${name} out`, out, [rows, hidden], 'f16');
-  expect(Number.isFinite(eps) && eps >= 0, `${name}: eps must be a finite number >= 0, got ${eps}`);
+  if (!(Number.isFinite(eps) && eps >= 0)) fail(`${name}: eps must be a finite number >= 0, got ${eps}`);
   const inPlace = sameView(x, out);
-  expect(inPlace || !overlaps(x, out), `${name}: out overlaps x without being x`);
-  expect(!overlaps(out, weight), `${name}: out overlaps weight`);
+  if (!inPlace && overlaps(x, out)) fail(`${name}: out overlaps x without being x`);
+  if (overlaps(out, weight)) fail(`${name}: out overlaps weight`);
   if (residual) {
     expectShape(`${name} residual`, residual, [rows, hidden], 'f16');
-    for (const [t, what] of [[x, 'x'], [out, 'out'], [weight, 'weight']] as const) {
-      expect(!overlaps(residual, t), `${name}: residual overlaps ${what}`);
-    }
+    if (overlaps(residual, x)) fail(`${name}: residual overlaps x`);
+    if (overlaps(residual, out)) fail(`${name}: residual overlaps out`);
+    if (overlaps(residual, weight)) fail(`${name}: residual overlaps weight`);
   }
   if (rows === 0 || hidden === 0) return;
 
   const gpu = rec.gpu;
   const subgroups = (opts.subgroups ?? true) && gpu.caps.subgroups;
-  const vec8 = hidden % 8 === 0;
-  const items = vec8 ? hidden / 8 : hidden;
-  const wg = workgroupSize(items, gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.caps.subgroupMaxSize);
-  const wordBytes = vec8 ? 16 : 2;
-  const shared = items * wordBytes + 4 * wg;
-  expect(
-    shared <= gpu.limits.maxComputeWorkgroupStorageSize,
-    `${name}: hidden ${hidden} needs ${shared} bytes of workgroup memory, the device has ${gpu.limits.maxComputeWorkgroupStorageSize}`,
-  );
-  const defines = [vec8 && 'VEC8', subgroups && 'SUBGROUPS', residual && 'FUSED_ADD', inPlace && 'IN_PLACE'].filter((d): d is string => !!d);
-  const pipeline = gpu.pipeline('rms_norm', { defines, constants: { WG: wg, CACHE: items } });
-  const tensors = [x, ...(residual ? [residual] : []), weight, ...(inPlace ? [] : [out])];
-  rec.dispatch(pipeline, tensors, [rows, hidden, items, f32(eps)], grid(rows));
+  // The variant, its workgroup-memory check and its pipeline depend on the device and this key only.
+  const k = gpu.memo(`rms_norm ${hidden} ${residual ? 1 : 0} ${inPlace ? 1 : 0} ${subgroups ? 1 : 0}`, () => {
+    const vec8 = hidden % 8 === 0;
+    const items = vec8 ? hidden / 8 : hidden;
+    const wg = workgroupSize(items, gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.caps.subgroupMaxSize);
+    const wordBytes = vec8 ? 16 : 2;
+    const shared = items * wordBytes + 4 * wg;
+    expect(
+      shared <= gpu.limits.maxComputeWorkgroupStorageSize,
+      `${name}: hidden ${hidden} needs ${shared} bytes of workgroup memory, the device has ${gpu.limits.maxComputeWorkgroupStorageSize}`,
+    );
+    const defines = [vec8 && 'VEC8', subgroups && 'SUBGROUPS', residual && 'FUSED_ADD', inPlace && 'IN_PLACE'].filter((d): d is string => !!d);
+    return { items, pipeline: gpu.pipeline('rms_norm', { defines, constants: { WG: wg, CACHE: items } }) };
+  });
+  const tensors = residual ? (inPlace ? [x, residual, weight] : [x, residual, weight, out]) : inPlace ? [x, weight] : [x, weight, out];
+  rec.dispatch(k.pipeline, tensors, [rows, hidden, k.items, f32(eps)], grid(rows));
 }
 
 /** The variant rmsNorm/fusedAddRmsNorm use on this device for rows of `hidden`, e.g. 'vec8 wg512 subgroups'. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FAST_GEMV_ROWS, GEMV_MAX_ROWS, hasLinearTensorCores, linear, linearSegments, planLinear, type LinearOptions } from '../../src/kernels/linear.js';
+import { FAST_GEMV_ROWS, GEMV_MAX_ROWS, hasLinearTensorCores, linear, linearKernels, linearSegments, planLinear, type LinearOptions } from '../../src/kernels/linear.js';
 import { linearRef, linearTolerance, type LinearOutDType } from '../../src/kernels/ref/linear.js';
 import { ShapeError } from '../../src/gpu/errors.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
@@ -244,5 +244,43 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
       expect(() => linear(rec, x, w, null, g.tensor([2, 4], 'u32'))).toThrow(ShapeError);
       expect(() => linear(rec, g.tensor([2, 8], 'f32'), w, null, g.tensor([2, 4], 'f16'))).toThrow(ShapeError);
     });
+  });
+
+  it('memoizes its plan and pipelines per sizes and options (linearKernels)', () => {
+    const opts = { bias: false, outDtype: 'f16' } as const;
+    const a = linearKernels(g, 3, 4096, 4096, opts)!;
+    expect(linearKernels(g, 3, 4096, 4096, { ...opts })).toBe(a);
+    expect(a.plan).toEqual(planLinear(g, 3, 4096, 4096, opts));
+    expect(a.pipeline).toBe(g.pipeline(a.plan.shader, { defines: a.plan.defines, constants: a.plan.constants }));
+    for (const v of [a.plan, a.plan.params, a.plan.defines, a.plan.workgroups]) expect(Object.isFrozen(v)).toBe(true);
+    // Every key field makes its own entry, with its own plan.
+    const other = [
+      linearKernels(g, 4, 4096, 4096, opts)!,
+      linearKernels(g, 3, 2048, 4096, opts)!,
+      linearKernels(g, 3, 4096, 2048, opts)!,
+      linearKernels(g, 3, 4096, 4096, { ...opts, bias: true })!,
+      linearKernels(g, 3, 4096, 4096, { ...opts, outDtype: 'f32' })!,
+      linearKernels(g, 3, 4096, 4096, { ...opts, mode: 'fast' })!,
+      linearKernels(g, 3, 4096, 4096, { ...opts, variant: 'subgroup-matrix-emulated' })!,
+      linearKernels(g, 3, 4096, 4096, { ...opts, variant: 'subgroup-matrix-emulated', tile: 'D1' })!,
+    ];
+    expect(new Set([a, ...other]).size).toBe(other.length + 1);
+    const plans = [a, ...other].map((k) => JSON.stringify(k.plan));
+    expect(new Set(plans).size).toBe(plans.length);
+    // The stream schedule's fold pipeline comes with it.
+    const s = linearKernels(g, 1, 4096, 4096, { ...opts, variant: 'subgroup-matrix-emulated' })!;
+    expect(s.plan.fold?.numSeg).toBe(4);
+    expect(s.fold).toBe(g.pipeline('linear_fold', { defines: s.plan.fold!.defines }));
+    expect(a.fold === null).toBe(a.plan.fold === undefined);
+    expect(linearKernels(g, 0, 4096, 4096, opts)).toBeNull();
+  });
+
+  it('checks the binding size on every call for sizes that fail it (nothing memoized)', () => {
+    const limit = g.limits.maxStorageBufferBindingSize;
+    const N = Math.floor(limit / (2 * 64)) + 1; // weight [N, 64] f16: one row over the limit
+    for (let i = 0; i < 2; i++) {
+      expect(() => linearKernels(g, 1, N, 64)).toThrow(`linear: weight [${N},64] is ${N * 128} bytes, over the device's ${limit}-byte binding limit`);
+    }
+    expect(linearKernels(g, 1, N - 1, 64)).not.toBeNull();
   });
 });
