@@ -13,7 +13,7 @@
 //     (M ≤ 64, N % 16 == 0: one weight slice × one segment per workgroup, segments folded by linear_fold) and
 //     linear_subgroup_matrix_block (more rows: 128×128 blocks).
 //   * other devices: 'plain' for every M (one f32 fma chain over k per output; M picks only the tile shape).
-// 'fast' mode may also use 'gemv' (lane-split K, subgroup reduction) for M ≤ 8, whose order depends on the
+// 'fast' mode may also use 'gemv' (lane-split K, subgroup reduction) for M ≤ 4 (≤ 8 without tensor cores), whose order depends on the
 // lane count: fastest for decode, not invariant against larger batches.
 import type { Gpu } from '../gpu/gpu.js';
 import { grid, type Param, type Recorder } from '../gpu/recorder.js';
