@@ -22,9 +22,14 @@
 //   scores, and scaling a row by exactly 1 is exact: results stay chunk- and batch-invariant.
 // Written like linear_subgroup_matrix_block (docs/KERNELS.md, "Tensor cores through Dawn"): Q and
 //   O are named matrices (no arrays of matrices), the per-block and per-column-tile matrix ops
-//   are written out (no loop around them). Unlike there, every matrix op is routed by //#replace
-//   through a small function taking its offset and stride (wLoadQ ..., below): the only form
-//   found correct on the H100. EMULATE and SGM_BOOL swap the builtins by //#replace too.
+//   are written out (no loop around them), builtins called from main. EMULATE and SGM_BOOL swap
+//   the builtins by //#replace.
+// Workgroup memory: every variable is a multiple of 16 bytes. NVIDIA's driver packs workgroup
+//   variables and its matrix loads assume 16-byte alignment: a 4-byte flag once put the f16 tiles
+//   4 bytes off and every loaded row read two halves early (bench/RESULTS.md, session 6).
+//   A subgroup's S and P rows are its own inner array (sS[sg], sP[sg]) so that every per-tile
+//   matrix load and store has a constant offset: Dawn's robustness then proves it in bounds and
+//   does not wrap it in a bounds check, which cost this kernel 3.6x (session 6).
 //#if !EMULATE
 diagnostic(off, chromium.subgroup_matrix_uniformity);
 enable subgroups;
@@ -54,57 +59,37 @@ const KCH: u32 = BK * D8 / WG; // 16-byte chunks per invocation per K or V tile
 const NEG: f32 = -1.0e30;
 const TAU: f32 = 8.0;
 
-var<workgroup> sKV: array<f16, max(BM, BK) * KP>; // Q tile at the start, then K or V tiles
-var<workgroup> sS: array<f32, BM * SS>;           // S; O when rescaled or written out
-var<workgroup> sP: array<f16, BM * SP>;
-var<workgroup> sRescale: u32;
-//#if !EMULATE
-// Every matrix operation goes through one of these small functions that takes its offset and
-// stride at run time. Written out inline (builtins called from main, constant strides), the same
-// kernel gave rows shifted by two halves on the H100 (driver 580; bench/RESULTS.md, session 4):
-// keep this form, and re-run the H100 tests after any change to this file (docs/KERNELS.md).
-// The bodies' "( &" spelling keeps them out of their own //#replace.
-//#replace subgroupMatrixLoad<Left, row_major>(&sKV, => wLoadQ(
-//#replace subgroupMatrixLoad<Left, row_major>(&sP, => wLoadP(
-//#replace subgroupMatrixLoad<Right, col_major>(&sKV, => wLoadK(
-//#replace subgroupMatrixLoad<Right, row_major>(&sKV, => wLoadV(
-//#replace subgroupMatrixLoad<Acc, row_major>(&sS, => wLoadS(
-//#replace subgroupMatrixStore<row_major>(&sS, => wStoreS(
-//#replace subgroupMatrixMultiplyAccumulate( => wMma(
-fn wLoadQ(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left, row_major>( &sKV, off, stride); }
-fn wLoadP(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left, row_major>( &sP, off, stride); }
-fn wLoadK(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right, col_major>( &sKV, off, stride); }
-fn wLoadV(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right, row_major>( &sKV, off, stride); }
-fn wLoadS(off: u32, stride: u32) -> Acc { return subgroupMatrixLoad<Acc, row_major>( &sS, off, stride); }
-fn wStoreS(off: u32, c: Acc, stride: u32) { subgroupMatrixStore<row_major>( &sS, off, c, stride); }
-fn wMma(a: Left, b: Right, c: Acc) -> Acc { return subgroupMatrixMultiplyAccumulate (a, b, c); }
-//#endif
+var<workgroup> sKV: array<f16, max(BM, BK) * KP>;   // Q tile at the start, then K or V tiles
+var<workgroup> sS: array<array<f32, 16u * SS>, NSG>; // per subgroup: S; O when rescaled or written out
+var<workgroup> sP: array<array<f16, 16u * SP>, NSG>; // per subgroup: P
+var<workgroup> sRescale: vec4<u32>;                 // .x only: 16 bytes keeps the others aligned
 
 //#if EMULATE
 // Emulated subgroup matrices: "subgroups" of 32 invocations, lane owns result elements
 // e = lane + 32 i (row e / 16, column e % 16); operands are read where they lie, so Q keeps
 // a tile of its own (sQ, same layout as sKV).
 //#replace subgroupMatrixLoad<Left, row_major>(&sKV, => emuLoadQ(
-//#replace subgroupMatrixLoad<Left, row_major>(&sP, => emuLoadP(
+//#replace subgroupMatrixLoad<Left, row_major>(&sP[sg], => emuLoadP(sg,
 //#replace subgroupMatrixLoad<Right, col_major>(&sKV, => emuLoadK(
 //#replace subgroupMatrixLoad<Right, row_major>(&sKV, => emuLoadV(
-//#replace subgroupMatrixLoad<Acc, row_major>(&sS, => emuLoadS(
-//#replace subgroupMatrixStore<row_major>(&sS, => emuStoreS(
+//#replace subgroupMatrixLoad<Acc, row_major>(&sS[sg], => emuLoadS(sg,
+//#replace subgroupMatrixStore<row_major>(&sS[sg], => emuStoreS(sg,
 //#replace subgroupMatrixMultiplyAccumulate( => emuMma(
 var<workgroup> sQ: array<f16, BM * KP>;
 var<workgroup> sX: array<f32, WG>;
 var<private> inv: u32;
 var<private> n8: u32; // 8, unknown to the compiler: keeps the loops rolled (lavapipe compile time)
-struct Left { src: u32, off: u32, stride: u32 } // src 0: sQ, 1: sP (row-major)
+struct Left { src: u32, off: u32, stride: u32 } // src 0: sQ, 1: sP flattened (row-major)
 struct Right { colMajor: bool, off: u32 }       // in sKV
 struct Acc { v: array<f32, 8> }
 fn emuLoadQ(off: u32, stride: u32) -> Left { return Left(0u, off, stride); }
-fn emuLoadP(off: u32, stride: u32) -> Left { return Left(1u, off, stride); }
+fn emuLoadP(s: u32, off: u32, stride: u32) -> Left { return Left(1u, s * 16u * SP + off, stride); }
 fn emuLoadK(off: u32, stride: u32) -> Right { return Right(true, off); }
 fn emuLoadV(off: u32, stride: u32) -> Right { return Right(false, off); }
 fn leftAt(a: Left, row: u32, k: u32) -> f32 {
   let i = a.off + row * a.stride + k;
-  return select(f32(sP[i % (BM * SP)]), f32(sQ[i % (BM * KP)]), a.src == 0u);
+  let j = i % (BM * SP);
+  return select(f32(sP[j / (16u * SP)][j % (16u * SP)]), f32(sQ[i % (BM * KP)]), a.src == 0u);
 }
 fn rightAt(b: Right, k: u32, n: u32) -> f32 { return f32(sKV[b.off + select(k * KP + n, n * KP + k, b.colMajor)]); }
 fn emuMma(a: Left, b: Right, c: Acc) -> Acc {
@@ -117,12 +102,12 @@ fn emuMma(a: Left, b: Right, c: Acc) -> Acc {
   }
   return r;
 }
-fn emuStoreS(off: u32, c: Acc, stride: u32) {
-  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; sS[off + (e / 16u) * stride + e % 16u] = c.v[i]; }
+fn emuStoreS(s: u32, off: u32, c: Acc, stride: u32) {
+  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; sS[s][off + (e / 16u) * stride + e % 16u] = c.v[i]; }
 }
-fn emuLoadS(off: u32, stride: u32) -> Acc {
+fn emuLoadS(s: u32, off: u32, stride: u32) -> Acc {
   var c = Acc();
-  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; c.v[i] = sS[off + (e / 16u) * stride + e % 16u]; }
+  for (var i = 0u; i < n8; i++) { let e = inv % 32u + 32u * i; c.v[i] = sS[s][off + (e / 16u) * stride + e % 16u]; }
   return c;
 }
 fn partner(x: f32) -> f32 {
@@ -140,18 +125,19 @@ alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
 //#if SGM_BOOL
-//#replace subgroupMatrixLoad<Left, row_major>( &sKV, => boolLoadQ(
-//#replace subgroupMatrixLoad<Left, row_major>( &sP, => boolLoadP(
-//#replace subgroupMatrixLoad<Right, col_major>( &sKV, => boolLoadK(
-//#replace subgroupMatrixLoad<Right, row_major>( &sKV, => boolLoadV(
-//#replace subgroupMatrixLoad<Acc, row_major>( &sS, => boolLoadS(
-//#replace subgroupMatrixStore<row_major>( &sS, => boolStoreS(
-fn boolLoadQ(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left>(&sKV, off, false, stride); }
-fn boolLoadP(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left>(&sP, off, false, stride); }
-fn boolLoadK(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, off, true, stride); }
-fn boolLoadV(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right>(&sKV, off, false, stride); }
-fn boolLoadS(off: u32, stride: u32) -> Acc { return subgroupMatrixLoad<Acc>(&sS, off, false, stride); }
-fn boolStoreS(off: u32, c: Acc, stride: u32) { subgroupMatrixStore(&sS, off, c, false, stride); }
+// (older Dawn's spelling: wrappers, correct and slower)
+//#replace subgroupMatrixLoad<Left, row_major>(&sKV, => boolLoadQ(
+//#replace subgroupMatrixLoad<Left, row_major>(&sP[sg], => boolLoadP(sg,
+//#replace subgroupMatrixLoad<Right, col_major>(&sKV, => boolLoadK(
+//#replace subgroupMatrixLoad<Right, row_major>(&sKV, => boolLoadV(
+//#replace subgroupMatrixLoad<Acc, row_major>(&sS[sg], => boolLoadS(sg,
+//#replace subgroupMatrixStore<row_major>(&sS[sg], => boolStoreS(sg,
+fn boolLoadQ(off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left>( &sKV, off, false, stride); }
+fn boolLoadP(s: u32, off: u32, stride: u32) -> Left { return subgroupMatrixLoad<Left>( &sP[s], off, false, stride); }
+fn boolLoadK(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right>( &sKV, off, true, stride); }
+fn boolLoadV(off: u32, stride: u32) -> Right { return subgroupMatrixLoad<Right>( &sKV, off, false, stride); }
+fn boolLoadS(s: u32, off: u32, stride: u32) -> Acc { return subgroupMatrixLoad<Acc>( &sS[s], off, false, stride); }
+fn boolStoreS(s: u32, off: u32, c: Acc, stride: u32) { subgroupMatrixStore( &sS[s], off, c, false, stride); }
 //#endif
 fn partner(x: f32) -> f32 { return subgroupShuffleXor(x, 16u); }
 fn stageQ(m: u32, d8: u32, v: vec4<u32>) { stageRow(m, d8, v); }
@@ -227,10 +213,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let h = lane / 16u;
   let row = sg * 16u + r;
   let rowPos = firstPos + min(row / G, nRows - 1u); // padding rows mirror the last token
-  let sRow = row * SS;
-  let pRow = row * SP;
-  let so = sg * 16u * SS; // the subgroup's 16 rows of sS and sP
-  let po = sg * 16u * SP;
+  let sRow = r * SS; // this lane's row in sS[sg] and sP[sg]
+  let pRow = r * SP;
   var m = NEG;
   var l = 0.0;
 
@@ -256,7 +240,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 96u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 112u, KP), s);
 //#endif
-      subgroupMatrixStore<row_major>(&sS, so + 0u, s, SS);
+      subgroupMatrixStore<row_major>(&sS[sg], 0u, s, SS);
     }
     {
       var s = Acc();
@@ -270,7 +254,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 96u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 112u, KP), s);
 //#endif
-      subgroupMatrixStore<row_major>(&sS, so + 16u, s, SS);
+      subgroupMatrixStore<row_major>(&sS[sg], 16u, s, SS);
     }
 //#if !EMULATE
     {
@@ -285,7 +269,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 96u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 112u, KP), s);
 //#endif
-      subgroupMatrixStore<row_major>(&sS, so + 32u, s, SS);
+      subgroupMatrixStore<row_major>(&sS[sg], 32u, s, SS);
     }
     {
       var s = Acc();
@@ -299,7 +283,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 96u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 112u, KP), s);
 //#endif
-      subgroupMatrixStore<row_major>(&sS, so + 48u, s, SS);
+      subgroupMatrixStore<row_major>(&sS[sg], 48u, s, SS);
     }
 //#endif
     var vReg: array<vec4<u32>, KCH>;
@@ -311,7 +295,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var tileMax = NEG;
     for (var i = 0u; i < BK / 2u + z; i++) {
       let key = 2u * i + h;
-      tileMax = max(tileMax, select(NEG, sS[sRow + key] * p.scaleLog2, key0 + key <= rowPos));
+      tileMax = max(tileMax, select(NEG, sS[sg][sRow + key] * p.scaleLog2, key0 + key <= rowPos));
     }
     tileMax = max(tileMax, partner(tileMax));
     let mNew = select(m, tileMax, tileMax > m + TAU);
@@ -319,36 +303,36 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var lTile = 0.0;
     for (var i = 0u; i < BK / 2u + z; i++) {
       let key = 2u * i + h;
-      let pr = f16(exp2(select(NEG, sS[sRow + key] * p.scaleLog2, key0 + key <= rowPos) - mNew));
-      sP[pRow + key] = pr;
+      let pr = f16(exp2(select(NEG, sS[sg][sRow + key] * p.scaleLog2, key0 + key <= rowPos) - mNew));
+      sP[sg][pRow + key] = pr;
       lTile += f32(pr);
     }
     lTile += partner(lTile);
     l = l * corr + lTile;
-    if (mNew != m && m != NEG) { sRescale = kt + 1u; } // any lane of any subgroup
+    if (mNew != m && m != NEG) { sRescale.x = kt + 1u; } // any lane of any subgroup
     m = mNew;
     for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, vReg[c]); }
-    let flags = workgroupUniformLoad(&sRescale); // also the barrier before P and V are read
+    let flags = workgroupUniformLoad(&sRescale).x; // also the barrier before P and V are read
 
     if (flags == kt + 1u) {
       // Some row's max moved: O *= corr through workgroup memory (corr is 1 for the others),
       // 64 columns at a time.
-      subgroupMatrixStore<row_major>(&sS, so + 0u, o0, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o1, SS);
-      subgroupMatrixStore<row_major>(&sS, so + 32u, o2, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o3, SS);
+      subgroupMatrixStore<row_major>(&sS[sg], 0u, o0, SS); subgroupMatrixStore<row_major>(&sS[sg], 16u, o1, SS);
+      subgroupMatrixStore<row_major>(&sS[sg], 32u, o2, SS); subgroupMatrixStore<row_major>(&sS[sg], 48u, o3, SS);
       workgroupBarrier();
-      for (var i = 0u; i < 32u + z; i++) { sS[sRow + h * 32u + i] *= corr; }
+      for (var i = 0u; i < 32u + z; i++) { sS[sg][sRow + h * 32u + i] *= corr; }
       workgroupBarrier();
-      o0 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 0u, SS); o1 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 16u, SS);
-      o2 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 32u, SS); o3 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 48u, SS);
+      o0 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 0u, SS); o1 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 16u, SS);
+      o2 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 32u, SS); o3 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 48u, SS);
 //#if HEAD_DIM_128
       workgroupBarrier();
-      subgroupMatrixStore<row_major>(&sS, so + 0u, o4, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o5, SS);
-      subgroupMatrixStore<row_major>(&sS, so + 32u, o6, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o7, SS);
+      subgroupMatrixStore<row_major>(&sS[sg], 0u, o4, SS); subgroupMatrixStore<row_major>(&sS[sg], 16u, o5, SS);
+      subgroupMatrixStore<row_major>(&sS[sg], 32u, o6, SS); subgroupMatrixStore<row_major>(&sS[sg], 48u, o7, SS);
       workgroupBarrier();
-      for (var i = 0u; i < 32u + z; i++) { sS[sRow + h * 32u + i] *= corr; }
+      for (var i = 0u; i < 32u + z; i++) { sS[sg][sRow + h * 32u + i] *= corr; }
       workgroupBarrier();
-      o4 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 0u, SS); o5 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 16u, SS);
-      o6 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 32u, SS); o7 = subgroupMatrixLoad<Acc, row_major>(&sS, so + 48u, SS);
+      o4 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 0u, SS); o5 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 16u, SS);
+      o6 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 32u, SS); o7 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 48u, SS);
 //#endif
       workgroupBarrier();
     }
@@ -358,7 +342,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, key0 + BK, c, lid, true); }
     }
     {
-      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 0u, SP);
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP[sg], 0u, SP);
       o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 0u, KP), o0);
       o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 16u, KP), o1);
       o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 32u, KP), o2);
@@ -371,7 +355,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 //#endif
     }
     {
-      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 16u, SP);
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP[sg], 16u, SP);
       o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 0u, KP), o0);
       o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 16u, KP), o1);
       o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 32u, KP), o2);
@@ -385,7 +369,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
 //#if !EMULATE
     {
-      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 32u, SP);
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP[sg], 32u, SP);
       o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 0u, KP), o0);
       o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 16u, KP), o1);
       o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 32u, KP), o2);
@@ -398,7 +382,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 //#endif
     }
     {
-      let pj = subgroupMatrixLoad<Left, row_major>(&sP, po + 48u, SP);
+      let pj = subgroupMatrixLoad<Left, row_major>(&sP[sg], 48u, SP);
       o0 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 0u, KP), o0);
       o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 16u, KP), o1);
       o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 32u, KP), o2);
@@ -417,24 +401,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let tok = row / G;
   let outBase = ((tok0 + tok) * p.numHeads + head0 + row % G) * (D / 4u);
   workgroupBarrier();
-  subgroupMatrixStore<row_major>(&sS, so + 0u, o0, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o1, SS);
-  subgroupMatrixStore<row_major>(&sS, so + 32u, o2, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o3, SS);
+  subgroupMatrixStore<row_major>(&sS[sg], 0u, o0, SS); subgroupMatrixStore<row_major>(&sS[sg], 16u, o1, SS);
+  subgroupMatrixStore<row_major>(&sS[sg], 32u, o2, SS); subgroupMatrixStore<row_major>(&sS[sg], 48u, o3, SS);
   workgroupBarrier();
-  if (tok < nRows) { writeRow(outBase, sRow + h * 32u, h * 8u, l, z); }
+  if (tok < nRows) { writeRow(outBase, sg, sRow + h * 32u, h * 8u, l, z); }
 //#if HEAD_DIM_128
   workgroupBarrier();
-  subgroupMatrixStore<row_major>(&sS, so + 0u, o4, SS); subgroupMatrixStore<row_major>(&sS, so + 16u, o5, SS);
-  subgroupMatrixStore<row_major>(&sS, so + 32u, o6, SS); subgroupMatrixStore<row_major>(&sS, so + 48u, o7, SS);
+  subgroupMatrixStore<row_major>(&sS[sg], 0u, o4, SS); subgroupMatrixStore<row_major>(&sS[sg], 16u, o5, SS);
+  subgroupMatrixStore<row_major>(&sS[sg], 32u, o6, SS); subgroupMatrixStore<row_major>(&sS[sg], 48u, o7, SS);
   workgroupBarrier();
-  if (tok < nRows) { writeRow(outBase + 16u, sRow + h * 32u, h * 8u, l, z); }
+  if (tok < nRows) { writeRow(outBase + 16u, sg, sRow + h * 32u, h * 8u, l, z); }
 //#endif
 }
 
-// 32 columns of an output row from sS (this lane's half of 64) divided by l, as 8 vec4.
-fn writeRow(outBase: u32, c0: u32, v0: u32, l: f32, z: u32) {
+// 32 columns of an output row from sS[s] (this lane's half of 64) divided by l, as 8 vec4.
+fn writeRow(outBase: u32, s: u32, c0: u32, v0: u32, l: f32, z: u32) {
   for (var i = 0u; i < 8u + z; i++) {
     let c = c0 + i * 4u;
-    let v = vec4<f32>(sS[c], sS[c + 1u], sS[c + 2u], sS[c + 3u]) / l;
+    let v = vec4<f32>(sS[s][c], sS[s][c + 1u], sS[s][c + 2u], sS[s][c + 3u]) / l;
     out[outBase + v0 + i] = vec4<f16>(v);
   }
 }

@@ -3,7 +3,7 @@
 # files come back from the device tool). Prepare here: `npm run bundle -- --lean` and
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
-# Stages: probe (PROBE_FILTER, PROBE_CASES, PROBE_NR) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
+# Stages: probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
 # subgroup-matrix kernel) | bench | bench-quick | decode | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
@@ -42,14 +42,20 @@ for stage in "$@"; do
       ;;
     probe)
       # Tensor-core ceilings and GEMM candidates (bench/probes/sgmat_ceiling.ts), then a few
-      # bench cases timed once each, both with Dawn's robustness on and off (TKNP_NO_ROBUSTNESS).
+      # bench cases timed once each, both with Dawn's robustness on and off (TKNP_ROBUSTNESS).
       cases=${PROBE_CASES:-'^(B64 Hq32 Hkv8 D128 ctx4096|B1 Hq32 Hkv8 D128 ctx32768|M1 K4096 N28672( fast)?|M16 K4096 N28672|M4096 K4096 N6144|8192 Hq32 Hkv8 D128 causal)$'}
-      for nr in ${PROBE_NR:-0 1}; do
-        TKNP_NO_ROBUSTNESS=$nr "${B[@]}" node dist/bench/probes/sgmat_ceiling.js "${PROBE_FILTER:-.}" > "$OUT/probe_sgmat_nr$nr.log" 2>&1
-        summary "probe-sgmat-nr$nr" "exit $?"
-        TKNP_NO_ROBUSTNESS=$nr "${B[@]}" node dist/bench/probes/timing_stability.js 1 "$cases" > "$OUT/probe_cases_nr$nr.log" 2>&1
-        summary "probe-cases-nr$nr" "exit $?"
+      for nr in ${PROBE_ROBUST:-0 1}; do  # robustness off, then on
+        TKNP_ROBUSTNESS=$nr "${B[@]}" node dist/bench/probes/sgmat_ceiling.js "${PROBE_FILTER:-.}" > "$OUT/probe_sgmat_robust$nr.log" 2>&1
+        summary "probe-sgmat-robust$nr" "exit $?"
+        TKNP_ROBUSTNESS=$nr "${B[@]}" node dist/bench/probes/timing_stability.js 1 "$cases" > "$OUT/probe_cases_robust$nr.log" 2>&1
+        summary "probe-cases-robust$nr" "exit $?"
       done
+      ;;
+    prefill-ablation)
+      # Where the tensor-core prefill attention's time goes: text-edited variants of the shipped
+      # shader timed on the 8k causal prompt (bench/probes/prefill_ablation.ts; ABLATIONS selects).
+      "${B[@]}" node dist/bench/probes/prefill_ablation.js ${ABLATIONS:-} > "$OUT/prefill_ablation.log" 2>&1
+      summary prefill-ablation "exit $?"
       ;;
     decode-tknp)
       # Item 8 of the token-parallel issue: per-step split (root compute, scatter, attention per
