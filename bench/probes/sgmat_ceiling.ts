@@ -8,7 +8,7 @@
 //            'direct TMxTN' (matrix loads straight from storage, TM×TN tiles per subgroup) and
 //            'vec4xN / sgmxN BMxBNxBK' (global loads → workgroup memory → matrix loads; register prefetch;
 //            N workgroup buffers) and production-like 'block' switches.
-// Run twice, with and without TKNP_NO_ROBUSTNESS=1, to see what Dawn's bounds clamps cost.
+// Run twice, with and without TKNP_ROBUSTNESS=1, to see what Dawn's bounds clamps cost.
 // Usage: node dist/bench/probes/sgmat_ceiling.js [filter-regex]
 import { Gpu } from '../../src/gpu/gpu.js';
 import { f16BitsToF32, f32ToF16Bits } from '../../src/util/f16.js';
@@ -17,7 +17,7 @@ import { gemvStream } from './stream_kernels.js';
 
 const filter = new RegExp(process.argv[2] ?? '.');
 const gpu = await Gpu.create();
-console.log(`device: ${gpu.describe()}; robustness ${process.env.TKNP_NO_ROBUSTNESS === '1' ? 'OFF' : 'on'}`);
+console.log(`device: ${gpu.describe()}; robustness ${gpu.caps.robustness ? 'on' : 'OFF'}`);
 const dev = gpu.device;
 
 async function compile(code: string, label: string): Promise<GPUComputePipeline | undefined> {

@@ -18,6 +18,7 @@ export interface BenchKernelsArgs {
   /** Write the case list (kernel, shape, params) for the PyTorch baseline script and exit. */
   readonly listCases?: string;
   readonly backend?: string;
+  readonly robustness?: boolean;
   readonly adapter?: string;
 }
 
@@ -36,7 +37,7 @@ export async function benchKernels(args: BenchKernelsArgs, command: string): Pro
     console.log(`wrote ${cases.length} cases to ${args.listCases}`);
     return undefined;
   }
-  const gpu = await Gpu.create({ backend: args.backend as never, adapterName: args.adapter });
+  const gpu = await Gpu.create({ backend: args.backend as never, adapterName: args.adapter, robustness: args.robustness });
   const base = args.baseline ? (JSON.parse(readFileSync(args.baseline, 'utf8')) as { source?: string; results: BaselineResult[] }) : undefined;
   const baseline = base ? { source: base.source ?? args.baseline!, results: base.results } : undefined;
   // The JSON is rewritten after every case, so a run stopped by a time limit keeps what it measured.

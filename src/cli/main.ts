@@ -38,12 +38,13 @@ async function main(): Promise<void> {
     .scriptName('tknp')
     .option('backend', { type: 'string', describe: 'Dawn backend (vulkan, metal, d3d12); env TKNP_BACKEND' })
     .option('adapter', { type: 'string', describe: 'substring of the adapter name; env TKNP_ADAPTER' })
+    .option('robustness', { type: 'boolean', describe: "Dawn's bounds checks on every shader memory access (off by default: costs up to 3.5x; for debugging a kernel); env TKNP_ROBUSTNESS=1" })
     .command(
       'info',
       'print the GPU adapter and its capabilities',
       () => {},
       async (a) => {
-        const gpu = await Gpu.create({ backend: a.backend as never, adapterName: a.adapter });
+        const gpu = await Gpu.create({ backend: a.backend as never, adapterName: a.adapter, robustness: a.robustness });
         console.log(gpu.describe());
         gpu.destroy();
       },

@@ -62,6 +62,7 @@ export interface EngineArgs {
   'master-port': number;
   backend?: string;
   adapter?: string;
+  robustness?: boolean;
 }
 
 const GiB = 2 ** 30;
@@ -88,6 +89,7 @@ export function engineConfigFrom(a: EngineArgs): Partial<EngineConfig> & { model
     masterAddr: a['master-addr'],
     masterPort: a['master-port'],
     backend: a.backend,
+    robustness: a.robustness,
     adapter: a.adapter,
   };
 }

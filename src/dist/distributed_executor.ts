@@ -64,7 +64,7 @@ export class DistributedExecutor implements Executor {
       groups = await Promise.race([ProcessGroups.connect(topology(0, c.tensorParallelSize, c.tokenParallelSize), pgOpts, server.port, server), ...(ranks ? [ranks.exited] : [])]);
       // After spawnLocalRanks: the device selection's environment must not reach the children.
       const dev = rankDevice(env);
-      gpu = await Gpu.create({ backend: c.backend as never, adapterName: c.adapter, deviceUuid: dev.uuid });
+      gpu = await Gpu.create({ backend: c.backend as never, adapterName: c.adapter, robustness: c.robustness, deviceUuid: dev.uuid });
       const role = await createRankRole(gpu, c, groups);
       const mine: RankInfo = { rank: 0, device: `${gpu.describe()}; ${describeRankDevice(dev)}`, numBlocks: role.numBlocks, log: [...role.log] };
       const all = (await Promise.race([groups.world.allGather(new TextEncoder().encode(JSON.stringify(mine))), ...(ranks ? [ranks.exited] : [])])).map(

@@ -71,7 +71,7 @@ export async function runWorker(c: EngineConfig, env: LaunchEnv, timeoutMs = DEF
   let gpu: Gpu | undefined;
   try {
     const dev = rankDevice(env);
-    gpu = await Gpu.create({ backend: c.backend as never, adapterName: c.adapter, deviceUuid: dev.uuid });
+    gpu = await Gpu.create({ backend: c.backend as never, adapterName: c.adapter, robustness: c.robustness, deviceUuid: dev.uuid });
     const role = await createRankRole(gpu, c, groups);
     const info = { rank: env.rank, device: `${gpu.describe()}; ${describeRankDevice(dev)}`, numBlocks: role.numBlocks, log: role.log };
     await groups.world.allGather(new TextEncoder().encode(JSON.stringify(info)));

@@ -33,6 +33,8 @@ export interface EngineConfig {
   /** Batch-invariant kernels (bitwise same output whatever the batch); default true. */
   readonly batchInvariant: boolean;
   readonly backend: string | undefined;
+  /** Dawn's bounds clamps on shader memory accesses (for debugging a kernel); default: env TKNP_ROBUSTNESS, else off. */
+  readonly robustness: boolean | undefined;
   readonly adapter: string | undefined;
   /** Print weight-loading progress and start-up lines on stderr. */
   readonly quiet: boolean;
@@ -72,6 +74,7 @@ export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
   maxModelLen: undefined,
   batchInvariant: true,
   backend: undefined,
+  robustness: undefined,
   adapter: undefined,
   quiet: false,
   profile: false,

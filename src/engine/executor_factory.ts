@@ -13,7 +13,7 @@ export class LocalExecutor implements Executor {
   ) {}
 
   static async create(c: EngineConfig): Promise<LocalExecutor> {
-    const gpu = await Gpu.create({ backend: c.backend as never, adapterName: c.adapter });
+    const gpu = await Gpu.create({ backend: c.backend as never, adapterName: c.adapter, robustness: c.robustness });
     try {
       const runner = await ModelRunner.create(gpu, c.model, c);
       return new LocalExecutor(gpu, runner);

@@ -1,6 +1,6 @@
 // Gpu: one Dawn device with its capabilities, pipeline cache, buffer helpers and error
 // reporting. Everything above src/gpu/ talks to the GPU through this class and Recorder.
-import { requestAdapter, type AdapterOptions } from './instance.js';
+import { requestAdapter, resolveAdapterOptions, type AdapterOptions } from './instance.js';
 import { GpuDeviceLostError, GpuUnavailableError, toNamedError } from './errors.js';
 import { BindGroupCache } from './bind_groups.js';
 import { BufferPool } from './pool.js';
@@ -34,6 +34,8 @@ export interface GpuCaps {
    * shader). Shaders see the define SGM_BOOL for the latter.
    */
   readonly subgroupMatrixSyntax: 'template' | 'bool';
+  /** Dawn's bounds clamps on shader memory accesses (AdapterOptions.robustness; off by default). */
+  readonly robustness: boolean;
 }
 
 export interface GpuOptions extends AdapterOptions {
@@ -122,6 +124,7 @@ export class Gpu {
       timestamps: requiredFeatures.includes('timestamp-query' as GPUFeatureName),
       subgroupMatrix: sgm,
       subgroupMatrixSyntax: sgm.length ? await probeSubgroupMatrixSyntax(device, sgm) : 'template',
+      robustness: resolveAdapterOptions(opts).robustness === true,
     };
     return new Gpu(adapter, device, caps);
   }
@@ -149,7 +152,7 @@ export class Gpu {
     const sgm = c.subgroupMatrix.length
       ? c.subgroupMatrix.map((m) => `${m.componentType}->${m.resultComponentType} ${m.M}x${m.N}x${m.K}`).join(', ')
       : 'none';
-    return `${c.vendor} ${c.device || c.description} (${c.architecture}); subgroups ${c.subgroups ? `${c.subgroupMinSize}-${c.subgroupMaxSize}` : 'no'}; timestamps ${c.timestamps ? 'yes' : 'no'}; subgroup matrix: ${sgm}`;
+    return `${c.vendor} ${c.device || c.description} (${c.architecture}); subgroups ${c.subgroups ? `${c.subgroupMinSize}-${c.subgroupMaxSize}` : 'no'}; timestamps ${c.timestamps ? 'yes' : 'no'}; subgroup matrix: ${sgm}; robustness ${c.robustness ? 'on' : 'off'}`;
   }
 
   /**

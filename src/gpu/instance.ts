@@ -20,11 +20,15 @@ export interface AdapterOptions {
    */
   readonly deviceUuid?: string;
   /**
-   * Dawn's disable_robustness toggle: no bounds clamps on buffer and subgroup-matrix accesses. The
-   * kernel wrappers check shapes, but an access out of range becomes undefined behaviour instead of
-   * a clamped read; for measuring what robustness costs. Env: TKNP_NO_ROBUSTNESS=1.
+   * Dawn's robustness: WebGPU's guard against untrusted shaders, bounds clamps on every buffer,
+   * workgroup-array and subgroup-matrix access. Off by default: tknp runs only its own kernels,
+   * every wrapper checks shapes, and the data that indexes memory is checked on the CPU (token
+   * ids) or made by the engine (block tables, slot mappings). On the H100 it costs prefill
+   * attention 3.5x, the decode weight stream up to 30% and decode attention 5% (bench/RESULTS.md,
+   * session 6). On, an access out of range reads a clamped element instead of being undefined
+   * behaviour: for debugging a kernel. Env: TKNP_ROBUSTNESS=1.
    */
-  readonly noRobustness?: boolean;
+  readonly robustness?: boolean;
 }
 
 /** Flags every instance gets: f16 and subgroup matrices on NVIDIA's Vulkan driver need them. */
@@ -51,14 +55,14 @@ export function resolveAdapterOptions(opts: AdapterOptions = {}): AdapterOptions
   }
   const deviceUuid = opts.deviceUuid ?? deviceUuidFromEnv();
   if (deviceUuid && backend && backend !== 'vulkan') throw new GpuUnavailableError(`a GPU UUID (${deviceUuid}) selects a Vulkan device: backend '${backend}' cannot use it`);
-  const noRobustness = opts.noRobustness ?? process.env.TKNP_NO_ROBUSTNESS === '1';
-  return { backend, adapterName, deviceUuid, noRobustness };
+  const robustness = opts.robustness ?? process.env.TKNP_ROBUSTNESS === '1';
+  return { backend, adapterName, deviceUuid, robustness };
 }
 
 /** The process-wide GPU entry point for these options (created once, never released). */
 export function gpuInstance(opts: AdapterOptions): GPU {
   // Dawn rounds timestamps down to 65.536 µs by default; kernels are timed in µs.
-  const flags = [DAWN_FEATURE_FLAGS + (opts.noRobustness ? ',disable_robustness' : ''), 'disable-dawn-features=timestamp_quantization'];
+  const flags = [DAWN_FEATURE_FLAGS + (opts.robustness ? '' : ',disable_robustness'), 'disable-dawn-features=timestamp_quantization'];
   if (opts.backend) flags.push(`backend=${opts.backend}`);
   if (opts.adapterName) flags.push(`adapter=${opts.adapterName}`);
   const key = flags.join('|');
