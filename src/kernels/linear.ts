@@ -13,7 +13,7 @@
 //     (M ≤ 64, N % 16 == 0: one weight slice × one segment per workgroup, segments folded by linear_fold) and
 //     linear_subgroup_matrix_block (more rows: 128×128 blocks).
 //   * other devices: 'plain' for every M (one f32 fma chain over k per output; M picks only the tile shape).
-// 'fast' mode may also use 'gemv' (lane-split K, subgroup reduction) for M ≤ 4 (≤ 8 without tensor cores), whose order depends on the
+// 'fast' mode may also use 'gemv' (lane-split K, subgroup reduction) for M ≤ 2 (≤ 8 without tensor cores), whose order depends on the
 // lane count: fastest for decode, not invariant against larger batches.
 import type { Gpu } from '../gpu/gpu.js';
 import { grid, type Param, type Recorder } from '../gpu/recorder.js';
@@ -72,10 +72,11 @@ export const STREAM_MAX_ROWS = 64;
 export const BLOCK_MIN_ROWS = 128;
 /**
  * In 'fast' mode, M up to this uses the GEMV where the device has the tensor-core path (else up to
- * GEMV_MAX_ROWS): from 5 rows on the weight stream is faster (H100, bench/RESULTS.md session 5: M8
- * 14336→4096 74 µs against the GEMV's 152, 4096→128256 545 against 758).
+ * GEMV_MAX_ROWS): from 3 rows on the weight stream is faster (H100 without Dawn's robustness,
+ * bench/RESULTS.md session 6: M4 14336→4096 61 µs against the GEMV's 95, 4096→28672 105 against
+ * 112; at M2 the GEMV still wins on every shape but 14336→4096).
  */
-export const FAST_GEMV_ROWS = 4;
+export const FAST_GEMV_ROWS = 2;
 
 /** Whether the device has the tensor-core path: f16→f32 16×16×16 subgroup matrices on 32-wide subgroups. */
 export function hasLinearTensorCores(gpu: Gpu): boolean {
