@@ -1,6 +1,7 @@
 // Probe (not part of `tknp bench`): prefill_attention_sgmat as shipped or with extra WGSL defines (a
 // variant under test), each checked against the f64 reference on small batches and an 8k prompt
-// (sampled rows), and timed on the 8k prompt. Found the miscompile of session 4 (bench/RESULTS.md).
+// (sampled rows), and timed on the 8k prompt. Found session 4's wrong results (a misaligned workgroup
+// variable, session 6: bench/RESULTS.md).
 // Usage: node dist/bench/probes/prefill_variants.js [defines,comma,separated ...]  ('' = as shipped)
 import { timeGpu } from '../../src/bench/timing.js';
 import { Gpu } from '../../src/gpu/gpu.js';
