@@ -8,7 +8,8 @@
 // the order in which the GPU's completion callbacks released them.
 
 export class BufferPool {
-  private readonly free = new Map<string, GPUBuffer[]>();
+  /** Free buffers by size class, then usage (numbers: a lookup builds no key), each list in creation order. */
+  private readonly free = new Map<number, Map<number, GPUBuffer[]>>();
   private readonly seq = new WeakMap<GPUBuffer, number>();
   private readonly hostMirrors = new WeakMap<GPUBuffer, ArrayBuffer>();
   private created = 0;
@@ -20,7 +21,7 @@ export class BufferPool {
 
   acquire(bytes: number, usage: GPUBufferUsageFlags, label = 'pooled'): GPUBuffer {
     const size = BufferPool.sizeClass(bytes);
-    const b = this.free.get(`${usage}:${size}`)?.shift();
+    const b = this.free.get(size)?.get(usage)?.shift();
     if (b) return b;
     const created = this.device.createBuffer({ size, usage, label });
     this.seq.set(created, this.created++);
@@ -28,9 +29,12 @@ export class BufferPool {
   }
 
   release(buffer: GPUBuffer): void {
-    const key = `${buffer.usage}:${buffer.size}`;
-    let list = this.free.get(key);
-    if (!list) this.free.set(key, (list = []));
+    const size = buffer.size;
+    const usage = buffer.usage;
+    let byUsage = this.free.get(size);
+    if (!byUsage) this.free.set(size, (byUsage = new Map()));
+    let list = byUsage.get(usage);
+    if (!list) byUsage.set(usage, (list = []));
     // Keep the list in creation order (lists are short: a few buffers per size class).
     const s = this.seq.get(buffer) ?? Infinity;
     let i = list.length;
@@ -49,7 +53,7 @@ export class BufferPool {
   }
 
   destroy(): void {
-    for (const list of this.free.values()) for (const b of list) b.destroy();
+    for (const byUsage of this.free.values()) for (const list of byUsage.values()) for (const b of list) b.destroy();
     this.free.clear();
   }
 }

@@ -4,9 +4,10 @@
 //   pass 2 (decode_attention_merge): per (seq, head) log-sum-exp merge → out f16
 // The partition size is fixed (default 512 tokens), never derived from the batch or from
 // maxSeqLen, so a sequence's output is bitwise identical whatever else is in the batch.
+import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
 import { f32 } from '../gpu/recorder.js';
-import { expect, expectShape, type Tensor } from '../gpu/tensor.js';
+import { expect, expectShape, fail, type Tensor } from '../gpu/tensor.js';
 import { BLOCK_SIZE } from './reshape_and_cache.js';
 
 /**
@@ -90,9 +91,10 @@ export function decodeAttention(
   out: Tensor,
   opts: DecodeAttentionOptions,
 ): void {
-  expect(q.shape.length === 3, `decodeAttention: q must be [numSeqs, numHeads, headDim], got [${q.shape}]`);
-  expect(kCache.shape.length === 4, `decodeAttention: kCache must be [numBlocks, numKvHeads, 16, headDim], got [${kCache.shape}]`);
-  expect(blockTables.shape.length === 2, `decodeAttention: blockTables must be [numSeqs, maxBlocksPerSeq], got [${blockTables.shape}]`);
+  // Every layer calls this once per decode step: messages are formatted only when a check fails.
+  if (q.shape.length !== 3) fail(`decodeAttention: q must be [numSeqs, numHeads, headDim], got [${q.shape}]`);
+  if (kCache.shape.length !== 4) fail(`decodeAttention: kCache must be [numBlocks, numKvHeads, 16, headDim], got [${kCache.shape}]`);
+  if (blockTables.shape.length !== 2) fail(`decodeAttention: blockTables must be [numSeqs, maxBlocksPerSeq], got [${blockTables.shape}]`);
   const [numSeqs, numHeads, headDim] = q.shape;
   const [numBlocks, numKvHeads] = kCache.shape;
   const maxBlocksPerSeq = blockTables.shape[1];
@@ -102,47 +104,78 @@ export function decodeAttention(
   expectShape('decodeAttention blockTables', blockTables, [numSeqs, maxBlocksPerSeq], 'u32');
   expectShape('decodeAttention seqLens', seqLens, [numSeqs], 'u32');
   expectShape('decodeAttention out', out, [numSeqs, numHeads, headDim], 'f16');
-  expect(numKvHeads > 0 && numHeads % numKvHeads === 0, `decodeAttention: numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
-  expect(headDim > 0 && headDim % 8 === 0, `decodeAttention: headDim must be a multiple of 8, got ${headDim}`);
-  expect(numSeqs <= 65535, `decodeAttention: at most 65535 sequences per call, got ${numSeqs}`);
+  if (!(numKvHeads > 0 && numHeads % numKvHeads === 0)) fail(`decodeAttention: numHeads ${numHeads} is not a multiple of numKvHeads ${numKvHeads}`);
+  if (!(headDim > 0 && headDim % 8 === 0)) fail(`decodeAttention: headDim must be a multiple of 8, got ${headDim}`);
+  if (!(numSeqs <= 65535)) fail(`decodeAttention: at most 65535 sequences per call, got ${numSeqs}`);
   const { maxSeqLen, scale } = opts;
   const P = opts.partitionSize ?? DEFAULT_PARTITION_SIZE;
-  expect(Number.isInteger(P) && P >= BLOCK_SIZE && P % BLOCK_SIZE === 0, `decodeAttention: partitionSize must be a positive multiple of ${BLOCK_SIZE}, got ${P}`);
-  expect(Number.isInteger(maxSeqLen) && maxSeqLen >= 0, `decodeAttention: maxSeqLen must be a non-negative integer, got ${maxSeqLen}`);
-  expect(maxSeqLen <= maxBlocksPerSeq * BLOCK_SIZE, `decodeAttention: maxSeqLen ${maxSeqLen} exceeds the block table (${maxBlocksPerSeq} blocks of ${BLOCK_SIZE})`);
-  expect(Number.isFinite(scale), `decodeAttention: scale must be finite, got ${scale}`);
+  if (!(Number.isInteger(P) && P >= BLOCK_SIZE && P % BLOCK_SIZE === 0)) fail(`decodeAttention: partitionSize must be a positive multiple of ${BLOCK_SIZE}, got ${P}`);
+  if (!(Number.isInteger(maxSeqLen) && maxSeqLen >= 0)) fail(`decodeAttention: maxSeqLen must be a non-negative integer, got ${maxSeqLen}`);
+  if (!(maxSeqLen <= maxBlocksPerSeq * BLOCK_SIZE)) fail(`decodeAttention: maxSeqLen ${maxSeqLen} exceeds the block table (${maxBlocksPerSeq} blocks of ${BLOCK_SIZE})`);
+  if (!Number.isFinite(scale)) fail(`decodeAttention: scale must be finite, got ${scale}`);
   if (numSeqs === 0) return;
 
-  const gpu = rec.gpu;
-  expect(gpu.caps.subgroups, 'decodeAttention: needs the subgroups feature');
-  const sgMin = gpu.caps.subgroupMinSize || 4;
-  const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P, opts.headsPerWorkgroup);
-  const GW = plan.headsPerWorkgroup;
-  // Workgroup memory: the block-table slice, then per subgroup its (m, l) and its head slots of D f32.
-  const smemFor = (slots: number) => 4 * (P / BLOCK_SIZE) + (WG / sgMin) * (64 + 4 * headDim * slots);
-  const allHeads = opts.epilogue === 'all-heads' || (opts.epilogue === undefined && smemFor(GW) <= ALL_HEADS_SMEM);
-  const smem = smemFor(allHeads ? GW : 1);
-  expect(smem <= gpu.limits.maxComputeWorkgroupStorageSize, `decodeAttention: partitionSize ${P}${allHeads ? ' with the all-heads epilogue' : ''} needs ${smem} bytes of workgroup memory (device limit ${gpu.limits.maxComputeWorkgroupStorageSize})`);
-
+  const k = decodeAttentionKernels(rec.gpu, numHeads, numKvHeads, headDim, P, opts.headsPerWorkgroup, opts.epilogue);
   const maxPartitions = Math.ceil(maxSeqLen / P);
-  expect(maxPartitions <= 65535, `decodeAttention: maxSeqLen ${maxSeqLen} needs ${maxPartitions} partitions (max 65535)`);
+  if (!(maxPartitions <= 65535)) fail(`decodeAttention: maxSeqLen ${maxSeqLen} needs ${maxPartitions} partitions (max 65535)`);
   const partOut = rec.scratch([numSeqs, numHeads, Math.max(maxPartitions, 1), headDim], 'f32', 'decode_attention.partOut');
   const partStats = rec.scratch([numSeqs, numHeads, Math.max(maxPartitions, 1), 2], 'f32', 'decode_attention.partStats');
 
   if (maxPartitions > 0) {
-    const pass1 = gpu.pipeline('decode_attention', {
-      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : []), ...(allHeads ? ['EPI_ALL'] : [])],
-      constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin },
-    });
-    const headGroups = plan.headsPerGroup / GW;
     rec.dispatch(
-      pass1,
+      k.pass1(),
       [q, kCache, vCache, blockTables, seqLens, partOut, partStats],
-      [numHeads, numKvHeads, headGroups, maxBlocksPerSeq, maxPartitions, f32(scale)],
-      [maxPartitions, numKvHeads * headGroups, numSeqs],
+      [numHeads, numKvHeads, k.headGroups, maxBlocksPerSeq, maxPartitions, f32(scale)],
+      [maxPartitions, numKvHeads * k.headGroups, numSeqs],
     );
   }
-  const pl = Math.max(1, Math.floor(MERGE_THREADS / (headDim / 4)));
-  const merge = gpu.pipeline('decode_attention_merge', { constants: { D: headDim, P, PL: pl } });
-  rec.dispatch(merge, [partOut, partStats, seqLens, out], [numHeads, maxPartitions], [numHeads, numSeqs]);
+  rec.dispatch(k.merge, [partOut, partStats, seqLens, out], [numHeads, maxPartitions], [numHeads, numSeqs]);
+}
+
+/** What `decodeAttention` runs for one set of sizes on one device: its grid factor and pipelines. */
+interface DecodeAttentionKernels {
+  /** q-head groups per kv head: headsPerGroup / headsPerWorkgroup. */
+  readonly headGroups: number;
+  /** Pass 1's pipeline, compiled at its first use (a batch whose maxSeqLen is 0 needs only the merge). */
+  readonly pass1: () => GPUComputePipeline;
+  readonly merge: GPUComputePipeline;
+}
+
+/**
+ * The plan, its workgroup-memory check and the pipelines for (numHeads, numKvHeads, headDim,
+ * partitionSize, headsPerWorkgroup, epilogue) on this device: made once per Gpu (Gpu.memo) and then
+ * looked up. Throws (and stores nothing) where the device cannot run them.
+ */
+function decodeAttentionKernels(
+  gpu: Gpu,
+  numHeads: number,
+  numKvHeads: number,
+  headDim: number,
+  P: number,
+  headsPerWorkgroup: number | undefined,
+  epilogue: DecodeAttentionOptions['epilogue'],
+): DecodeAttentionKernels {
+  // epilogue last: the one field that is not a number.
+  return gpu.memo(`decode_attention ${numHeads} ${numKvHeads} ${headDim} ${P} ${headsPerWorkgroup} ${epilogue}`, () => {
+    expect(gpu.caps.subgroups, 'decodeAttention: needs the subgroups feature');
+    const sgMin = gpu.caps.subgroupMinSize || 4;
+    const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P, headsPerWorkgroup);
+    const GW = plan.headsPerWorkgroup;
+    // Workgroup memory: the block-table slice, then per subgroup its (m, l) and its head slots of D f32.
+    const smemFor = (slots: number) => 4 * (P / BLOCK_SIZE) + (WG / sgMin) * (64 + 4 * headDim * slots);
+    const allHeads = epilogue === 'all-heads' || (epilogue === undefined && smemFor(GW) <= ALL_HEADS_SMEM);
+    const smem = smemFor(allHeads ? GW : 1);
+    expect(smem <= gpu.limits.maxComputeWorkgroupStorageSize, `decodeAttention: partitionSize ${P}${allHeads ? ' with the all-heads epilogue' : ''} needs ${smem} bytes of workgroup memory (device limit ${gpu.limits.maxComputeWorkgroupStorageSize})`);
+    let pass1: GPUComputePipeline | undefined;
+    const pass1Options = {
+      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : []), ...(allHeads ? ['EPI_ALL'] : [])],
+      constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin },
+    };
+    const pl = Math.max(1, Math.floor(MERGE_THREADS / (headDim / 4)));
+    return {
+      headGroups: plan.headsPerGroup / GW,
+      pass1: () => (pass1 ??= gpu.pipeline('decode_attention', pass1Options)),
+      merge: gpu.pipeline('decode_attention_merge', { constants: { D: headDim, P, PL: pl } }),
+    };
+  });
 }

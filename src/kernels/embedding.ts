@@ -1,19 +1,20 @@
 // Token embedding lookup (a row gather). Pure bandwidth: each token moves one H-row of f16.
 import type { Recorder } from '../gpu/recorder.js';
 import { grid } from '../gpu/recorder.js';
-import { expectShape, expect, overlaps, type Tensor } from '../gpu/tensor.js';
+import { expectShape, fail, overlaps, type Tensor } from '../gpu/tensor.js';
 
 const WG = 128;
 
 // ids: [numTokens] u32, table: [vocabSize, hidden] f16, out: [numTokens, hidden] f16.
 // An id >= vocabSize yields a zero row (the engine validates ids on the CPU).
 export function embedding(rec: Recorder, ids: Tensor, table: Tensor, out: Tensor): void {
+  // Called 3 times per step (the tokens, then the sampled rows): no message formatted unless a check fails.
   expectShape('embedding ids', ids, [-1], 'u32');
   expectShape('embedding table', table, [-1, -1], 'f16');
   const [numTokens] = ids.shape;
   const [vocab, hidden] = table.shape;
   expectShape('embedding out', out, [numTokens, hidden], 'f16');
-  expect(!overlaps(out, table) && !overlaps(out, ids), 'embedding: out overlaps ids or table');
+  if (overlaps(out, table) || overlaps(out, ids)) fail('embedding: out overlaps ids or table');
   if (numTokens === 0 || hidden === 0) return;
   const vec8 = embeddingVariant(hidden) === 'vec8';
   const rowWords = vec8 ? hidden / 8 : hidden;

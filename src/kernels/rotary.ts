@@ -2,7 +2,7 @@
 // (interleaved) pairing, full or partial rotary. The cos/sin table comes from model/rope.ts.
 import type { Recorder } from '../gpu/recorder.js';
 import { grid } from '../gpu/recorder.js';
-import { expect, expectShape, overlaps, type Tensor } from '../gpu/tensor.js';
+import { expectShape, fail, overlaps, type Tensor } from '../gpu/tensor.js';
 
 const WG = 128;
 
@@ -18,23 +18,22 @@ export interface RotaryOptions {
 // p * invFreq). A token whose position is >= maxPositions is left unrotated (the engine checks
 // positions on the CPU; the GPU never reads past the table).
 export function rotary(rec: Recorder, q: Tensor, k: Tensor, positions: Tensor, cosSin: Tensor, opts: RotaryOptions): void {
+  // Every layer calls this once per step: messages are formatted only when a check fails.
   expectShape('rotary q', q, [-1, -1, -1], 'f16');
   const [numTokens, numQHeads, headDim] = q.shape;
   expectShape('rotary k', k, [numTokens, -1, headDim], 'f16');
   const numKHeads = k.shape[1];
   expectShape('rotary positions', positions, [numTokens], 'u32');
   const { rotaryDim, style } = opts;
-  expect(style === 'neox' || style === 'gptj', `rotary: style must be 'neox' or 'gptj', got ${String(style)}`);
-  expect(
-    Number.isInteger(rotaryDim) && rotaryDim >= 2 && rotaryDim % 2 === 0 && rotaryDim <= headDim,
-    `rotary: rotaryDim must be even and in [2, headDim=${headDim}], got ${rotaryDim}`,
-  );
+  if (style !== 'neox' && style !== 'gptj') fail(`rotary: style must be 'neox' or 'gptj', got ${String(style)}`);
+  if (!(Number.isInteger(rotaryDim) && rotaryDim >= 2 && rotaryDim % 2 === 0 && rotaryDim <= headDim)) {
+    fail(`rotary: rotaryDim must be even and in [2, headDim=${headDim}], got ${rotaryDim}`);
+  }
   expectShape('rotary cosSin', cosSin, [-1, rotaryDim], 'f32');
   const maxPositions = cosSin.shape[0];
-  expect(!overlaps(q, k), 'rotary: q and k overlap');
-  for (const [t, what] of [[positions, 'positions'], [cosSin, 'cosSin']] as const) {
-    expect(!overlaps(q, t) && !overlaps(k, t), `rotary: q or k overlaps ${what}`);
-  }
+  if (overlaps(q, k)) fail('rotary: q and k overlap');
+  if (overlaps(q, positions) || overlaps(k, positions)) fail('rotary: q or k overlaps positions');
+  if (overlaps(q, cosSin) || overlaps(k, cosSin)) fail('rotary: q or k overlaps cosSin');
   if (numTokens === 0 || numQHeads + numKHeads === 0) return;
 
   const packed = rotaryVariant(headDim, rotaryDim) === 'packed';

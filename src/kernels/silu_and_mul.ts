@@ -1,19 +1,20 @@
 // SwiGLU activation of the Llama MLP: silu(gate) * up, from the fused gate_up projection.
 import type { Recorder } from '../gpu/recorder.js';
 import { grid } from '../gpu/recorder.js';
-import { expect, expectShape, overlaps, type Tensor } from '../gpu/tensor.js';
+import { expectShape, fail, overlaps, type Tensor } from '../gpu/tensor.js';
 
 const WG = 128;
 
 // x: [numTokens, 2 * intermediate] f16 (gate in columns [0, I), up in [I, 2I)),
 // out: [numTokens, intermediate] f16.
 export function siluAndMul(rec: Recorder, x: Tensor, out: Tensor): void {
+  // Every layer calls this once per step: messages are formatted only when a check fails.
   expectShape('siluAndMul x', x, [-1, -1], 'f16');
   const [numTokens, twoI] = x.shape;
-  expect(twoI % 2 === 0, `siluAndMul: x's last dimension must be even (gate | up), got ${twoI}`);
+  if (twoI % 2 !== 0) fail(`siluAndMul: x's last dimension must be even (gate | up), got ${twoI}`);
   const inter = twoI / 2;
   expectShape('siluAndMul out', out, [numTokens, inter], 'f16');
-  expect(!overlaps(x, out), 'siluAndMul: out overlaps x');
+  if (overlaps(x, out)) fail('siluAndMul: out overlaps x');
   if (numTokens === 0 || inter === 0) return;
   const vec8 = siluAndMulVariant(inter) === 'vec8';
   const items = vec8 ? inter / 8 : inter;

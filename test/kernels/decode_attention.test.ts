@@ -226,6 +226,10 @@ describe.skipIf(!gpu)(`decodeAttention ${gpu ? '' : `(skipped: ${noGpuReason()})
       expect(() => decodeAttention(rec, q, kc, kc, bt, sl, g.tensor([2, 4, 64], 'f32'), opts)).toThrow(ShapeError);
       expect(() => decodeAttention(rec, q, kc, kc, bt, sl, out, { ...opts, maxSeqLen: 49 })).toThrow(ShapeError);
       expect(() => decodeAttention(rec, q, kc, kc, bt, sl, out, { ...opts, partitionSize: 100 })).toThrow(ShapeError);
+      // The per-size plan is memoized (Gpu.memo): a plan that fails is not stored, so it fails again, with its message.
+      for (let i = 0; i < 2; i++) {
+        expect(() => decodeAttention(rec, q, kc, kc, bt, sl, out, { ...opts, headsPerWorkgroup: 3 })).toThrow(/headsPerWorkgroup must divide the group of 1 q heads/);
+      }
     });
   });
 });
