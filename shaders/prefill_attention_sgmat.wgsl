@@ -125,7 +125,8 @@ alias Left = subgroup_matrix_left<f16, 16, 16>;
 alias Right = subgroup_matrix_right<f16, 16, 16>;
 alias Acc = subgroup_matrix_result<f32, 16, 16>;
 //#if SGM_BOOL
-// (older Dawn's spelling: wrappers, correct and slower)
+// (older Dawn's spelling: wrappers, correct and slower; the bodies' "( &" spelling keeps them out
+// of their own //#replace)
 //#replace subgroupMatrixLoad<Left, row_major>(&sKV, => boolLoadQ(
 //#replace subgroupMatrixLoad<Left, row_major>(&sP[sg], => boolLoadP(sg,
 //#replace subgroupMatrixLoad<Right, col_major>(&sKV, => boolLoadK(

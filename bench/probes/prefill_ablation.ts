@@ -68,9 +68,9 @@ try {
     const shaders = join(dir, name.replace(/\W+/g, '_'));
     cpSync(join(root, 'shaders'), shaders, { recursive: true });
     writeFileSync(join(shaders, shaderName), edit(shipped));
-    for (const nr of name === 'shipped' ? ['0', '1'] : ['0']) {
+    for (const robust of name === 'shipped' ? ['0', '1'] : ['0']) {
       const r = spawnSync(process.execPath, [join(here, 'prefill_variants.js')], {
-        env: { ...process.env, TKNP_SHADER_DIR: shaders, TKNP_ROBUSTNESS: nr },
+        env: { ...process.env, TKNP_SHADER_DIR: shaders, TKNP_ROBUSTNESS: robust },
         encoding: 'utf8',
       });
       const lines = (r.stdout ?? '').split('\n');
@@ -78,7 +78,7 @@ try {
       const small = lines.filter((l) => l.includes(' lens ')).map((l) => (/\b(ok|WRONG|FAILED)\b/.exec(l) ?? ['?'])[0]);
       const time = big ? (/([\d.]+ us\s+[\d.]+ TFLOP\/s)/.exec(big)?.[1] ?? big) : `no 8k line (exit ${r.status}) ${(r.stderr ?? '').trim().split('\n').slice(-2).join(' | ')}`;
       const verdict = big ? (/\b(ok|WRONG)\b/.exec(big)?.[1] ?? '?') : '';
-      console.log(`${(name + (nr === '1' ? ', robustness on' : '')).padEnd(40)} small: ${small.join(' ') || '-'}  8k: ${verdict} ${time}`);
+      console.log(`${(name + (robust === '1' ? ', robustness on' : '')).padEnd(40)} small: ${small.join(' ') || '-'}  8k: ${verdict} ${time}`);
     }
   }
 } finally {

@@ -8,7 +8,7 @@ const WG = 128;
 // ids: [numTokens] u32, table: [vocabSize, hidden] f16, out: [numTokens, hidden] f16.
 // An id >= vocabSize yields a zero row (the engine validates ids on the CPU).
 export function embedding(rec: Recorder, ids: Tensor, table: Tensor, out: Tensor): void {
-  // Called 3 times per step (the tokens, then the sampled rows): no message formatted unless a check fails.
+  // Called 3 times per step (the input tokens, then twice for the rows whose logits are computed).
   expectShape('embedding ids', ids, [-1], 'u32');
   expectShape('embedding table', table, [-1, -1], 'f16');
   const [numTokens] = ids.shape;
