@@ -6,7 +6,7 @@ Usage (on the GPU host, in the same command as the tknp harness):
     python3 tools/bench_pytorch.py --cases cases.json --out baseline.json
     tknp bench kernels --baseline baseline.json --json report.json --html report.html
 
-Cases are matched by (kernel, shape); params name the dimensions (see bench/kernels/*.ts).
+Cases are matched by (kernel, shape); params name the dimensions (see src/bench/suites/*.ts).
 Kernels without a PyTorch counterpart here are skipped and listed.
 """
 import argparse

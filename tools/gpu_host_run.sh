@@ -27,7 +27,7 @@ for stage in "$@"; do
       summary tests "exit $? — $(tests_line "$OUT/tests.log")"
       ;;
     tests-plain)
-      TKNP_NO_SUBGROUP_MATRIX=1 "${B[@]}" test test/engine test/dist/token_parallel.test.ts > "$OUT/tests-plain.log" 2>&1
+      TKNP_NO_SUBGROUP_MATRIX=1 "${B[@]}" test test/engine test/parallel/token_parallel.test.ts > "$OUT/tests-plain.log" 2>&1
       summary tests-plain "exit $? — $(tests_line "$OUT/tests-plain.log")"
       ;;
     bench | bench-quick)
@@ -112,7 +112,7 @@ for stage in "$@"; do
       fi
       ;;
     nccl)
-      "${B[@]}" test test/dist/nccl.test.ts > "$OUT/nccl.log" 2>&1
+      "${B[@]}" test test/parallel/nccl.test.ts > "$OUT/nccl.log" 2>&1
       summary nccl "exit $? — $(tests_line "$OUT/nccl.log")"
       ;;
     *) summary "$stage" "unknown stage" ;;

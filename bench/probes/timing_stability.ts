@@ -8,7 +8,7 @@ import { timeGpu } from '../../src/bench/timing.js';
 import type { BenchInstance } from '../../src/bench/types.js';
 import { Gpu } from '../../src/gpu/gpu.js';
 import { Recorder } from '../../src/gpu/recorder.js';
-import { suites } from '../registry.js';
+import { suites } from '../../src/bench/suites/registry.js';
 
 const rounds = Number(process.argv[2] ?? 12);
 const pick = new RegExp(process.argv[3] ?? '^(B64 Hq32 Hkv8 D128 ctx4096|M1 K4096 N6144( fast)?|M16 K4096 N6144|M512 K4096 N6144)$');

@@ -1,7 +1,7 @@
 // Collective microbenchmark through tknp's Communicator (sockets or the NCCL addon, both
 // host-staged): what a token-parallel step pays to move rows. Run on every rank of a group;
 // rank 0 gets the timings. Sizes are per-rank payloads.
-import type { Communicator } from '../dist/communicator.js';
+import type { Communicator } from '../parallel/communicator.js';
 import { percentile } from './timing.js';
 
 export type CommOp = 'broadcast' | 'scatterv' | 'gatherv' | 'allReduce';

@@ -1,4 +1,4 @@
-// The contract between kernel benchmark entries (bench/kernels/<op>.ts) and the harness that
+// The contract between kernel benchmark entries (src/bench/suites/<op>.ts) and the harness that
 // runs them (`tknp bench kernels`). An entry declares shapes with napkin-math bytes and
 // FLOPs; the harness validates each case against its CPU reference before timing it.
 import type { Gpu } from '../gpu/gpu.js';

@@ -1,7 +1,7 @@
 // `tknp bench kernels`: validate, time and report every kernel over a declared sweep.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { suites } from '../../bench/registry.js';
+import { suites } from '../bench/suites/registry.js';
 import { Gpu } from '../gpu/gpu.js';
 import { runBench, type BaselineResult, type BenchReport } from '../bench/harness.js';
 import { renderHtml, renderMarkdown } from '../bench/report.js';

@@ -2,10 +2,10 @@
 // world ranks on this machine (rank 0 in this process).
 import { writeFileSync } from 'node:fs';
 import { formatCommResults, runCommBench, DEFAULT_COMM_SIZES } from '../bench/comm.js';
-import type { CommBenchSpec } from '../dist/comm_bench_main.js';
-import { rankMainPath, spawnLocalRanks } from '../dist/launcher.js';
-import { ProcessGroups } from '../dist/process_group.js';
-import { topology } from '../dist/topology.js';
+import type { CommBenchSpec } from '../parallel/comm_bench_main.js';
+import { rankMainPath, spawnLocalRanks } from '../parallel/launcher.js';
+import { ProcessGroups } from '../parallel/process_group.js';
+import { topology } from '../parallel/topology.js';
 
 export interface BenchCommArgs {
   readonly world: number;

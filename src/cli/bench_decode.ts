@@ -6,8 +6,8 @@ import type { Argv } from 'yargs';
 import { decodeBenchEngineConfig, runDecodeBench, type DecodeBenchOptions, type DecodeBenchReport, type PrefillMode } from '../bench/decode.js';
 import { renderDecodeTable } from '../bench/decode_report.js';
 import { presetModelDir, presetNames } from '../bench/presets.js';
-import { launchEnv } from '../dist/launch_env.js';
-import { runWorker } from '../dist/worker.js';
+import { launchEnv } from '../parallel/launch_env.js';
+import { runWorker } from '../parallel/worker.js';
 import { engineConfigFrom, engineOptions, type EngineArgs } from './options.js';
 
 export function benchDecodeOptions<T>(y: Argv<T>) {

@@ -8,9 +8,9 @@ import { benchDecode, benchDecodeOptions, type BenchDecodeArgs } from './bench_d
 import { Gpu } from '../gpu/gpu.js';
 import { generate } from './generate.js';
 import { serve } from './serve.js';
-import { launchEnv } from '../dist/launch_env.js';
-import { runNodeRanks } from '../dist/node_launch.js';
-import { runWorker } from '../dist/worker.js';
+import { launchEnv } from '../parallel/launch_env.js';
+import { runNodeRanks } from '../parallel/node_launch.js';
+import { runWorker } from '../parallel/worker.js';
 import { resolveEngineConfig } from '../engine/config.js';
 import { engineConfigFrom, engineOptions, samplingOptions, samplingOptionsFrom, type EngineArgs, type SamplingArgs } from './options.js';
 

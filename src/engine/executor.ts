@@ -1,5 +1,5 @@
 // Executor: what the engine needs from the GPU side, whatever the parallel layout. One rank:
-// a ModelRunner in this process. Several ranks: src/dist's executor, which ships each step to
+// a ModelRunner in this process. Several ranks: src/parallel's executor, which ships each step to
 // the ranks and gathers the sampled tokens.
 import type { ModelConfig } from '../loader/model_config.js';
 import type { SamplingRow } from '../kernels/sampling.js';

@@ -2,7 +2,7 @@
 import { Gpu } from '../gpu/gpu.js';
 import { ModelRunner } from '../runner/model_runner.js';
 import type { EngineConfig } from './config.js';
-import { DistributedExecutor } from '../dist/distributed_executor.js';
+import { DistributedExecutor } from '../parallel/distributed_executor.js';
 import type { Executor } from './executor.js';
 
 /** One rank in this process: tp = tknp = 1. */

@@ -1,6 +1,6 @@
 // The model calls attention through this interface; what happens behind it (one rank's paged
 // cache, or token-parallel ranks each holding a share of the requests) is not the model's
-// business. src/model/paged_attention.ts is the single-rank implementation; src/dist/
+// business. src/model/paged_attention.ts is the single-rank implementation; src/parallel/
 // supplies the token-parallel one.
 import type { Recorder } from '../gpu/recorder.js';
 import type { Tensor } from '../gpu/tensor.js';

@@ -38,7 +38,7 @@ export interface RunnerOptions {
 }
 
 /**
- * How this rank takes part in tensor and token parallelism (src/dist builds it). Without it
+ * How this rank takes part in tensor and token parallelism (src/parallel builds it). Without it
  * the runner is a whole model on one rank.
  */
 export interface RunnerParallel {

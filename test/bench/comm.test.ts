@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { runCommBench } from '../../src/bench/comm.js';
-import { SocketCommunicator } from '../../src/dist/socket_communicator.js';
-import { SocketTransport } from '../../src/dist/socket_transport.js';
-import { StoreClient, StoreServer } from '../../src/dist/store.js';
+import { SocketCommunicator } from '../../src/parallel/socket_communicator.js';
+import { SocketTransport } from '../../src/parallel/socket_transport.js';
+import { StoreClient, StoreServer } from '../../src/parallel/store.js';
 
 describe('collective microbenchmark', () => {
   it('times every op at every size on every rank of a socket group, and large frames arrive whole', async () => {

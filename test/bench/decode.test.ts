@@ -5,7 +5,7 @@ import { runDecodeBench, type DecodeBenchReport } from '../../src/bench/decode.j
 import { fitBatch, prefillChunks, stepStats } from '../../src/bench/decode_plan.js';
 import { renderDecodeTable } from '../../src/bench/decode_report.js';
 import { presetModelDir } from '../../src/bench/presets.js';
-import { tensorParallelLayout, tensorParallelShard } from '../../src/dist/tensor_parallel.js';
+import { tensorParallelLayout, tensorParallelShard } from '../../src/parallel/tensor_parallel.js';
 import { EngineConfigError, resolveEngineConfig } from '../../src/engine/config.js';
 import { createExecutor } from '../../src/engine/executor_factory.js';
 import { normalizeSamplingParams } from '../../src/engine/sampling_params.js';

@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { runBench } from '../../src/bench/harness.js';
 import { renderHtml, renderMarkdown } from '../../src/bench/report.js';
 import type { BenchSuite } from '../../src/bench/types.js';
-import { addSuite } from '../../bench/kernels/add.js';
-import { embeddingSuite } from '../../bench/kernels/embedding.js';
-import { suites } from '../../bench/registry.js';
+import { addSuite } from '../../src/bench/suites/add.js';
+import { embeddingSuite } from '../../src/bench/suites/embedding.js';
+import { suites } from '../../src/bench/suites/registry.js';
 import { noGpuReason, testGpu } from '../helpers/gpu.js';
 
 const gpu = await testGpu();

@@ -207,8 +207,8 @@ describe.skipIf(!gpu)(`LLMEngine / LLM API (tiny-llama) ${gpu ? '' : `(skipped: 
   });
 
   it('bad engine configurations are refused with EngineConfigError naming the field, before any GPU work', async () => {
-    // tensorParallelSize / tokenParallelSize > 1 run on the distributed executor (src/dist, since
-    // 8f24f6a) and are covered by test/dist/token_parallel.test.ts, not here.
+    // tensorParallelSize / tokenParallelSize > 1 run on the distributed executor (src/parallel, since
+    // 8f24f6a) and are covered by test/parallel/token_parallel.test.ts, not here.
     const cases: [Partial<Parameters<typeof LLMEngine.create>[0]>, string][] = [
       [{ maxNumSeqs: 0 }, 'maxNumSeqs'],
       [{ tensorParallelSize: 0 }, 'tensorParallelSize'],

@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deviceUuidFromEnv, normalizeDeviceUuid, VK_SELECT_LAYER, vkSelectLayerDir } from '../../src/gpu/device_select.js';
 import { GpuUnavailableError } from '../../src/gpu/errors.js';
-import { rankDevice } from '../../src/dist/worker.js';
+import { rankDevice } from '../../src/parallel/worker.js';
 import { Rng } from '../../src/util/rng.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -188,7 +188,7 @@ register('data:text/javascript,' + encodeURIComponent(process.env.TEST_HOOKS));
 const src = (p) => new URL('src/' + p, 'file://' + process.env.TEST_ROOT + '/').href;
 const { Gpu } = await import(src('gpu/gpu.ts'));
 const ds = await import(src('gpu/device_select.ts'));
-const worker = await import(src('dist/worker.ts'));
+const worker = await import(src('parallel/worker.ts'));
 const opts = JSON.parse(process.env.TEST_OPTS ?? '{}');
 const out = {};
 const attempt = (f) => { try { f(); return 'ok'; } catch (e) { return { name: e.name, message: e.message }; } };

@@ -1,10 +1,10 @@
 // Bench entry for kernels/fill_random: a pure write-bandwidth kernel (2 bytes written per
 // element, an integer hash per element), the cost of making dummy weights on the GPU.
-import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
-import { Recorder } from '../../src/gpu/recorder.js';
-import { fillRandom, fillRandomKey } from '../../src/kernels/fill_random.js';
-import { fillRandomValueRef } from '../../src/kernels/ref/fill_random.js';
-import { Rng } from '../../src/util/rng.js';
+import type { BenchCase, BenchSuite } from '../../bench/types.js';
+import { Recorder } from '../../gpu/recorder.js';
+import { fillRandom, fillRandomKey } from '../../kernels/fill_random.js';
+import { fillRandomValueRef } from '../../kernels/ref/fill_random.js';
+import { Rng } from '../../util/rng.js';
 
 function fillCase(rows: number, cols: number, model: string, what: string): BenchCase {
   const n = rows * cols;

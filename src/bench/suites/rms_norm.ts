@@ -1,12 +1,12 @@
 // Bench entry for kernels/rms_norm: rmsNorm and fusedAddRmsNorm on Llama-3-8B rows (hidden
 // 4096), bandwidth-bound. fusedAddRmsNorm updates residual in place, so validate() restores the
 // inputs and runs one call of its own before comparing.
-import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
-import { Recorder } from '../../src/gpu/recorder.js';
-import { fusedAddRmsNorm, rmsNorm, rmsNormVariant } from '../../src/kernels/rms_norm.js';
-import { fusedAddRmsNormRef, rmsNormRef } from '../../src/kernels/ref/rms_norm.js';
-import { fromF16, toF16 } from '../../src/util/f16.js';
-import { Rng } from '../../src/util/rng.js';
+import type { BenchCase, BenchSuite } from '../../bench/types.js';
+import { Recorder } from '../../gpu/recorder.js';
+import { fusedAddRmsNorm, rmsNorm, rmsNormVariant } from '../../kernels/rms_norm.js';
+import { fusedAddRmsNormRef, rmsNormRef } from '../../kernels/ref/rms_norm.js';
+import { fromF16, toF16 } from '../../util/f16.js';
+import { Rng } from '../../util/rng.js';
 
 const EPS = 1e-5;
 const ROWS_CHECKED = 32;

@@ -1,9 +1,9 @@
 // Bench entry for kernels/add: a pure bandwidth kernel (2 reads + 1 write per element).
-import type { BenchSuite, BenchCase } from '../../src/bench/types.js';
-import { add } from '../../src/kernels/add.js';
-import { addRef } from '../../src/kernels/ref/add.js';
-import { fromF16, toF16 } from '../../src/util/f16.js';
-import { Rng } from '../../src/util/rng.js';
+import type { BenchSuite, BenchCase } from '../../bench/types.js';
+import { add } from '../../kernels/add.js';
+import { addRef } from '../../kernels/ref/add.js';
+import { fromF16, toF16 } from '../../util/f16.js';
+import { Rng } from '../../util/rng.js';
 
 function addCase(n: number): BenchCase {
   return {

@@ -2,12 +2,12 @@
 // token counts from decode (M = 1..16: a weight stream, bytes matter) to prefill (M = 64..8192: FLOPs).
 // Weights and activations are seeded random values repeating with a period of ~1M elements (so a 1 GB
 // lm_head fills quickly); validation checks a seeded sample of 64 outputs against an f64 reference.
-import { fillTiled } from '../../src/bench/fill.js';
-import type { BenchCase, BenchSuite, Sweep } from '../../src/bench/types.js';
-import { linear, linearVariant, type LinearMode } from '../../src/kernels/linear.js';
-import { linearTolerance } from '../../src/kernels/ref/linear.js';
-import { fromF16, toF16 } from '../../src/util/f16.js';
-import { Rng } from '../../src/util/rng.js';
+import { fillTiled } from '../../bench/fill.js';
+import type { BenchCase, BenchSuite, Sweep } from '../../bench/types.js';
+import { linear, linearVariant, type LinearMode } from '../../kernels/linear.js';
+import { linearTolerance } from '../../kernels/ref/linear.js';
+import { fromF16, toF16 } from '../../util/f16.js';
+import { Rng } from '../../util/rng.js';
 
 interface Proj {
   model: string;

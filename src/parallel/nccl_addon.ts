@@ -88,7 +88,7 @@ export function ncclAvailable(): { ok: boolean; reason?: string; version?: numbe
   }
 }
 
-/** Maps the addon's error codes to tknp's named errors (src/dist/communicator.ts). */
+/** Maps the addon's error codes to tknp's named errors (src/parallel/communicator.ts). */
 export function mapNcclError(e: unknown, abortReason?: string): Error {
   if (!(e instanceof Error)) return new NcclError(String(e));
   const code = (e as Error & { code?: string }).code;

@@ -5,13 +5,13 @@
 // The physical cache is capped (1 GiB each for K and V, or the device's binding limit): where a
 // batch's context is larger, sequences' block tables map onto a shuffled pool of physical blocks
 // that they share. Every read still comes from device memory (the pool is far larger than L2).
-import { fillTiled } from '../../src/bench/fill.js';
-import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
-import type { Gpu } from '../../src/gpu/gpu.js';
-import { decodeAttention, DEFAULT_PARTITION_SIZE, planDecodeAttention } from '../../src/kernels/decode_attention.js';
-import { attentionRef } from '../../src/kernels/ref/attention.js';
-import { f16BitsToF32, fromF16, toF16 } from '../../src/util/f16.js';
-import { Rng } from '../../src/util/rng.js';
+import { fillTiled } from '../../bench/fill.js';
+import type { BenchCase, BenchSuite } from '../../bench/types.js';
+import type { Gpu } from '../../gpu/gpu.js';
+import { decodeAttention, DEFAULT_PARTITION_SIZE, planDecodeAttention } from '../../kernels/decode_attention.js';
+import { attentionRef } from '../../kernels/ref/attention.js';
+import { f16BitsToF32, fromF16, toF16 } from '../../util/f16.js';
+import { Rng } from '../../util/rng.js';
 
 interface Model {
   readonly name: string;

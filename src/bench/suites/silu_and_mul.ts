@@ -1,13 +1,13 @@
 // Bench entry for kernels/silu_and_mul: SwiGLU of Llama-3-8B's MLP (intermediate 14336),
 // bandwidth-bound (read gate|up, write the product). Inputs tile a random pool (T 4096 has
 // 117 M halves), so x[t, j] = pool[(t·2I + j) mod P].
-import { fillTiled } from '../../src/bench/fill.js';
-import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
-import { Recorder } from '../../src/gpu/recorder.js';
-import { siluAndMul, siluAndMulVariant } from '../../src/kernels/silu_and_mul.js';
-import { siluAndMulRef } from '../../src/kernels/ref/silu_and_mul.js';
-import { fromF16, toF16 } from '../../src/util/f16.js';
-import { Rng } from '../../src/util/rng.js';
+import { fillTiled } from '../../bench/fill.js';
+import type { BenchCase, BenchSuite } from '../../bench/types.js';
+import { Recorder } from '../../gpu/recorder.js';
+import { siluAndMul, siluAndMulVariant } from '../../kernels/silu_and_mul.js';
+import { siluAndMulRef } from '../../kernels/ref/silu_and_mul.js';
+import { fromF16, toF16 } from '../../util/f16.js';
+import { Rng } from '../../util/rng.js';
 
 const POOL = 65521; // prime
 const ROWS_CHECKED = 32;

@@ -1,12 +1,12 @@
 // Bench entry for kernels/sampling: argmax and temperature/top-k/top-p sampling over
 // Llama-3 (V 128256) and Qwen2 (V 152064) vocabularies, numSeqs 1..256. Bytes = the logits
 // read once (the napkin floor; sampling re-reads rows or its workgroup-memory cache).
-import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
-import type { Recorder } from '../../src/gpu/recorder.js';
-import { argmaxRef, sampleRowRef } from '../../src/kernels/ref/sampling.js';
-import { argmax, packSamplingParams, sample, sampleConfig, type SamplingRow } from '../../src/kernels/sampling.js';
-import { fromF16, toF16 } from '../../src/util/f16.js';
-import { Rng } from '../../src/util/rng.js';
+import type { BenchCase, BenchSuite } from '../../bench/types.js';
+import type { Recorder } from '../../gpu/recorder.js';
+import { argmaxRef, sampleRowRef } from '../../kernels/ref/sampling.js';
+import { argmax, packSamplingParams, sample, sampleConfig, type SamplingRow } from '../../kernels/sampling.js';
+import { fromF16, toF16 } from '../../util/f16.js';
+import { Rng } from '../../util/rng.js';
 
 const ROWS_CHECKED = 6;
 

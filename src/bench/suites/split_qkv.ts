@@ -1,8 +1,8 @@
 // Bench entry for kernels/split_qkv: a copy (every element read once and written once).
-import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
-import { splitQkv } from '../../src/kernels/split_qkv.js';
-import { splitQkvRef } from '../../src/kernels/ref/split_qkv.js';
-import { Rng } from '../../src/util/rng.js';
+import type { BenchCase, BenchSuite } from '../../bench/types.js';
+import { splitQkv } from '../../kernels/split_qkv.js';
+import { splitQkvRef } from '../../kernels/ref/split_qkv.js';
+import { Rng } from '../../util/rng.js';
 
 function splitCase(model: string, T: number, qDim: number, kvDim: number): BenchCase {
   const n = T * (qDim + 2 * kvDim);

@@ -5,10 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CommAbortedError, CommTimeoutError } from '../../src/dist/communicator.js';
-import { loadNcclAddon, ncclAddonCandidates, ncclAvailable, NcclUnavailableError, type NativeNcclComm } from '../../src/dist/nccl_addon.js';
-import { NcclCommunicator } from '../../src/dist/nccl_communicator.js';
-import { StoreClient, StoreServer } from '../../src/dist/store.js';
+import { CommAbortedError, CommTimeoutError } from '../../src/parallel/communicator.js';
+import { loadNcclAddon, ncclAddonCandidates, ncclAvailable, NcclUnavailableError, type NativeNcclComm } from '../../src/parallel/nccl_addon.js';
+import { NcclCommunicator } from '../../src/parallel/nccl_communicator.js';
+import { StoreClient, StoreServer } from '../../src/parallel/store.js';
 import { f16BitsToF32, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
 

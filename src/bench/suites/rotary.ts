@@ -1,13 +1,13 @@
 // Bench entry for kernels/rotary: NeoX RoPE with Llama-3.1 scaling on Llama-3-8B heads (32 q,
 // 8 kv, head_dim 128), positions below 8192. Rotary works in place, so validate() restores q
 // and k and runs one call of its own before comparing.
-import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
-import { Recorder } from '../../src/gpu/recorder.js';
-import { rotary, rotaryVariant } from '../../src/kernels/rotary.js';
-import { rotaryRef } from '../../src/kernels/ref/rotary.js';
-import { ropeCosSinTable, ropeInvFreq, type RopeParams } from '../../src/model/rope.js';
-import { fromF16, toF16 } from '../../src/util/f16.js';
-import { Rng } from '../../src/util/rng.js';
+import type { BenchCase, BenchSuite } from '../../bench/types.js';
+import { Recorder } from '../../gpu/recorder.js';
+import { rotary, rotaryVariant } from '../../kernels/rotary.js';
+import { rotaryRef } from '../../kernels/ref/rotary.js';
+import { ropeCosSinTable, ropeInvFreq, type RopeParams } from '../../model/rope.js';
+import { fromF16, toF16 } from '../../util/f16.js';
+import { Rng } from '../../util/rng.js';
 
 const MAX_POS = 8192;
 const TOKENS_CHECKED = 32;

@@ -2,10 +2,10 @@
 // context) over a paged cache with shuffled blocks, Llama-3-8B attention heads (32 q / 8 kv,
 // headDim 128). FLOPs count the causal pairs only: 4 · numHeads · headDim per (query, key)
 // pair with key <= query (QKᵀ and PV, 2 FLOPs per multiply-add), as FlashAttention reports.
-import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
-import { prefillAttention, prefillAttentionVariant } from '../../src/kernels/prefill_attention.js';
-import { f16BitsToF32, toF16 } from '../../src/util/f16.js';
-import { Rng } from '../../src/util/rng.js';
+import type { BenchCase, BenchSuite } from '../../bench/types.js';
+import { prefillAttention, prefillAttentionVariant } from '../../kernels/prefill_attention.js';
+import { f16BitsToF32, toF16 } from '../../util/f16.js';
+import { Rng } from '../../util/rng.js';
 
 interface Shape {
   readonly numSeqs: number;

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { CommAbortedError, CommTimeoutError, PeerLostError } from '../../src/dist/communicator.js';
-import { SocketCommunicator } from '../../src/dist/socket_communicator.js';
-import { SocketTransport } from '../../src/dist/socket_transport.js';
-import { StoreClient, StoreServer } from '../../src/dist/store.js';
+import { CommAbortedError, CommTimeoutError, PeerLostError } from '../../src/parallel/communicator.js';
+import { SocketCommunicator } from '../../src/parallel/socket_communicator.js';
+import { SocketTransport } from '../../src/parallel/socket_transport.js';
+import { StoreClient, StoreServer } from '../../src/parallel/store.js';
 import { f16BitsToF32, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
 

@@ -24,7 +24,7 @@ export class RankExitedError extends Error {
 export function rankMainPath(name = 'rank_main'): string {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.js')) return join(dirname(here), `${name}.js`);
-  const built = join(dirname(here), '..', '..', 'dist', 'src', 'dist', `${name}.js`);
+  const built = join(dirname(here), '..', '..', 'dist', 'src', 'parallel', `${name}.js`);
   if (!existsSync(built)) throw new Error(`${built} not found: build the project first (npx tsc -p tsconfig.json)`);
   return built;
 }

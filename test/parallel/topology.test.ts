@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { launchEnv, LaunchEnvError } from '../../src/dist/launch_env.js';
-import { topology, TopologyError } from '../../src/dist/topology.js';
+import { launchEnv, LaunchEnvError } from '../../src/parallel/launch_env.js';
+import { topology, TopologyError } from '../../src/parallel/topology.js';
 
 describe('topology', () => {
   it('lays out tp=2 × tknp=4 with contiguous TP groups and strided token-parallel groups', () => {

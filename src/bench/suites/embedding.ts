@@ -1,12 +1,12 @@
 // Bench entry for kernels/embedding: a row gather, pure bandwidth. Llama-3-8B's table
 // (128256 × 4096 f16, 1 GiB) is filled by tiling a random pool (a JS array of 0.5 G random
 // values would take longer than the benchmark), so row r column c holds pool[(r·H + c) mod P].
-import { fillTiled } from '../../src/bench/fill.js';
-import type { BenchCase, BenchSuite } from '../../src/bench/types.js';
-import { Recorder } from '../../src/gpu/recorder.js';
-import { embedding, embeddingVariant } from '../../src/kernels/embedding.js';
-import { toF16 } from '../../src/util/f16.js';
-import { Rng } from '../../src/util/rng.js';
+import { fillTiled } from '../../bench/fill.js';
+import type { BenchCase, BenchSuite } from '../../bench/types.js';
+import { Recorder } from '../../gpu/recorder.js';
+import { embedding, embeddingVariant } from '../../kernels/embedding.js';
+import { toF16 } from '../../util/f16.js';
+import { Rng } from '../../util/rng.js';
 
 const POOL = 65521; // prime, so rows do not repeat with any power-of-two width
 

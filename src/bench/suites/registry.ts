@@ -1,0 +1,27 @@
+// Every kernel benchmark suite `tknp bench kernels` knows, in report order.
+import type { BenchSuite } from '../types.js';
+import { addSuite } from './add.js';
+import { decodeAttentionSuite } from './decode_attention.js';
+import { embeddingSuite } from './embedding.js';
+import { fillRandomSuite } from './fill_random.js';
+import { linearSuite } from './linear.js';
+import { prefillAttentionSuite } from './prefill_attention.js';
+import { rmsNormSuite } from './rms_norm.js';
+import { rotarySuite } from './rotary.js';
+import { samplingSuite } from './sampling.js';
+import { siluAndMulSuite } from './silu_and_mul.js';
+import { splitQkvSuite } from './split_qkv.js';
+
+export const suites: readonly BenchSuite[] = [
+  decodeAttentionSuite,
+  linearSuite,
+  prefillAttentionSuite,
+  embeddingSuite,
+  rmsNormSuite,
+  rotarySuite,
+  splitQkvSuite,
+  siluAndMulSuite,
+  samplingSuite,
+  addSuite,
+  fillRandomSuite,
+];
