@@ -3,7 +3,7 @@
 # files come back from the device tool). Prepare here: `npm run bundle -- --lean` and
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
-# Stages: probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
+# Stages: linear-tiles (TILES_SHAPES, TILES_M, TILES) | probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
 # subgroup-matrix kernel) | bench | bench-quick | decode | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
@@ -57,6 +57,14 @@ for stage in "$@"; do
       "${B[@]}" node dist/bench/probes/prefill_ablation.js ${ABLATIONS:-} > "$OUT/prefill_ablation.log" 2>&1
       summary prefill-ablation "exit $?"
       ;;
+    linear-tiles)
+      # The tensor-core linear schedules side by side over M on Llama-3-8B and Qwen2.5-7B shapes, with
+      # torch.matmul over the same grid (bench/probes/linear_tiles.ts; TILES_SHAPES, TILES_M, TILES select).
+      LINEAR_TILES_JSON="$OUT/linear_tiles.jsonl" "${B[@]}" node dist/bench/probes/linear_tiles.js "${TILES_SHAPES:-.}" ${TILES_M:-} ${TILES:-} > "$OUT/linear_tiles.log" 2>&1
+      summary linear-tiles "exit $? — $(grep -c 'WRONG\|BITS\|ERROR' "$OUT/linear_tiles.log") bad cells"
+      LINEAR_TILES_TORCH_JSON="$OUT/linear_tiles_torch.jsonl" timeout "${STAGE_TIMEOUT:-900}" python3 bench/probes/linear_tiles_torch.py "${TILES_SHAPES:-.}" ${TILES_M:-} > "$OUT/linear_tiles_torch.log" 2>&1
+      summary linear-tiles-torch "exit $?"
+      ;;
     decode-tknp)
       # Item 8 of the token-parallel issue: per-step split (root compute, scatter, attention per
       # rank, gather) with every rank on this one GPU over sockets; Llama-3-8B shapes.
@@ -67,7 +75,7 @@ for stage in "$@"; do
       ;;
     decode-profile)
       # GPU time per kernel of a decode step (one rank; one timed pass per dispatch, so steps run slower).
-      "${B[@]}" bench decode --preset llama-3-8b --batch ${DECODE_BATCH:-1,64} --context 4096 --steps 4 --prefill skip --profile --json "$OUT/decode_profile.json" > "$OUT/decode_profile.log" 2>&1
+      "${B[@]}" bench decode --preset llama-3-8b --batch ${DECODE_BATCH:-1,64} --context ${DECODE_CONTEXT:-4096} --steps 4 --prefill skip --profile --json "$OUT/decode_profile.json" > "$OUT/decode_profile.log" 2>&1
       summary "$stage" "exit $? — $(grep -a 'rank 0:' "$OUT/decode_profile.log" | tail -2 | cut -c1-300 | tr '\n' ' ')"
       ;;
     decode-cpuprof)
@@ -89,7 +97,7 @@ for stage in "$@"; do
       # DECODE_ARGS: more options, e.g. '--submit-every-layers 4'; DECODE_TAG names that run's files.
       fast=(); [ "$stage" = decode-fast ] && fast=(--fast)
       name=$stage${DECODE_TAG:+-$DECODE_TAG}
-      "${B[@]}" bench decode --preset llama-3-8b --batch ${DECODE_BATCH:-1,16,64,256} --context 4096 --steps 16 --prefill skip "${fast[@]}" ${DECODE_ARGS:-} --json "$OUT/$name.json" > "$OUT/$name.log" 2>&1
+      "${B[@]}" bench decode --preset llama-3-8b --batch ${DECODE_BATCH:-1,16,64,256} --context ${DECODE_CONTEXT:-4096} --steps 16 --prefill skip "${fast[@]}" ${DECODE_ARGS:-} --json "$OUT/$name.json" > "$OUT/$name.log" 2>&1
       summary "$name" "exit $? — $(grep -a 'tokens/s\|CPU ms' "$OUT/$name.log" | grep -v '^batch' | tr '\n' ' ' | cut -c1-500)"
       ;;
     tknp)

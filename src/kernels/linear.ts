@@ -33,7 +33,8 @@ export interface LinearOptions {
   readonly variant?: LinearVariantName;
   /**
    * Forces the tensor-core schedule: 'D1'/'D2'[m<SGM>n<SGN>] (direct kernel), 'stream' (M ≤ 64),
-   * 'block', or S1…S8, M1…M8, B (staged kernel).
+   * 'par64'/'par128' (block tiles, segments side by side), 'block' (block tiles, segments in turn),
+   * or S1…S8, M1…M8, B (staged kernel).
    * Tuning and tests only; never changes the order, hence the bits.
    */
   readonly tile?: string;
@@ -68,8 +69,12 @@ export interface LinearPlan {
 export const GEMV_MAX_ROWS = 8;
 /** Up to this M, the tensor-core path streams the weights (linear_subgroup_matrix_stream)... */
 export const STREAM_MAX_ROWS = 64;
-/** ...and from this M on it runs 128×128 blocks (linear_subgroup_matrix_block). */
-export const BLOCK_MIN_ROWS = 128;
+/** Above STREAM_MAX_ROWS and up to this M, block tiles with the K segments side by side (PAR)... */
+export const PAR_MAX_ROWS = 512;
+/** ...64 rows high up to this M, 128 above... */
+export const PAR64_MAX_ROWS = 64;
+/** ...and from this M on 128×128 blocks that run all segments (SEQ; linear_subgroup_matrix_block). */
+export const BLOCK_MIN_ROWS = 513;
 /**
  * In 'fast' mode, M up to this uses the GEMV where the device has the tensor-core path (else up to
  * GEMV_MAX_ROWS): from 3 rows on the weight stream is faster (H100 without Dawn's robustness,
@@ -177,8 +182,11 @@ export function planLinear(
     expect(M <= STREAM_MAX_ROWS, `linear: tile stream takes M <= ${STREAM_MAX_ROWS}, got ${M}`);
     return planStream(t, defines);
   }
+  if (K % 64 === 0 && N % 16 === 0 && (opts.tile === 'par64' || opts.tile === 'par128' || (opts.tile === undefined && M <= PAR_MAX_ROWS))) {
+    return planBlock(t, defines, opts.tile === 'par64' || (opts.tile === undefined && M <= PAR64_MAX_ROWS) ? 64 : 128, true);
+  }
   if (K % 64 === 0 && (opts.tile === 'block' || (opts.tile === undefined && M >= BLOCK_MIN_ROWS))) {
-    return planBlock(t, defines);
+    return planBlock(t, defines, 128, false);
   }
   // The direct kernel's 16×16 loads of w must not cross w's end: N and K multiples of 16 (every real model).
   if (K % 16 === 0 && N % 16 === 0 && (opts.tile === undefined || opts.tile.startsWith('D'))) {
@@ -276,9 +284,31 @@ function planStream(t: TensorCoreSizes, defines: string[]): LinearPlan {
   };
 }
 
-/** The block tensor-core schedule (shaders/linear_subgroup_matrix_block.wgsl, K % 64 == 0): 128×128 per workgroup. */
-function planBlock(t: TensorCoreSizes, defines: string[]): LinearPlan {
-  return tiledPlan(t, 128, 128, 'linear_subgroup_matrix_block', 'block 128x128', defines);
+/**
+ * The block tensor-core schedules (shaders/linear_subgroup_matrix_block.wgsl, K % 64 == 0): bm×128 per
+ * workgroup. SEQ (`par` false): every segment in one workgroup, out written directly (prefill). PAR (N % 16
+ * == 0): one workgroup per (tile, segment) writes the segment's partials; linear_fold adds them up with the
+ * bias (decode batches: tiles × segments workgroups fill the GPU where tiles alone would not).
+ */
+function planBlock(t: TensorCoreSizes, defines: string[], bm: 64 | 128, par: boolean): LinearPlan {
+  const d = [...defines.filter((x) => x === 'EMULATE' || !par), ...(bm === 64 ? ['BM64'] : []), ...(par ? ['PAR'] : [])];
+  if (bm === 64 && t.variant === 'subgroup-matrix-emulated') d.push('XL1');
+  const schedule = `${par ? 'par' : 'block'} ${bm}x128`;
+  const plan = tiledPlan(t, bm, 128, 'linear_subgroup_matrix_block', schedule, d);
+  if (!par) return plan;
+  const tilesM = Math.ceil(t.M / bm);
+  const rows = tilesM * bm;
+  return {
+    ...plan,
+    workgroups: grid(tilesM * Math.ceil(t.N / 128) * t.numSeg),
+    fold: {
+      numSeg: t.numSeg,
+      rows,
+      defines: defines.filter((x) => x === 'BIAS' || x === 'OUT_F32'),
+      params: [t.M * t.N, t.N, t.numSeg, rows * t.N],
+      workgroups: grid(Math.ceil((t.M * t.N) / 256)),
+    },
+  };
 }
 
 /** The variant `linear` picks for these sizes, with its reduction order and schedule (for benchmarks). */

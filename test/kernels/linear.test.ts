@@ -119,6 +119,7 @@ const EMULATED: [number, number, number, boolean, LinearOutDType][] = [
   [150, 70, 1088, false, 'f32'], // block: one segment of 17 k-steps, partial blocks
   [1, 96, 4096, true, 'f16'], // stream tm1: 4 segments, a slice with idle subgroups
   [20, 112, 2048, false, 'f32'], // stream tm2: 2 segments
+  [100, 144, 3072, true, 'f16'], // par 128x128: 3 segments side by side, a partial column tile
 ];
 const EMU: LinearOptions = { variant: 'subgroup-matrix-emulated' };
 
@@ -197,7 +198,7 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
     const [M, N, K] = [40, 96, 8192]; // 8 segments: KG 8 for S8/M8, SEQ_SPLIT for B
     const c = inputs(M, N, K, true, 4097);
     const ref = bits(await runLinear(g, c, 'f16', { ...base, tile: 'D1' }));
-    for (const tile of ['D2', 'D1m1n2', 'stream', 'block', 'S8', 'M8', 'B']) {
+    for (const tile of ['D2', 'D1m1n2', 'stream', 'par64', 'par128', 'block', 'S8', 'M8', 'B']) {
       const got = bits(await runLinear(g, c, 'f16', { ...base, tile }));
       expect(Array.from(got), `tile ${tile} vs D1`).toEqual(Array.from(ref));
     }
@@ -221,11 +222,14 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
     expect(planLinear(g, fastRows + 1, 4096, 4096, { mode: 'fast' }).variant).not.toBe('gemv');
   });
 
-  it('tensor-core schedules by M: stream up to 64 rows (fold for several segments), block from 128', () => {
+  it('tensor-core schedules by M: stream up to 64 rows, block tiles with segments side by side up to 512, then in turn', () => {
     const shader = (M: number, N: number, K: number) => planLinear(g, M, N, K, EMU).shader;
+    const schedule = (M: number, N: number, K: number) => planLinear(g, M, N, K, EMU).schedule;
     expect([1, 16, 17, 64].map((M) => shader(M, 4096, 4096))).toEqual(Array(4).fill('linear_subgroup_matrix_stream'));
-    expect(shader(100, 4096, 4096)).toBe('linear_subgroup_matrix_direct');
-    expect([128, 8192].map((M) => shader(M, 4096, 4096))).toEqual(Array(2).fill('linear_subgroup_matrix_block'));
+    expect([65, 100, 128, 512, 513, 8192].map((M) => shader(M, 4096, 4096))).toEqual(Array(6).fill('linear_subgroup_matrix_block'));
+    expect([65, 512, 513].map((M) => schedule(M, 4096, 4096))).toEqual(['par 128x128', 'par 128x128', 'block 128x128']);
+    expect(planLinear(g, 100, 4096, 4096, EMU).fold?.rows).toBe(128);
+    expect(shader(100, 4100, 4096)).toBe('linear_subgroup_matrix'); // N % 16 != 0: small staged tiles
     expect(shader(1, 4096, 1000)).toBe('linear_subgroup_matrix'); // K % 16 != 0: small staged tiles
     expect(shader(1, 4096, 4032 + 16)).toBe('linear_subgroup_matrix_direct'); // K % 64 != 0
     expect(planLinear(g, 1, 4096, 4096, EMU).fold?.numSeg).toBe(4);
