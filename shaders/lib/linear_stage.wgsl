@@ -3,8 +3,10 @@
 // array<vec4<u32>>), As, Bs (f16) and Params (M, N, K).
 // One vec4 (8 f16) of x row r or w row r at k-vector kc. Rows past M (N) read row M-1 (N-1) instead:
 // they only feed outputs that are never stored, and the loads stay unconditional (bounds checks around
-// them cost 24% at 4096³, bench/probes/sgmat_ceiling.ts).
-fn xAt(r: u32, kc: u32) -> vec4<u32> { return x[min(r, p.M - 1u) * (p.K / 8u) + kc]; }
+// them cost 24% at 4096³, bench/probes/sgmat_ceiling.ts). x's rows past M then become zeros (a select
+// after the load): the tensor cores' power, hence the clock, depends on the data they multiply, and a
+// decode tile of 16 or 64 rows is mostly padding.
+fn xAt(r: u32, kc: u32) -> vec4<u32> { return select(x[min(r, p.M - 1u) * (p.K / 8u) + kc], vec4<u32>(), r >= p.M); }
 fn wAt(r: u32, kc: u32) -> vec4<u32> { return w[min(r, p.N - 1u) * (p.K / 8u) + kc]; }
 
 // 8 f16 into workgroup memory at o.

@@ -10,8 +10,10 @@
 //     implement it: linear_subgroup_matrix_direct (matrix loads straight from storage; N, K % 16 == 0, i.e.
 //     every real model) and linear_subgroup_matrix (small tiles staged; any K); for K % 64 == 0 (every real
 //     model) the two that stage wide loads through workgroup memory run instead: linear_subgroup_matrix_stream
-//     (M ≤ 64, N % 16 == 0: one weight slice × one segment per workgroup, segments folded by linear_fold) and
-//     linear_subgroup_matrix_block (more rows: 128×128 blocks).
+//     (M ≤ 32 by default, N % 16 == 0: one weight slice × one segment per workgroup, segments folded by
+//     linear_fold) and linear_subgroup_matrix_block (more rows: 64×128 or 128×128 blocks, one segment per
+//     workgroup folded by linear_fold (PAR, decode batches) or all segments in one workgroup (SEQ, prefill);
+//     autoTile picks by M and the tile count).
 //   * other devices: 'plain' for every M (one f32 fma chain over k per output; M picks only the tile shape).
 // 'fast' mode may also use 'gemv' (lane-split K, subgroup reduction) for M ≤ 2 (≤ 8 without tensor cores), whose order depends on the
 // lane count: fastest for decode, not invariant against larger batches.
@@ -67,14 +69,30 @@ export interface LinearPlan {
 
 /** Largest M the GEMV handles (rows held in registers). */
 export const GEMV_MAX_ROWS = 8;
-/** Up to this M, the tensor-core path streams the weights (linear_subgroup_matrix_stream)... */
+/** The stream kernel (linear_subgroup_matrix_stream) takes up to this M... */
 export const STREAM_MAX_ROWS = 64;
-/** Above STREAM_MAX_ROWS and up to this M, block tiles with the K segments side by side (PAR)... */
-export const PAR_MAX_ROWS = 512;
-/** ...64 rows high up to this M, 128 above... */
+/** ...and runs by default up to this M (a weight stream of one or two 16-row tiles)... */
+export const STREAM_AUTO_ROWS = 32;
+/** ...then 64-row block tiles with the K segments side by side (PAR) up to this M... */
 export const PAR64_MAX_ROWS = 64;
-/** ...and from this M on 128×128 blocks that run all segments (SEQ; linear_subgroup_matrix_block). */
-export const BLOCK_MIN_ROWS = 513;
+/** ...then 128-row block tiles, PAR where the tiles alone are too few to fill the GPU, else SEQ, and from this M on always 128×128 blocks that run all segments (SEQ; linear_subgroup_matrix_block). */
+export const BLOCK_MIN_ROWS = 512;
+/** Tiles (×128 rows × 128 columns) from which SEQ blocks fill the H100 without splitting K. */
+const SEQ_MIN_TILES = 200;
+
+/**
+ * The default tensor-core schedule of an M (K % 64 == 0, N % 16 == 0), from the H100 sweep of every
+ * Llama-3-8B and Qwen2.5-7B projection over M = 1..512 (bench/RESULTS.md, session 7,
+ * bench/probes/linear_tiles.ts). Never changes the bits, only the speed.
+ */
+function autoTile(t: TensorCoreSizes): string {
+  const { M, N } = t;
+  if (M <= STREAM_AUTO_ROWS) return 'stream';
+  if (M <= PAR64_MAX_ROWS) return 'par64';
+  const tiles = Math.ceil(M / 128) * Math.ceil(N / 128);
+  if (M >= BLOCK_MIN_ROWS || tiles >= SEQ_MIN_TILES || (t.numSeg <= 4 && M >= 256)) return 'block';
+  return 'par128';
+}
 /**
  * In 'fast' mode, M up to this uses the GEMV where the device has the tensor-core path (else up to
  * GEMV_MAX_ROWS): from 3 rows on the weight stream is faster (H100 without Dawn's robustness,
@@ -178,16 +196,13 @@ export function planLinear(
   const t: TensorCoreSizes = { M, N, K, ...linearSegments(N, K), variant };
   const { numSeg } = t;
   if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
-  if (K % 64 === 0 && N % 16 === 0 && (opts.tile === 'stream' || (opts.tile === undefined && M <= STREAM_MAX_ROWS))) {
+  const tile = opts.tile ?? (K % 64 === 0 && N % 16 === 0 ? autoTile(t) : undefined);
+  if (K % 64 === 0 && N % 16 === 0 && tile === 'stream') {
     expect(M <= STREAM_MAX_ROWS, `linear: tile stream takes M <= ${STREAM_MAX_ROWS}, got ${M}`);
     return planStream(t, defines);
   }
-  if (K % 64 === 0 && N % 16 === 0 && (opts.tile === 'par64' || opts.tile === 'par128' || (opts.tile === undefined && M <= PAR_MAX_ROWS))) {
-    return planBlock(t, defines, opts.tile === 'par64' || (opts.tile === undefined && M <= PAR64_MAX_ROWS) ? 64 : 128, true);
-  }
-  if (K % 64 === 0 && (opts.tile === 'block' || (opts.tile === undefined && M >= BLOCK_MIN_ROWS))) {
-    return planBlock(t, defines, 128, false);
-  }
+  if (K % 64 === 0 && N % 16 === 0 && (tile === 'par64' || tile === 'par128')) return planBlock(t, defines, tile === 'par64' ? 64 : 128, true);
+  if (K % 64 === 0 && (tile === 'block' || (tile === undefined && M >= BLOCK_MIN_ROWS))) return planBlock(t, defines, 128, false);
   // The direct kernel's 16×16 loads of w must not cross w's end: N and K multiples of 16 (every real model).
   if (K % 16 === 0 && N % 16 === 0 && (opts.tile === undefined || opts.tile.startsWith('D'))) {
     return planDirect(t, defines, opts.tile);

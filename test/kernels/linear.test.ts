@@ -222,12 +222,17 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
     expect(planLinear(g, fastRows + 1, 4096, 4096, { mode: 'fast' }).variant).not.toBe('gemv');
   });
 
-  it('tensor-core schedules by M: stream up to 64 rows, block tiles with segments side by side up to 512, then in turn', () => {
+  it('tensor-core schedules by M: stream up to 32 rows, then block tiles with segments side by side (PAR) or in turn (SEQ)', () => {
     const shader = (M: number, N: number, K: number) => planLinear(g, M, N, K, EMU).shader;
     const schedule = (M: number, N: number, K: number) => planLinear(g, M, N, K, EMU).schedule;
-    expect([1, 16, 17, 64].map((M) => shader(M, 4096, 4096))).toEqual(Array(4).fill('linear_subgroup_matrix_stream'));
-    expect([65, 100, 128, 512, 513, 8192].map((M) => shader(M, 4096, 4096))).toEqual(Array(6).fill('linear_subgroup_matrix_block'));
-    expect([65, 512, 513].map((M) => schedule(M, 4096, 4096))).toEqual(['par 128x128', 'par 128x128', 'block 128x128']);
+    expect([1, 16, 17, 32].map((M) => shader(M, 4096, 4096))).toEqual(Array(4).fill('linear_subgroup_matrix_stream'));
+    expect([33, 64, 65, 100, 128, 255, 256, 512, 8192].map((M) => schedule(M, 4096, 4096))).toEqual([
+      ...Array(2).fill('par 64x128'),
+      ...Array(4).fill('par 128x128'),
+      ...Array(3).fill('block 128x128'), // 4 segments from 256 rows; SEQ from 512
+    ]);
+    expect(schedule(256, 4096, 14336)).toBe('par 128x128'); // 8 segments: still PAR
+    expect(schedule(128, 28672, 4096)).toBe('block 128x128'); // 224 tiles fill the GPU
     expect(planLinear(g, 100, 4096, 4096, EMU).fold?.rows).toBe(128);
     expect(shader(100, 4100, 4096)).toBe('linear_subgroup_matrix'); // N % 16 != 0: small staged tiles
     expect(shader(1, 4096, 1000)).toBe('linear_subgroup_matrix'); // K % 16 != 0: small staged tiles
