@@ -40,6 +40,20 @@ for stage in "$@"; do
       summary "$stage" "exit $? — $(tail -1 "$OUT/bench.log")"
       rm -f "$OUT/cases.json" "$OUT/pytorch.log"
       ;;
+    linear-sweep)
+      # Issue 15: every projection of Llama-3-8B and Qwen2.5-7B over M = 1..512 (18 values), default
+      # and fast mode, validated and timed, torch.matmul baselines; the report checks the issue's
+      # rules (no step up between neighbouring M, ratios to torch, fast never slower) and charts
+      # time against M per projection. SWEEP_FILTER: a --filter regex over the shapes.
+      filter=(); [ -n "${SWEEP_FILTER:-}" ] && filter=(--filter "$SWEEP_FILTER")
+      "${B[@]}" bench kernels --sweep linear-m "${filter[@]}" --list-cases "$OUT/sweep_cases.json" > /dev/null 2>&1
+      timeout "${PEER_TIMEOUT:-300}" python3 tools/bench_pytorch.py --cases "$OUT/sweep_cases.json" --out "$OUT/linear_sweep_torch.json" --target-ms 50 > "$OUT/linear_sweep_torch.log" 2>&1
+      summary linear-sweep-torch "exit $? — $(grep -ac ' us ' "$OUT/linear_sweep_torch.log") cases timed"
+      base=(); [ -s "$OUT/linear_sweep_torch.json" ] && base=(--baseline "$OUT/linear_sweep_torch.json")
+      "${B[@]}" bench kernels --sweep linear-m "${filter[@]}" "${base[@]}" --json "$OUT/linear_sweep.json" --html "$OUT/linear_sweep.html" --markdown "$OUT/linear_sweep.md" > "$OUT/linear_sweep.log" 2>&1
+      summary linear-sweep "exit $? — $(tail -1 "$OUT/linear_sweep.log"); $(grep -a '^target .*linear M sweep' "$OUT/linear_sweep.log" | cut -c1-260 | tr '\n' ' ')"
+      rm -f "$OUT/sweep_cases.json"
+      ;;
     probe)
       # Tensor-core ceilings and GEMM candidates (bench/probes/sgmat_ceiling.ts), then a few
       # bench cases timed once each, both with Dawn's robustness on and off (TKNP_ROBUSTNESS).
