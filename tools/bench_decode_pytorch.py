@@ -104,8 +104,8 @@ def run(a, doc, cfg, d, skip):
             torch.cuda.empty_cache()
         rep["results"].append(r)
         log(f"batch {r['batch']:4d} context {r['context']:6d}: " + (r["skipped"] if "skipped" in r else
-            f"ran {r['ranBatch']}, step {r['stepMs']['median']:.2f} ms (p10 {r['stepMs']['p10']:.2f}, p90 {r['stepMs']['p90']:.2f}), "
-            f"{r['tokensPerSecond']:.1f} tokens/s, warm-up {r['warmupBatches']} batches{'' if r['clockStable'] else ' (NOT stable)'}"))
+            f"ran {r['ranBatch']}: {r['tokensPerSecond']:.1f} tokens/s, step {r['stepMs']['median']:.2f} ms "
+            f"(p10 {r['stepMs']['p10']:.2f}, p90 {r['stepMs']['p90']:.2f}; warm-up {r['warmupBatches']} batches{'' if r['clockStable'] else ', NOT stable'})"))
         write(a.out, rep)
     if "prefill" not in skip:
         try:
@@ -122,7 +122,7 @@ def run(a, doc, cfg, d, skip):
         rep["generate"] = run_generate(cfg, d, prompt, a.generate_tokens, a.seed)
         gr = rep["generate"]
         log(f"transformers generate, batch 1, context {prompt}: " + (gr["skipped"] if "skipped" in gr else
-            f"{gr['msPerToken']:.2f} ms/token = {gr['tokensPerSecond']:.1f} tokens/s, time to first token {gr['ttftMs']:.0f} ms ({gr['impl']})"))
+            f"{gr['msPerToken']:.2f} ms/token = {gr['tokensPerSecond']:.1f} tokens/s, time to first token {gr['ttftMs']:.0f} ms, {gr['cache']} cache ({gr['impl']})"))
     write(a.out, rep)
     log(f"wrote {a.out}")
     for e in rep["errors"]:
