@@ -4,7 +4,7 @@
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
 # Stages: linear-tiles (TILES_SHAPES, TILES_M, TILES) | probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
-# subgroup-matrix kernel) | bench | bench-quick | decode | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
+# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,20 @@ for stage in "$@"; do
       "${B[@]}" bench kernels --sweep full "${filter[@]}" --baseline "$OUT/baseline.json" --json "$OUT/report.json" --html "$OUT/report.html" --markdown "$OUT/report.md" > "$OUT/bench.log" 2>&1
       summary "$stage" "exit $? — $(tail -1 "$OUT/bench.log")"
       rm -f "$OUT/cases.json" "$OUT/pytorch.log"
+      ;;
+    linear-sweep)
+      # Issue 15: every projection of Llama-3-8B and Qwen2.5-7B over M = 1..512 (18 values), default
+      # and fast mode, validated and timed, torch.matmul baselines; the report checks the issue's
+      # rules (no step up between neighbouring M, ratios to torch, fast never slower) and charts
+      # time against M per projection. SWEEP_FILTER: a --filter regex over the shapes.
+      filter=(); [ -n "${SWEEP_FILTER:-}" ] && filter=(--filter "$SWEEP_FILTER")
+      "${B[@]}" bench kernels --sweep linear-m "${filter[@]}" --list-cases "$OUT/sweep_cases.json" > /dev/null 2>&1
+      timeout "${PEER_TIMEOUT:-300}" python3 tools/bench_pytorch.py --cases "$OUT/sweep_cases.json" --out "$OUT/linear_sweep_torch.json" --target-ms 50 > "$OUT/linear_sweep_torch.log" 2>&1
+      summary linear-sweep-torch "exit $? — $(grep -ac ' us ' "$OUT/linear_sweep_torch.log") cases timed"
+      base=(); [ -s "$OUT/linear_sweep_torch.json" ] && base=(--baseline "$OUT/linear_sweep_torch.json")
+      "${B[@]}" bench kernels --sweep linear-m "${filter[@]}" "${base[@]}" --json "$OUT/linear_sweep.json" --html "$OUT/linear_sweep.html" --markdown "$OUT/linear_sweep.md" > "$OUT/linear_sweep.log" 2>&1
+      summary linear-sweep "exit $? — $(tail -1 "$OUT/linear_sweep.log"); $(grep -a '^target .*linear M sweep' "$OUT/linear_sweep.log" | cut -c1-260 | tr '\n' ' ')"
+      rm -f "$OUT/sweep_cases.json"
       ;;
     probe)
       # Tensor-core ceilings and GEMM candidates (bench/probes/sgmat_ceiling.ts), then a few
@@ -99,6 +113,27 @@ for stage in "$@"; do
       name=$stage${DECODE_TAG:+-$DECODE_TAG}
       "${B[@]}" bench decode --preset llama-3-8b --batch ${DECODE_BATCH:-1,16,64,256} --context ${DECODE_CONTEXT:-4096} --steps 16 --prefill skip "${fast[@]}" ${DECODE_ARGS:-} --json "$OUT/$name.json" > "$OUT/$name.log" 2>&1
       summary "$name" "exit $? — $(grep -a 'tokens/s\|CPU ms' "$OUT/$name.log" | grep -v '^batch' | tr '\n' ' ' | cut -c1-500)"
+      ;;
+    decode-peer)
+      # Issue 15: tknp's decode beside its PyTorch peer (tools/bench_decode_pytorch.py: the same preset
+      # and cases as one f16 CUDA graph per step; a transformers generate row; eager prefill time to
+      # first token), tknp in default mode (with --ttft) and with --fast. Cases: DECODE_CASES
+      # (BATCHxCONTEXT,...), else DECODE_BATCH at DECODE_CONTEXT (4096), else the issue's set.
+      cases=${DECODE_CASES:-1x4096,16x4096,64x4096,96x4096,128x4096,256x1024,1x32768}
+      if [ -z "${DECODE_CASES:-}" ] && [ -n "${DECODE_BATCH:-}" ]; then
+        cases=$(for b in ${DECODE_BATCH//,/ }; do printf '%sx%s,' "$b" "${DECODE_CONTEXT:-4096}"; done); cases=${cases%,}
+      fi
+      common=(bench decode --preset "${DECODE_PRESET:-llama-3-8b}" --cases "$cases" --steps 16 --prefill skip)
+      "${B[@]}" "${common[@]}" --ttft 4096 --list-cases "$OUT/decode_cases.json" > "$OUT/decode_peer.log" 2>&1
+      timeout "${PEER_TIMEOUT:-300}" python3 tools/bench_decode_pytorch.py --cases "$OUT/decode_cases.json" --out "$OUT/decode_peer.json" ${PEER_ARGS:-} >> "$OUT/decode_peer.log" 2>&1
+      summary decode-peer-pytorch "exit $? — $(grep -a '^batch\|^prefill\|^transformers' "$OUT/decode_peer.log" | sed 's/ (.*//' | tr '\n' ';' | cut -c1-700)"
+      base=(--copy-gbps "${COPY_GBPS:-2856}"); [ -s "$OUT/decode_peer.json" ] && base=(--baseline "$OUT/decode_peer.json")
+      for mode in default fast; do
+        extra=(--ttft 4096); [ $mode = fast ] && extra=(--fast)
+        "${B[@]}" "${common[@]}" "${extra[@]}" "${base[@]}" ${DECODE_ARGS:-} --json "$OUT/decode_peer_$mode.json" --markdown "$OUT/decode_peer_$mode.md" --html "$OUT/decode_peer_$mode.html" > "$OUT/decode_peer_$mode.log" 2>&1
+        summary "decode-peer-$mode" "exit $? — $(grep -a '^compare:\|^Time to first' "$OUT/decode_peer_$mode.log" | tr '\n' ' ' | cut -c1-900)"
+      done
+      rm -f "$OUT/decode_cases.json"
       ;;
     tknp)
       # Token parallelism with every rank on this one GPU over sockets (NCCL cannot put two

@@ -8,14 +8,13 @@
 import { resolveEngineConfig, type EngineConfig } from '../engine/config.js';
 import type { Executor } from '../engine/executor.js';
 import { createExecutor } from '../engine/executor_factory.js';
-import { normalizeSamplingParams } from '../engine/sampling_params.js';
-import type { SamplingRow } from '../kernels/sampling.js';
 import { parameterCount, type ModelConfig } from '../loader/model_config.js';
 import { readModelConfig } from '../runner/model_runner.js';
 import { Scheduler } from '../scheduler/scheduler.js';
-import { flattenSchedulerOutput, type SchedulerOutput } from '../scheduler/scheduler_output.js';
 import { Rng } from '../util/rng.js';
-import { fitBatch, prefillChunks, stepStats } from './decode_plan.js';
+import { caseList, fitBatch, prefillChunks, stepStats, type DecodeCase } from './decode_plan.js';
+import { execute, GREEDY } from './decode_step.js';
+import { runTtft, type TtftResult } from './decode_ttft.js';
 
 export type PrefillMode = 'compute' | 'skip';
 
@@ -24,6 +23,10 @@ export interface DecodeBenchOptions {
   readonly engine: Partial<EngineConfig> & { model: string };
   readonly batches: readonly number[];
   readonly contexts: readonly number[];
+  /** Explicit (batch, context) cases, run in this order; default: every context × every batch (contexts outer). */
+  readonly cases?: readonly DecodeCase[];
+  /** Also time one whole-prompt prefill of this many tokens (time to first token), after a warm-up prefill. */
+  readonly ttft?: number;
   /** Timed decode steps per case. */
   readonly steps: number;
   /** Untimed decode steps before the timed ones (default 2). */
@@ -69,7 +72,7 @@ export interface DecodeBenchReport {
   readonly date: string;
   readonly preset: string | null;
   readonly model: string;
-  readonly modelConfig: Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize'> & { parameters: number };
+  readonly modelConfig: Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize'> & { parameters: number; tieWordEmbeddings?: boolean };
   readonly loadFormat: string;
   readonly tensorParallelSize: number;
   readonly tokenParallelSize: number;
@@ -82,33 +85,27 @@ export interface DecodeBenchReport {
   readonly startupLog: readonly string[];
   readonly kv: { readonly numBlocksPerRank: readonly number[]; readonly tokensPerRank: number[]; readonly totalTokens: number; readonly bytesPerToken: number };
   readonly results: DecodeCaseResult[];
+  /** Time to first token of one `ttft`-token prompt in one prefill step (--ttft). */
+  readonly ttft?: TtftResult;
 }
 
 /** The engine configuration the benchmark runs with (the same on every rank). */
 export function decodeBenchEngineConfig(o: DecodeBenchOptions): EngineConfig {
   const mc = readModelConfig(o.engine.model);
   const decodeSteps = (o.warmupSteps ?? 2) + o.steps;
-  const maxBatch = Math.max(...o.batches);
+  const cases = caseList(o);
+  const maxBatch = Math.max(...cases.map((c) => c.batch));
+  const maxContext = Math.max(...cases.map((c) => c.context));
   const base = resolveEngineConfig({ ...o.engine, loadFormat: o.engine.loadFormat ?? 'dummy' });
   const world = base.tensorParallelSize * base.tokenParallelSize;
   return resolveEngineConfig({
     ...base,
     profile: o.engine.profile ?? world > 1,
     maxNumSeqs: Math.max(o.engine.maxNumSeqs ?? 256, maxBatch),
-    // A decode step of the largest batch must fit one step's activations.
-    maxNumBatchedTokens: Math.max(base.maxNumBatchedTokens, maxBatch),
-    maxModelLen: o.engine.maxModelLen ?? Math.min(mc.maxPositionEmbeddings, Math.max(...o.contexts) + decodeSteps + 1),
+    // A decode step of the largest batch, and the --ttft prompt in one step, must fit one step's activations.
+    maxNumBatchedTokens: Math.max(base.maxNumBatchedTokens, maxBatch, o.ttft ?? 0),
+    maxModelLen: o.engine.maxModelLen ?? Math.min(mc.maxPositionEmbeddings, Math.max(maxContext + decodeSteps, o.ttft ?? 0) + 1),
   });
-}
-
-const GREEDY = normalizeSamplingParams({ temperature: 0, ignoreEos: true, maxTokens: 1 }, {}, () => 0);
-const greedyRow = (): SamplingRow => ({ temperature: 0, topK: 0, topP: 1, seed: 0, step: 0 });
-
-/** Runs one step through the executor and returns the sampled token of each sampling request. */
-async function execute(ex: Executor, out: SchedulerOutput, maxBlocksPerSeq: number): Promise<Map<string, number>> {
-  const flat = flattenSchedulerOutput(out, maxBlocksPerSeq);
-  const result = await ex.execute(out, flat, flat.sampledRequestIds.map(greedyRow));
-  return new Map(flat.sampledRequestIds.map((id, i) => [id, result.tokens[i]]));
 }
 
 function validate(o: DecodeBenchOptions): void {
@@ -117,6 +114,8 @@ function validate(o: DecodeBenchOptions): void {
   };
   ints('batches', o.batches, 1);
   ints('contexts', o.contexts, 1);
+  if (o.cases) ints('cases', o.cases.flatMap((c) => [c.batch, c.context]), 1);
+  if (o.ttft !== undefined) ints('ttft', [o.ttft], 1);
   ints('steps', [o.steps], 1);
   ints('warmupSteps', [o.warmupSteps ?? 2], 0);
 }
@@ -134,20 +133,19 @@ export async function runDecodeBench(o: DecodeBenchOptions): Promise<DecodeBench
     const mc = ex.modelConfig;
     for (const l of ex.startupLog) log(`[tknp] ${l}`);
     const results: DecodeCaseResult[] = [];
-    for (const context of o.contexts) {
-      for (const batch of o.batches) {
-        const r = await runCase(ex, config, o, batch, context, warmup, log);
-        results.push(r);
-        log(`[tknp] batch ${batch} context ${context}: ${r.skipped ?? `${r.ranBatch} sequences, ${r.tokensPerSecond!.toFixed(1)} tokens/s, step ${r.stepMs!.mean.toFixed(2)} ms`}`);
-      }
+    for (const { batch, context } of caseList(o)) {
+      const r = await runCase(ex, config, o, batch, context, warmup, log);
+      results.push(r);
+      log(`[tknp] batch ${batch} context ${context}: ${r.skipped ?? `${r.ranBatch} sequences, ${r.tokensPerSecond!.toFixed(1)} tokens/s, step ${r.stepMs!.mean.toFixed(2)} ms`}`);
     }
+    const ttft = o.ttft !== undefined ? await runTtft(ex, config, o.ttft, o.seed ?? 0, log) : undefined;
     const perToken = mc.numLayers * 2 * mc.numKvHeads * mc.headDim * 2;
     return {
       command: o.command ?? '',
       date: new Date().toISOString(),
       preset: o.preset ?? null,
       model: config.model,
-      modelConfig: { hiddenSize: mc.hiddenSize, intermediateSize: mc.intermediateSize, numLayers: mc.numLayers, numHeads: mc.numHeads, numKvHeads: mc.numKvHeads, headDim: mc.headDim, vocabSize: mc.vocabSize, parameters: parameterCount(mc) },
+      modelConfig: { hiddenSize: mc.hiddenSize, intermediateSize: mc.intermediateSize, numLayers: mc.numLayers, numHeads: mc.numHeads, numKvHeads: mc.numKvHeads, headDim: mc.headDim, vocabSize: mc.vocabSize, parameters: parameterCount(mc), tieWordEmbeddings: mc.tieWordEmbeddings },
       loadFormat: config.loadFormat,
       tensorParallelSize: config.tensorParallelSize,
       tokenParallelSize: config.tokenParallelSize,
@@ -165,6 +163,7 @@ export async function runDecodeBench(o: DecodeBenchOptions): Promise<DecodeBench
         bytesPerToken: perToken / config.tensorParallelSize,
       },
       results,
+      ...(ttft ? { ttft } : {}),
     };
   } finally {
     await ex.shutdown();

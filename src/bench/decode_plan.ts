@@ -105,3 +105,38 @@ export function stepStats(ms: readonly number[]): { mean: number; p50: number; p
   const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
   return { mean: s.reduce((a, b) => a + b, 0) / s.length, p50: at(0.5), p90: at(0.9), min: s[0], max: s[s.length - 1] };
 }
+
+/** One (batch, context) case of `tknp bench decode`. */
+export interface DecodeCase {
+  readonly batch: number;
+  readonly context: number;
+}
+
+/** The cases to run: the explicit list, else every context × every batch (contexts outer, batches inner). */
+export function caseList(o: { readonly batches: readonly number[]; readonly contexts: readonly number[]; readonly cases?: readonly DecodeCase[] }): DecodeCase[] {
+  if (o.cases) return [...o.cases];
+  return o.contexts.flatMap((context) => o.batches.map((batch) => ({ batch, context })));
+}
+
+export class DecodeCasesError extends Error {
+  override readonly name = 'DecodeCasesError';
+}
+
+/** Parses `--cases`: comma-separated BATCHxCONTEXT pairs, e.g. '1x4096,64x4096,256x1024'. */
+export function parseDecodeCases(s: string): DecodeCase[] {
+  const items = String(s)
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x !== '');
+  if (!items.length) throw new DecodeCasesError(`--cases wants BATCHxCONTEXT pairs separated by commas (e.g. 1x4096,64x4096), got '${s}'`);
+  const seen = new Set<string>();
+  return items.map((item) => {
+    const m = /^(\d+)\s*[xX×]\s*(\d+)$/.exec(item);
+    const batch = m ? Number(m[1]) : NaN;
+    const context = m ? Number(m[2]) : NaN;
+    if (!m || batch < 1 || context < 1) throw new DecodeCasesError(`--cases: '${item}' is not BATCHxCONTEXT with positive integers (e.g. 64x4096)`);
+    if (seen.has(`${batch}x${context}`)) throw new DecodeCasesError(`--cases: '${item}' is listed twice`);
+    seen.add(`${batch}x${context}`);
+    return { batch, context };
+  });
+}

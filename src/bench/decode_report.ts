@@ -1,5 +1,6 @@
 // The stdout table of `tknp bench decode` (the JSON report is the DecodeBenchReport itself).
 import type { DecodeBenchReport, DecodeCaseResult } from './decode.js';
+import { ratioCell, type DecodeComparison } from './decode_baseline.js';
 
 function pad(s: string, n: number, left = false): string {
   return left ? s.padEnd(n) : s.padStart(n);
@@ -31,7 +32,8 @@ export function profileLines(r: DecodeCaseResult): string[] {
   });
 }
 
-export function renderDecodeTable(rep: DecodeBenchReport): string {
+/** The stdout table; with `comparison` (--baseline or a roofline bandwidth), PyTorch's tokens/s, the ratio and % of the bytes roofline too. */
+export function renderDecodeTable(rep: DecodeBenchReport, comparison?: readonly DecodeComparison[]): string {
   const lines: string[] = [];
   const params = rep.modelConfig.parameters;
   const size = params >= 1e9 ? `${fmt(params / 1e9, 2)}B` : `${fmt(params / 1e6, 1)}M`;
@@ -40,10 +42,17 @@ export function renderDecodeTable(rep: DecodeBenchReport): string {
   );
   const kv = rep.kv.numBlocksPerRank.map((n, k) => `tknp ${k}: ${n} blocks = ${n * 16} tokens`).join(', ');
   lines.push(`KV cache per token-parallel rank: ${kv}; total ${rep.kv.totalTokens} tokens (${fmt(rep.kv.bytesPerToken / 1024, 1)} KiB of KV per token per GPU)`);
-  const head = ['batch', 'context', 'ran', 'fit', 'per rank', 'prefill', 'step ms mean', 'p50', 'p90', 'tokens/s', 'tokens/s/GPU'];
-  const rows = rep.results.map((r) =>
+  const extra = comparison ? ['PyTorch tokens/s', '× PyTorch', '% roofline'] : [];
+  const head = ['batch', 'context', 'ran', 'fit', 'per rank', 'prefill', 'step ms mean', 'p50', 'p90', 'tokens/s', 'tokens/s/GPU', ...extra];
+  const extraCells = (j: number): string[] => {
+    const c = comparison?.[j];
+    if (!c) return [];
+    const peer = c.peer?.tokensPerSecond !== undefined ? `${fmt(c.peer.tokensPerSecond)} (${c.peer.ranBatch})` : c.peer?.skipped ? 'skipped' : '-';
+    return [peer, ratioCell(c), c.pctOfRoofline !== undefined ? fmt(c.pctOfRoofline, 0) : '-'];
+  };
+  const rows = rep.results.map((r, j) =>
     r.skipped
-      ? [String(r.batch), String(r.context), '0', fitCell(r), '-', '-', `skipped: ${r.skipped}`, '', '', '', '']
+      ? [String(r.batch), String(r.context), '0', fitCell(r), '-', '-', `skipped: ${r.skipped}`, '', '', '', '', ...extraCells(j).map(() => '')]
       : [
           String(r.batch),
           String(r.context),
@@ -56,10 +65,11 @@ export function renderDecodeTable(rep: DecodeBenchReport): string {
           fmt(r.stepMs!.p90, 2),
           fmt(r.tokensPerSecond!),
           fmt(r.tokensPerSecondPerGpu!),
+          ...extraCells(j),
         ],
   );
   const widths = head.map((h, i) => Math.max(h.length, ...rows.filter((r) => !r[6].startsWith('skipped')).map((r) => r[i].length)));
-  const textCols = new Set([3, 5]);
+  const textCols = new Set([3, 5, ...(comparison ? [11] : [])]);
   lines.push(head.map((h, i) => pad(h, widths[i], textCols.has(i))).join('  '));
   rep.results.forEach((r, j) => {
     const cells = rows[j];

@@ -1,6 +1,7 @@
 // Bench report: a self-contained HTML page (tables + SVG charts, readable offline) and a
 // Markdown summary table for bench/RESULTS.md.
 import { baselineFor, ratio, type BenchReport, type CaseResult } from './harness.js';
+import { linearSweepCharts, linearSweepMisses } from './linear_sweep.js';
 import { evaluateTargets } from './targets.js';
 
 export { ratio };
@@ -60,8 +61,9 @@ export function renderHtml(report: BenchReport): string {
   if (attn) {
     charts.push(sweepChart(attn, 'decode attention: bandwidth vs context', 'context', (r) => `${r.model} B${r.params.batch}`, (r) => r.gbps!, 'GB/s (KV read)', report, (r, us) => r.bytes / (us * 1e3)));
   }
-  const lin = byKernel.get('linear');
-  if (lin) {
+  const lin = byKernel.get('linear')?.filter((r) => r.params.linearSweep !== 1);
+  charts.push(...linearSweepCharts(report));
+  if (lin?.length) {
     charts.push(sweepChart(lin, 'linear: TFLOP/s vs tokens', 'M', (r) => `N${r.params.N} K${r.params.K}`, (r) => r.tflops!, 'TFLOP/s', report, (r, us) => r.flops / (us * 1e6)));
   }
   const rows = report.results.map((r) => {
@@ -85,6 +87,8 @@ ${evaluateTargets(report)
 ${rows.join('\n')}</table></body></html>`;
 }
 
+const withBlankLine = (lines: string[]): string[] => (lines.length ? [...lines, ''] : []);
+
 /** Markdown table of the results (for bench/RESULTS.md). */
 export function renderMarkdown(report: BenchReport): string {
   const lines = [
@@ -94,6 +98,7 @@ export function renderMarkdown(report: BenchReport): string {
     '|---|---|---|',
     ...evaluateTargets(report).map((t) => `| ${t.name} (${t.requirement}) | ${t.status} | ${t.detail.replace(/\|/g, '/')} |`),
     '',
+    ...withBlankLine(linearSweepMisses(report)),
     '| kernel | shape | variant | median µs | GB/s | % copy peak | TFLOP/s | × PyTorch |',
     '|---|---|---|---:|---:|---:|---:|---:|',
   ];

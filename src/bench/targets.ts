@@ -1,14 +1,11 @@
 // The H100 performance targets of the kernel benchmark (issue "Kernel benchmarking harness"),
 // evaluated on a report: each is met, missed (by how much, on which case) or not measured.
 import { ratio, type BenchReport, type CaseResult } from './harness.js';
+import { judge, type Measured, type TargetResult } from './judge.js';
+import { linearSweepTargets } from './linear_sweep.js';
 
-export interface TargetResult {
-  readonly name: string;
-  readonly requirement: string;
-  readonly status: 'met' | 'missed' | 'not measured';
-  /** The worst case and its value, e.g. 'B64 … ctx4096: 0.20× PyTorch'. */
-  readonly detail: string;
-}
+export type { TargetResult };
+
 
 interface Target {
   readonly name: string;
@@ -79,15 +76,12 @@ const TARGETS: readonly Target[] = [
 ];
 
 export function evaluateTargets(report: BenchReport): TargetResult[] {
-  return TARGETS.map((t) => {
+  const fixed = TARGETS.map((t) => {
     const measured = report.results
       .filter((r) => ok(r) && t.cases(r))
-      .map((r) => ({ r, v: t.value(report, r) }))
-      .filter((x): x is { r: CaseResult; v: number } => x.v !== undefined && Number.isFinite(x.v));
-    if (measured.length === 0) return { name: t.name, requirement: t.requirement, status: 'not measured', detail: 'no matching case with a value (run the full sweep with --baseline)' };
-    const worst = measured.reduce((a, b) => (b.v < a.v ? b : a));
-    const met = worst.v >= t.bound;
-    const detail = `worst of ${measured.length}: ${worst.r.shape} [${worst.r.variant}] ${worst.v.toFixed(2)} ${t.unit}${met ? '' : ` — short by ${(t.bound - worst.v).toFixed(2)} (${((100 * worst.v) / t.bound).toFixed(0)}% of the target)`}`;
-    return { name: t.name, requirement: t.requirement, status: met ? 'met' : 'missed', detail };
+      .map((r) => ({ label: `${r.shape} [${r.variant}]`, v: t.value(report, r) }))
+      .filter((x): x is Measured => x.v !== undefined && Number.isFinite(x.v));
+    return judge(t.name, t.requirement, measured, t.bound, t.unit);
   });
+  return [...fixed, ...linearSweepTargets(report)];
 }

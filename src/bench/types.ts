@@ -5,7 +5,12 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
 import type { BenchArena } from './arena.js';
 
-export type Sweep = 'small' | 'full';
+/**
+ * 'small': seconds on lavapipe; 'full': every suite's real-model shapes; 'linear-m': only the linear
+ * suite, every projection of Llama-3-8B and Qwen2.5-7B over M = 1..512 in both modes (issue 15).
+ */
+export const SWEEPS = ['small', 'full', 'linear-m'] as const;
+export type Sweep = (typeof SWEEPS)[number];
 
 export interface BenchInstance {
   /** Records one call of the kernel under test. */
@@ -44,6 +49,6 @@ export interface BenchCase {
 export interface BenchSuite {
   /** Matches --filter. */
   readonly name: string;
-  /** The cases of a sweep: 'small' must run in seconds on lavapipe; 'full' is for real GPUs. */
+  /** The cases of a sweep: 'small' must run in seconds on lavapipe; 'full' and 'linear-m' are for real GPUs. */
   cases(sweep: Sweep): BenchCase[];
 }

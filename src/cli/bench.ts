@@ -1,7 +1,7 @@
 // `tknp bench kernels`: validate, time and report every kernel over a declared sweep.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { suites } from '../bench/suites/registry.js';
+import { suitesFor } from '../bench/suites/registry.js';
 import { Gpu } from '../gpu/gpu.js';
 import { runBench, type BaselineResult, type BenchReport } from '../bench/harness.js';
 import { renderHtml, renderMarkdown } from '../bench/report.js';
@@ -30,7 +30,7 @@ function write(path: string, text: string): void {
 export async function benchKernels(args: BenchKernelsArgs, command: string): Promise<BenchReport | undefined> {
   if (args.listCases) {
     const re = args.filter ? new RegExp(args.filter, 'i') : undefined;
-    const cases = suites.flatMap((s) =>
+    const cases = suitesFor(args.sweep).flatMap((s) =>
       s.cases(args.sweep).filter((c) => !re || re.test(s.name) || re.test(c.kernel) || re.test(c.shape)).map((c) => ({ kernel: c.kernel, shape: c.shape, model: c.model, params: c.params, bytes: c.bytes, flops: c.flops })),
     );
     write(args.listCases, JSON.stringify(cases, null, 1));
@@ -42,7 +42,7 @@ export async function benchKernels(args: BenchKernelsArgs, command: string): Pro
   const baseline = base ? { source: base.source ?? args.baseline!, results: base.results } : undefined;
   // The JSON is rewritten after every case, so a run stopped by a time limit keeps what it measured.
   const onProgress = args.json ? (r: BenchReport) => write(args.json!, JSON.stringify({ ...r, baseline, partial: true }, null, 1)) : undefined;
-  const report = await runBench(gpu, suites, { sweep: args.sweep, filter: args.filter, command, log: (l) => console.log(l), onProgress });
+  const report = await runBench(gpu, suitesFor(args.sweep), { sweep: args.sweep, filter: args.filter, command, log: (l) => console.log(l), onProgress });
   if (baseline) report.baseline = baseline;
   writeReport(report, args);
   const bad = report.results.filter((r) => r.status !== 'ok');

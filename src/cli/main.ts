@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchKernels, mergeBenchReports } from './bench.js';
 import { benchComm } from './bench_comm.js';
+import { SWEEPS } from '../bench/types.js';
 import { benchDecode, benchDecodeOptions, type BenchDecodeArgs } from './bench_decode.js';
 import { Gpu } from '../gpu/gpu.js';
 import { generate } from './generate.js';
@@ -95,7 +96,7 @@ async function main(): Promise<void> {
           (k) =>
             k
               .option('filter', { type: 'string', describe: 'regex over suite, kernel and shape' })
-              .option('sweep', { choices: ['small', 'full'] as const, default: 'full' as const })
+              .option('sweep', { choices: SWEEPS, default: 'full' as const, describe: "'linear-m': every Llama-3-8B / Qwen2.5-7B projection over M = 1..512, both modes" })
               .option('json', { type: 'string', describe: 'write the report as JSON' })
               .option('html', { type: 'string', describe: 'write a self-contained HTML report' })
               .option('markdown', { type: 'string', describe: 'write a Markdown summary table' })

@@ -1,5 +1,6 @@
 // Bench entry for kernels/linear: the projections of Llama-3-8B, Llama-2-7B, Mistral-7B and Qwen2-7B over
-// token counts from decode (M = 1..16: a weight stream, bytes matter) to prefill (M = 64..8192: FLOPs).
+// token counts from decode (M = 1..16: a weight stream, bytes matter) to prefill (M = 64..8192: FLOPs);
+// the 'linear-m' sweep: every projection of Llama-3-8B and Qwen2.5-7B over M = 1..512 in both modes.
 // Weights and activations are seeded random values repeating with a period of ~1M elements (so a 1 GB
 // lm_head fills quickly); validation checks a seeded sample of 64 outputs against an f64 reference.
 import { fillTiled } from '../../bench/fill.js';
@@ -42,6 +43,13 @@ const PROJECTIONS: Proj[] = [
 ];
 
 const FULL_M = [1, 2, 4, 8, 16, 64, 256, 512, 2048, 8192];
+/** The 'linear-m' sweep (issue 15: time must not jump between neighbouring M, nor fall behind torch). */
+export const SWEEP_M = [1, 2, 4, 8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256, 384, 512];
+// Qwen2.5-7B has Qwen2-7B's shapes (hidden 3584, 28 q / 4 kv heads of 128, intermediate 18944, vocab 152064).
+const SWEEP_PROJECTIONS: Proj[] = [
+  ...PROJECTIONS.filter((p) => p.model === 'Llama-3-8B'),
+  ...PROJECTIONS.filter((p) => p.model === 'Qwen2-7B').map((p) => ({ ...p, model: 'Qwen2.5-7B' })),
+];
 const OTHER_M = [1, 16, 512, 4096];
 const PERIOD = (1 << 20) + 7;
 
@@ -50,8 +58,11 @@ function block(seed: number, scale: number): Uint16Array {
   return toF16(new Rng(seed).floats(PERIOD, -scale, scale));
 }
 
-/** `big`: weight slots of the run's arena are allocated at 1.1 GB at once (full sweep: the largest lm_head). */
-function linearCase(p: Proj, M: number, mode: LinearMode, big = false, tile?: string): BenchCase {
+/**
+ * `big`: weight slots of the run's arena are allocated at 1.1 GB at once (full sweep: the largest lm_head).
+ * `sweep`: a case of the 'linear-m' sweep (params.linearSweep = 1: its targets and charts).
+ */
+function linearCase(p: Proj, M: number, mode: LinearMode, big = false, tile?: string, sweep = false): BenchCase {
   const { K, N } = p;
   const outBytes = p.logits ? 4 : 2;
   const shape = `M${M} K${K} N${N}${p.bias ? ' +bias' : ''}${mode === 'fast' ? ' fast' : ''}${tile ? ` tile ${tile}` : ''}`;
@@ -59,13 +70,15 @@ function linearCase(p: Proj, M: number, mode: LinearMode, big = false, tile?: st
     kernel: 'linear',
     shape,
     model: p.model ? `${p.model} ${p.name}` : '',
-    params: { tokens: M, M, N, K },
+    params: { tokens: M, M, N, K, ...(p.bias ? { bias: 1 } : {}), ...(p.logits ? { f32Out: 1 } : {}), ...(sweep ? { linearSweep: 1 } : {}) },
     bytes: 2 * N * K + 2 * M * K + outBytes * M * N + (p.bias ? 2 * N : 0),
     flops: 2 * M * N * K,
     async setup(gpu, arena) {
       const seed = M * 131 + N * 7 + K;
+      // The weights' seed does not depend on M: a sweep over M fills them once (arena.fillOnce).
+      const wseed = N * 7 + K + 1;
       const xb = block(seed, 1);
-      const wb = block(seed + 1, 2 / Math.sqrt(K));
+      const wb = block(wseed, 2 / Math.sqrt(K));
       const bb = p.bias ? toF16(new Rng(seed + 2).floats(N, -1, 1)) : null;
       // Room for 16-row multiples, as the engine's pooled activations have (the direct tensor-core kernel
       // binds whole 16-row tiles; without room it copies x first).
@@ -75,7 +88,7 @@ function linearCase(p: Proj, M: number, mode: LinearMode, big = false, tile?: st
       const ws = Array.from({ length: 2 * N * K < 256 << 20 ? 4 : 1 }, (_, i) => arena.tensor(`weight${i}`, [N, K], 'f16', big ? (i === 0 ? 1.1e9 : 256 << 20) : 0));
       let next = 0;
       fillTiled(gpu, x, xb, M * K);
-      for (const w of ws) fillTiled(gpu, w, wb, N * K, 11);
+      ws.forEach((w, i) => arena.fillOnce(`weight${i}`, `${wseed} ${N}x${K}`, () => fillTiled(gpu, w, wb, N * K, 11)));
       const bias = bb ? gpu.upload(bb, [N], 'f16', 'bias') : null;
       const out = gpu.tensor([M, N], p.logits ? 'f32' : 'f16', 'out');
       return {
@@ -114,6 +127,10 @@ function linearCase(p: Proj, M: number, mode: LinearMode, big = false, tile?: st
 }
 
 function cases(sweep: Sweep): BenchCase[] {
+  if (sweep === 'linear-m') {
+    // Shape-major, so each weight is uploaded once; both modes of an M side by side.
+    return SWEEP_PROJECTIONS.flatMap((p) => SWEEP_M.flatMap((M) => [linearCase(p, M, 'invariant', true, undefined, true), linearCase(p, M, 'fast', true, undefined, true)]));
+  }
   if (sweep === 'small') {
     const tiny = H('', 'tiny', 512, 384, true);
     return [1, 64].flatMap((M) => [linearCase(tiny, M, 'invariant'), linearCase(tiny, M, 'fast')]);

@@ -1,5 +1,5 @@
 // Every kernel benchmark suite `tknp bench kernels` knows, in report order.
-import type { BenchSuite } from '../types.js';
+import type { BenchSuite, Sweep } from '../types.js';
 import { addSuite } from './add.js';
 import { decodeAttentionSuite } from './decode_attention.js';
 import { embeddingSuite } from './embedding.js';
@@ -25,3 +25,8 @@ export const suites: readonly BenchSuite[] = [
   addSuite,
   fillRandomSuite,
 ];
+
+/** The suites a sweep runs: 'linear-m' is the linear suite's M sweep alone. */
+export function suitesFor(sweep: Sweep): readonly BenchSuite[] {
+  return sweep === 'linear-m' ? [linearSuite] : suites;
+}
