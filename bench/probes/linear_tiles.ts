@@ -7,6 +7,7 @@
 // Usage: node dist/bench/probes/linear_tiles.js [shape-regex] [M,M,...] [tile,tile,...] > table
 //   (tiles default by M: stream/par64/par128 up to 64 rows, par64/par128/block above; 'auto' = the default
 //   plan, 'fast' = --fast mode). Each line is also written as JSON to $LINEAR_TILES_JSON if set.
+//   PROBE_X=same: all rows of x equal (data dependence of the time); PROBE_EMULATE=1: emulated kernels.
 import { appendFileSync } from 'node:fs';
 import { fillTiled } from '../../src/bench/fill.js';
 import { Gpu } from '../../src/gpu/gpu.js';
@@ -87,7 +88,9 @@ for (const s of SHAPES) {
   if (!pick.test(s.name)) continue;
   const { K, N } = s;
   const rng = new Rng(K * 31 + N);
+  // PROBE_X=same: every row of x equal to row 0 (is a kernel's time data dependent?).
   const xHost = toF16(rng.floats(MAX_M * K, -1, 1));
+  if (process.env.PROBE_X === 'same') for (let m = 1; m < MAX_M; m++) xHost.copyWithin(m * K, 0, K);
   const wPool = toF16(new Rng(K + N).floats(PERIOD, -2 / Math.sqrt(K), 2 / Math.sqrt(K)));
   const biasHost = s.bias ? toF16(rng.floats(N, -1, 1)) : null;
   const x = gpu.upload(xHost, [MAX_M, K], 'f16', 'x');
