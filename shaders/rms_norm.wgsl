@@ -7,6 +7,8 @@
 //   plain IN_PLACE:     0 x = out [T, H] (read_write)  1 weight  2 params
 //   FUSED_ADD:          0 x  1 residual [T, H] (read_write)  2 weight  3 out  4 params
 //   FUSED_ADD IN_PLACE: 0 x = out (read_write)  1 residual (read_write)  2 weight  3 params
+//   FUSED_ADD FOLD:     x is a tensor-core linear's partial sums (lib/fold_in): 0 part [numSeg, rows, H] f32
+//                       (FOLD_BIAS: 1 bias [H] f16), then residual, weight, out, params
 // Layout: row-major; W is the unit a thread loads: VEC8 = vec4<u32> (8 halves, 16-byte
 //   accesses; H % 8 == 0), else one f16. p.items = H / 8 (VEC8) or H words per row.
 // Workgroup: WG threads (override, a power of two, a multiple of the subgroup size); thread lid
@@ -25,8 +27,24 @@ enable subgroups;
 // product of two f16 values is exact in f32 (one rounding either way).
 //#include vec8
 
-struct Params { rows: u32, hidden: u32, items: u32, eps: f32 }
+struct Params { rows: u32, hidden: u32, items: u32, eps: f32, foldSegs: u32, foldStride: u32, foldZero: u32 }
 
+//#if FOLD
+//#include fold_in
+@group(0) @binding(0) var<storage, read> part: array<PW>;
+//#if FOLD_BIAS
+@group(0) @binding(1) var<storage, read> fbias: array<W>;
+@group(0) @binding(2) var<storage, read_write> residual: array<W>;
+@group(0) @binding(3) var<storage, read> weight: array<W>;
+@group(0) @binding(4) var<storage, read_write> out: array<W>;
+@group(0) @binding(5) var<uniform> p: Params;
+//#else
+@group(0) @binding(1) var<storage, read_write> residual: array<W>;
+@group(0) @binding(2) var<storage, read> weight: array<W>;
+@group(0) @binding(3) var<storage, read_write> out: array<W>;
+@group(0) @binding(4) var<uniform> p: Params;
+//#endif
+//#else
 //#if FUSED_ADD
 //#if IN_PLACE
 @group(0) @binding(0) var<storage, read_write> x: array<W>;
@@ -50,6 +68,7 @@ struct Params { rows: u32, hidden: u32, items: u32, eps: f32 }
 @group(0) @binding(1) var<storage, read> weight: array<W>;
 @group(0) @binding(2) var<storage, read_write> out: array<W>;
 @group(0) @binding(3) var<uniform> p: Params;
+//#endif
 //#endif
 //#endif
 
@@ -88,7 +107,11 @@ fn main(
     let i = s * WG + lid;
     if (i < p.items) {
 //#if FUSED_ADD
+//#if FOLD
+      let xv = foldWord(base + i, i);
+//#else
       let xv = x[base + i];
+//#endif
       let rv = residual[base + i];
       let h = pack(lo(xv) + lo(rv), hi(xv) + hi(rv));
       residual[base + i] = h;

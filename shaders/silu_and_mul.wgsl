@@ -1,6 +1,8 @@
 // silu_and_mul: out[t, i] = f16(f32(f16(silu(f32(gate)))) * f32(up)) with gate = x[t, i],
 // up = x[t, I + i] (Hugging Face LlamaMLP: act_fn(gate_proj(x)) * up_proj(x), rounding after each op).
 // Bindings: 0 x: array<W> [T, 2I]   1 out: array<W> [T, I]   2 params
+//   FOLD (x is the gate|up linear's partial sums, lib/fold_in): 0 part [numSeg, rows, 2I] f32
+//   (FOLD_BIAS: 1 bias [2I] f16), then out, params.
 // Layout:   row-major; W is the unit a thread moves: VEC8 = vec4<u32> (8 halves, 16-byte
 //           accesses; I % 8 == 0), else one f16. p.items = I / 8 (VEC8) or I words per row.
 // Workgroup: WG threads (override); thread g computes word g % items of token g / items.
@@ -12,11 +14,24 @@ enable f16;
 // is exact in f32.
 //#include vec8
 
-struct Params { numTokens: u32, items: u32 }
+struct Params { numTokens: u32, items: u32, foldSegs: u32, foldStride: u32, foldZero: u32 }
 
+//#if FOLD
+//#include fold_in
+@group(0) @binding(0) var<storage, read> part: array<PW>;
+//#if FOLD_BIAS
+@group(0) @binding(1) var<storage, read> fbias: array<W>;
+@group(0) @binding(2) var<storage, read_write> out: array<W>;
+@group(0) @binding(3) var<uniform> p: Params;
+//#else
+@group(0) @binding(1) var<storage, read_write> out: array<W>;
+@group(0) @binding(2) var<uniform> p: Params;
+//#endif
+//#else
 @group(0) @binding(0) var<storage, read> x: array<W>;
 @group(0) @binding(1) var<storage, read_write> out: array<W>;
 @group(0) @binding(2) var<uniform> p: Params;
+//#endif
 
 override WG: u32 = 128;
 
@@ -36,7 +51,12 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let t = g / p.items;
   if (t >= p.numTokens) { return; }
   let c = g - t * p.items;
+//#if FOLD
+  let gw = foldWord(2u * t * p.items + c, c);
+  let uw = foldWord((2u * t + 1u) * p.items + c, p.items + c);
+//#else
   let gw = x[2u * t * p.items + c];
   let uw = x[(2u * t + 1u) * p.items + c];
+//#endif
   out[g] = pack(act(lo(gw), lo(uw)), act(hi(gw), hi(uw)));
 }

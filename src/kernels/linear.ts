@@ -371,8 +371,47 @@ function freezePlan(p: LinearPlan): LinearPlan {
   return Object.freeze(p);
 }
 
-// x: [M, K] f16; weight: [N, K] f16; bias: [N] f16 or null; out: [M, N] f16 or f32
-export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): void {
+/**
+ * A linear's f16 output [M, N] left as the tensor-core kernel's per-segment partial sums, for an
+ * elementwise epilogue to fold as it reads them (shaders/lib/fold_in.wgsl: rms_norm's fused add,
+ * silu_and_mul) instead of a linear_fold dispatch: the same bits, one dispatch and one round trip of the
+ * output fewer.
+ */
+export interface PartialSums {
+  readonly kind: 'partials';
+  /** [numSeg, rows ≥ M, N] f32: segment s's partial sums of every output element. */
+  readonly part: Tensor;
+  readonly bias: Tensor | null;
+  /** The linear's output shape [M, N]. */
+  readonly shape: readonly [number, number];
+}
+
+export function isPartialSums(x: Tensor | PartialSums): x is PartialSums {
+  return (x as PartialSums).kind === 'partials';
+}
+
+// x: [M, K] f16; weight: [N, K] f16; bias: [N] f16 or null; out: [M, N] f16
+/**
+ * `linear` whose fold, where its plan has one, is left to the consumer: returns the partial sums (out is
+ * not written), else runs `linear` into out and returns out. Consumers take either (rms_norm's fused add,
+ * silu_and_mul), so the bits never depend on which one the plan (hence M) gave.
+ */
+export function linearDeferred(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): Tensor | PartialSums {
+  const kernels = checkedKernels(rec, x, weight, bias, out, opts);
+  if (!kernels) return out;
+  if (!kernels.plan.fold || out.dtype !== 'f16') {
+    runLinear(rec, kernels, x, weight, bias, out);
+    return out;
+  }
+  const { plan, pipeline } = kernels;
+  const fold = plan.fold!;
+  const part = rec.scratch([fold.numSeg, fold.rows, out.shape[1]], 'f32', 'linear.partials');
+  rec.dispatch(pipeline, [x, weight, part], plan.params, plan.workgroups);
+  return { kind: 'partials', part, bias, shape: [out.shape[0], out.shape[1]] };
+}
+
+/** The shape checks of `linear`, then its kernels (null where M or N is 0). */
+function checkedKernels(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor, opts: LinearOptions): LinearKernels | null {
   // A decode step calls this ~4 times per layer: messages are formatted only when a check fails.
   if (x.shape.length !== 2) fail(`linear: x must be [M, K], got [${x.shape}]`);
   const [M, K] = x.shape;
@@ -383,9 +422,18 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | 
   if (bias) expectShape('linear bias', bias, [N], 'f16');
   expectShape('linear out', out, [M, N], ['f16', 'f32']);
   expect(K > 0, 'linear: K must be positive');
-  const kernels = linearKernels(rec.gpu, M, N, K, { mode: opts.mode, variant: opts.variant, tile: opts.tile, bias: bias !== null, outDtype: out.dtype });
-  if (!kernels) return;
+  return linearKernels(rec.gpu, M, N, K, { mode: opts.mode, variant: opts.variant, tile: opts.tile, bias: bias !== null, outDtype: out.dtype });
+}
+
+// x: [M, K] f16; weight: [N, K] f16; bias: [N] f16 or null; out: [M, N] f16 or f32
+export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): void {
+  const kernels = checkedKernels(rec, x, weight, bias, out, opts);
+  if (kernels) runLinear(rec, kernels, x, weight, bias, out);
+}
+
+function runLinear(rec: Recorder, kernels: LinearKernels, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor): void {
   const { plan, pipeline } = kernels;
+  const N = weight.shape[0];
   const xs = plan.shader === 'linear_subgroup_matrix_direct' ? paddedRows(rec, x) : x;
   if (plan.fold && kernels.fold) {
     const part = rec.scratch([plan.fold.numSeg, plan.fold.rows, N], 'f32', 'linear.partials');

@@ -4,6 +4,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
 import { f32, grid } from '../gpu/recorder.js';
 import { expect, expectShape, fail, overlaps, type Tensor } from '../gpu/tensor.js';
+import { foldInput, type PartialSums } from './fold_in.js';
 
 export interface RmsNormOptions {
   /** Reduce with subgroup operations (default: where the device has them). */
@@ -15,17 +16,17 @@ export function rmsNorm(rec: Recorder, x: Tensor, weight: Tensor, out: Tensor, e
   rmsNormDispatch(rec, x, null, weight, out, eps);
 }
 
-// x: [numTokens, hidden] f16, residual: [numTokens, hidden] f16 (updated in place),
-// weight: [hidden] f16, out: [numTokens, hidden] f16 (may be x).
+// x: [numTokens, hidden] f16, or a linear's partial sums of that shape (linearDeferred: folded as read),
+// residual: [numTokens, hidden] f16 (updated in place), weight: [hidden] f16, out: [numTokens, hidden] f16 (may be x).
 // residual <- f16(x + residual); out <- rmsNorm(residual) * weight.
-export function fusedAddRmsNorm(rec: Recorder, x: Tensor, residual: Tensor, weight: Tensor, out: Tensor, eps: number): void {
+export function fusedAddRmsNorm(rec: Recorder, x: Tensor | PartialSums, residual: Tensor, weight: Tensor, out: Tensor, eps: number): void {
   rmsNormDispatch(rec, x, residual, weight, out, eps);
 }
 
 /** Both norms, with the variant choice exposed (tests force the workgroup-memory reduction). */
 export function rmsNormDispatch(
   rec: Recorder,
-  x: Tensor,
+  xIn: Tensor | PartialSums,
   residual: Tensor | null,
   weight: Tensor,
   out: Tensor,
@@ -34,12 +35,15 @@ export function rmsNormDispatch(
 ): void {
   // Every layer calls this twice per step: messages are formatted only when a check fails.
   const name = residual ? 'fusedAddRmsNorm' : 'rmsNorm';
+  const fold = foldInput(name, xIn);
+  if (fold && !residual) fail('rmsNorm: partial sums are taken with the fused add only');
+  const x = fold ? fold.view : (xIn as Tensor);
   expectShape(`${name} x`, x, [-1, -1], 'f16');
   const [rows, hidden] = x.shape;
   expectShape(`${name} weight`, weight, [hidden], 'f16');
   expectShape(`${name} out`, out, [rows, hidden], 'f16');
   if (!(Number.isFinite(eps) && eps >= 0)) fail(`${name}: eps must be a finite number >= 0, got ${eps}`);
-  const inPlace = sameView(x, out);
+  const inPlace = !fold && sameView(x, out);
   if (!inPlace && overlaps(x, out)) fail(`${name}: out overlaps x without being x`);
   if (overlaps(out, weight)) fail(`${name}: out overlaps weight`);
   if (residual) {
@@ -53,7 +57,7 @@ export function rmsNormDispatch(
   const gpu = rec.gpu;
   const subgroups = (opts.subgroups ?? true) && gpu.caps.subgroups;
   // The variant, its workgroup-memory check and its pipeline depend on the device and this key only.
-  const k = gpu.memo(`rms_norm ${hidden} ${residual ? 1 : 0} ${inPlace ? 1 : 0} ${subgroups ? 1 : 0}`, () => {
+  const k = gpu.memo(`rms_norm ${hidden} ${residual ? 1 : 0} ${inPlace ? 1 : 0} ${subgroups ? 1 : 0} ${fold ? (fold.bias ? 2 : 1) : 0}`, () => {
     const vec8 = hidden % 8 === 0;
     const items = vec8 ? hidden / 8 : hidden;
     const wg = workgroupSize(items, gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.caps.subgroupMaxSize);
@@ -63,11 +67,12 @@ export function rmsNormDispatch(
       shared <= gpu.limits.maxComputeWorkgroupStorageSize,
       `${name}: hidden ${hidden} needs ${shared} bytes of workgroup memory, the device has ${gpu.limits.maxComputeWorkgroupStorageSize}`,
     );
-    const defines = [vec8 && 'VEC8', subgroups && 'SUBGROUPS', residual && 'FUSED_ADD', inPlace && 'IN_PLACE'].filter((d): d is string => !!d);
+    const defines = [vec8 && 'VEC8', subgroups && 'SUBGROUPS', residual && 'FUSED_ADD', inPlace && 'IN_PLACE', fold && 'FOLD', fold?.bias && 'FOLD_BIAS'].filter((d): d is string => !!d);
     return { items, pipeline: gpu.pipeline('rms_norm', { defines, constants: { WG: wg, CACHE: items } }) };
   });
-  const tensors = residual ? (inPlace ? [x, residual, weight] : [x, residual, weight, out]) : inPlace ? [x, weight] : [x, weight, out];
-  rec.dispatch(k.pipeline, tensors, [rows, hidden, k.items, f32(eps)], grid(rows));
+  const input = fold ? fold.tensors : [x];
+  const tensors = residual ? (inPlace ? [x, residual, weight] : [...input, residual, weight, out]) : inPlace ? [x, weight] : [x, weight, out];
+  rec.dispatch(k.pipeline, tensors, [rows, hidden, k.items, f32(eps), fold?.segs ?? 0, fold ? fold.stride / 4 : 0, 0], grid(rows));
 }
 
 /** The variant rmsNorm/fusedAddRmsNorm use on this device for rows of `hidden`, e.g. 'vec8 wg512 subgroups'. */
