@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
 import { reshape, rows, type Tensor } from '../gpu/tensor.js';
 import { embedding } from '../kernels/embedding.js';
-import { linear, type LinearMode } from '../kernels/linear.js';
+import { linear, linearDeferred, type LinearMode, type PartialSums } from '../kernels/linear.js';
 import { fusedAddRmsNorm, rmsNorm } from '../kernels/rms_norm.js';
 import { rotary } from '../kernels/rotary.js';
 import { siluAndMul } from '../kernels/silu_and_mul.js';
@@ -94,6 +94,8 @@ export class LlamaModel {
     const hidden = rows(this.a.hidden, T);
     const residual = rows(this.a.residual, T);
     embedding(rec, x.inputIds, this.w.embed, hidden); // hidden: [T, H]
+    // A block's output: hidden, or (single rank) its last linear's partial sums, folded by the next norm.
+    let blockOut: Tensor | PartialSums = hidden;
     for (let i = 0; i < c.numLayers; i++) {
       const lw = this.w.layers[i];
       // Pre-attention norm; from layer 1 on it also adds the previous block's output.
@@ -101,11 +103,12 @@ export class LlamaModel {
         rec.copy(hidden, residual);
         rmsNorm(rec, hidden, lw.inputNorm, rows(this.a.normed, T), c.rmsNormEps);
       } else {
-        fusedAddRmsNorm(rec, hidden, residual, lw.inputNorm, rows(this.a.normed, T), c.rmsNormEps);
+        fusedAddRmsNorm(rec, blockOut, residual, lw.inputNorm, rows(this.a.normed, T), c.rmsNormEps);
       }
-      await this.attentionBlock(rec, i, lw, x, hidden); // hidden <- attention output
-      fusedAddRmsNorm(rec, hidden, residual, lw.postNorm, rows(this.a.normed, T), c.rmsNormEps);
-      await this.mlpBlock(rec, lw, T, hidden); // hidden <- MLP output
+      blockOut = await this.attentionBlock(rec, i, lw, x, hidden); // attention output
+      fusedAddRmsNorm(rec, blockOut, residual, lw.postNorm, rows(this.a.normed, T), c.rmsNormEps);
+      // The last MLP output is gathered below by row, so it is written out (hidden).
+      blockOut = await this.mlpBlock(rec, lw, T, hidden, i + 1 < c.numLayers); // MLP output
       if (this.submitEveryLayers > 0 && (i + 1) % this.submitEveryLayers === 0 && i + 1 < c.numLayers) rec.split();
     }
     if (opts.skipLogits) return null;
@@ -121,8 +124,20 @@ export class LlamaModel {
     return logits;
   }
 
-  // normed: [T, H] -> hidden: [T, H]
-  private async attentionBlock(rec: Recorder, layer: number, lw: LayerWeights, x: ForwardInputs, out: Tensor): Promise<void> {
+  /**
+   * A block's last linear: without tensor parallelism its fold is left to the next norm where the plan
+   * has one (linearDeferred; same bits); under TP the all-reduce needs the output itself.
+   */
+  // x: [T, K] -> out: [T, N] (or its partial sums)
+  private async blockLinear(rec: Recorder, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, defer: boolean): Promise<Tensor | PartialSums> {
+    if (defer && this.tp === NO_REDUCE) return linearDeferred(rec, x, w, bias, out, { mode: this.linearMode });
+    linear(rec, x, w, bias, out, { mode: this.linearMode }); // out: partial sum under TP
+    await this.tp.reduce(rec, out);
+    return out;
+  }
+
+  // normed: [T, H] -> out: [T, H] (or the o_proj's partial sums)
+  private async attentionBlock(rec: Recorder, layer: number, lw: LayerWeights, x: ForwardInputs, out: Tensor): Promise<Tensor | PartialSums> {
     const c = this.config;
     const T = x.numTokens;
     const normed = rows(this.a.normed, T);
@@ -138,18 +153,16 @@ export class LlamaModel {
     rotary(rec, q3, k3, x.positions, this.cosSin, { style: 'neox', rotaryDim: c.headDim });
     const attn = rows(this.a.attn, T);
     await this.attention.forward(rec, layer, q3, k3, v3, reshape(attn, [T, c.numHeads, c.headDim]));
-    linear(rec, attn, lw.o, lw.oBias, out, { mode: this.linearMode }); // out: [T, H] (partial sum under TP)
-    await this.tp.reduce(rec, out);
+    return this.blockLinear(rec, attn, lw.o, lw.oBias, out, true); // out: [T, H]
   }
 
-  // normed: [T, H] -> out: [T, H]
-  private async mlpBlock(rec: Recorder, lw: LayerWeights, T: number, out: Tensor): Promise<void> {
+  // normed: [T, H] -> out: [T, H] (or, with `defer`, the down projection's partial sums)
+  private async mlpBlock(rec: Recorder, lw: LayerWeights, T: number, out: Tensor, defer: boolean): Promise<Tensor | PartialSums> {
     const gateUp = rows(this.a.gateUp, T);
     const act = rows(this.a.act, T);
-    linear(rec, rows(this.a.normed, T), lw.gateUp, null, gateUp, { mode: this.linearMode }); // [T, 2I]
-    siluAndMul(rec, gateUp, act); // [T, I]
-    linear(rec, act, lw.down, null, out, { mode: this.linearMode }); // [T, H] (partial sum under TP)
-    await this.tp.reduce(rec, out);
+    const gu = linearDeferred(rec, rows(this.a.normed, T), lw.gateUp, null, gateUp, { mode: this.linearMode }); // [T, 2I]
+    siluAndMul(rec, gu, act); // [T, I]
+    return this.blockLinear(rec, act, lw.down, null, out, defer); // [T, H]
   }
 }
 
