@@ -37,6 +37,13 @@ const SHAPES: Shape[] = [
   { name: 'qwen2.5 down', K: 18944, N: 3584, bias: false, f32: false },
   { name: 'qwen2.5 lm_head', K: 3584, N: 152064, bias: false, f32: true },
 ];
+// PROBE_SHAPES='name:K:N[:bias][:f32],…' replaces the list (experiments on other shapes).
+if (process.env.PROBE_SHAPES) {
+  SHAPES.splice(0, SHAPES.length, ...process.env.PROBE_SHAPES.split(',').map((d) => {
+    const [name, K, N, ...flags] = d.split(':');
+    return { name, K: Number(K), N: Number(N), bias: flags.includes('bias'), f32: flags.includes('f32') };
+  }));
+}
 const pick = new RegExp(process.argv[2] ?? '.');
 const MS = (process.argv[3] ?? '1,2,4,8,16,24,32,48,64,80,96,112,128,160,192,256,384,512').split(',').map(Number);
 const forcedTiles = process.argv[4]?.split(',');
@@ -123,7 +130,7 @@ for (const s of SHAPES) {
           await busy(run, 1500);
           warmed = true;
         }
-        await busy(run, 20);
+        await busy(run, Number(process.env.PROBE_WARM_MS ?? 20));
         const one = await sustained(run, 3);
         const reps = Math.max(3, Math.min(200, Math.round(2e6 / one)));
         const ns = await sustained(run, reps);
