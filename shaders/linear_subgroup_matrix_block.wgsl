@@ -43,8 +43,12 @@ const BK = 32u;
 //#else
 const BK = 64u;
 //#endif
-const WG = 256u;
-const SGN = 4u;                 // subgroups over n (2 over m)
+//#if WG128
+const WG = 128u;                // 4 subgroups, all over n: a subgroup owns BM×32 (BM64 only)
+//#else
+const WG = 256u;                // 8 subgroups, 2 over m × 4 over n: a subgroup owns BM/2×32
+//#endif
+const SGN = 4u;                 // subgroups over n
 const LDS = BK + 8u;            // staged row stride in f16
 const C8 = BK / 8u;             // vec4 per staged row
 const MAX_SUBGROUPS = 8u;
@@ -159,72 +163,38 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let kBeg = 0u;
   let K = p.K;
 //#endif
-  let am = (sg / SGN) * (BM / 2u);                 // the subgroup's rows and columns in the block
+  let am = (sg / SGN) * (BM * 32u * SGN / WG);    // the subgroup's rows and columns in the block
   let bn = (sg % SGN) * 32u;
   // This invocation's vec4s of a k-step: row lid / C8 + l·WG / C8, k-vector lid % C8 (x: BM·C8/WG of them,
-  // w: 128·C8/WG; 4 each with BK 64 and BM 128, x 2 with BM64; halved under EMULATE; XL1: x 1, set by the
-  // wrapper for BM64 under EMULATE).
+  // w: 128·C8/WG; lib/linear_block_load says which registers by the wrapper's X1/X2/W2/W8 defines).
   let r0 = lid / C8;
   let rs = WG / C8;
   let kq = lid % C8;
   let kc0 = kBeg / 8u + kq;
 
   var c00 = MatC(); var c01 = MatC(); var c10 = MatC(); var c11 = MatC();
-//#if !BM64
+//#if !R2
   var c20 = MatC(); var c21 = MatC(); var c30 = MatC(); var c31 = MatC();
 //#endif
 //#if !PAR
   var t00 = Lane8(); var t01 = Lane8(); var t10 = Lane8(); var t11 = Lane8();
-//#if !BM64
+//#if !R2
   var t20 = Lane8(); var t21 = Lane8(); var t30 = Lane8(); var t31 = Lane8();
 //#endif
 //#endif
   // Registers holding the next k-step (explicit variables: no private arrays in the loop).
-  var xa0 = xAt(mB + r0, kc0); var xa1 = vec4<u32>(); var xa2 = vec4<u32>(); var xa3 = vec4<u32>();
-  var wb0 = wAt(nB + r0, kc0); var wb1 = wAt(nB + r0 + rs, kc0); var wb2 = vec4<u32>(); var wb3 = vec4<u32>();
-//#if !XL1
-  xa1 = xAt(mB + r0 + rs, kc0);
-//#endif
-//#if !BM64
-//#if !EMULATE
-  xa2 = xAt(mB + r0 + 2u * rs, kc0); xa3 = xAt(mB + r0 + 3u * rs, kc0);
-//#endif
-//#endif
-//#if !EMULATE
-  wb2 = wAt(nB + r0 + 2u * rs, kc0); wb3 = wAt(nB + r0 + 3u * rs, kc0);
-//#endif
+  var xa0 = vec4<u32>(); var xa1 = vec4<u32>(); var xa2 = vec4<u32>(); var xa3 = vec4<u32>();
+  var wb0 = vec4<u32>(); var wb1 = vec4<u32>(); var wb2 = vec4<u32>(); var wb3 = vec4<u32>();
+  var wb4 = vec4<u32>(); var wb5 = vec4<u32>(); var wb6 = vec4<u32>(); var wb7 = vec4<u32>();
+  //#include linear_block_load
   for (var k0 = kBeg; k0 < K; k0 += BK) {
     workgroupBarrier();                            // the previous k-step's matrix loads are done
-    putA(stageOff(lid, 0u), xa0);
-    putB(stageOff(lid, 0u), wb0); putB(stageOff(lid, 1u), wb1);
-//#if !XL1
-    putA(stageOff(lid, 1u), xa1);
-//#endif
-//#if !BM64
-//#if !EMULATE
-    putA(stageOff(lid, 2u), xa2); putA(stageOff(lid, 3u), xa3);
-//#endif
-//#endif
-//#if !EMULATE
-    putB(stageOff(lid, 2u), wb2); putB(stageOff(lid, 3u), wb3);
-//#endif
+    //#include linear_block_put
     workgroupBarrier();
     let kn = k0 + BK;
     if (kn < K) {
-      let kc = kn / 8u + kq;
-      xa0 = xAt(mB + r0, kc);
-      wb0 = wAt(nB + r0, kc); wb1 = wAt(nB + r0 + rs, kc);
-//#if !XL1
-      xa1 = xAt(mB + r0 + rs, kc);
-//#endif
-//#if !BM64
-//#if !EMULATE
-      xa2 = xAt(mB + r0 + 2u * rs, kc); xa3 = xAt(mB + r0 + 3u * rs, kc);
-//#endif
-//#endif
-//#if !EMULATE
-      wb2 = wAt(nB + r0 + 2u * rs, kc); wb3 = wAt(nB + r0 + 3u * rs, kc);
-//#endif
+      let kc0 = kn / 8u + kq;
+      //#include linear_block_load
     }
     // The four 16-wide k-steps of BK = 64 written out (as a runtime loop they cost half the speed;
     // //#if, not `if (BK > 32u)`: a constant branch still splits the code the driver schedules).
@@ -232,7 +202,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 0u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 0u, LDS);
       let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 0u, LDS); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDS + 0u, LDS);
       c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
-//#if !BM64
+//#if !R2
       let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 0u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 0u, LDS);
       c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
 //#endif
@@ -241,7 +211,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 16u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 16u, LDS);
       let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 16u, LDS); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDS + 16u, LDS);
       c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
-//#if !BM64
+//#if !R2
       let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 16u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 16u, LDS);
       c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
 //#endif
@@ -251,7 +221,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 32u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 32u, LDS);
       let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 32u, LDS); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDS + 32u, LDS);
       c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
-//#if !BM64
+//#if !R2
       let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 32u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 32u, LDS);
       c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
 //#endif
@@ -260,7 +230,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDS + 48u, LDS); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDS + 48u, LDS);
       let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDS + 48u, LDS); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDS + 48u, LDS);
       c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01); c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
-//#if !BM64
+//#if !R2
       let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDS + 48u, LDS); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDS + 48u, LDS);
       c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21); c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
 //#endif
@@ -290,7 +260,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       workgroupBarrier();
       t11.a += v.a; t11.b += v.b;
       c00 = MatC(); c01 = MatC(); c10 = MatC(); c11 = MatC();
-//#if !BM64
+//#if !R2
       subgroupMatrixStore<row_major>(&cs, sg * 256u, c20, 16u);
       workgroupBarrier();
       v = csLane(sg, ln);
@@ -324,7 +294,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (n0 < p.N) {
     subgroupMatrixStore<row_major>(&part, o, c00, p.N);
     subgroupMatrixStore<row_major>(&part, o + 16u * p.N, c10, p.N);
-//#if !BM64
+//#if !R2
     subgroupMatrixStore<row_major>(&part, o + 32u * p.N, c20, p.N);
     subgroupMatrixStore<row_major>(&part, o + 48u * p.N, c30, p.N);
 //#endif
@@ -332,7 +302,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   if (n0 + 16u < p.N) {
     subgroupMatrixStore<row_major>(&part, o + 16u, c01, p.N);
     subgroupMatrixStore<row_major>(&part, o + 16u + 16u * p.N, c11, p.N);
-//#if !BM64
+//#if !R2
     subgroupMatrixStore<row_major>(&part, o + 16u + 32u * p.N, c21, p.N);
     subgroupMatrixStore<row_major>(&part, o + 16u + 48u * p.N, c31, p.N);
 //#endif
@@ -340,7 +310,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 //#else
   emit(t00, ln, m0, n0); emit(t01, ln, m0, n0 + 16u);
   emit(t10, ln, m0 + 16u, n0); emit(t11, ln, m0 + 16u, n0 + 16u);
-//#if !BM64
+//#if !R2
   emit(t20, ln, m0 + 32u, n0); emit(t21, ln, m0 + 32u, n0 + 16u);
   emit(t30, ln, m0 + 48u, n0); emit(t31, ln, m0 + 48u, n0 + 16u);
 //#endif
