@@ -43,11 +43,7 @@ const BK = 32u;
 //#else
 const BK = 64u;
 //#endif
-//#if WG128
-const WG = 128u;                // 4 subgroups, all over n: a subgroup owns BM×32 (BM64 only)
-//#else
 const WG = 256u;                // 8 subgroups, 2 over m × 4 over n: a subgroup owns BM/2×32
-//#endif
 const SGN = 4u;                 // subgroups over n
 const LDS = BK + 8u;            // staged row stride in f16
 const C8 = BK / 8u;             // vec4 per staged row
@@ -163,10 +159,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let kBeg = 0u;
   let K = p.K;
 //#endif
-  let am = (sg / SGN) * (BM * 32u * SGN / WG);    // the subgroup's rows and columns in the block
+  let am = (sg / SGN) * (BM / 2u);                 // the subgroup's rows and columns in the block
   let bn = (sg % SGN) * 32u;
   // This invocation's vec4s of a k-step: row lid / C8 + l·WG / C8, k-vector lid % C8 (x: BM·C8/WG of them,
-  // w: 128·C8/WG; lib/linear_block_load says which registers by the wrapper's X1/X2/W2/W8 defines).
+  // w: 128·C8/WG; lib/linear_block_load says which registers by the wrapper's X1/X2/W2 defines).
   let r0 = lid / C8;
   let rs = WG / C8;
   let kq = lid % C8;
@@ -185,7 +181,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   // Registers holding the next k-step (explicit variables: no private arrays in the loop).
   var xa0 = vec4<u32>(); var xa1 = vec4<u32>(); var xa2 = vec4<u32>(); var xa3 = vec4<u32>();
   var wb0 = vec4<u32>(); var wb1 = vec4<u32>(); var wb2 = vec4<u32>(); var wb3 = vec4<u32>();
-  var wb4 = vec4<u32>(); var wb5 = vec4<u32>(); var wb6 = vec4<u32>(); var wb7 = vec4<u32>();
   //#include linear_block_load
   for (var k0 = kBeg; k0 < K; k0 += BK) {
     workgroupBarrier();                            // the previous k-step's matrix loads are done

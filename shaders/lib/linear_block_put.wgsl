@@ -1,5 +1,5 @@
 // One k-step of linear_subgroup_matrix_block's operands from registers into workgroup memory (the
-// registers lib/linear_block_load filled, under the same X1/X2/W2/W8 defines).
+// registers lib/linear_block_load filled, under the same X1/X2/W2 defines).
 putA(stageOff(lid, 0u), xa0);
 //#if !X1
 putA(stageOff(lid, 1u), xa1);
@@ -10,7 +10,4 @@ putA(stageOff(lid, 2u), xa2); putA(stageOff(lid, 3u), xa3);
 putB(stageOff(lid, 0u), wb0); putB(stageOff(lid, 1u), wb1);
 //#if !W2
 putB(stageOff(lid, 2u), wb2); putB(stageOff(lid, 3u), wb3);
-//#endif
-//#if W8
-putB(stageOff(lid, 4u), wb4); putB(stageOff(lid, 5u), wb5); putB(stageOff(lid, 6u), wb6); putB(stageOff(lid, 7u), wb7);
 //#endif

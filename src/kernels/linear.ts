@@ -35,8 +35,7 @@ export interface LinearOptions {
   readonly variant?: LinearVariantName;
   /**
    * Forces the tensor-core schedule: 'D1'/'D2'[m<SGM>n<SGN>] (direct kernel), 'stream' (M ≤ 64),
-   * 'par64'/'par64w'/'par128' (block tiles, segments side by side; par64w: 4 subgroups of 64×32),
-   * 'block' (block tiles, segments in turn),
+   * 'par64'/'par128' (block tiles, segments side by side), 'block' (block tiles, segments in turn),
    * or S1…S8, M1…M8, B (staged kernel).
    * Tuning and tests only; never changes the order, hence the bits.
    */
@@ -202,9 +201,7 @@ export function planLinear(
     expect(M <= STREAM_MAX_ROWS, `linear: tile stream takes M <= ${STREAM_MAX_ROWS}, got ${M}`);
     return planStream(t, defines);
   }
-  if (K % 64 === 0 && N % 16 === 0 && (tile === 'par64' || tile === 'par64w' || tile === 'par128')) {
-    return planBlock(t, defines, tile === 'par128' ? 128 : 64, true, tile === 'par64w' ? 128 : 256);
-  }
+  if (K % 64 === 0 && N % 16 === 0 && (tile === 'par64' || tile === 'par128')) return planBlock(t, defines, tile === 'par64' ? 64 : 128, true);
   if (K % 64 === 0 && (tile === 'block' || (tile === undefined && M >= BLOCK_MIN_ROWS))) return planBlock(t, defines, 128, false);
   // The direct kernel's 16×16 loads of w must not cross w's end: N and K multiples of 16 (every real model).
   if (K % 16 === 0 && N % 16 === 0 && (opts.tile === undefined || opts.tile.startsWith('D'))) {
@@ -308,17 +305,16 @@ function planStream(t: TensorCoreSizes, defines: string[]): LinearPlan {
  * == 0): one workgroup per (tile, segment) writes the segment's partials; linear_fold adds them up with the
  * bias (decode batches: tiles × segments workgroups fill the GPU where tiles alone would not).
  */
-function planBlock(t: TensorCoreSizes, defines: string[], bm: 64 | 128, par: boolean, wg: 128 | 256 = 256): LinearPlan {
-  expect(wg === 256 || bm === 64, 'linear: 128-invocation blocks are 64 rows high');
+function planBlock(t: TensorCoreSizes, defines: string[], bm: 64 | 128, par: boolean): LinearPlan {
   const d = [...defines.filter((x) => x === 'EMULATE' || !par), ...(bm === 64 ? ['BM64'] : []), ...(par ? ['PAR'] : [])];
-  // vec4 loads per invocation per k-step (BK 64, or 32 emulated): x BM·BK/8/wg, w 128·BK/8/wg.
+  // vec4 loads per invocation per k-step (BK 64, or 32 emulated; 256 invocations): x BM·BK/8/256, w 128·BK/8/256.
+  // (A 128-invocation variant with 64×32 per subgroup, 0.75 matrix loads per multiply-accumulate instead of 1,
+  // ran 4-6% slower than 'par64' on every decode shape: bench/RESULTS.md, session 7.)
   const c8 = t.variant === 'subgroup-matrix-emulated' ? 4 : 8;
-  const xl = (bm * c8) / wg;
-  const wl = (128 * c8) / wg;
-  d.push(...(xl === 1 ? ['X1'] : xl === 2 ? ['X2'] : []), ...(wl === 2 ? ['W2'] : wl === 8 ? ['W8'] : []));
-  if (wg === 128) d.push('WG128');
-  else if (bm === 64) d.push('R2'); // subgroups of 32 rows: 2 row tiles each
-  const schedule = `${par ? 'par' : 'block'} ${bm}x128${wg === 128 ? ' wg128' : ''}`;
+  const xl = (bm * c8) / 256;
+  d.push(...(xl === 1 ? ['X1'] : xl === 2 ? ['X2'] : []), ...(c8 === 4 ? ['W2'] : []));
+  if (bm === 64) d.push('R2'); // subgroups of 32 rows: 2 row tiles each
+  const schedule = `${par ? 'par' : 'block'} ${bm}x128`;
   const plan = tiledPlan(t, bm, 128, 'linear_subgroup_matrix_block', schedule, d);
   if (!par) return plan;
   const tilesM = Math.ceil(t.M / bm);
