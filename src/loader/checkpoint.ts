@@ -129,17 +129,16 @@ function indexTensors(dir: string, files: readonly SafetensorsFile[], weightMap:
       const other = index.get(name);
       if (other) throw new CheckpointError(f.path, `tensor '${name}' is also in ${other.path}; a tensor must be in exactly one shard`, name);
       index.set(name, f);
-      const listed = weightMap?.get(name);
-      if (weightMap && listed === undefined) throw new CheckpointError(f.path, `tensor '${name}' is not listed in ${indexPath}'s weight_map`, name);
-      if (weightMap && f.path !== join(dir, listed!)) {
-        throw new CheckpointError(indexPath, `weight_map['${name}'] names ${listed} but the tensor is in ${f.path}`, `weight_map['${name}']`);
-      }
     }
   }
-  if (weightMap) {
-    for (const [name, shard] of weightMap) {
-      if (!index.has(name)) throw new CheckpointError(indexPath, `tensor '${name}' listed in weight_map is not in ${shard}`, `weight_map['${name}']`);
-    }
+  if (!weightMap) return index;
+  for (const [name, f] of index) {
+    const listed = weightMap.get(name);
+    if (listed === undefined) throw new CheckpointError(f.path, `tensor '${name}' is not listed in ${indexPath}'s weight_map`, name);
+    if (f.path !== join(dir, listed)) throw new CheckpointError(indexPath, `weight_map['${name}'] names ${listed} but the tensor is in ${f.path}`, `weight_map['${name}']`);
+  }
+  for (const [name, shard] of weightMap) {
+    if (!index.has(name)) throw new CheckpointError(indexPath, `tensor '${name}' listed in weight_map is not in ${shard}`, `weight_map['${name}']`);
   }
   return index;
 }

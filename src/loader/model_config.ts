@@ -79,7 +79,7 @@ export function parseModelConfig(raw: Json, file = 'config.json'): ModelConfig {
   if (numHeads % numKvHeads !== 0) {
     throw new ModelConfigError(file, `num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`, 'num_key_value_heads');
   }
-  if (headDim % 32 !== 0) throw new ModelConfigError(file, `head_dim ${headDim} is not supported (use a multiple of 32; 64 and 128 are tuned)`, 'head_dim');
+  if (headDim !== 64 && headDim !== 128) throw new ModelConfigError(file, `head_dim ${headDim} is not supported (the prefill attention kernel takes 64 or 128)`, 'head_dim');
   const act = f.str('hidden_act', 'silu');
   if (act !== 'silu') throw new ModelConfigError(file, `hidden_act '${act}' is not supported (only silu)`, 'hidden_act');
   const partial = f.num('partial_rotary_factor', 1, 0, Infinity);

@@ -127,22 +127,21 @@ function parseMetadata(path: string, raw: unknown): Record<string, string> {
  */
 function checkLayout(path: string, tensors: TensorInfo[], dataStart: number, fileSize: number): void {
   const sorted = [...tensors].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let at = dataStart;
-  let prev: TensorInfo | undefined;
-  for (const t of sorted) {
-    const rel = (x: number) => x - dataStart;
-    if (t.begin < at && prev) {
+  const rel = (x: number) => x - dataStart;
+  for (let i = 1; i < sorted.length; i++) {
+    const [a, b] = [sorted[i - 1], sorted[i]];
+    if (b.begin < a.end) {
       throw new CheckpointError(
         path,
-        `corrupt header: tensor '${t.name}' (data_offsets [${rel(t.begin)}, ${rel(t.end)}]) overlaps tensor '${prev.name}' ([${rel(prev.begin)}, ${rel(prev.end)}]); every tensor needs its own bytes`,
-        t.name,
+        `corrupt header: tensor '${b.name}' (data_offsets [${rel(b.begin)}, ${rel(b.end)}]) overlaps tensor '${a.name}' ([${rel(a.begin)}, ${rel(a.end)}]); every tensor needs its own bytes`,
+        b.name,
       );
     }
-    if (t.begin > at) {
-      throw new CheckpointError(path, `corrupt header: bytes [${rel(at)}, ${rel(t.begin)}) of the data section before tensor '${t.name}' belong to no tensor`, t.name);
-    }
+  }
+  let at = dataStart;
+  for (const t of sorted) {
+    if (t.begin > at) throw new CheckpointError(path, `corrupt header: bytes [${rel(at)}, ${rel(t.begin)}) of the data section before tensor '${t.name}' belong to no tensor`, t.name);
     at = t.end;
-    prev = t;
   }
   if (at !== fileSize) throw new CheckpointError(path, `corrupt file: ${fileSize - at} bytes after the last tensor's data`);
 }

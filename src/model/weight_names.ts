@@ -1,5 +1,5 @@
 // Which tensors a checkpoint must hold for a ModelConfig, and the check that it holds exactly
-// those. transformers only warns about unexpected tensors and initialises missing ones at
+// those, with the config's shapes and a dtype tknp loads (before anything is read or uploaded). transformers only warns about unexpected tensors and initialises missing ones at
 // random; tknp refuses both, because either means config.json does not describe the weights: a
 // num_hidden_layers below the checkpoint's layers silently cuts the model short, a bias or norm
 // the config does not declare would be dropped, a missing tensor has no value to load.
@@ -16,16 +16,27 @@ const IGNORED = /(^|\.)rotary_emb\.inv_freq$/;
 /** How many names an error lists before "and N more". */
 const SHOW = 4;
 
-/** Every tensor name the model loads from a checkpoint for `c` (lm_head optional when tied). */
-export function expectedWeightNames(c: ModelConfig): { required: Set<string>; optional: Set<string> } {
-  const required = new Set<string>(['model.embed_tokens.weight', 'model.norm.weight']);
-  const optional = new Set<string>();
-  (c.tieWordEmbeddings ? optional : required).add('lm_head.weight');
+/** Every tensor the model loads from a checkpoint for `c`, with its shape (lm_head optional when tied). */
+export function expectedWeights(c: ModelConfig): { required: Map<string, number[]>; optional: Map<string, number[]> } {
+  const H = c.hiddenSize;
+  const I = c.intermediateSize;
+  const qDim = c.numHeads * c.headDim;
+  const kvDim = c.numKvHeads * c.headDim;
+  const required = new Map<string, number[]>([
+    ['model.embed_tokens.weight', [c.vocabSize, H]],
+    ['model.norm.weight', [H]],
+  ]);
+  const optional = new Map<string, number[]>();
+  (c.tieWordEmbeddings ? optional : required).set('lm_head.weight', [c.vocabSize, H]);
   for (let i = 0; i < c.numLayers; i++) {
     const n = layerTensorNames(i);
-    for (const key of ['inputNorm', 'q', 'k', 'v', 'o', 'postNorm', 'gate', 'up', 'down'] as const) required.add(n[key]);
-    if (c.qkvBias) for (const key of ['qBias', 'kBias', 'vBias'] as const) required.add(n[key]);
-    if (c.oBias) required.add(n.oBias);
+    const shapes: [string, number[]][] = [
+      [n.inputNorm, [H]], [n.q, [qDim, H]], [n.k, [kvDim, H]], [n.v, [kvDim, H]], [n.o, [H, qDim]],
+      [n.postNorm, [H]], [n.gate, [I, H]], [n.up, [I, H]], [n.down, [H, I]],
+    ];
+    if (c.qkvBias) shapes.push([n.qBias, [qDim]], [n.kBias, [kvDim]], [n.vBias, [kvDim]]);
+    if (c.oBias) shapes.push([n.oBias, [H]]);
+    for (const [name, shape] of shapes) required.set(name, shape);
   }
   return { required, optional };
 }
@@ -45,17 +56,28 @@ function maxLayer(names: Iterable<string>): number {
   return max;
 }
 
+/** What checkWeights needs to know of a checkpoint tensor. */
+export interface WeightEntry {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  /** The shard holding it, for messages. */
+  readonly file: string;
+}
+
+const DTYPES = new Set(['F16', 'BF16', 'F32']);
+
 /**
- * Refuses a checkpoint whose tensor names differ from what `c` needs; `fileOf` names the shard
- * of a tensor, `configFile` is config.json (named when the layer count is what differs).
+ * Refuses a checkpoint whose tensors differ from what `c` needs: a missing or unexpected name, a
+ * shape other than the config's, a dtype tknp does not load. `configFile` is named when the
+ * layer count is what differs.
  */
-export function checkWeightNames(names: Iterable<string>, c: ModelConfig, fileOf: (name: string) => string, dir: string, configFile: string): void {
-  const { required, optional } = expectedWeightNames(c);
-  const present = [...names];
-  const have = new Set(present);
-  const missing = [...required].filter((n) => !have.has(n));
-  const unexpected = present.filter((n) => !required.has(n) && !optional.has(n) && !IGNORED.test(n)).sort();
-  const layers = maxLayer(present) + 1;
+export function checkWeights(entries: readonly WeightEntry[], c: ModelConfig, dir: string, configFile: string): void {
+  const { required, optional } = expectedWeights(c);
+  const have = new Map(entries.map((e) => [e.name, e]));
+  const missing = [...required.keys()].filter((n) => !have.has(n));
+  const unexpected = entries.map((e) => e.name).filter((n) => !required.has(n) && !optional.has(n) && !IGNORED.test(n)).sort();
+  const layers = maxLayer(have.keys()) + 1;
   if (layers !== c.numLayers && (missing.length || unexpected.length)) {
     throw new CheckpointError(
       configFile,
@@ -66,10 +88,18 @@ export function checkWeightNames(names: Iterable<string>, c: ModelConfig, fileOf
   if (missing.length) throw new CheckpointError(dir, `missing tensor${missing.length > 1 ? 's' : ''} ${list(missing)} that config.json's model needs`, missing[0]);
   if (unexpected.length) {
     throw new CheckpointError(
-      fileOf(unexpected[0]),
+      have.get(unexpected[0])!.file,
       `unexpected tensor${unexpected.length > 1 ? 's' : ''} ${list(unexpected)}: config.json's ${c.architecture} model has no such weight${unexpected.length > 1 ? 's' : ''} (a different architecture, or a config that does not match the checkpoint)`,
       unexpected[0],
     );
+  }
+  for (const e of entries) {
+    const shape = required.get(e.name) ?? optional.get(e.name);
+    if (!shape) continue;
+    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+      throw new CheckpointError(e.file, `tensor '${e.name}' has shape [${e.shape}], expected [${shape}] from config.json`, e.name);
+    }
+    if (!DTYPES.has(e.dtype)) throw new CheckpointError(e.file, `tensor '${e.name}' has dtype ${e.dtype}; expected F16, BF16 or F32`, e.name);
   }
 }
 
@@ -77,7 +107,8 @@ export function checkWeightNames(names: Iterable<string>, c: ModelConfig, fileOf
 export async function openModelCheckpoint(dir: string, c: ModelConfig): Promise<Checkpoint> {
   const ckpt = await Checkpoint.open(dir);
   try {
-    checkWeightNames(ckpt.names(), c, (n) => ckpt.fileOf(n), dir, join(dir, 'config.json'));
+    const entries = [...ckpt.names()].map((name) => ({ ...ckpt.info(name), file: ckpt.fileOf(name) }));
+    checkWeights(entries, c, dir, join(dir, 'config.json'));
     return ckpt;
   } catch (e) {
     await ckpt.close();
