@@ -23,7 +23,7 @@ const MiB = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
 export function plainFileName(name: unknown, source: string, field: string): string {
   const bad = (why: string) => new ModelFileError(source, `${field} ${JSON.stringify(name)} ${why}`, field);
   if (typeof name !== 'string' || name.length === 0) throw bad('must be a non-empty file name');
-  if (isAbsolute(name) || name.startsWith('/') || /^[A-Za-z]:/.test(name)) throw bad('is an absolute path; shard names must be file names inside the model directory');
+  if (isAbsolute(name) || /^[A-Za-z]:/.test(name)) throw bad('is an absolute path; shard names must be file names inside the model directory');
   if (name.includes('/') || name.includes('\\')) throw bad('contains a path separator; shard names must be file names inside the model directory');
   if (name === '.' || name === '..') throw bad('is not a file name');
   if (name.includes('\0')) throw bad('contains a NUL character');
