@@ -1,21 +1,20 @@
 // LLMEngine: requests in, tokens and text out. Owns the step loop: schedule → execute on the
 // ranks → update the scheduler → detokenize, check stop strings, report. Like vLLM's
 // LLMEngine: addRequest / step / abortRequest; `LLM` (llm.ts) wraps it for batch use.
-import { join } from 'node:path';
-import { existsSync, readFileSync } from 'node:fs';
 import type { SamplingRow } from '../kernels/sampling.js';
 import { flattenSchedulerOutput } from '../scheduler/scheduler_output.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { RequestError, RequestStatus, type FinishedStatus, type Request } from '../scheduler/request.js';
 import { IncrementalDetokenizer } from '../tokenizer/detokenizer.js';
-import { Tokenizer, type ChatMessage } from '../tokenizer/tokenizer.js';
+import type { ChatMessage, Tokenizer } from '../tokenizer/tokenizer.js';
 import { resolveEngineConfig, type EngineConfig } from './config.js';
 import type { Executor } from './executor.js';
 import { createExecutor } from './executor_factory.js';
+import { checkModel } from './model_check.js';
 import {
   createSeedSource,
-  generationConfigDefaults,
   normalizeSamplingParams,
+  SamplingParamsError,
   type GenerationConfigDefaults,
   type SamplingParams,
   type SamplingParamsInput,
@@ -88,12 +87,15 @@ export class LLMEngine {
 
   static async create(input: Partial<EngineConfig> & { model: string }): Promise<LLMEngine> {
     const config = resolveEngineConfig(input);
-    const executor = await createExecutor(config);
+    const model = await checkModel(config);
+    let executor: Executor;
     try {
-      const mc = executor.modelConfig;
-      const tokenizer = Tokenizer.load(config.model, mc.eosTokenIds);
-      const genPath = join(config.model, 'generation_config.json');
-      const generation = existsSync(genPath) ? generationConfigDefaults(JSON.parse(readFileSync(genPath, 'utf8')) as Record<string, unknown>) : {};
+      executor = await createExecutor(config);
+    } catch (e) {
+      model.tokenizer.close();
+      throw e;
+    }
+    try {
       const scheduler = new Scheduler({
         tokenParallelSize: config.tokenParallelSize,
         numBlocksPerRank: executor.numBlocksPerRank,
@@ -102,8 +104,9 @@ export class LLMEngine {
         maxModelLen: executor.maxModelLen,
       });
       if (!config.quiet) for (const l of executor.startupLog) process.stderr.write(`[tknp] ${l}\n`);
-      return new LLMEngine(config, tokenizer, executor, scheduler, generation);
+      return new LLMEngine(config, model.tokenizer, executor, scheduler, model.generationDefaults);
     } catch (e) {
+      model.tokenizer.close();
       await executor.shutdown();
       throw e;
     }
@@ -122,12 +125,15 @@ export class LLMEngine {
 
   /**
    * Queues a request. Throws a named error (SamplingParamsError, RequestError,
-   * EngineRequestError) without touching any request already accepted.
+   * EngineRequestError, ChatTemplateError) without touching any request already accepted.
    */
   addRequest(prompt: PromptInput, params: SamplingParamsInput = {}, requestId = `req-${this.nextId++}`): string {
     const sp = normalizeSamplingParams(params, this.generationDefaults, this.seedSource);
-    const ids = this.promptTokenIds(prompt);
     const vocab = this.modelConfig.vocabSize;
+    sp.stopTokenIds.forEach((t, i) => {
+      if (t >= vocab) throw new SamplingParamsError(`stopTokenIds[${i}]`, t, `is outside the vocabulary (0..${vocab - 1})`);
+    });
+    const ids = this.promptTokenIds(prompt);
     const bad = ids.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
     if (bad !== undefined) throw new RequestError(`request ${requestId}: token id ${bad} outside the vocabulary (0..${vocab - 1})`);
     if (this.live.has(requestId)) throw new RequestError(`request ${requestId} already exists`);
@@ -197,7 +203,7 @@ export class LLMEngine {
     flat.sampledRequestIds.forEach((id, i) => sampled.set(id, result.tokens[i]));
     this.stats.generatedTokens += sampled.size;
     if (result.logits) {
-      const V = this.modelConfig.vocabSize;
+      const V = result.logits.length / flat.sampledRequestIds.length; // the sampled vocabulary (lm_head's rows)
       outputs.logits = new Map(flat.sampledRequestIds.map((id, i) => [id, result.logits!.slice(i * V, (i + 1) * V)]));
     }
     const finished = new Set(this.scheduler.updateFromOutput(out, sampled).map((r) => r.requestId));
@@ -265,6 +271,7 @@ export class LLMEngine {
   }
 
   async shutdown(): Promise<void> {
+    this.tokenizer.close();
     await this.executor.shutdown();
   }
 }

@@ -16,7 +16,7 @@ export class SamplingParamsError extends Error {
   constructor(
     readonly field: string,
     readonly value: unknown,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`sampling parameter ${field}=${show(value)}: ${reason}`);
   }

@@ -72,6 +72,9 @@ export class Gpu {
     this.pool = new BufferPool(device);
     this.bindGroups = new BindGroupCache(device);
     device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
+      // Handled here (thrown at the next flush): without preventDefault, Dawn also prints the
+      // error to stdout, which is for generated text and --json only.
+      ev.preventDefault();
       this.pending.push(toNamedError(ev.error, 'uncaptured GPU error'));
     };
     void device.lost.then((info) => {

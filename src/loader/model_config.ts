@@ -1,6 +1,10 @@
 // config.json → ModelConfig: the one readonly description of a model's shapes, validated
-// once by a pure function that throws a named error for anything unsupported or out of range.
+// once by a pure function that throws a named error for anything unsupported, of the wrong
+// type or out of range. Every field tknp reads is type-checked (a number written as a string
+// is refused, not converted); fields tknp does not read are ignored, as transformers does.
+// Defaults are transformers' for the architecture.
 import { ModelConfigError, UnsupportedArchitectureError } from './errors.js';
+import { JsonFields } from './json_fields.js';
 
 export type Architecture = 'llama' | 'mistral' | 'qwen2';
 
@@ -25,14 +29,18 @@ export interface ModelConfig {
   readonly vocabSize: number;
   readonly rmsNormEps: number;
   readonly rope: RopeConfig;
-  /** Longest context the model supports (capped at sliding_window where one applies). */
+  /** Longest context the model supports (config.json's max_position_embeddings). */
   readonly maxPositionEmbeddings: number;
+  /**
+   * The sliding attention window where transformers applies one (Mistral's sliding_window; Qwen2's
+   * when use_sliding_window is set and some layer is past max_window_layers); null: full attention.
+   */
+  readonly slidingWindow: number | null;
   readonly tieWordEmbeddings: boolean;
   /** q/k/v projections carry a bias (Qwen2; Llama with attention_bias). */
   readonly qkvBias: boolean;
   /** o_proj carries a bias (Llama with attention_bias). */
   readonly oBias: boolean;
-  readonly mlpBias: boolean;
   readonly bosTokenId: number | null;
   readonly eosTokenIds: readonly number[];
   /** Storage dtype declared by the checkpoint ('float16', 'bfloat16', 'float32'). */
@@ -45,95 +53,131 @@ const ARCHITECTURES: Readonly<Record<string, Architecture>> = {
   Qwen2ForCausalLM: 'qwen2',
 };
 
+/** transformers' defaults per architecture for the fields whose default differs. */
+const DEFAULT_MAX_POSITIONS: Readonly<Record<Architecture, number>> = { llama: 2048, mistral: 131072, qwen2: 32768 };
+
 type Json = Record<string, unknown>;
 
 /** Validates a parsed config.json; `file` is used in error messages. */
 export function parseModelConfig(raw: Json, file = 'config.json'): ModelConfig {
-  const arch = ((raw.architectures as string[] | undefined) ?? [])[0];
-  const architecture = arch ? ARCHITECTURES[arch] : undefined;
+  const f = new JsonFields(raw, file, ModelConfigError);
+  const archs = raw.architectures;
+  if (!Array.isArray(archs) || archs.length === 0 || archs.some((a) => typeof a !== 'string')) {
+    throw new ModelConfigError(file, `field 'architectures' must be a non-empty list of class names (e.g. ["LlamaForCausalLM"]), got ${JSON.stringify(archs ?? null)}`, 'architectures');
+  }
+  const architecture = ARCHITECTURES[archs[0] as string];
   if (!architecture) {
-    throw new UnsupportedArchitectureError(
-      file,
-      `unsupported architecture ${JSON.stringify(arch ?? raw.model_type ?? null)}: tknp supports ${Object.keys(ARCHITECTURES).join(', ')}`,
-    );
+    throw new UnsupportedArchitectureError(file, `unsupported architecture ${JSON.stringify(archs[0])}: tknp supports ${Object.keys(ARCHITECTURES).join(', ')}`, 'architectures');
   }
-  const int = (key: string, def?: number, min = 1): number => {
-    const v = raw[key] ?? def;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      throw new ModelConfigError(file, `field '${key}' must be an integer >= ${min}, got ${JSON.stringify(raw[key] ?? null)}`);
-    }
-    return v;
-  };
-  const num = (key: string, def: number, lo: number, hi: number): number => {
-    const v = raw[key] ?? def;
-    if (typeof v !== 'number' || !(v > lo && v < hi)) {
-      throw new ModelConfigError(file, `field '${key}' must be a number in (${lo}, ${hi}), got ${JSON.stringify(raw[key])}`);
-    }
-    return v;
-  };
-  const hiddenSize = int('hidden_size');
-  const numHeads = int('num_attention_heads');
-  const numKvHeads = int('num_key_value_heads', numHeads);
-  const headDim = int('head_dim', Math.floor(hiddenSize / numHeads));
+  if (raw.quantization_config != null) {
+    throw new ModelConfigError(file, 'field \'quantization_config\' is set: quantized checkpoints are not supported (tknp loads float16, bfloat16 or float32 weights)', 'quantization_config');
+  }
+  const hiddenSize = f.int('hidden_size');
+  const numHeads = f.int('num_attention_heads');
+  const numKvHeads = f.int('num_key_value_heads', numHeads);
+  const headDim = f.int('head_dim', Math.floor(hiddenSize / numHeads));
   if (numHeads % numKvHeads !== 0) {
-    throw new ModelConfigError(file, `num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`);
+    throw new ModelConfigError(file, `num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`, 'num_key_value_heads');
   }
-  if (![64, 128].includes(headDim) && headDim % 32 !== 0) {
-    throw new ModelConfigError(file, `head_dim ${headDim} is not supported (use a multiple of 32; 64 and 128 are tuned)`);
-  }
-  const act = raw.hidden_act ?? 'silu';
-  if (act !== 'silu') throw new ModelConfigError(file, `hidden_act '${String(act)}' is not supported (only silu)`);
-  let maxPositionEmbeddings = int('max_position_embeddings', 4096);
-  const sliding = raw.sliding_window;
-  const slidingOn = architecture === 'qwen2' ? raw.use_sliding_window === true : true;
-  if (typeof sliding === 'number' && slidingOn && sliding < maxPositionEmbeddings) {
-    // Attention is exact only while the context fits the window: cap the model length.
-    maxPositionEmbeddings = sliding;
-  }
-  const attentionBias = raw.attention_bias === true;
-  const eos = raw.eos_token_id;
-  const eosTokenIds = eos == null ? [] : Array.isArray(eos) ? (eos as number[]) : [eos as number];
+  if (headDim !== 64 && headDim !== 128) throw new ModelConfigError(file, `head_dim ${headDim} is not supported (the prefill attention kernel takes 64 or 128)`, 'head_dim');
+  const act = f.str('hidden_act', 'silu');
+  if (act !== 'silu') throw new ModelConfigError(file, `hidden_act '${act}' is not supported (only silu)`, 'hidden_act');
+  const partial = f.num('partial_rotary_factor', 1, 0, Infinity);
+  if (partial !== 1) throw new ModelConfigError(file, `partial_rotary_factor ${partial} is not supported (tknp rotates the whole head)`, 'partial_rotary_factor');
+  const numLayers = f.int('num_hidden_layers');
+  const vocabSize = f.int('vocab_size');
+  const maxPositionEmbeddings = f.int('max_position_embeddings', DEFAULT_MAX_POSITIONS[architecture]);
+  // Llama has no biases unless attention_bias; Qwen2 always has q/k/v biases; Mistral never has any.
+  const attentionBias = architecture === 'llama' && f.bool('attention_bias', false);
+  if (architecture === 'llama' && f.bool('mlp_bias', false)) throw new ModelConfigError(file, 'mlp_bias true is not supported', 'mlp_bias');
+  const bos = f.tokenIds('bos_token_id', vocabSize);
+  if (bos.length > 1) throw new ModelConfigError(file, `field 'bos_token_id' must be one token id, got ${JSON.stringify(raw.bos_token_id)}`, 'bos_token_id');
+  const dtype = f.str('torch_dtype', f.str('dtype', 'float16'));
   return {
     architecture,
     hiddenSize,
-    intermediateSize: int('intermediate_size'),
-    numLayers: int('num_hidden_layers'),
+    intermediateSize: f.int('intermediate_size'),
+    numLayers,
     numHeads,
     numKvHeads,
     headDim,
-    vocabSize: int('vocab_size'),
-    rmsNormEps: num('rms_norm_eps', 1e-6, 0, 1),
+    vocabSize,
+    rmsNormEps: f.num('rms_norm_eps', 1e-6, 0, 1),
     rope: parseRope(raw, file, maxPositionEmbeddings),
     maxPositionEmbeddings,
-    tieWordEmbeddings: raw.tie_word_embeddings === true,
+    slidingWindow: slidingWindow(f, architecture, numLayers),
+    tieWordEmbeddings: f.bool('tie_word_embeddings', false),
     qkvBias: architecture === 'qwen2' || attentionBias,
-    oBias: architecture !== 'qwen2' && attentionBias,
-    mlpBias: raw.mlp_bias === true,
-    bosTokenId: typeof raw.bos_token_id === 'number' ? raw.bos_token_id : null,
-    eosTokenIds,
-    dtype: String(raw.torch_dtype ?? raw.dtype ?? 'float16'),
+    oBias: attentionBias,
+    bosTokenId: bos[0] ?? null,
+    eosTokenIds: f.tokenIds('eos_token_id', vocabSize),
+    dtype,
   };
+}
+
+/**
+ * The window transformers applies, or null. Mistral: sliding_window (transformers' default 4096
+ * when absent; null disables it). Qwen2: only with use_sliding_window, and only on layers from
+ * max_window_layers on (or those layer_types marks "sliding_attention"). Llama ignores the field.
+ */
+function slidingWindow(f: JsonFields, arch: Architecture, numLayers: number): number | null {
+  if (arch === 'llama') return null;
+  if (arch === 'mistral') return f.intOrNull('sliding_window', 1, 4096);
+  if (!f.bool('use_sliding_window', false)) return null;
+  const window = f.intOrNull('sliding_window', 1, 4096);
+  const types = f.raw.layer_types;
+  if (types != null) {
+    if (!Array.isArray(types) || types.length !== numLayers || types.some((t) => t !== 'full_attention' && t !== 'sliding_attention')) {
+      throw new ModelConfigError(f.file, `field 'layer_types' must list "full_attention" or "sliding_attention" for each of the ${numLayers} layers`, 'layer_types');
+    }
+    return types.includes('sliding_attention') ? window : null;
+  }
+  return f.int('max_window_layers', 28, 0) < numLayers ? window : null;
 }
 
 /** Reads rope settings from transformers 5's `rope_parameters` or the older `rope_theta` + `rope_scaling`. */
 function parseRope(raw: Json, file: string, maxPos: number): RopeConfig {
-  const params = (raw.rope_parameters ?? raw.rope_scaling ?? {}) as Json;
-  const theta = Number(params.rope_theta ?? raw.rope_theta ?? 10000);
-  const type = String(params.rope_type ?? params.type ?? 'default');
-  if (!(theta > 0)) throw new ModelConfigError(file, `rope_theta must be > 0, got ${theta}`);
+  const top = new JsonFields(raw, file, ModelConfigError);
+  const key = raw.rope_parameters != null ? 'rope_parameters' : 'rope_scaling';
+  const params = top.objectOrNull(key) ?? {};
+  const p = new JsonFields(params, file, ModelConfigError, `${key}.`);
+  const theta = params.rope_theta !== undefined ? p.num('rope_theta', 10000, 0, Infinity) : top.num('rope_theta', 10000, 0, Infinity);
+  const type = p.str('rope_type', p.str('type', 'default'));
   if (type !== 'default' && type !== 'linear' && type !== 'llama3') {
-    throw new ModelConfigError(file, `rope type '${type}' is not supported (default, linear, llama3)`);
+    throw new ModelConfigError(file, `rope type '${type}' is not supported (default, linear, llama3)`, `${key}.rope_type`);
   }
-  const factor = Number(params.factor ?? 1);
-  if (type !== 'default' && !(factor >= 1)) throw new ModelConfigError(file, `rope factor must be >= 1, got ${factor}`);
-  return {
-    theta,
-    type,
-    factor,
-    lowFreqFactor: Number(params.low_freq_factor ?? 1),
-    highFreqFactor: Number(params.high_freq_factor ?? 4),
-    originalMaxPositionEmbeddings: Number(params.original_max_position_embeddings ?? maxPos),
-  };
+  const factor = p.num('factor', 1, 0, Infinity);
+  if (type !== 'default' && !(factor >= 1)) throw new ModelConfigError(file, `field '${key}.factor' must be >= 1, got ${factor}`, `${key}.factor`);
+  const lowFreqFactor = p.num('low_freq_factor', 1, 0, Infinity);
+  const highFreqFactor = p.num('high_freq_factor', 4, 0, Infinity);
+  if (type === 'llama3' && !(highFreqFactor > lowFreqFactor)) {
+    throw new ModelConfigError(file, `llama3 rope needs high_freq_factor > low_freq_factor, got ${highFreqFactor} <= ${lowFreqFactor}`, `${key}.high_freq_factor`);
+  }
+  return { theta, type, factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: p.int('original_max_position_embeddings', maxPos) };
+}
+
+/**
+ * The longest prompt + output served: `requested` (--max-model-len), else the model's
+ * max_position_embeddings. Refused: a request beyond max_position_embeddings, and a length the
+ * kernels cannot serve exactly because it exceeds an active sliding window.
+ */
+export function resolveMaxModelLen(c: ModelConfig, requested: number | undefined, file = 'config.json'): number {
+  if (requested !== undefined && requested > c.maxPositionEmbeddings) {
+    throw new ModelConfigError(
+      file,
+      `--max-model-len ${requested} exceeds max_position_embeddings ${c.maxPositionEmbeddings}, the longest context the model supports`,
+      'max_position_embeddings',
+    );
+  }
+  const len = requested ?? c.maxPositionEmbeddings;
+  if (c.slidingWindow !== null && c.slidingWindow < len) {
+    throw new ModelConfigError(
+      file,
+      `sliding_window ${c.slidingWindow} is smaller than max_model_len ${len}: tknp's kernels do not serve sliding-window attention yet; run with --max-model-len ${c.slidingWindow} (or less), where full attention is exactly sliding attention`,
+      'sliding_window',
+    );
+  }
+  return len;
 }
 
 /** Parameter count of the weights (for reports). */

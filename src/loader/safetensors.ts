@@ -4,8 +4,9 @@
 // Format: u64 little-endian header length N, then N bytes of JSON
 // { name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__": {...} },
 // then the data section; offsets are relative to the data section's start.
-import { open, type FileHandle } from 'node:fs/promises';
-import { ModelLoadError } from './errors.js';
+import type { FileHandle } from 'node:fs/promises';
+import { CheckpointError } from './errors.js';
+import { openRegularFile } from './model_files.js';
 
 export type SafetensorsDType = 'F16' | 'BF16' | 'F32' | 'F64' | 'I8' | 'U8' | 'I16' | 'I32' | 'I64' | 'BOOL';
 
@@ -34,20 +35,14 @@ export class SafetensorsFile {
   ) {}
 
   static async open(path: string): Promise<SafetensorsFile> {
-    let handle: FileHandle;
+    const { handle, size } = await openRegularFile(path);
     try {
-      handle = await open(path, 'r');
-    } catch (e) {
-      throw new ModelLoadError(path, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    try {
-      const { size } = await handle.stat();
-      if (size < 8) throw new ModelLoadError(path, `truncated: ${size} bytes, shorter than the 8-byte header length`);
+      if (size < 8) throw new CheckpointError(path, `truncated: ${size} bytes, shorter than the 8-byte header length`);
       const lenBuf = Buffer.alloc(8);
       await handle.read(lenBuf, 0, 8, 0);
       const headerLen = Number(lenBuf.readBigUInt64LE(0));
       if (headerLen > MAX_HEADER || 8 + headerLen > size) {
-        throw new ModelLoadError(path, `corrupt header: header length ${headerLen} does not fit the file (${size} bytes)`);
+        throw new CheckpointError(path, `corrupt header: header length ${headerLen} does not fit the file (${size} bytes)`);
       }
       const headerBuf = Buffer.alloc(headerLen);
       await handle.read(headerBuf, 0, headerLen, 8);
@@ -55,21 +50,22 @@ export class SafetensorsFile {
       try {
         header = JSON.parse(headerBuf.toString('utf8')) as Record<string, unknown>;
       } catch (e) {
-        throw new ModelLoadError(path, `corrupt header: not valid JSON (${(e as Error).message})`);
+        throw new CheckpointError(path, `corrupt header: not valid JSON (${(e as Error).message})`);
       }
       if (typeof header !== 'object' || header === null || Array.isArray(header)) {
-        throw new ModelLoadError(path, 'corrupt header: not a JSON object');
+        throw new CheckpointError(path, 'corrupt header: not a JSON object');
       }
       const dataStart = 8 + headerLen;
       const tensors = new Map<string, TensorInfo>();
       let metadata: Record<string, string> = {};
       for (const [name, raw] of Object.entries(header)) {
         if (name === '__metadata__') {
-          metadata = (raw ?? {}) as Record<string, string>;
+          metadata = parseMetadata(path, raw);
           continue;
         }
         tensors.set(name, parseEntry(path, name, raw, dataStart, size));
       }
+      checkLayout(path, [...tensors.values()], dataStart, size);
       return new SafetensorsFile(path, handle, tensors, metadata);
     } catch (e) {
       await handle.close();
@@ -80,10 +76,10 @@ export class SafetensorsFile {
   /** The raw bytes of one tensor (little-endian, as stored). */
   async read(name: string): Promise<Buffer> {
     const t = this.tensors.get(name);
-    if (!t) throw new ModelLoadError(this.path, `no tensor named '${name}'`);
+    if (!t) throw new CheckpointError(this.path, `no tensor named '${name}'`, name);
     const buf = Buffer.alloc(t.end - t.begin);
     const { bytesRead } = await this.handle.read(buf, 0, buf.length, t.begin);
-    if (bytesRead !== buf.length) throw new ModelLoadError(this.path, `truncated while reading '${name}'`);
+    if (bytesRead !== buf.length) throw new CheckpointError(this.path, `truncated while reading '${name}'`, name);
     return buf;
   }
 
@@ -94,7 +90,7 @@ export class SafetensorsFile {
 
 function parseEntry(path: string, name: string, raw: unknown, dataStart: number, fileSize: number): TensorInfo {
   const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-  const bad = (why: string) => new ModelLoadError(path, `corrupt header: tensor '${name}' ${why}`);
+  const bad = (why: string) => new CheckpointError(path, `corrupt header: tensor '${name}' ${why}`, name);
   if (typeof e !== 'object' || e === null) throw bad('is not an object');
   if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES)) throw bad(`has unknown dtype ${JSON.stringify(e.dtype)}`);
   if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) throw bad('has an invalid shape');
@@ -111,7 +107,41 @@ function parseEntry(path: string, name: string, raw: unknown, dataStart: number,
   const begin = dataStart + off[0];
   const end = dataStart + off[1];
   if (end > fileSize) {
-    throw new ModelLoadError(path, `truncated: tensor '${name}' ends at byte ${end} but the file has ${fileSize} bytes`);
+    throw new CheckpointError(path, `truncated: tensor '${name}' ends at byte ${end} but the file has ${fileSize} bytes`, name);
   }
   return { name, dtype, shape, begin, end };
+}
+
+/** `__metadata__` is a string-to-string map (as the safetensors format defines it). */
+function parseMetadata(path: string, raw: unknown): Record<string, string> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw) || Object.values(raw).some((v) => typeof v !== 'string')) {
+    throw new CheckpointError(path, 'corrupt header: __metadata__ must map strings to strings', '__metadata__');
+  }
+  return raw as Record<string, string>;
+}
+
+/**
+ * The data section is the tensors' bytes back to back, as the safetensors format requires (its
+ * reference reader refuses anything else): no two tensors share a byte (shared or overlapping
+ * ranges would load one tensor's bytes as another's), no gaps, nothing after the last tensor.
+ */
+function checkLayout(path: string, tensors: TensorInfo[], dataStart: number, fileSize: number): void {
+  const sorted = [...tensors].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  const rel = (x: number) => x - dataStart;
+  for (let i = 1; i < sorted.length; i++) {
+    const [a, b] = [sorted[i - 1], sorted[i]];
+    if (b.begin < a.end) {
+      throw new CheckpointError(
+        path,
+        `corrupt header: tensor '${b.name}' (data_offsets [${rel(b.begin)}, ${rel(b.end)}]) overlaps tensor '${a.name}' ([${rel(a.begin)}, ${rel(a.end)}]); every tensor needs its own bytes`,
+        b.name,
+      );
+    }
+  }
+  let at = dataStart;
+  for (const t of sorted) {
+    if (t.begin > at) throw new CheckpointError(path, `corrupt header: bytes [${rel(at)}, ${rel(t.begin)}) of the data section before tensor '${t.name}' belong to no tensor`, t.name);
+    at = t.end;
+  }
+  if (at !== fileSize) throw new CheckpointError(path, `corrupt file: ${fileSize - at} bytes after the last tensor's data`);
 }

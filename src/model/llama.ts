@@ -45,7 +45,7 @@ interface Activations {
 
 export class LlamaModel {
   private readonly a: Activations;
-  private readonly cosSin: Tensor; // [maxPositions, headDim] f32
+  private readonly cosSin: Tensor; // [maxModelLen, headDim] f32
 
   constructor(
     gpu: Gpu,
@@ -59,6 +59,8 @@ export class LlamaModel {
     private readonly linearMode: LinearMode = 'invariant',
     /** Submit what is recorded every N layers (0: never inside forward), overlapping recording with the GPU. */
     private readonly submitEveryLayers: number,
+    /** Longest sequence served (the effective max_model_len): sizes the rope table. */
+    maxModelLen: number,
   ) {
     const c = config;
     const T = maxTokens;
@@ -78,10 +80,10 @@ export class LlamaModel {
       act: t([T, c.intermediateSize], 'act'),
       lastHidden: t([maxLogits, c.hiddenSize], 'lastHidden'),
       lastNormed: t([maxLogits, c.hiddenSize], 'lastNormed'),
-      logits: t([maxLogits, c.vocabSize], 'logits', 'f32'),
+      logits: t([maxLogits, w.lmHead.shape[0]], 'logits', 'f32'), // lm_head's rows: the sampled vocabulary
     };
-    const table = ropeCosSinTable(ropeInvFreq({ ...c.rope, rotaryDim: c.headDim }), c.maxPositionEmbeddings);
-    this.cosSin = gpu.upload(table, [c.maxPositionEmbeddings, c.headDim], 'f32', 'cosSin');
+    const table = ropeCosSinTable(ropeInvFreq({ ...c.rope, rotaryDim: c.headDim }), maxModelLen);
+    this.cosSin = gpu.upload(table, [maxModelLen, c.headDim], 'f32', 'cosSin');
   }
 
   /**

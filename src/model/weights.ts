@@ -136,7 +136,7 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
 
 /** Bytes the weights occupy on the GPU. */
 export function weightBytes(w: ModelWeights): number {
-  const all: (Tensor | null)[] = [w.embed, w.finalNorm, ...(w.lmHead === w.embed ? [] : [w.lmHead])];
+  const all: (Tensor | null)[] = [w.embed, w.finalNorm, ...(w.lmHead.buffer === w.embed.buffer ? [] : [w.lmHead])]; // tied: one buffer (lm_head may be a view of its first rows)
   for (const l of w.layers) all.push(...Object.values(l));
   return all.reduce((n, t) => n + (t ? t.buffer.size : 0), 0);
 }

@@ -4,10 +4,8 @@
 // with the driver: they are killed when it exits, and they exit themselves when its
 // connection closes.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { EngineConfig } from '../engine/config.js';
+import { compiledSibling } from '../util/compiled_path.js';
 
 export interface LocalRanks {
   readonly children: readonly ChildProcess[];
@@ -22,11 +20,7 @@ export class RankExitedError extends Error {
 
 /** The compiled rank entry point (also when this module runs from TypeScript sources under a test runner). */
 export function rankMainPath(name = 'rank_main'): string {
-  const here = fileURLToPath(import.meta.url);
-  if (here.endsWith('.js')) return join(dirname(here), `${name}.js`);
-  const built = join(dirname(here), '..', '..', 'dist', 'src', 'parallel', `${name}.js`);
-  if (!existsSync(built)) throw new Error(`${built} not found: build the project first (npx tsc -p tsconfig.json)`);
-  return built;
+  return compiledSibling(import.meta.url, name);
 }
 
 export interface SpawnOptions {

@@ -1,12 +1,14 @@
 // What one rank computes. Ranks of the root TP group (token-parallel rank 0) hold the model's
 // weights, sharded by TP, and run the whole forward pass with token-parallel attention; the
 // other ranks hold no weights, only their KV cache, and run attention for their requests.
+import { join } from 'node:path';
 import type { EngineConfig } from '../engine/config.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { SamplingRow } from '../kernels/sampling.js';
 import { NO_REDUCE } from '../model/attention.js';
 import { PagedAttention } from '../model/paged_attention.js';
-import { allocateRankKvCache, effectiveMaxModelLen, maxBlocksPerSeqFor } from '../runner/memory.js';
+import { resolveMaxModelLen } from '../loader/model_config.js';
+import { allocateRankKvCache, checkRankMemory, hostPlanParts, maxBlocksPerSeqFor } from '../runner/memory.js';
 import { ModelRunner, readModelConfig, type StepResult } from '../runner/model_runner.js';
 import { AttentionBuffers } from '../runner/step_buffers.js';
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
@@ -53,10 +55,16 @@ export async function createRankRole(gpu: Gpu, c: EngineConfig, g: ProcessGroups
     };
   }
   // A KV-only rank: its memory is KV cache.
-  const maxModelLen = effectiveMaxModelLen(full.maxPositionEmbeddings, c.maxModelLen);
+  const maxModelLen = resolveMaxModelLen(full, c.maxModelLen, join(c.model, 'config.json'));
   const shape = { numLayers: local.numLayers, numKvHeads: local.numKvHeads, headDim: local.headDim };
   const scratch = c.maxNumBatchedTokens * 2 * (2 * local.numHeads + 2 * local.numKvHeads) * local.headDim;
-  const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, c, maxModelLen, scratch);
+  const tables = 2 * c.maxNumSeqs * maxBlocksPerSeqFor(maxModelLen) * 4;
+  const parts = [
+    { what: 'attention scratch', bytes: scratch, field: 'maxNumBatchedTokens' },
+    { what: 'block tables', bytes: tables, field: 'maxModelLen' },
+  ];
+  const device = checkRankMemory(gpu, c, parts, hostPlanParts(c.maxNumBatchedTokens, c.maxNumSeqs, maxModelLen));
+  const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, c, maxModelLen, scratch + tables, device);
   const paged = new PagedAttention(cache, 1 / Math.sqrt(local.headDim));
   const dims = { numLayers: local.numLayers, numHeads: local.numHeads, numKvHeads: local.numKvHeads, headDim: local.headDim };
   const attention = new AttentionRank(gpu, paged, g.tknp, dims, c.maxNumBatchedTokens);

@@ -1,22 +1,23 @@
 // ModelRunner: one rank's GPU side of the engine. Loads the model, sizes and allocates the
 // KV cache, and turns a flattened SchedulerOutput into one submitted forward pass plus
 // sampling, returning the sampled token ids (the step's only readback).
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Gpu } from '../gpu/gpu.js';
 import { Recorder } from '../gpu/recorder.js';
 import { rows, type Tensor } from '../gpu/tensor.js';
 import { argmax, packSamplingParams, sample, type SamplingRow } from '../kernels/sampling.js';
-import { Checkpoint } from '../loader/checkpoint.js';
-import { ModelLoadError } from '../loader/errors.js';
-import { parseModelConfig, type ModelConfig } from '../loader/model_config.js';
+import { checkModelDir, readJsonObject } from '../loader/model_files.js';
+import { parameterCount, parseModelConfig, resolveMaxModelLen, type ModelConfig } from '../loader/model_config.js';
+import { readTokenizerIdLimit } from '../loader/tokenizer_vocab.js';
+import { openModelCheckpoint } from '../model/weight_names.js';
 import { LlamaModel, qkvWidth } from '../model/llama.js';
 import { PagedAttention } from '../model/paged_attention.js';
 import { NO_REDUCE, type RowParallelReduce, type StepAttention } from '../model/attention.js';
 import { createDummyWeights } from '../model/dummy_weights.js';
 import { loadWeights, weightBytes, type ModelWeights, type WeightLayout, type WeightTransform } from '../model/weights.js';
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
-import { allocateRankKvCache, effectiveMaxModelLen, maxBlocksPerSeqFor } from './memory.js';
+import { allocateRankKvCache, checkRankMemory, hostPlanParts, maxBlocksPerSeqFor } from './memory.js';
+import type { PlanPart } from './memory_plan.js';
 import { AttentionBuffers, TokenBuffers } from './step_buffers.js';
 
 export interface RunnerOptions {
@@ -61,15 +62,11 @@ export interface StepResult {
   readonly logits?: Float32Array;
 }
 
+/** The model directory's config.json, checked (the directory too). */
 export function readModelConfig(dir: string): ModelConfig {
+  checkModelDir(dir);
   const file = join(dir, 'config.json');
-  let raw: Record<string, unknown>;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new ModelLoadError(file, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `not valid JSON: ${(e as Error).message}`);
-  }
-  return parseModelConfig(raw, file);
+  return parseModelConfig(readJsonObject(file), file);
 }
 
 export class ModelRunner {
@@ -107,23 +104,29 @@ export class ModelRunner {
   static async create(gpu: Gpu, modelDir: string, o: RunnerOptions, parallel?: RunnerParallel): Promise<ModelRunner> {
     const fullConfig = readModelConfig(modelDir);
     const config = parallel?.localConfig ?? fullConfig;
-    const maxModelLen = effectiveMaxModelLen(config.maxPositionEmbeddings, o.maxModelLen);
-    const weights =
-      o.loadFormat === 'dummy'
-        ? await createDummyWeights(gpu, fullConfig, { layout: parallel?.layout })
-        : await loadCheckpoint(gpu, modelDir, fullConfig, o, parallel);
+    const maxModelLen = resolveMaxModelLen(fullConfig, o.maxModelLen, join(modelDir, 'config.json'));
     const maxTokens = o.maxNumBatchedTokens;
     const maxSeqs = o.maxNumSeqs;
     const maxBlocksPerSeq = maxBlocksPerSeqFor(maxModelLen);
+    // Sampling covers the ids the tokenizer has where config.json's vocabulary is padded beyond them.
+    const sampledVocab = Math.min(fullConfig.vocabSize, (o.loadFormat === 'dummy' ? undefined : readTokenizerIdLimit(modelDir)) ?? Infinity);
+    const plan = runnerMemoryParts(config, maxTokens, maxSeqs, maxModelLen);
+    const device = checkRankMemory(gpu, o, [plan.weights, ...plan.buffers], hostPlanParts(maxTokens, maxSeqs, maxModelLen));
+    const loaded =
+      o.loadFormat === 'dummy'
+        ? await createDummyWeights(gpu, fullConfig, { layout: parallel?.layout })
+        : await loadCheckpoint(gpu, modelDir, fullConfig, o, parallel);
+    const weights = sampledVocab < fullConfig.vocabSize ? { ...loaded, lmHead: rows(loaded.lmHead, sampledVocab) } : loaded;
     const shape = { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim };
-    const used = weightBytes(weights) + estimateActivationBytes(config, maxTokens, maxSeqs);
-    const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, o, maxModelLen, used);
+    const used = weightBytes(weights) + plan.buffers.reduce((n, p) => n + p.bytes, 0);
+    const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, o, maxModelLen, used, device);
     const paged = new PagedAttention(cache, 1 / Math.sqrt(config.headDim));
     const attention = parallel ? parallel.wrapAttention(paged) : paged;
-    const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE, o.batchInvariant === false ? 'fast' : 'invariant', o.submitEveryLayers);
+    const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE, o.batchInvariant === false ? 'fast' : 'invariant', o.submitEveryLayers, maxModelLen);
     await gpu.flush();
     const log = [
       `${memoryLog}; weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB${o.loadFormat === 'dummy' ? ' (dummy)' : ''}; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
+      ...(sampledVocab < fullConfig.vocabSize ? [`sampling over the tokenizer's ${sampledVocab} ids of vocab_size ${fullConfig.vocabSize}`] : []),
     ];
     return new ModelRunner(gpu, config, model, attention, parallel?.tpRank ?? 0, numBlocks, maxModelLen, maxBlocksPerSeq, new TokenBuffers(gpu, maxTokens, maxSeqs), new AttentionBuffers(gpu, maxTokens, maxSeqs, maxBlocksPerSeq), log, o.profile === true);
   }
@@ -183,7 +186,7 @@ export class ModelRunner {
 }
 
 async function loadCheckpoint(gpu: Gpu, modelDir: string, c: ModelConfig, o: RunnerOptions, parallel?: RunnerParallel): Promise<ModelWeights> {
-  const ckpt = await Checkpoint.open(modelDir);
+  const ckpt = await openModelCheckpoint(modelDir, c);
   try {
     return await loadWeights(gpu, ckpt, c, { quiet: o.quiet, transform: parallel?.transform });
   } finally {
@@ -191,9 +194,25 @@ async function loadCheckpoint(gpu: Gpu, modelDir: string, c: ModelConfig, o: Run
   }
 }
 
-/** Bytes of the activation buffers LlamaModel allocates (for the KV budget). */
-export function estimateActivationBytes(c: ModelConfig, maxTokens: number, maxSeqs: number): number {
-  const ownQkv = Math.max(0, qkvWidth(c) - 2 * c.intermediateSize); // qkv shares gateUp's buffer where it fits
-  const perToken = 2 * (3 * c.hiddenSize + 2 * c.numHeads * c.headDim + 2 * c.numKvHeads * c.headDim + 3 * c.intermediateSize + ownQkv);
-  return maxTokens * perToken + maxSeqs * (4 * c.hiddenSize + 4 * c.vocabSize) + c.maxPositionEmbeddings * c.headDim * 4;
+/**
+ * The device allocations of a root rank other than the KV cache, each sized by the field named:
+ * f16 weights (from the parameter count), activations per batched token (LlamaModel's buffers and
+ * the step's token inputs), buffers per sequence (final rows, f32 logits, sampling), the rope
+ * table and the block tables; `binding`: the largest buffer, which a kernel binds whole.
+ */
+export function runnerMemoryParts(c: ModelConfig, maxTokens: number, maxSeqs: number, maxModelLen: number): { weights: PlanPart; buffers: PlanPart[] } {
+  const qkv = qkvWidth(c);
+  const ownQkv = Math.max(0, qkv - 2 * c.intermediateSize); // qkv shares gateUp's buffer where it fits
+  const perToken = 2 * (3 * c.hiddenSize + 2 * c.numHeads * c.headDim + 2 * c.numKvHeads * c.headDim + 3 * c.intermediateSize + ownQkv) + 3 * 4;
+  const widest = Math.max(c.hiddenSize, c.numHeads * c.headDim, 2 * c.intermediateSize, qkv);
+  const tables = maxSeqs * maxBlocksPerSeqFor(maxModelLen) * 4;
+  return {
+    weights: { what: 'weights', bytes: parameterCount(c) * 2, field: 'model', binding: Math.max(c.vocabSize, 2 * c.intermediateSize, qkv) * c.hiddenSize * 2 },
+    buffers: [
+      { what: 'activations', bytes: maxTokens * perToken, field: 'maxNumBatchedTokens', binding: maxTokens * widest * 2 },
+      { what: 'per-sequence buffers', bytes: maxSeqs * (4 * c.hiddenSize + 4 * c.vocabSize + 4 * 16), field: 'maxNumSeqs', binding: maxSeqs * c.vocabSize * 4 },
+      { what: 'rope table', bytes: maxModelLen * c.headDim * 4, field: 'maxModelLen', binding: maxModelLen * c.headDim * 4 },
+      { what: 'block tables', bytes: 2 * tables, field: 'maxModelLen', binding: tables },
+    ],
+  };
 }

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { PromptInput, RequestOutput } from '../engine/llm_engine.js';
 import { SamplingParamsError, type SamplingParamsInput } from '../engine/sampling_params.js';
+import { ChatTemplateError } from '../loader/errors.js';
 import { RequestError } from '../scheduler/request.js';
 import type { ChatMessage } from '../tokenizer/tokenizer.js';
 import { EngineDeadError, type EngineLoop } from './engine_loop.js';
@@ -150,6 +151,8 @@ export function toHttpError(e: unknown, ctx?: OpenAIContext): HttpError {
     return new HttpError(400, e.message, 'invalid_request_error', SNAKE.get(camel) ?? e.field, 'invalid_parameter');
   }
   if (e instanceof RequestError) return new HttpError(400, e.message, 'invalid_request_error', null, 'invalid_request');
+  // The template raised (raise_exception on a malformed conversation), ran too long or too big.
+  if (e instanceof ChatTemplateError) return new HttpError(400, e.message, 'invalid_request_error', 'messages', 'invalid_request');
   if (e instanceof EngineDeadError) return new HttpError(503, e.message);
   if (ctx && !ctx.loop.accepting) return new HttpError(503, describeDead(ctx));
   const err = e as Error;

@@ -1,6 +1,7 @@
 // `tknp generate` as a user runs it: the demo prints text and a summary line; a broken model
-// directory ends with one clear line naming the file and the problem.
-import { execFile } from 'node:child_process';
+// directory ends with one clear line naming the file and the problem, and nothing on stdout
+// (test/loader/refusals.test.ts has every refusal through runCli in-process).
+import { execFile, execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +15,9 @@ const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'models', 'tiny-llama');
 const gpu = await testGpu();
 
-async function tknp(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function tknp(args: string[], timeout = 120_000): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [CLI, ...args], { env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' }, timeout: 120_000 });
+    const r = await run(process.execPath, [CLI, ...args], { env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' }, timeout });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -55,7 +56,7 @@ describe.skipIf(!gpu)(`tknp generate ${gpu ? '' : `(skipped: ${noGpuReason()})`}
     });
     const r = await tknp(['generate', '--model', dir, '-n', '2']);
     expect(r.code).toBe(1);
-    expect(ownLines(r.stderr)).toEqual([`ModelLoadError: ${join(dir, 'model.safetensors')}: corrupt header: not valid JSON (${ownLines(r.stderr)[0].split('not valid JSON (')[1]}`]);
+    expect(ownLines(r.stderr)).toEqual([`CheckpointError: ${join(dir, 'model.safetensors')}: corrupt header: not valid JSON (${ownLines(r.stderr)[0].split('not valid JSON (')[1]}`]);
     rmSync(dir, { recursive: true });
   });
 
@@ -67,12 +68,58 @@ describe.skipIf(!gpu)(`tknp generate ${gpu ? '' : `(skipped: ${noGpuReason()})`}
     const r1 = await tknp(['generate', '--model', arch, '-n', '2']);
     expect(r1.code).toBe(1);
     expect(ownLines(r1.stderr)).toEqual([`UnsupportedArchitectureError: ${join(arch, 'config.json')}: unsupported architecture "GPT2LMHeadModel": tknp supports LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM`]);
+    expect(r1.stdout).toBe('');
     const shard = brokenCopy((d) => {
       rmSync(join(d, 'model.safetensors'));
       writeFileSync(join(d, 'model.safetensors.index.json'), JSON.stringify({ weight_map: { 'model.embed_tokens.weight': 'model-00001-of-00002.safetensors' } }));
     });
     const r2 = await tknp(['generate', '--model', shard, '-n', '2']);
     expect(r2.code).toBe(1);
-    expect(ownLines(r2.stderr)).toEqual([`ModelLoadError: ${join(shard, 'model-00001-of-00002.safetensors')}: missing shard listed in model.safetensors.index.json`]);
+    expect(ownLines(r2.stderr)).toEqual([`ModelFileError: ${join(shard, 'model-00001-of-00002.safetensors')}: missing shard listed in model.safetensors.index.json`]);
+  });
+
+  it('a FIFO for model.safetensors is refused at once (no hang), and a looping chat template is cut off (no heap abort)', async () => {
+    const fifo = brokenCopy((d) => {
+      rmSync(join(d, 'model.safetensors'));
+      execFileSync('mkfifo', [join(d, 'model.safetensors')]);
+    });
+    const r1 = await tknp(['generate', '--model', fifo, '-n', '2'], 30_000);
+    expect(r1.code).toBe(1);
+    expect(ownLines(r1.stderr)).toEqual([`ModelFileError: ${join(fifo, 'model.safetensors')}: is a FIFO, not a regular file`]);
+    const loop = brokenCopy((d) => {
+      const c = JSON.parse(readFileSync(join(d, 'tokenizer_config.json'), 'utf8'));
+      writeFileSync(join(d, 'tokenizer_config.json'), JSON.stringify({ ...c, chat_template: '{% for i in range(100000000) %}{% endfor %}' }));
+    });
+    const r2 = await tknp(['generate', '--model', loop, '-n', '2', '-q', '--chat', '-p', 'hi'], 60_000);
+    expect(r2.code).toBe(1);
+    expect(r2.stdout).toBe('');
+    expect(ownLines(r2.stderr)).toEqual([`ChatTemplateError: ${join(loop, 'tokenizer_config.json')}: chat template failed: range() of 100000000 items is more than the 1000000 a chat template may make`]);
+  });
+
+  it('a 1M-context config runs at --max-model-len 64 and is refused whole with one line on stderr, nothing on stdout', async () => {
+    const long = brokenCopy((d) => {
+      const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+      writeFileSync(join(d, 'config.json'), JSON.stringify({ ...c, max_position_embeddings: 1_000_000 }));
+    });
+    const ok = await tknp(['generate', '--model', long, '-n', '3', '-q', '--temperature', '0', '--max-model-len', '64', '--json', '-p', 'hi']);
+    expect(ok.code).toBe(0);
+    expect((JSON.parse(ok.stdout) as { tokenIds: number[] }).tokenIds).toHaveLength(3);
+    // lavapipe binds at most 128 MiB: the 1M-position rope table (244 MiB) is refused by the memory plan.
+    const whole = await tknp(['generate', '--model', long, '-n', '3', '-q']);
+    expect(whole.code).toBe(1);
+    expect(whole.stdout).toBe('');
+    expect(ownLines(whole.stderr)).toHaveLength(1);
+    expect(ownLines(whole.stderr)[0]).toMatch(/^MemoryPlanError: maxModelLen: .*lower maxModelLen \(--max-model-len\)$/);
+  });
+
+  it("Dawn's text for an uncaptured validation error never reaches stdout; the error is thrown, named", async () => {
+    const script = `import { Gpu } from ${JSON.stringify(join(ROOT, 'dist', 'src', 'gpu', 'gpu.js'))};
+const gpu = await Gpu.create();
+gpu.device.createBuffer({ size: 4, usage: 0 }); // usage 0: a validation error nobody captures
+try { await gpu.flush(); } catch (e) { process.stderr.write(e.name + '\\n'); }
+gpu.destroy();`;
+    const r = await run(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' }, timeout: 60_000 });
+    expect(r.stdout).toBe('');
+    expect(ownLines(r.stderr)).toEqual(['GpuValidationError']);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/loader/checkpoint.js';
-import { ModelLoadError } from '../../src/loader/errors.js';
+import { CheckpointError, ModelLoadError } from '../../src/loader/errors.js';
 import { bytesOf, writeSafetensors } from '../../src/loader/safetensors_writer.js';
 import { f16BitsToF32, toF16 } from '../../src/util/f16.js';
 
@@ -41,7 +41,25 @@ describe('Checkpoint', () => {
     writeSafetensors(join(d, 'model.safetensors'), { big: { dtype: 'BF16', shape: [2], data: bytesOf(bf16([1, 1e6])) } });
     const ck = await Checkpoint.open(d);
     await expect(ck.readF16('big', [2])).rejects.toThrow(/'big' value 99\d+ at index 1 is outside f16 range/);
+    await expect(ck.readF16('big', [2])).rejects.toBeInstanceOf(CheckpointError);
     await ck.close();
+  });
+
+  it('refuses NaN and ±Inf in f16 at every position (odd lengths too), and keeps ±65504 and subnormals', async () => {
+    const d = dir();
+    const finite = [0x7bff, 0xfbff, 0x0001, 0x8001, 0x3c00, 0x0000, 0x8000]; // ±65504, ±tiny, 1, ±0
+    for (const [len, pos, bits, what] of [[7, 0, 0x7e00, 'NaN'], [7, 6, 0xfc00, '-Infinity'], [9, 5, 0x7c00, 'Infinity'], [8, 3, 0xfe01, 'NaN'], [1, 0, 0x7c01, 'NaN']] as const) {
+      const v = Uint16Array.from({ length: len }, (_, i) => finite[i % finite.length]);
+      writeSafetensors(join(d, 'model.safetensors'), { ok: { dtype: 'F16', shape: [len], data: bytesOf(v.slice()) } });
+      let ck = await Checkpoint.open(d);
+      expect([...(await ck.readF16('ok', [len]))]).toEqual([...v]);
+      await ck.close();
+      v[pos] = bits;
+      writeSafetensors(join(d, 'model.safetensors'), { bad: { dtype: 'F16', shape: [len], data: bytesOf(v) } });
+      ck = await Checkpoint.open(d);
+      await expect(ck.readF16('bad', [len])).rejects.toThrow(`tensor 'bad' value ${what} at index ${pos} is not finite`);
+      await ck.close();
+    }
   });
 
   it('names the file for a corrupted header, a truncated file and a missing shard', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseModelConfig } from '../../src/loader/model_config.js';
+import { parseModelConfig, resolveMaxModelLen } from '../../src/loader/model_config.js';
 import { ModelConfigError, UnsupportedArchitectureError } from '../../src/loader/errors.js';
 
 const llama = {
@@ -35,9 +35,35 @@ describe('parseModelConfig', () => {
     expect(c.tieWordEmbeddings).toBe(true);
   });
 
-  it('caps the model length at an active sliding window', () => {
-    expect(parseModelConfig({ ...llama, architectures: ['MistralForCausalLM'], sliding_window: 1024 }).maxPositionEmbeddings).toBe(1024);
-    expect(parseModelConfig({ ...llama, architectures: ['MistralForCausalLM'], sliding_window: null }).maxPositionEmbeddings).toBe(2048);
+  it('applies sliding_window where transformers does, and refuses to serve past it', () => {
+    const mistral = { ...llama, architectures: ['MistralForCausalLM'] };
+    const qwen2 = { ...llama, architectures: ['Qwen2ForCausalLM'] };
+    expect(parseModelConfig({ ...mistral, sliding_window: 1024 }).slidingWindow).toBe(1024);
+    expect(parseModelConfig({ ...mistral, sliding_window: null }).slidingWindow).toBe(null);
+    expect(parseModelConfig(mistral).slidingWindow).toBe(4096); // MistralConfig's default
+    expect(parseModelConfig({ ...llama, sliding_window: 8 }).slidingWindow).toBe(null); // Llama has none
+    // Qwen2: only with use_sliding_window, and only for layers from max_window_layers (default 28) on.
+    expect(parseModelConfig({ ...qwen2, sliding_window: 8 }).slidingWindow).toBe(null);
+    expect(parseModelConfig({ ...qwen2, sliding_window: 8, use_sliding_window: true }).slidingWindow).toBe(null);
+    expect(parseModelConfig({ ...qwen2, sliding_window: 8, use_sliding_window: true, max_window_layers: 1 }).slidingWindow).toBe(8);
+    expect(parseModelConfig({ ...qwen2, sliding_window: 8, use_sliding_window: true, layer_types: ['full_attention', 'sliding_attention'] }).slidingWindow).toBe(8);
+    const c = parseModelConfig({ ...mistral, sliding_window: 1024 });
+    expect(c.maxPositionEmbeddings).toBe(2048);
+    expect(resolveMaxModelLen(c, 1024)).toBe(1024);
+    expect(resolveMaxModelLen(c, 100)).toBe(100);
+    expect(() => resolveMaxModelLen(c, undefined)).toThrow(/sliding_window 1024 is smaller than max_model_len 2048: .* --max-model-len 1024/);
+    expect(() => resolveMaxModelLen(parseModelConfig(llama), 4096)).toThrow(/--max-model-len 4096 exceeds max_position_embeddings 2048/);
+    for (const bad of [0, -5, 2.5, '4096']) {
+      const e = (() => {
+        try {
+          parseModelConfig({ ...mistral, sliding_window: bad });
+        } catch (err) {
+          return err as ModelConfigError;
+        }
+      })();
+      expect(e).toBeInstanceOf(ModelConfigError);
+      expect(e?.field).toBe('sliding_window');
+    }
   });
 
   it('throws named errors for unsupported or out-of-range configs', () => {

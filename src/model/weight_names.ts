@@ -1,0 +1,117 @@
+// Which tensors a checkpoint must hold for a ModelConfig, and the check that it holds exactly
+// those, with the config's shapes and a dtype tknp loads (before anything is read or uploaded). transformers only warns about unexpected tensors and initialises missing ones at
+// random; tknp refuses both, because either means config.json does not describe the weights: a
+// num_hidden_layers below the checkpoint's layers silently cuts the model short, a bias or norm
+// the config does not declare would be dropped, a missing tensor has no value to load.
+// The one exception is `rotary_emb.inv_freq`, a buffer older transformers saved and newer ones
+// ignore on load: tknp computes RoPE from config.json, so it is skipped as transformers does.
+import { join } from 'node:path';
+import { Checkpoint } from '../loader/checkpoint.js';
+import { CheckpointError } from '../loader/errors.js';
+import type { ModelConfig } from '../loader/model_config.js';
+import { layerTensorNames } from './weights.js';
+
+/** Tensors transformers ignores when loading (saved buffers, recomputed from the config). */
+const IGNORED = /(^|\.)rotary_emb\.inv_freq$/;
+/** How many names an error lists before "and N more". */
+const SHOW = 4;
+
+/** Every tensor the model loads from a checkpoint for `c`, with its shape (lm_head optional when tied). */
+export function expectedWeights(c: ModelConfig): { required: Map<string, number[]>; optional: Map<string, number[]> } {
+  const H = c.hiddenSize;
+  const I = c.intermediateSize;
+  const qDim = c.numHeads * c.headDim;
+  const kvDim = c.numKvHeads * c.headDim;
+  const required = new Map<string, number[]>([
+    ['model.embed_tokens.weight', [c.vocabSize, H]],
+    ['model.norm.weight', [H]],
+  ]);
+  const optional = new Map<string, number[]>();
+  (c.tieWordEmbeddings ? optional : required).set('lm_head.weight', [c.vocabSize, H]);
+  for (let i = 0; i < c.numLayers; i++) {
+    const n = layerTensorNames(i);
+    const shapes: [string, number[]][] = [
+      [n.inputNorm, [H]], [n.q, [qDim, H]], [n.k, [kvDim, H]], [n.v, [kvDim, H]], [n.o, [H, qDim]],
+      [n.postNorm, [H]], [n.gate, [I, H]], [n.up, [I, H]], [n.down, [H, I]],
+    ];
+    if (c.qkvBias) shapes.push([n.qBias, [qDim]], [n.kBias, [kvDim]], [n.vBias, [kvDim]]);
+    if (c.oBias) shapes.push([n.oBias, [H]]);
+    for (const [name, shape] of shapes) required.set(name, shape);
+  }
+  return { required, optional };
+}
+
+function list(names: readonly string[]): string {
+  const shown = names.slice(0, SHOW).map((n) => `'${n}'`).join(', ');
+  return names.length > SHOW ? `${shown} and ${names.length - SHOW} more` : shown;
+}
+
+/** The highest layer index among names like model.layers.<i>.…, or -1. */
+function maxLayer(names: Iterable<string>): number {
+  let max = -1;
+  for (const n of names) {
+    const m = /^model\.layers\.(\d+)\./.exec(n);
+    if (m) max = Math.max(max, Number(m[1]));
+  }
+  return max;
+}
+
+/** What checkWeights needs to know of a checkpoint tensor. */
+export interface WeightEntry {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  /** The shard holding it, for messages. */
+  readonly file: string;
+}
+
+const DTYPES = new Set(['F16', 'BF16', 'F32']);
+
+/**
+ * Refuses a checkpoint whose tensors differ from what `c` needs: a missing or unexpected name, a
+ * shape other than the config's, a dtype tknp does not load. `configFile` is named when the
+ * layer count is what differs.
+ */
+export function checkWeights(entries: readonly WeightEntry[], c: ModelConfig, dir: string, configFile: string): void {
+  const { required, optional } = expectedWeights(c);
+  const have = new Map(entries.map((e) => [e.name, e]));
+  const missing = [...required.keys()].filter((n) => !have.has(n));
+  const unexpected = entries.map((e) => e.name).filter((n) => !required.has(n) && !optional.has(n) && !IGNORED.test(n)).sort();
+  const layers = maxLayer(have.keys()) + 1;
+  if (layers !== c.numLayers && (missing.length || unexpected.length)) {
+    throw new CheckpointError(
+      configFile,
+      `num_hidden_layers is ${c.numLayers} but the checkpoint in ${dir} has ${layers} layers (${missing.length ? `missing ${list(missing)}` : `unexpected ${list(unexpected)}`})`,
+      'num_hidden_layers',
+    );
+  }
+  if (missing.length) throw new CheckpointError(dir, `missing tensor${missing.length > 1 ? 's' : ''} ${list(missing)} that config.json's model needs`, missing[0]);
+  if (unexpected.length) {
+    throw new CheckpointError(
+      have.get(unexpected[0])!.file,
+      `unexpected tensor${unexpected.length > 1 ? 's' : ''} ${list(unexpected)}: config.json's ${c.architecture} model has no such weight${unexpected.length > 1 ? 's' : ''} (a different architecture, or a config that does not match the checkpoint)`,
+      unexpected[0],
+    );
+  }
+  for (const e of entries) {
+    const shape = required.get(e.name) ?? optional.get(e.name);
+    if (!shape) continue;
+    if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
+      throw new CheckpointError(e.file, `tensor '${e.name}' has shape [${e.shape}], expected [${shape}] from config.json`, e.name);
+    }
+    if (!DTYPES.has(e.dtype)) throw new CheckpointError(e.file, `tensor '${e.name}' has dtype ${e.dtype}; expected F16, BF16 or F32`, e.name);
+  }
+}
+
+/** Opens the checkpoint in `dir` and checks its tensor names against `c` (closed again on failure). */
+export async function openModelCheckpoint(dir: string, c: ModelConfig): Promise<Checkpoint> {
+  const ckpt = await Checkpoint.open(dir);
+  try {
+    const entries = [...ckpt.names()].map((name) => ({ ...ckpt.info(name), file: ckpt.fileOf(name) }));
+    checkWeights(entries, c, dir, join(dir, 'config.json'));
+    return ckpt;
+  } catch (e) {
+    await ckpt.close();
+    throw e;
+  }
+}
