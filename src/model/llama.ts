@@ -80,7 +80,7 @@ export class LlamaModel {
       act: t([T, c.intermediateSize], 'act'),
       lastHidden: t([maxLogits, c.hiddenSize], 'lastHidden'),
       lastNormed: t([maxLogits, c.hiddenSize], 'lastNormed'),
-      logits: t([maxLogits, w.lmHead.shape[0]], 'logits', 'f32'), // lm_head's rows: the sampled vocabulary
+      logits: t([maxLogits, w.lmHead.shape[0]], 'logits', 'f32'), // lm_head's rows (a padded vocabulary: masked by w.logitsMask)
     };
     const table = ropeCosSinTable(ropeInvFreq({ ...c.rope, rotaryDim: c.headDim }), maxModelLen);
     this.cosSin = gpu.upload(table, [maxModelLen, c.headDim], 'f32', 'cosSin');
@@ -122,7 +122,7 @@ export class LlamaModel {
     embedding(rec, x.logitsIndices, residual, lastResidual);
     fusedAddRmsNorm(rec, last, lastResidual, this.w.finalNorm, last, c.rmsNormEps);
     const logits = rows(this.a.logits, S);
-    linear(rec, last, this.w.lmHead, null, logits, { mode: this.linearMode }); // logits: [S, V] f32
+    linear(rec, last, this.w.lmHead, this.w.logitsMask ?? null, logits, { mode: this.linearMode }); // logits: [S, V] f32
     return logits;
   }
 

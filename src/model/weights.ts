@@ -24,6 +24,8 @@ export interface ModelWeights {
   readonly layers: readonly LayerWeights[];
   readonly finalNorm: Tensor; // [H]
   readonly lmHead: Tensor; // [V, H] (the embedding when tied)
+  /** [V] f16 added to the logits: 0, or -inf for ids the tokenizer lacks (a padded vocabulary); null: none. */
+  readonly logitsMask?: Tensor | null;
 }
 
 /** How tensor parallelism splits a weight (dist/ supplies the split; single-rank keeps all). */
@@ -136,7 +138,7 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
 
 /** Bytes the weights occupy on the GPU. */
 export function weightBytes(w: ModelWeights): number {
-  const all: (Tensor | null)[] = [w.embed, w.finalNorm, ...(w.lmHead.buffer === w.embed.buffer ? [] : [w.lmHead])]; // tied: one buffer (lm_head may be a view of its first rows)
+  const all: (Tensor | null)[] = [w.embed, w.finalNorm, ...(w.lmHead.buffer === w.embed.buffer ? [] : [w.lmHead]), w.logitsMask ?? null]; // tied: one buffer (lm_head may be a view of its first rows)
   for (const l of w.layers) all.push(...Object.values(l));
   return all.reduce((n, t) => n + (t ? t.buffer.size : 0), 0);
 }

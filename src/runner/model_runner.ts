@@ -116,7 +116,7 @@ export class ModelRunner {
       o.loadFormat === 'dummy'
         ? await createDummyWeights(gpu, fullConfig, { layout: parallel?.layout })
         : await loadCheckpoint(gpu, modelDir, fullConfig, o, parallel);
-    const weights = sampledVocab < fullConfig.vocabSize ? { ...loaded, lmHead: rows(loaded.lmHead, sampledVocab) } : loaded;
+    const weights = sampledVocab < fullConfig.vocabSize ? confineVocab(gpu, loaded, sampledVocab) : loaded;
     const shape = { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim };
     const used = weightBytes(weights) + plan.buffers.reduce((n, p) => n + p.bytes, 0);
     const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, o, maxModelLen, used, device);
@@ -215,4 +215,19 @@ export function runnerMemoryParts(c: ModelConfig, maxTokens: number, maxSeqs: nu
       { what: 'block tables', bytes: 2 * tables, field: 'maxModelLen', binding: tables },
     ],
   };
+}
+
+/**
+ * Sampling confined to the tokenizer's ids where config.json's vocabulary is padded beyond them: lm_head
+ * is cut to the ids rounded up to a multiple of 16 (the tensor-core linear's tiles: an odd row count would
+ * fall to its slowest kernel) and the logits of the ids past the tokenizer's get -inf through the linear's
+ * bias, so they are never sampled and weigh nothing in softmax, top-k or top-p.
+ */
+function confineVocab(gpu: Gpu, w: ModelWeights, sampledVocab: number): ModelWeights {
+  const V = Math.min(w.lmHead.shape[0], Math.ceil(sampledVocab / 16) * 16);
+  const lmHead = rows(w.lmHead, V);
+  if (V === sampledVocab) return { ...w, lmHead };
+  const mask = new Uint16Array(V);
+  mask.fill(0xfc00, sampledVocab); // f16 -inf
+  return { ...w, lmHead, logitsMask: gpu.upload(mask, [V], 'f16', 'logitsMask') };
 }
