@@ -90,7 +90,7 @@ function autoTile(t: TensorCoreSizes): string {
   if (M <= STREAM_AUTO_ROWS) return 'stream';
   if (M <= PAR64_MAX_ROWS) return 'par64';
   const tiles = Math.ceil(M / 128) * Math.ceil(N / 128);
-  if (M >= BLOCK_MIN_ROWS || tiles >= SEQ_MIN_TILES || (t.numSeg <= 4 && M >= 256)) return 'block';
+  if (M >= BLOCK_MIN_ROWS || tiles >= SEQ_MIN_TILES) return 'block';
   return 'par128';
 }
 /**

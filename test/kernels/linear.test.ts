@@ -226,12 +226,11 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
     const shader = (M: number, N: number, K: number) => planLinear(g, M, N, K, EMU).shader;
     const schedule = (M: number, N: number, K: number) => planLinear(g, M, N, K, EMU).schedule;
     expect([1, 16, 17, 32].map((M) => shader(M, 4096, 4096))).toEqual(Array(4).fill('linear_subgroup_matrix_stream'));
-    expect([33, 64, 65, 100, 128, 255, 256, 512, 8192].map((M) => schedule(M, 4096, 4096))).toEqual([
+    expect([33, 64, 65, 100, 128, 256, 383, 384, 8192].map((M) => schedule(M, 4096, 4096))).toEqual([
       ...Array(2).fill('par 64x128'),
-      ...Array(4).fill('par 128x128'),
-      ...Array(3).fill('block 128x128'), // 4 segments from 256 rows; SEQ from 512
+      ...Array(5).fill('par 128x128'),
+      ...Array(2).fill('block 128x128'), // SEQ from 384 rows
     ]);
-    expect(schedule(256, 4096, 14336)).toBe('par 128x128'); // 8 segments: still PAR
     expect(schedule(128, 28672, 4096)).toBe('block 128x128'); // 224 tiles fill the GPU
     expect(planLinear(g, 100, 4096, 4096, EMU).fold?.rows).toBe(128);
     expect(shader(100, 4100, 4096)).toBe('linear_subgroup_matrix'); // N % 16 != 0: small staged tiles
