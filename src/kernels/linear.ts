@@ -75,8 +75,12 @@ export const STREAM_MAX_ROWS = 64;
 export const STREAM_AUTO_ROWS = 32;
 /** ...then 64-row block tiles with the K segments side by side (PAR) up to this M... */
 export const PAR64_MAX_ROWS = 64;
-/** ...then 128-row block tiles, PAR where the tiles alone are too few to fill the GPU, else SEQ, and from this M on always 128×128 blocks that run all segments (SEQ; linear_subgroup_matrix_block). */
-export const BLOCK_MIN_ROWS = 512;
+/**
+ * ...then 128-row block tiles, PAR where the tiles alone are too few to fill the GPU, else SEQ; from this M
+ * on always 128×128 blocks that run all segments (SEQ; linear_subgroup_matrix_block): PAR's partial sums
+ * (numSeg · M · N f32, written and read again) outweigh its parallelism there (H100, calls 1 and 3).
+ */
+export const BLOCK_MIN_ROWS = 384;
 /** Tiles (×128 rows × 128 columns) from which SEQ blocks fill the H100 without splitting K. */
 const SEQ_MIN_TILES = 200;
 
