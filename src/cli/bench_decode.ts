@@ -7,7 +7,7 @@ import { decodeBenchEngineConfig, runDecodeBench, type DecodeBenchOptions, type 
 import { renderDecodeTable } from '../bench/decode_report.js';
 import { presetModelDir, presetNames } from '../bench/presets.js';
 import { launchEnv } from '../parallel/launch_env.js';
-import { runWorker } from '../parallel/worker.js';
+import { runWorkerProcess } from '../parallel/worker.js';
 import { engineConfigFrom, engineOptions, type EngineArgs } from './options.js';
 
 export function benchDecodeOptions<T>(y: Argv<T>) {
@@ -68,8 +68,7 @@ export async function benchDecode(a: BenchDecodeArgs, command: string): Promise<
   const env = launchEnv();
   if (env.rank !== 0) {
     const c = decodeBenchEngineConfig(opts);
-    process.exitCode = await runWorker(c, env, c.commTimeoutMs);
-    return undefined;
+    return runWorkerProcess(c, env);
   }
   const report = await runDecodeBench(opts);
   console.log(renderDecodeTable(report));

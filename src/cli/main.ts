@@ -10,7 +10,7 @@ import { generate } from './generate.js';
 import { serve } from './serve.js';
 import { launchEnv } from '../parallel/launch_env.js';
 import { runNodeRanks } from '../parallel/node_launch.js';
-import { runWorker } from '../parallel/worker.js';
+import { runWorkerProcess } from '../parallel/worker.js';
 import { resolveEngineConfig } from '../engine/config.js';
 import { engineConfigFrom, engineOptions, samplingOptions, samplingOptionsFrom, type EngineArgs, type SamplingArgs } from './options.js';
 
@@ -28,8 +28,7 @@ async function runAsWorker(a: EngineArgs): Promise<boolean> {
   }
   if (env.rank === 0) return false;
   const c = resolveEngineConfig(engineConfigFrom(a));
-  process.exitCode = await runWorker(c, env, c.commTimeoutMs);
-  return true;
+  return runWorkerProcess(c, env);
 }
 
 async function main(): Promise<void> {

@@ -10,7 +10,7 @@ import { readModelConfig, type StepResult } from '../runner/model_runner.js';
 import type { FlatBatch, SchedulerOutput } from '../scheduler/scheduler_output.js';
 import { launchEnv } from './launch_env.js';
 import { spawnLocalRanks, type LocalRanks } from './launcher.js';
-import { ProcessGroups } from './process_group.js';
+import { bindAddress, ProcessGroups } from './process_group.js';
 import { createRankRole, type RankRole } from './rank_role.js';
 import { encodeMessage } from './step_codec.js';
 import { topology } from './topology.js';
@@ -50,14 +50,17 @@ export class DistributedExecutor implements Executor {
     const modelConfig = readModelConfig(c.model);
     const multiNode = !external && c.nnodes > 1;
     const masterPort = external ? env.masterPort : multiNode ? c.masterPort : 0;
-    const pgOpts = { rank: 0, tensorParallelSize: c.tensorParallelSize, tokenParallelSize: c.tokenParallelSize, masterAddr: '127.0.0.1', masterPort, timeoutMs, dataPlane: c.communicator, cudaDevice: env.localRank, host: multiNode ? c.masterAddr : undefined };
+    // The address the other ranks reach this one (and its store) by: every listener binds to it,
+    // so a one-machine job listens on loopback only.
+    const masterAddr = bindAddress(external ? env.masterAddr : multiNode ? c.masterAddr : '127.0.0.1');
+    const pgOpts = { rank: 0, tensorParallelSize: c.tensorParallelSize, tokenParallelSize: c.tokenParallelSize, masterAddr, masterPort, timeoutMs, dataPlane: c.communicator, cudaDevice: env.localRank, host: masterAddr };
     // Serve the store first, then start the local ranks pointing at its port.
-    const server = await ProcessGroups.serve(masterPort);
+    const server = await ProcessGroups.serve(masterPort, masterAddr);
     // This node's ranks: all of them on one node; the first worldSize / nnodes with several.
     const perNode = worldSize / (multiNode ? c.nnodes : 1);
     const ranks = external
       ? undefined
-      : spawnLocalRanks({ worldSize, ranks: Array.from({ length: perNode - 1 }, (_, i) => i + 1), nodeFirstRank: 0, masterAddr: multiNode ? c.masterAddr : '127.0.0.1', masterPort: server.port, config: c });
+      : spawnLocalRanks({ worldSize, ranks: Array.from({ length: perNode - 1 }, (_, i) => i + 1), nodeFirstRank: 0, masterAddr, masterPort: server.port, config: c });
     let groups: ProcessGroups | undefined;
     let gpu: Gpu | undefined;
     try {
