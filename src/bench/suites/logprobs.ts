@@ -1,0 +1,106 @@
+// Bench entry for kernels/logprobs (sampled-token logprob + top-20) and kernels/penalties
+// (repetition/frequency/presence on the tokens a request has seen) over the Llama-3 vocabulary,
+// numSeqs 1..256. Bytes: logprobs reads each row once at the napkin floor (the kernel reads it
+// twice: max/top-k, then the sum); penalties read and write one logit per entry plus the entry.
+import type { BenchCase, BenchSuite } from '../../bench/types.js';
+import { logprobs } from '../../kernels/logprobs.js';
+import { applyPenalties, packPenaltyRows, PENALTY_PARAM_WORDS, type PenaltyRow } from '../../kernels/penalties.js';
+import { logprobsRowRef } from '../../kernels/ref/logprobs.js';
+import { applyPenaltiesRef, penaltyTokens } from '../../kernels/ref/penalties.js';
+import { Rng } from '../../util/rng.js';
+
+const ROWS_CHECKED = 4;
+
+function logprobsCase(numSeqs: number, V: number, K: number): BenchCase {
+  return {
+    kernel: 'logprobs',
+    shape: `B${numSeqs} V${V} K${K}`,
+    model: V === 128256 ? 'Llama-3-8B' : '',
+    params: { batch: numSeqs, vocab: V },
+    bytes: numSeqs * V * 4,
+    flops: numSeqs * V * 4,
+    async setup(gpu) {
+      const rng = new Rng(numSeqs * 31 + V + K);
+      const values = rng.floats(numSeqs * V, -12, 12);
+      const sampledIds = Array.from({ length: numSeqs }, () => rng.int(0, V - 1));
+      const t = gpu.upload(values, [numSeqs, V], 'f32', 'logits');
+      const sampled = gpu.upload(Uint32Array.from(sampledIds), [numSeqs], 'u32', 'sampled');
+      const lp = gpu.tensor([numSeqs, 1 + K], 'f32', 'lp');
+      const ids = gpu.tensor([numSeqs, Math.max(1, K)], 'u32', 'ids');
+      return {
+        variant: 'wg256',
+        run: (rec) => logprobs(rec, t, sampled, lp, ids, K),
+        async validate() {
+          const [l, i] = (await gpu.readMany([lp, ids])) as [Float32Array, Uint32Array];
+          const step = Math.max(1, Math.floor(numSeqs / ROWS_CHECKED));
+          for (let s = 0; s < numSeqs; s += step) {
+            const want = logprobsRowRef(values.subarray(s * V, (s + 1) * V), sampledIds[s], K);
+            const got = Array.from(i.subarray(s * Math.max(1, K), s * Math.max(1, K) + K));
+            if (got.join() !== want.topIds.join()) throw new Error(`logprobs B${numSeqs} row ${s}: top ids ${got} != ${want.topIds}`);
+            if (Math.abs(l[s * (1 + K)] - want.sampled) > 1e-4) throw new Error(`logprobs B${numSeqs} row ${s}: ${l[s * (1 + K)]} != ${want.sampled}`);
+          }
+        },
+        destroy() {
+          for (const x of [t, sampled, lp, ids]) x.buffer.destroy();
+        },
+      };
+    },
+  };
+}
+
+/** Rows as a long chat would have them: `seen` distinct tokens each, some in the output. */
+function penaltiesCase(numSeqs: number, V: number, seen: number): BenchCase {
+  return {
+    kernel: 'penalties',
+    shape: `B${numSeqs} V${V} seen${seen}`,
+    model: V === 128256 ? 'Llama-3-8B' : '',
+    params: { batch: numSeqs, vocab: V },
+    bytes: numSeqs * seen * (8 + 8),
+    flops: numSeqs * seen * 4,
+    async setup(gpu) {
+      const rng = new Rng(numSeqs * 17 + seen);
+      const values = rng.floats(numSeqs * V, -12, 12);
+      const rows: PenaltyRow[] = Array.from({ length: numSeqs }, () => ({
+        presencePenalty: 0.5,
+        frequencyPenalty: 0.3,
+        repetitionPenalty: 1.1,
+        ...penaltyTokens(Array.from({ length: seen }, () => rng.int(0, V - 1)), Array.from({ length: seen / 4 }, () => rng.int(0, V - 1))),
+      }));
+      const { rowParams, entries } = packPenaltyRows(rows, V);
+      const t = gpu.upload(values, [numSeqs, V], 'f32', 'logits');
+      const rp = gpu.upload(rowParams, [numSeqs, PENALTY_PARAM_WORDS], 'u32', 'rowParams');
+      const en = gpu.upload(entries, [entries.length / 2, 2], 'u32', 'entries');
+      let runs = 0;
+      return {
+        variant: 'wg64',
+        run: (rec) => {
+          runs++;
+          applyPenalties(rec, t, rp, en);
+        },
+        async validate() {
+          // The kernel works in place: the reference applies the penalties as often as it ran.
+          const got = (await gpu.read(t)) as Float32Array;
+          let want = values;
+          for (let r = 0; r < runs; r++) want = applyPenaltiesRef(want, V, rows);
+          for (let i = 0; i < got.length; i += 97) {
+            if (Math.abs(got[i] - want[i]) > 1e-5 * Math.max(1, Math.abs(want[i]))) throw new Error(`penalties B${numSeqs}: [${i}] ${got[i]} != ${want[i]}`);
+          }
+        },
+        destroy() {
+          for (const x of [t, rp, en]) x.buffer.destroy();
+        },
+      };
+    },
+  };
+}
+
+export const logprobsSuite: BenchSuite = {
+  name: 'logprobs',
+  cases: (sweep) =>
+    sweep === 'small'
+      ? [logprobsCase(4, 32000, 20), penaltiesCase(4, 32000, 512)]
+      : [
+          ...[1, 16, 64, 256].map((B) => logprobsCase(B, 128256, 20)),
+          ...[1, 64, 256].map((B) => penaltiesCase(B, 128256, 8192)),
+        ],
+};
