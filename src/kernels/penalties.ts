@@ -23,6 +23,45 @@ export interface PenaltyRow {
   readonly inPrompt: Uint8Array;
 }
 
+/**
+ * A request's distinct tokens with their output counts and prompt flags, built once from the
+ * prompt and grown one generated token at a time, so a step packs O(distinct tokens), not
+ * O(prompt + output).
+ */
+export class PenaltyTokens {
+  private readonly index = new Map<number, number>();
+  private readonly ids: number[] = [];
+  private readonly counts: number[] = [];
+  private readonly prompt: number[] = [];
+
+  constructor(promptTokenIds: readonly number[], outputTokenIds: readonly number[] = []) {
+    for (const t of promptTokenIds) this.prompt[this.slot(t)] = 1;
+    for (const t of outputTokenIds) this.add(t);
+  }
+
+  private slot(t: number): number {
+    let j = this.index.get(t);
+    if (j === undefined) {
+      j = this.ids.length;
+      this.index.set(t, j);
+      this.ids.push(t);
+      this.counts.push(0);
+      this.prompt.push(0);
+    }
+    return j;
+  }
+
+  /** Counts a generated token. */
+  add(tokenId: number): void {
+    this.counts[this.slot(tokenId)]++;
+  }
+
+  row(penalties: Pick<PenaltyRow, 'presencePenalty' | 'frequencyPenalty' | 'repetitionPenalty'>): PenaltyRow {
+    const { presencePenalty, frequencyPenalty, repetitionPenalty } = penalties;
+    return { presencePenalty, frequencyPenalty, repetitionPenalty, tokenIds: Uint32Array.from(this.ids), outputCounts: Uint32Array.from(this.counts), inPrompt: Uint8Array.from(this.prompt) };
+  }
+}
+
 /** u32 words per row in the row-parameter tensor. */
 export const PENALTY_PARAM_WORDS = 8;
 

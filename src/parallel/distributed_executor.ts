@@ -4,7 +4,7 @@
 import type { EngineConfig } from '../engine/config.js';
 import type { Executor } from '../engine/executor.js';
 import { Gpu } from '../gpu/gpu.js';
-import type { SamplingRow } from '../kernels/sampling.js';
+import type { StepSamplingRow } from '../runner/sampler.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import { readModelConfig, type StepResult } from '../runner/model_runner.js';
 import type { FlatBatch, SchedulerOutput } from '../scheduler/scheduler_output.js';
@@ -93,7 +93,7 @@ export class DistributedExecutor implements Executor {
     }
   }
 
-  async execute(_out: SchedulerOutput, flat: FlatBatch, sampling: readonly SamplingRow[], opts?: { returnLogits?: boolean }): Promise<StepResult> {
+  async execute(_out: SchedulerOutput, flat: FlatBatch, sampling: readonly StepSamplingRow[], opts?: { returnLogits?: boolean }): Promise<StepResult> {
     const step = async () => {
       await this.groups.world.broadcast(encodeMessage({ kind: 'step', flat, profile: this.profile }), 0);
       const result = await this.role.runStep(flat, sampling, opts);

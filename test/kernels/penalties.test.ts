@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { ShapeError } from '../../src/gpu/errors.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
-import { applyPenalties, packPenaltyRows, PENALTY_PARAM_WORDS, type PenaltyRow } from '../../src/kernels/penalties.js';
-import { applyPenaltiesRef, penaltyTokens } from '../../src/kernels/ref/penalties.js';
+import { applyPenalties, packPenaltyRows, PENALTY_PARAM_WORDS, PenaltyTokens, type PenaltyRow } from '../../src/kernels/penalties.js';
+import { applyPenaltiesRef } from '../../src/kernels/ref/penalties.js';
 import { Rng } from '../../src/util/rng.js';
 import { expectClose, noGpuReason, run, testGpu } from '../helpers/gpu.js';
 
@@ -24,17 +24,19 @@ function randomRow(rng: Rng, V: number): PenaltyRow | undefined {
   if (rng.next() < 0.2) return undefined;
   const prompt = Array.from({ length: rng.int(0, 300) }, () => rng.int(0, V - 1));
   const output = Array.from({ length: rng.int(0, 200) }, () => rng.int(0, Math.min(V - 1, 50)));
-  return {
+  return new PenaltyTokens(prompt, output).row({
     presencePenalty: rng.uniform(-2, 2),
     frequencyPenalty: rng.uniform(-2, 2),
     repetitionPenalty: rng.next() < 0.3 ? 1 : rng.uniform(0.5, 2),
-    ...penaltyTokens(prompt, output),
-  };
+  });
 }
 
 describe('penalties (CPU side)', () => {
-  it('penaltyTokens: distinct tokens, output counts, prompt flags', () => {
-    const p = penaltyTokens([5, 7, 5], [7, 9, 9, 9]);
+  it('PenaltyTokens: distinct tokens, output counts, prompt flags, grown token by token', () => {
+    const t = new PenaltyTokens([5, 7, 5], [7, 9]);
+    t.add(9);
+    t.add(9);
+    const p = t.row({ presencePenalty: 0, frequencyPenalty: 0, repetitionPenalty: 1 });
     expect(Array.from(p.tokenIds)).toEqual([5, 7, 9]);
     expect(Array.from(p.outputCounts)).toEqual([0, 1, 3]);
     expect(Array.from(p.inPrompt)).toEqual([1, 1, 0]);

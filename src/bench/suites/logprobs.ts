@@ -4,9 +4,9 @@
 // twice: max/top-k, then the sum); penalties read and write one logit per entry plus the entry.
 import type { BenchCase, BenchSuite } from '../../bench/types.js';
 import { logprobs } from '../../kernels/logprobs.js';
-import { applyPenalties, packPenaltyRows, PENALTY_PARAM_WORDS, type PenaltyRow } from '../../kernels/penalties.js';
+import { applyPenalties, packPenaltyRows, PENALTY_PARAM_WORDS, PenaltyTokens, type PenaltyRow } from '../../kernels/penalties.js';
 import { logprobsRowRef } from '../../kernels/ref/logprobs.js';
-import { applyPenaltiesRef, penaltyTokens } from '../../kernels/ref/penalties.js';
+import { applyPenaltiesRef } from '../../kernels/ref/penalties.js';
 import { Rng } from '../../util/rng.js';
 
 const ROWS_CHECKED = 4;
@@ -60,12 +60,12 @@ function penaltiesCase(numSeqs: number, V: number, seen: number): BenchCase {
     async setup(gpu) {
       const rng = new Rng(numSeqs * 17 + seen);
       const values = rng.floats(numSeqs * V, -12, 12);
-      const rows: PenaltyRow[] = Array.from({ length: numSeqs }, () => ({
-        presencePenalty: 0.5,
-        frequencyPenalty: 0.3,
-        repetitionPenalty: 1.1,
-        ...penaltyTokens(Array.from({ length: seen }, () => rng.int(0, V - 1)), Array.from({ length: seen / 4 }, () => rng.int(0, V - 1))),
-      }));
+      const rows: PenaltyRow[] = Array.from({ length: numSeqs }, () =>
+        new PenaltyTokens(
+          Array.from({ length: seen }, () => rng.int(0, V - 1)),
+          Array.from({ length: seen / 4 }, () => rng.int(0, V - 1)),
+        ).row({ presencePenalty: 0.5, frequencyPenalty: 0.3, repetitionPenalty: 1.1 }),
+      );
       const { rowParams, entries } = packPenaltyRows(rows, V);
       const t = gpu.upload(values, [numSeqs, V], 'f32', 'logits');
       const rp = gpu.upload(rowParams, [numSeqs, PENALTY_PARAM_WORDS], 'u32', 'rowParams');

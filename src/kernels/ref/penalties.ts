@@ -24,25 +24,3 @@ export function applyPenaltiesRef(logits: Float32Array, V: number, rows: readonl
   });
   return out;
 }
-
-/** The penalty inputs of a request from its token ids: distinct tokens, output counts, prompt flags. */
-export function penaltyTokens(promptTokenIds: readonly number[], outputTokenIds: readonly number[]): Pick<PenaltyRow, 'tokenIds' | 'outputCounts' | 'inPrompt'> {
-  const index = new Map<number, number>();
-  const ids: number[] = [];
-  const counts: number[] = [];
-  const prompt: number[] = [];
-  const at = (t: number) => {
-    let j = index.get(t);
-    if (j === undefined) {
-      j = ids.length;
-      index.set(t, j);
-      ids.push(t);
-      counts.push(0);
-      prompt.push(0);
-    }
-    return j;
-  };
-  for (const t of promptTokenIds) prompt[at(t)] = 1;
-  for (const t of outputTokenIds) counts[at(t)]++;
-  return { tokenIds: Uint32Array.from(ids), outputCounts: Uint32Array.from(counts), inPrompt: Uint8Array.from(prompt) };
-}
