@@ -75,12 +75,18 @@ async function main(): Promise<void> {
       (y) =>
         engineOptions(samplingOptions(y))
           .option('host', { type: 'string', default: '127.0.0.1', describe: 'interface to listen on' })
-          .option('port', { type: 'number', default: 8000, describe: 'port to listen on (0: any free port)' }),
+          .option('port', { type: 'number', default: 8000, describe: 'port to listen on (0: any free port)' })
+          .option('api-key', { type: 'string', describe: 'require `Authorization: Bearer KEY` on the API (WebSocket: also the subprotocol openai-insecure-api-key.KEY); env TKNP_API_KEY' })
+          .option('allowed-origins', { type: 'string', array: true, describe: "browser origins besides the server's own that may use the API (e.g. https://app.example; '*': any)" })
+          .option('log-requests', { type: 'boolean', default: true, describe: 'one log line per finished request (--no-log-requests: none)' }),
       async (a) => {
         if (await runAsWorker(a as unknown as EngineArgs)) return;
         await serve({
           host: a.host,
           port: a.port,
+          apiKey: a['api-key'] ?? (process.env.TKNP_API_KEY || undefined),
+          allowedOrigins: a['allowed-origins'],
+          logRequests: a['log-requests'],
           sampling: samplingOptionsFrom(a as unknown as SamplingArgs),
           engine: engineConfigFrom(a as unknown as EngineArgs),
         });

@@ -13,6 +13,11 @@ export interface Executor {
   readonly numBlocksPerRank: readonly number[];
   /** Lines describing the ranks and their memory, printed at start-up. */
   readonly startupLog: readonly string[];
+  /**
+   * [worldSize] recent mean attention ms per step of each rank that measures it (the
+   * attention-only ranks of token parallelism); absent or undefined where not measured.
+   */
+  readonly attentionMsPerStep?: readonly (number | undefined)[];
   /** Runs one step on every rank; resolves with the sampled tokens (and logits if asked). */
   execute(out: SchedulerOutput, flat: FlatBatch, sampling: readonly StepSamplingRow[], opts?: { returnLogits?: boolean }): Promise<StepResult>;
   shutdown(): Promise<void>;

@@ -143,8 +143,11 @@ export class LLMEngine {
     const sp = normalizeSamplingParams(params, this.generationDefaults, this.seedSource);
     const ids = this.promptTokenIds(prompt);
     const vocab = this.modelConfig.vocabSize;
-    const bad = ids.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
-    if (bad !== undefined) throw new RequestError(`request ${requestId}: token id ${bad} outside the vocabulary (0..${vocab - 1})`);
+    // Messages name the bad value, not the request id (the caller knows which request it sent).
+    ids.forEach((t, i) => {
+      if (!Number.isInteger(t)) throw new RequestError(`prompt token ${i}: token id ${JSON.stringify(t)} is not an integer`);
+      if (t < 0 || t >= vocab) throw new RequestError(`prompt token ${i}: token id ${t} is outside the vocabulary (0..${vocab - 1})`);
+    });
     if (this.live.has(requestId)) throw new RequestError(`request ${requestId} already exists`);
     const request = this.scheduler.addRequest(requestId, ids, sp, this.tokenizer.eosTokenIds);
     this.live.set(requestId, {

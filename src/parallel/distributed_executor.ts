@@ -23,9 +23,19 @@ interface RankInfo {
   log: string[];
 }
 
+/** How often the ranks' attention times are collected for metrics (once per step with --profile). */
+const RANK_STATS_INTERVAL_MS = 1000;
+
 export class DistributedExecutor implements Executor {
   /** Per-step communication and remote-attention times, when profiling (one entry per step). */
   readonly profiles: Record<string, number>[][] = [];
+  /**
+   * [worldSize] mean attention ms per step of each attention-only rank (global ranks >= tp),
+   * over the steps between two collections (about one a second); undefined where not measured.
+   */
+  readonly attentionMsPerStep: (number | undefined)[];
+  private statsAt = performance.now();
+  private stepsSinceStats = 0;
 
   private constructor(
     readonly modelConfig: ModelConfig,
@@ -37,7 +47,9 @@ export class DistributedExecutor implements Executor {
     private readonly role: RankRole,
     private readonly ranks: LocalRanks | undefined,
     private readonly profile: boolean,
-  ) {}
+  ) {
+    this.attentionMsPerStep = new Array<number | undefined>(groups.topo.worldSize).fill(undefined);
+  }
 
   static async create(c: EngineConfig, opts: { timeoutMs?: number; profile?: boolean } = {}): Promise<DistributedExecutor> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_COMM_TIMEOUT_MS;
@@ -95,11 +107,19 @@ export class DistributedExecutor implements Executor {
 
   async execute(_out: SchedulerOutput, flat: FlatBatch, sampling: readonly StepSamplingRow[], opts?: { returnLogits?: boolean }): Promise<StepResult> {
     const step = async () => {
-      await this.groups.world.broadcast(encodeMessage({ kind: 'step', flat, profile: this.profile }), 0);
+      // With --profile every step, else about once a second (for metrics), the ranks send the
+      // times they accumulated since the last collection.
+      this.stepsSinceStats++;
+      const collect = this.profile || performance.now() - this.statsAt >= RANK_STATS_INTERVAL_MS;
+      await this.groups.world.broadcast(encodeMessage({ kind: 'step', flat, profile: collect }), 0);
       const result = await this.role.runStep(flat, sampling, opts);
-      if (this.profile) {
+      if (collect) {
         const others = (await this.groups.world.gatherv(new TextEncoder().encode('{}'), 0))!;
-        this.profiles.push([this.role.takeProfile(), ...others.slice(1).map((b) => JSON.parse(new TextDecoder().decode(b)) as Record<string, number>)]);
+        const perRank = [this.role.takeProfile(), ...others.slice(1).map((b) => JSON.parse(new TextDecoder().decode(b)) as Record<string, number>)];
+        if (this.profile) this.profiles.push(perRank);
+        perRank.forEach((p, r) => (this.attentionMsPerStep[r] = p.attentionMs !== undefined ? p.attentionMs / this.stepsSinceStats : undefined));
+        this.statsAt = performance.now();
+        this.stepsSinceStats = 0;
       }
       return result;
     };
