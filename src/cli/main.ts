@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// tknp command line: `generate`, `serve`, `bench kernels`, `bench decode`, `info`.
+// tknp command line: `generate`, `serve`, `bench kernels|report|decode|serve|comm`, `info`.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { benchKernels, mergeBenchReports } from './bench.js';
 import { benchComm } from './bench_comm.js';
 import { benchDecode, benchDecodeOptions, type BenchDecodeArgs } from './bench_decode.js';
+import { benchServe, benchServeOptions, type BenchServeArgs } from './bench_serve.js';
 import { Gpu } from '../gpu/gpu.js';
 import { generate } from './generate.js';
 import { serve } from './serve.js';
@@ -129,6 +130,14 @@ async function main(): Promise<void> {
           (k) => benchDecodeOptions(k),
           async (a) => {
             await benchDecode(a as unknown as BenchDecodeArgs, command);
+          },
+        )
+        .command(
+          'serve',
+          "serving benchmark (like vLLM's): drive a running server at Poisson request rates with synthetic prompts; TTFT, TPOT, ITL, end-to-end latency, throughput",
+          (k) => benchServeOptions(k),
+          async (a) => {
+            await benchServe(a as unknown as BenchServeArgs, command);
           },
         )
         .command(
