@@ -1,8 +1,8 @@
 // The playground page at `/`: plain HTML, CSS and JavaScript files under
 // src/server/playground/ (no build step, no CDN), read once at start-up and served as they are.
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../util/package_root.js';
 
 export interface Asset {
   readonly body: Buffer;
@@ -17,13 +17,9 @@ const FILES: readonly (readonly [string, string, string])[] = [
 
 /** src/server/playground of the package (also when running from dist/). */
 function playgroundDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const d = join(dir, 'src', 'server', 'playground');
-    if (existsSync(join(dir, 'package.json')) && existsSync(d)) return d;
-    dir = dirname(dir);
-  }
-  throw new Error(`src/server/playground not found above ${fileURLToPath(import.meta.url)}`);
+  const root = packageRoot(import.meta.url, join('src', 'server', 'playground'));
+  if (!root) throw new Error(`src/server/playground not found above ${import.meta.url}`);
+  return join(root, 'src', 'server', 'playground');
 }
 
 /** URL path → asset. */
