@@ -1,8 +1,9 @@
 // `tknp bench serve` against a real `tknp serve` (tiny-llama) on 127.0.0.1: every request
 // completes with exactly the asked token counts, the throughput and latency figures are
 // consistent with each other, a max-concurrency run and a Poisson-rate run both complete; the
-// CLI writes its table and JSON. The Poisson schedule is checked as a pure function (seeded).
-import { execFile } from 'node:child_process';
+// CLI, run against `tknp serve --preset tiny --load-format dummy` (no checkpoint), writes its
+// table and JSON. The Poisson schedule is checked as a pure function (seeded).
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,12 +81,31 @@ describe.skipIf(!gpu)(`bench serve against tknp serve ${gpu ? '' : `(skipped: ${
     check(capped, 5, 9, 4);
   });
 
-  it('the CLI prints the table and writes JSON and Markdown', async () => {
+  it('the CLI drives `tknp serve --preset tiny --load-format dummy`, prints the table and writes JSON and Markdown', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tknp-bench-serve-'));
-    const { stdout } = await promisify(execFile)(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'main.js'), 'bench', 'serve', '--url', server.url, '--num-prompts', '3', '--input-len', '8', '--output-len', '3', '--request-rate', '50', '--json', join(dir, 'r.json'), '--markdown', join(dir, 'r.md')]);
-    expect(stdout).toMatch(/\| rate \(req\/s\) \|/);
-    const rep = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as ServeBenchReport;
-    check(rep, 3, 8, 3);
-    expect(readFileSync(join(dir, 'r.md'), 'utf8')).toMatch(/^tknp bench serve: tiny-llama/);
+    const cli = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+    const child = spawn(process.execPath, [cli, 'serve', '--preset', 'tiny', '--load-format', 'dummy', '--port', '0', '--kv-cache-memory', '0.01', '--max-model-len', '256'], {
+      env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    try {
+      let stderr = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          const m = /listening on (http:\/\/\S+)/.exec(stderr);
+          if (m) resolve(m[1]);
+        });
+        child.on('exit', (code) => reject(new Error(`tknp serve exited with ${code}:\n${stderr}`)));
+      });
+      const { stdout } = await promisify(execFile)(process.execPath, [cli, 'bench', 'serve', '--url', url, '--num-prompts', '3', '--input-len', '8', '--output-len', '3', '--request-rate', '50', '--json', join(dir, 'r.json'), '--markdown', join(dir, 'r.md')]);
+      expect(stdout).toMatch(/\| rate \(req\/s\) \|/);
+      const rep = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')) as ServeBenchReport;
+      expect(rep.model).toMatch(/^tknp-serve-preset-tiny-/);
+      check(rep, 3, 8, 3);
+      expect(readFileSync(join(dir, 'r.md'), 'utf8')).toMatch(/^tknp bench serve: tknp-serve-preset-tiny-/);
+    } finally {
+      child.kill('SIGINT');
+    }
   });
 });
