@@ -6,6 +6,7 @@ import { embeddingSuite } from './embedding.js';
 import { fillRandomSuite } from './fill_random.js';
 import { linearSuite } from './linear.js';
 import { logprobsSuite } from './logprobs.js';
+import { penaltiesSuite } from './penalties.js';
 import { prefillAttentionSuite } from './prefill_attention.js';
 import { rmsNormSuite } from './rms_norm.js';
 import { rotarySuite } from './rotary.js';
@@ -24,6 +25,7 @@ export const suites: readonly BenchSuite[] = [
   siluAndMulSuite,
   samplingSuite,
   logprobsSuite,
+  penaltiesSuite,
   addSuite,
   fillRandomSuite,
 ];
