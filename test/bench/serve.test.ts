@@ -76,8 +76,13 @@ describe.skipIf(!gpu)(`bench serve against tknp serve ${gpu ? '' : `(skipped: ${
     expect(rep.model).toBe('tiny-llama');
     expect(rep.runs.map((r) => r.requestRate)).toEqual([40, 'inf']);
     check(rep, 6, 20, 7);
-    const capped = await runServeBench({ url: server.url, numPrompts: 5, inputLen: 9, outputLen: 4, requestRates: [Infinity], maxConcurrency: 2, seed: 4 });
+    // The cap holds on the server side: never more than 2 requests in its loop.
+    let most = 0;
+    const watch = setInterval(() => (most = Math.max(most, server.loop.numActive)), 2);
+    const capped = await runServeBench({ url: server.url, numPrompts: 5, inputLen: 9, outputLen: 4, requestRates: [Infinity], maxConcurrency: 2, seed: 4 }).finally(() => clearInterval(watch));
     expect(capped.runs[0].maxConcurrency).toBe(2);
+    expect(most).toBeLessThanOrEqual(2);
+    expect(most).toBeGreaterThanOrEqual(1);
     check(capped, 5, 9, 4);
   });
 
