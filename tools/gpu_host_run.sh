@@ -4,7 +4,7 @@
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
 # Stages: linear-tiles (TILES_SHAPES, TILES_M, TILES) | probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
-# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
+# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -153,6 +153,30 @@ for stage in "$@"; do
         torchrun --nproc_per_node "${WORLD:-2}" tools/bench_comm_pytorch.py --out "$OUT/comm_torch.json" >> "$OUT/comm.log" 2>&1
         summary comm-torch "exit $?"
       fi
+      ;;
+    serve-bench)
+      # `tknp serve` with Llama-3-8B-shaped dummy weights (--preset, no checkpoint), driven by
+      # `tknp bench serve` at three Poisson request rates (SERVE_RATES) with synthetic prompts of
+      # SERVE_INPUT tokens generating SERVE_OUTPUT tokens (EOS ignored). About 2-3 minutes.
+      port=${SERVE_PORT:-18765}
+      "${B[@]}" serve --preset llama-3-8b --load-format dummy --port "$port" --max-model-len 4096 --max-num-seqs 256 \
+        --kv-cache-memory "${SERVE_KV_GIB:-16}" --no-log-requests ${SERVE_ARGS:-} > "$OUT/serve.log" 2>&1 &
+      spid=$!
+      up=0
+      for _ in $(seq 1 180); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && grep -q ' 200 ' <&3) 2>/dev/null; then up=1; break; fi
+        kill -0 "$spid" 2>/dev/null || break
+        sleep 1
+      done
+      if [ "$up" = 1 ]; then
+        timeout 300 bash .bundle/run.sh --tree . bench serve --url "http://127.0.0.1:$port" --num-prompts "${SERVE_PROMPTS:-64}" --input-len "${SERVE_INPUT:-512}" \
+          --output-len "${SERVE_OUTPUT:-128}" --request-rate "${SERVE_RATES:-2,8,32}" --json "$OUT/serve_bench.json" --markdown "$OUT/serve_bench.md" > "$OUT/serve_bench.log" 2>&1
+        summary serve-bench "exit $? — $(grep -a '^| [0-9i]' "$OUT/serve_bench.log" | cut -d'|' -f2,4,6,7,9,10 | tr '\n' ' ')"
+      else
+        summary serve-bench "the server did not come up: $(tail -3 "$OUT/serve.log" | tr '\n' ' ')"
+      fi
+      kill -INT "$spid" 2>/dev/null
+      wait "$spid"
       ;;
     nccl)
       "${B[@]}" test test/parallel/nccl.test.ts > "$OUT/nccl.log" 2>&1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what tknp needs on a fresh Debian 12 machine: npm dependencies, and — where no
 # usable Vulkan driver exists — Mesa >= 25 lavapipe from bookworm-backports (Dawn rejects
-# Debian 12's Mesa 22). Idempotent: a second run does nothing it need not.
+# Debian 12's Mesa 22); for the tests, Chromium and python3-prometheus-client. Idempotent: a
+# second run does nothing it need not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,21 @@ if ! have_lavapipe25 && ! have_nvidia_icd; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers libvulkan1 >/dev/null
   else
     echo "tknp setup: no Vulkan driver found; install Mesa >= 25 (lavapipe) or a GPU driver with Vulkan" >&2
+  fi
+fi
+
+# Test tools from Debian: Chromium (the playground page's browser test, driven by playwright-core)
+# and the official Prometheus client's text parser (the /metrics test). Installed once.
+need_debs=()
+[ -x /usr/bin/chromium ] || need_debs+=(chromium)
+/usr/bin/python3 -c 'import prometheus_client.parser' >/dev/null 2>&1 || need_debs+=(python3-prometheus-client)
+if [ ${#need_debs[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; else SUDO=; fi
+  if command -v apt-get >/dev/null && { [ -z "$SUDO" ] || command -v sudo >/dev/null; }; then
+    { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_debs[@]}" >/dev/null; } ||
+      echo "tknp setup: warning: could not install ${need_debs[*]}: the browser and /metrics tests will skip" >&2
+  else
+    echo "tknp setup: warning: ${need_debs[*]} missing and no apt-get: the browser and /metrics tests will skip" >&2
   fi
 fi
 

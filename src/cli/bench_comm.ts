@@ -18,7 +18,7 @@ export interface BenchCommArgs {
 
 export async function benchComm(a: BenchCommArgs): Promise<void> {
   const spec: CommBenchSpec = { dataPlane: a.comm, sizes: a.sizes ?? DEFAULT_COMM_SIZES, iterations: a.iterations, timeoutMs: a.timeoutMs ?? 60_000 };
-  const server = await ProcessGroups.serve(0);
+  const server = await ProcessGroups.serve(0, '127.0.0.1');
   const ranks = spawnLocalRanks({
     worldSize: a.world,
     ranks: Array.from({ length: a.world - 1 }, (_, i) => i + 1),

@@ -10,7 +10,7 @@ import { renderDecodeTable } from '../bench/decode_report.js';
 import { compareLine, decodeSummary, decodeSummaryJson, renderDecodeHtml, renderDecodeMarkdown, sideLines } from '../bench/decode_summary.js';
 import { preset, presetModelDir, presetNames } from '../bench/presets.js';
 import { launchEnv } from '../parallel/launch_env.js';
-import { runWorker } from '../parallel/worker.js';
+import { runWorkerProcess } from '../parallel/worker.js';
 import { engineConfigFrom, engineOptions, type EngineArgs } from './options.js';
 
 export function benchDecodeOptions<T>(y: Argv<T>) {
@@ -125,8 +125,7 @@ export async function benchDecode(a: BenchDecodeArgs, command: string): Promise<
   const env = launchEnv();
   if (env.rank !== 0) {
     const c = decodeBenchEngineConfig(opts);
-    process.exitCode = await runWorker(c, env, c.commTimeoutMs);
-    return undefined;
+    return runWorkerProcess(c, env);
   }
   const peer = a.baseline ? readBaseline(a.baseline, opts.preset ?? null) : undefined;
   rooflineCopy(a['copy-gbps'], peer); // a bad --copy-gbps is refused before the run

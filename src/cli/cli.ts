@@ -1,35 +1,37 @@
-// tknp command line: `generate`, `serve`, `bench kernels`, `bench decode`, `info`. main.ts runs
+// tknp command line: `generate`, `serve`, `bench kernels|report|decode|serve|comm`, `info`. main.ts runs
 // it for the process; tests call runCli in-process, the same path with the same arguments.
 import yargs from 'yargs';
 import { benchKernels, mergeBenchReports } from './bench.js';
 import { benchComm } from './bench_comm.js';
 import { SWEEPS } from '../bench/types.js';
 import { benchDecode, benchDecodeOptions, type BenchDecodeArgs } from './bench_decode.js';
+import { benchServe, benchServeOptions, type BenchServeArgs } from './bench_serve.js';
 import { Gpu } from '../gpu/gpu.js';
 import { generate } from './generate.js';
 import { serve } from './serve.js';
 import { launchEnv } from '../parallel/launch_env.js';
 import { runNodeRanks } from '../parallel/node_launch.js';
-import { runWorker } from '../parallel/worker.js';
-import { resolveEngineConfig } from '../engine/config.js';
+import { runWorkerProcess } from '../parallel/worker.js';
+import { resolveEngineConfig, type EngineConfig } from '../engine/config.js';
+import { presetNames } from '../bench/presets.js';
+import { presetServeModelDir } from '../bench/serve_model.js';
 import { engineConfigFrom, engineOptions, samplingOptions, samplingOptionsFrom, type EngineArgs, type SamplingArgs } from './options.js';
 
 /**
  * Ranks other than 0 of a parallel job (started by tknp itself, torchrun or srun) run the
  * worker loop instead of the command; returns true when this process was such a rank.
  */
-async function runAsWorker(a: EngineArgs): Promise<boolean> {
+async function runAsWorker(a: EngineArgs, extra: Partial<EngineConfig> = {}): Promise<boolean> {
   const env = launchEnv();
   if (env.source === 'none' && a.nnodes > 1 && a['node-rank'] > 0) {
     // Node R > 0 of a job started with tknp's own launcher: start this node's ranks, wait.
-    const c = resolveEngineConfig(engineConfigFrom(a));
+    const c = resolveEngineConfig({ ...engineConfigFrom(a), ...extra });
     process.exitCode = await runNodeRanks(c);
     return true;
   }
   if (env.rank === 0) return false;
-  const c = resolveEngineConfig(engineConfigFrom(a));
-  process.exitCode = await runWorker(c, env, c.commTimeoutMs);
-  return true;
+  const c = resolveEngineConfig({ ...engineConfigFrom(a), ...extra });
+  return runWorkerProcess(c, env);
 }
 
 /** Runs the command line `args` (process.argv without node and the script); errors are thrown. */
@@ -77,14 +79,28 @@ export async function runCli(args: readonly string[]): Promise<void> {
       (y) =>
         engineOptions(samplingOptions(y))
           .option('host', { type: 'string', default: '127.0.0.1', describe: 'interface to listen on' })
-          .option('port', { type: 'number', default: 8000, describe: 'port to listen on (0: any free port)' }),
+          .option('port', { type: 'number', default: 8000, describe: 'port to listen on (0: any free port)' })
+          .option('api-key', { type: 'string', describe: 'require `Authorization: Bearer KEY` on the API (WebSocket: also the subprotocol openai-insecure-api-key.KEY); env TKNP_API_KEY' })
+          .option('allowed-origins', { type: 'string', array: true, describe: "browser origins besides the server's own that may use the API (e.g. https://app.example; '*': any)" })
+          .option('log-requests', { type: 'boolean', default: true, describe: 'one log line per finished request (--no-log-requests: none)' })
+          .option('load-format', { choices: ['safetensors', 'dummy'] as const, default: 'safetensors' as const, describe: "weights: the model's safetensors, or 'dummy' (seeded random, made on the GPU; for benchmarks)" })
+          .option('preset', { choices: presetNames(), describe: 'serve a preset\'s shapes without a checkpoint (with --load-format dummy; instead of --model): its config and a tokenizer grown to its vocabulary' }),
       async (a) => {
-        if (await runAsWorker(a as unknown as EngineArgs)) return;
+        if (a.preset !== undefined) {
+          if (a.model !== undefined) throw new Error('--preset and --model exclude each other');
+          if (a['load-format'] !== 'dummy') throw new Error('--preset has no weights: add --load-format dummy');
+          a.model = presetServeModelDir(a.preset);
+        }
+        const extra = { loadFormat: a['load-format'] };
+        if (await runAsWorker(a as unknown as EngineArgs, extra)) return;
         await serve({
           host: a.host,
           port: a.port,
+          apiKey: a['api-key'] ?? (process.env.TKNP_API_KEY || undefined),
+          allowedOrigins: a['allowed-origins'],
+          logRequests: a['log-requests'],
           sampling: samplingOptionsFrom(a as unknown as SamplingArgs),
-          engine: engineConfigFrom(a as unknown as EngineArgs),
+          engine: { ...engineConfigFrom(a as unknown as EngineArgs), ...extra },
         });
       },
     )
@@ -125,6 +141,14 @@ export async function runCli(args: readonly string[]): Promise<void> {
           (k) => benchDecodeOptions(k),
           async (a) => {
             await benchDecode(a as unknown as BenchDecodeArgs, command);
+          },
+        )
+        .command(
+          'serve',
+          "serving benchmark (like vLLM's): drive a running server at Poisson request rates with synthetic prompts; TTFT, TPOT, ITL, end-to-end latency, throughput",
+          (k) => benchServeOptions(k),
+          async (a) => {
+            await benchServe(a as unknown as BenchServeArgs, command);
           },
         )
         .command(

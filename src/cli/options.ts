@@ -1,20 +1,14 @@
 // Command-line options shared by `generate`, `serve` and `bench decode`: the engine's
 // configuration and the sampling parameters, mapped onto EngineConfig / SamplingParamsInput.
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Argv } from 'yargs';
 import type { EngineConfig } from '../engine/config.js';
 import type { SamplingParamsInput } from '../engine/sampling_params.js';
+import { packageRoot } from '../util/package_root.js';
 
 /** models/default of the package (the embedded demo model). */
 export function defaultModelDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'models'))) return join(dir, 'models', 'default');
-    dir = dirname(dir);
-  }
-  return join(process.cwd(), 'models', 'default');
+  return join(packageRoot(import.meta.url) ?? process.cwd(), 'models', 'default');
 }
 
 export function engineOptions<T>(y: Argv<T>) {

@@ -9,6 +9,9 @@ export interface ServeArgs {
   readonly host: string;
   readonly port: number;
   readonly modelName?: string;
+  readonly apiKey?: string;
+  readonly allowedOrigins?: readonly string[];
+  readonly logRequests?: boolean;
   /** Sampling defaults of every request (the command's sampling options). */
   readonly sampling: SamplingParamsInput;
   readonly engine: Partial<EngineConfig> & { model: string };
@@ -21,14 +24,14 @@ export async function serve(a: ServeArgs): Promise<void> {
   let server: TknpServer;
   try {
     const defaults = Object.fromEntries(Object.entries(a.sampling).filter(([, v]) => v !== undefined)) as SamplingParamsInput;
-    server = await TknpServer.start(engine, { host: a.host, port: a.port, modelName: a.modelName, defaults, log });
+    server = await TknpServer.start(engine, { host: a.host, port: a.port, modelName: a.modelName, defaults, log, apiKey: a.apiKey, allowedOrigins: a.allowedOrigins, logRequests: a.logRequests });
   } catch (e) {
     await engine.shutdown();
     throw e;
   }
   log(`model ${engine.config.model} loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; listening on ${server.url}`);
-  log(`  POST ${server.url}/v1/completions, POST ${server.url}/v1/chat/completions, GET ${server.url}/v1/models, GET ${server.url}/health`);
-  log(`  WebSocket ${server.url.replace(/^http/, 'ws')}/v1/stream`);
+  log(`  playground ${server.url}/; POST ${server.url}/v1/completions, POST ${server.url}/v1/chat/completions, GET ${server.url}/v1/models, GET ${server.url}/metrics, GET ${server.url}/health`);
+  log(`  WebSocket ${server.url.replace(/^http/, 'ws')}/v1/stream; ${a.apiKey ? 'API key required' : 'no API key (--api-key)'}; origins: same-origin${a.allowedOrigins?.length ? ` + ${a.allowedOrigins.join(', ')}` : ''}`);
   const stop = (signal: string) => {
     log(`${signal}: aborting requests and shutting down`);
     void server.close();

@@ -1,7 +1,11 @@
 // LLMEngine: requests in, tokens and text out. Owns the step loop: schedule → execute on the
 // ranks → update the scheduler → detokenize, check stop strings, report. Like vLLM's
 // LLMEngine: addRequest / step / abortRequest; `LLM` (llm.ts) wraps it for batch use.
-import type { SamplingRow } from '../kernels/sampling.js';
+import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { NO_TOKEN } from '../kernels/logprobs.js';
+import { PenaltyTokens } from '../kernels/penalties.js';
+import type { StepLogprobs, StepSamplingRow } from '../runner/sampler.js';
 import { flattenSchedulerOutput } from '../scheduler/scheduler_output.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { RequestError, RequestStatus, type FinishedStatus, type Request } from '../scheduler/request.js';
@@ -13,6 +17,8 @@ import { createExecutor } from './executor_factory.js';
 import { checkModel } from './model_check.js';
 import {
   createSeedSource,
+  generationConfigDefaults,
+  hasPenalties,
   normalizeSamplingParams,
   SamplingParamsError,
   type GenerationConfigDefaults,
@@ -25,12 +31,22 @@ export type PromptInput = string | { readonly promptTokenIds: readonly number[] 
 
 export type FinishReason = 'stop' | 'length' | 'abort' | 'error';
 
+/** Log-probabilities at one generated token (from the raw logits, as vLLM's default). */
+export interface TokenLogprobs {
+  /** The generated token's. */
+  readonly logprob: number;
+  /** The request's `logprobs` most likely tokens at that step, most likely first. */
+  readonly top: readonly { readonly tokenId: number; readonly logprob: number }[];
+}
+
 export interface RequestOutput {
   readonly requestId: string;
   /** Text added by this step (never half a character, never part of a stop string). */
   readonly delta: string;
   /** Token ids added by this step. */
   readonly newTokenIds: readonly number[];
+  /** [newTokenIds.length] their logprobs, when the request asked for logprobs. */
+  readonly logprobs?: readonly TokenLogprobs[];
   /** All output text so far. */
   readonly text: string;
   readonly tokenIds: readonly number[];
@@ -53,6 +69,8 @@ interface Live {
   readonly stops: StopStrings;
   readonly params: SamplingParams;
   readonly metrics: RequestMetrics;
+  /** The tokens its penalties apply to (requests with penalties only). */
+  readonly penalties?: PenaltyTokens;
   text: string;
 }
 
@@ -134,8 +152,11 @@ export class LLMEngine {
       if (t >= vocab) throw new SamplingParamsError(`stopTokenIds[${i}]`, t, `is outside the vocabulary (0..${vocab - 1})`);
     });
     const ids = this.promptTokenIds(prompt);
-    const bad = ids.find((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
-    if (bad !== undefined) throw new RequestError(`request ${requestId}: token id ${bad} outside the vocabulary (0..${vocab - 1})`);
+    // Messages name the bad value, not the request id (the caller knows which request it sent).
+    ids.forEach((t, i) => {
+      if (!Number.isInteger(t)) throw new RequestError(`prompt token ${i}: token id ${JSON.stringify(t)} is not an integer`);
+      if (t < 0 || t >= vocab) throw new RequestError(`prompt token ${i}: token id ${t} is outside the vocabulary (0..${vocab - 1})`);
+    });
     if (this.live.has(requestId)) throw new RequestError(`request ${requestId} already exists`);
     const request = this.scheduler.addRequest(requestId, ids, sp, this.tokenizer.eosTokenIds);
     this.live.set(requestId, {
@@ -144,6 +165,7 @@ export class LLMEngine {
       stops: new StopStrings(sp.stop),
       params: sp,
       metrics: { arrivalMs: performance.now() },
+      ...(hasPenalties(sp) ? { penalties: new PenaltyTokens(ids) } : {}),
       text: '',
     });
     return requestId;
@@ -179,9 +201,10 @@ export class LLMEngine {
       return outputs;
     }
     const flat = flattenSchedulerOutput(out, this.scheduler.maxBlocksPerSeq);
-    const sampling: SamplingRow[] = flat.sampledRequestIds.map((id) => {
+    const sampling: StepSamplingRow[] = flat.sampledRequestIds.map((id) => {
       const l = this.live.get(id)!;
-      return { temperature: l.params.temperature, topK: l.params.topK, topP: l.params.topP, seed: l.params.seed, step: l.request.numOutputTokens };
+      const p = l.params;
+      return { temperature: p.temperature, topK: p.topK, topP: p.topP, seed: p.seed, step: l.request.numOutputTokens, logprobs: p.logprobs ?? -1, penalties: l.penalties?.row(p) };
     });
     let result;
     try {
@@ -200,7 +223,12 @@ export class LLMEngine {
       throw e;
     }
     const sampled = new Map<string, number>();
-    flat.sampledRequestIds.forEach((id, i) => sampled.set(id, result.tokens[i]));
+    const rowOf = new Map<string, number>();
+    flat.sampledRequestIds.forEach((id, i) => {
+      sampled.set(id, result.tokens[i]);
+      rowOf.set(id, i);
+      this.live.get(id)?.penalties?.add(result.tokens[i]);
+    });
     this.stats.generatedTokens += sampled.size;
     if (result.logits) {
       const V = result.logits.length / flat.sampledRequestIds.length; // the sampled vocabulary (lm_head's rows)
@@ -221,7 +249,8 @@ export class LLMEngine {
       l.text += delta;
       const status = l.request.status;
       const reason = finished.has(id) ? REASONS[status as FinishedStatus] : null;
-      outputs.push(this.output(l, delta, [token], reason));
+      const lp = l.params.logprobs !== null && result.logprobs ? { logprobs: [tokenLogprobs(result.logprobs, rowOf.get(id)!, l.params.logprobs)] } : {};
+      outputs.push({ ...this.output(l, delta, [token], reason), ...lp });
       if (reason) {
         l.metrics.finishedMs = now;
         this.live.delete(id);
@@ -274,4 +303,15 @@ export class LLMEngine {
     this.tokenizer.close();
     await this.executor.shutdown();
   }
+}
+
+/** Row `row` of a step's logprobs, cut to the request's `n` top entries. */
+function tokenLogprobs(lp: StepLogprobs, row: number, n: number): TokenLogprobs {
+  const base = row * (1 + lp.K);
+  const top: { tokenId: number; logprob: number }[] = [];
+  for (let j = 0; j < n; j++) {
+    const tokenId = lp.ids[row * Math.max(lp.K, 1) + j];
+    if (tokenId !== NO_TOKEN) top.push({ tokenId, logprob: lp.values[base + 1 + j] });
+  }
+  return { logprob: lp.values[base], top };
 }

@@ -41,6 +41,17 @@ export interface SamplingParams {
   stopTokenIds: number[];
   /** Keep generating past EOS (stopTokenIds still apply). */
   ignoreEos: boolean;
+  /**
+   * Return the log-probability of each generated token and of the `logprobs` most likely tokens
+   * at its step (0..20, vLLM's max_logprobs), from the raw logits; null: no logprobs.
+   */
+  logprobs: number | null;
+  /** Subtracted from the logit of every token already generated, in [-2, 2] (OpenAI). */
+  presencePenalty: number;
+  /** Subtracted from a token's logit once per time it was generated, in [-2, 2] (OpenAI). */
+  frequencyPenalty: number;
+  /** > 0; tokens of the prompt or output: positive logits divided by it, negative ones multiplied (vLLM); 1 = off. */
+  repetitionPenalty: number;
 }
 
 /** What a caller may send: every field optional; null counts as absent (JSON APIs send null). */
@@ -54,6 +65,10 @@ export interface SamplingParamsInput {
   stop?: string | string[] | null;
   stopTokenIds?: number[] | null;
   ignoreEos?: boolean | null;
+  logprobs?: number | null;
+  presencePenalty?: number | null;
+  frequencyPenalty?: number | null;
+  repetitionPenalty?: number | null;
 }
 
 /** Defaults a model's generation_config.json may set (see generationConfigDefaults). */
@@ -62,12 +77,15 @@ export interface GenerationConfigDefaults {
   topK?: number;
   topP?: number;
   maxTokens?: number;
+  repetitionPenalty?: number;
 }
 
 export const DEFAULT_MAX_TOKENS = 16;
 const U32_MAX = 0xffffffff;
-const INPUT_FIELDS = new Set(['temperature', 'topK', 'topP', 'seed', 'maxTokens', 'minTokens', 'stop', 'stopTokenIds', 'ignoreEos']);
-const DEFAULT_FIELDS = new Set(['temperature', 'topK', 'topP', 'maxTokens']);
+const INPUT_FIELDS = new Set(['temperature', 'topK', 'topP', 'seed', 'maxTokens', 'minTokens', 'stop', 'stopTokenIds', 'ignoreEos', 'logprobs', 'presencePenalty', 'frequencyPenalty', 'repetitionPenalty']);
+/** Most top logprobs a request may ask for (vLLM's default max_logprobs). */
+export const MAX_LOGPROBS = 20;
+const DEFAULT_FIELDS = new Set(['temperature', 'topK', 'topP', 'maxTokens', 'repetitionPenalty']);
 
 /** A u32 hash of (base, index) (splitmix32-style): the seed of the index-th unseeded request. */
 export function deriveSeed(base: number, index: number): number {
@@ -149,12 +167,33 @@ export function normalizeSamplingParams(
   const ignoreEos = input.ignoreEos ?? false;
   if (typeof ignoreEos !== 'boolean') throw new SamplingParamsError('ignoreEos', ignoreEos, 'must be a boolean');
 
-  return { temperature, topK, topP, seed, maxTokens, minTokens, stop: [...stop], stopTokenIds: [...ids], ignoreEos };
+  let logprobs: number | null = null;
+  if (input.logprobs != null) {
+    logprobs = int('logprobs', input.logprobs);
+    if (logprobs < 0 || logprobs > MAX_LOGPROBS) throw new SamplingParamsError('logprobs', input.logprobs, `must be in [0, ${MAX_LOGPROBS}]`);
+  }
+  const penalty = (field: 'presencePenalty' | 'frequencyPenalty') => {
+    const v = input[field] == null ? 0 : num(field, input[field]);
+    if (v < -2 || v > 2) throw new SamplingParamsError(field, input[field], 'must be in [-2, 2]');
+    return v;
+  };
+  const presencePenalty = penalty('presencePenalty');
+  const frequencyPenalty = penalty('frequencyPenalty');
+  const [rf, r] = pick('repetitionPenalty');
+  const repetitionPenalty = r == null ? 1 : num(rf, r);
+  if (!(repetitionPenalty > 0)) throw new SamplingParamsError(rf, r, 'must be > 0');
+
+  return { temperature, topK, topP, seed, maxTokens, minTokens, stop: [...stop], stopTokenIds: [...ids], ignoreEos, logprobs, presencePenalty, frequencyPenalty, repetitionPenalty };
+}
+
+/** Whether any of the request's penalties changes logits. */
+export function hasPenalties(sp: SamplingParams): boolean {
+  return sp.presencePenalty !== 0 || sp.frequencyPenalty !== 0 || sp.repetitionPenalty !== 1;
 }
 
 /**
  * Sampling defaults from a parsed generation_config.json (temperature, top_k, top_p,
- * max_new_tokens); other keys are ignored. Values are validated by normalizeSamplingParams.
+ * max_new_tokens, repetition_penalty); other keys are ignored. Values are validated by normalizeSamplingParams.
  */
 export function generationConfigDefaults(json: Record<string, unknown>): GenerationConfigDefaults {
   const d: GenerationConfigDefaults = {};
@@ -164,6 +203,7 @@ export function generationConfigDefaults(json: Record<string, unknown>): Generat
   if (json.top_k != null) d.topK = json.top_k as number;
   if (json.top_p != null) d.topP = json.top_p as number;
   if (json.max_new_tokens != null) d.maxTokens = json.max_new_tokens as number;
+  if (json.repetition_penalty != null) d.repetitionPenalty = json.repetition_penalty as number;
   return d;
 }
 

@@ -4,13 +4,13 @@
 import type { EngineConfig } from '../engine/config.js';
 import type { Executor } from '../engine/executor.js';
 import { Gpu } from '../gpu/gpu.js';
-import type { SamplingRow } from '../kernels/sampling.js';
+import type { StepSamplingRow } from '../runner/sampler.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import { readModelConfig, type StepResult } from '../runner/model_runner.js';
 import type { FlatBatch, SchedulerOutput } from '../scheduler/scheduler_output.js';
 import { launchEnv } from './launch_env.js';
 import { spawnLocalRanks, type LocalRanks } from './launcher.js';
-import { ProcessGroups } from './process_group.js';
+import { bindAddress, ProcessGroups } from './process_group.js';
 import { createRankRole, type RankRole } from './rank_role.js';
 import { encodeMessage } from './step_codec.js';
 import { topology } from './topology.js';
@@ -23,9 +23,19 @@ interface RankInfo {
   log: string[];
 }
 
+/** How often the ranks' attention times are collected for metrics (once per step with --profile). */
+const RANK_STATS_INTERVAL_MS = 1000;
+
 export class DistributedExecutor implements Executor {
   /** Per-step communication and remote-attention times, when profiling (one entry per step). */
   readonly profiles: Record<string, number>[][] = [];
+  /**
+   * [worldSize] mean attention ms per step of each attention-only rank (global ranks >= tp),
+   * over the steps between two collections (about one a second); undefined where not measured.
+   */
+  readonly attentionMsPerStep: (number | undefined)[];
+  private statsAt = performance.now();
+  private stepsSinceStats = 0;
 
   private constructor(
     readonly modelConfig: ModelConfig,
@@ -37,7 +47,9 @@ export class DistributedExecutor implements Executor {
     private readonly role: RankRole,
     private readonly ranks: LocalRanks | undefined,
     private readonly profile: boolean,
-  ) {}
+  ) {
+    this.attentionMsPerStep = new Array<number | undefined>(groups.topo.worldSize).fill(undefined);
+  }
 
   static async create(c: EngineConfig, opts: { timeoutMs?: number; profile?: boolean } = {}): Promise<DistributedExecutor> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_COMM_TIMEOUT_MS;
@@ -50,14 +62,17 @@ export class DistributedExecutor implements Executor {
     const modelConfig = readModelConfig(c.model);
     const multiNode = !external && c.nnodes > 1;
     const masterPort = external ? env.masterPort : multiNode ? c.masterPort : 0;
-    const pgOpts = { rank: 0, tensorParallelSize: c.tensorParallelSize, tokenParallelSize: c.tokenParallelSize, masterAddr: '127.0.0.1', masterPort, timeoutMs, dataPlane: c.communicator, cudaDevice: env.localRank, host: multiNode ? c.masterAddr : undefined };
+    // The address the other ranks reach this one (and its store) by: every listener binds to it,
+    // so a one-machine job listens on loopback only.
+    const masterAddr = bindAddress(external ? env.masterAddr : multiNode ? c.masterAddr : '127.0.0.1');
+    const pgOpts = { rank: 0, tensorParallelSize: c.tensorParallelSize, tokenParallelSize: c.tokenParallelSize, masterAddr, masterPort, timeoutMs, dataPlane: c.communicator, cudaDevice: env.localRank, host: masterAddr };
     // Serve the store first, then start the local ranks pointing at its port.
-    const server = await ProcessGroups.serve(masterPort);
+    const server = await ProcessGroups.serve(masterPort, masterAddr);
     // This node's ranks: all of them on one node; the first worldSize / nnodes with several.
     const perNode = worldSize / (multiNode ? c.nnodes : 1);
     const ranks = external
       ? undefined
-      : spawnLocalRanks({ worldSize, ranks: Array.from({ length: perNode - 1 }, (_, i) => i + 1), nodeFirstRank: 0, masterAddr: multiNode ? c.masterAddr : '127.0.0.1', masterPort: server.port, config: c });
+      : spawnLocalRanks({ worldSize, ranks: Array.from({ length: perNode - 1 }, (_, i) => i + 1), nodeFirstRank: 0, masterAddr, masterPort: server.port, config: c });
     let groups: ProcessGroups | undefined;
     let gpu: Gpu | undefined;
     try {
@@ -90,13 +105,21 @@ export class DistributedExecutor implements Executor {
     }
   }
 
-  async execute(_out: SchedulerOutput, flat: FlatBatch, sampling: readonly SamplingRow[], opts?: { returnLogits?: boolean }): Promise<StepResult> {
+  async execute(_out: SchedulerOutput, flat: FlatBatch, sampling: readonly StepSamplingRow[], opts?: { returnLogits?: boolean }): Promise<StepResult> {
     const step = async () => {
-      await this.groups.world.broadcast(encodeMessage({ kind: 'step', flat, profile: this.profile }), 0);
+      // With --profile every step, else about once a second (for metrics), the ranks send the
+      // times they accumulated since the last collection.
+      this.stepsSinceStats++;
+      const collect = this.profile || performance.now() - this.statsAt >= RANK_STATS_INTERVAL_MS;
+      await this.groups.world.broadcast(encodeMessage({ kind: 'step', flat, profile: collect }), 0);
       const result = await this.role.runStep(flat, sampling, opts);
-      if (this.profile) {
+      if (collect) {
         const others = (await this.groups.world.gatherv(new TextEncoder().encode('{}'), 0))!;
-        this.profiles.push([this.role.takeProfile(), ...others.slice(1).map((b) => JSON.parse(new TextDecoder().decode(b)) as Record<string, number>)]);
+        const perRank = [this.role.takeProfile(), ...others.slice(1).map((b) => JSON.parse(new TextDecoder().decode(b)) as Record<string, number>)];
+        if (this.profile) this.profiles.push(perRank);
+        perRank.forEach((p, r) => (this.attentionMsPerStep[r] = p.attentionMs !== undefined ? p.attentionMs / this.stepsSinceStats : undefined));
+        this.statsAt = performance.now();
+        this.stepsSinceStats = 0;
       }
       return result;
     };

@@ -43,6 +43,16 @@ export function chooseDataPlane(o: ProcessGroupOptions, localWorld: number): 'so
   }
 }
 
+/** A name or address of this machine's loopback interface. */
+export function isLoopback(addr: string): boolean {
+  return addr === 'localhost' || addr === '::1' || /^127\.\d+\.\d+\.\d+$/.test(addr);
+}
+
+/** Where rank 0 listens for an address the other ranks dial: loopback stays on loopback. */
+export function bindAddress(masterAddr: string): string {
+  return isLoopback(masterAddr) ? '127.0.0.1' : masterAddr;
+}
+
 export class ProcessGroups {
   private constructor(
     readonly topo: Topology,
@@ -58,19 +68,19 @@ export class ProcessGroups {
   /** Rank 0 serves the store on masterPort (0: any free port; read it back with `storePort`). */
   static async init(o: ProcessGroupOptions): Promise<ProcessGroups> {
     const topo = topology(o.rank, o.tensorParallelSize, o.tokenParallelSize);
-    const server = o.rank === 0 ? await StoreServer.listen(o.masterPort) : undefined;
+    const server = o.rank === 0 ? await StoreServer.listen(o.masterPort, bindAddress(o.masterAddr)) : undefined;
     const port = server ? server.port : o.masterPort;
     return ProcessGroups.connect(topo, o, port, server);
   }
 
   /** Rank 0 only: start the store first (to learn its port before spawning the other ranks). */
-  static async serve(port: number): Promise<StoreServer> {
-    return StoreServer.listen(port);
+  static async serve(port: number, masterAddr: string): Promise<StoreServer> {
+    return StoreServer.listen(port, bindAddress(masterAddr));
   }
 
   static async connect(topo: Topology, o: ProcessGroupOptions, port: number, server?: StoreServer): Promise<ProcessGroups> {
     const store = await StoreClient.connect(o.masterAddr, port, o.timeoutMs);
-    const local = ['127.0.0.1', 'localhost'].includes(o.masterAddr);
+    const local = isLoopback(o.masterAddr);
     const transport = await SocketTransport.create(store, o.rank, topo.worldSize, { host: o.host ?? (local ? '127.0.0.1' : hostname()), timeoutMs: o.timeoutMs });
     const all = Array.from({ length: topo.worldSize }, (_, i) => i);
     const world = new SocketCommunicator(transport, all, 1);

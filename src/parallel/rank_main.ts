@@ -2,7 +2,7 @@
 // TKNP_ENGINE_CONFIG (JSON), the rank and rendezvous in the torchrun-style variables.
 import { resolveEngineConfig, type EngineConfig } from '../engine/config.js';
 import { launchEnv } from './launch_env.js';
-import { runWorker } from './worker.js';
+import { runWorkerProcess } from './worker.js';
 
 const raw = process.env.TKNP_ENGINE_CONFIG;
 if (!raw) {
@@ -10,4 +10,4 @@ if (!raw) {
   process.exit(2);
 }
 const config = resolveEngineConfig(JSON.parse(raw) as EngineConfig);
-process.exitCode = await runWorker(config, launchEnv(), config.commTimeoutMs);
+await runWorkerProcess(config, launchEnv());

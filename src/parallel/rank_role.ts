@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import type { EngineConfig } from '../engine/config.js';
 import type { Gpu } from '../gpu/gpu.js';
-import type { SamplingRow } from '../kernels/sampling.js';
+import type { StepSamplingRow } from '../runner/sampler.js';
 import { NO_REDUCE } from '../model/attention.js';
 import { PagedAttention } from '../model/paged_attention.js';
 import { resolveMaxModelLen } from '../loader/model_config.js';
@@ -20,7 +20,7 @@ export interface RankRole {
   readonly numBlocks: number;
   readonly maxModelLen: number;
   readonly log: readonly string[];
-  runStep(flat: FlatBatch, sampling: readonly SamplingRow[], opts?: { returnLogits?: boolean }): Promise<StepResult>;
+  runStep(flat: FlatBatch, sampling: readonly StepSamplingRow[], opts?: { returnLogits?: boolean }): Promise<StepResult>;
   /** Time spent in communication and remote attention since the last call (ms). */
   takeProfile(): Record<string, number>;
 }

@@ -37,14 +37,15 @@ export class SocketTransport {
   ) {}
 
   /**
-   * Listens, publishes this rank's address in the store, and connects to every other rank
-   * (a rank dials the lower ranks and accepts the higher ones).
+   * Listens on `host` (the address the other ranks reach this one by: loopback for a
+   * one-machine job, so nothing off the machine can connect), publishes it in the store, and
+   * connects to every other rank (a rank dials the lower ranks and accepts the higher ones).
    */
   static async create(store: StoreClient, rank: number, worldSize: number, opts: { host: string; timeoutMs: number; jobKey?: string }): Promise<SocketTransport> {
     const server = createServer();
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(0, '0.0.0.0', () => resolve());
+      server.listen(0, opts.host, () => resolve());
     });
     const t = new SocketTransport(rank, worldSize, server, opts.timeoutMs);
     const port = (server.address() as { port: number }).port;

@@ -14,7 +14,8 @@ export class StoreServer {
   private readonly waiters = new Map<string, (() => void)[]>();
   private constructor(private readonly server: Server) {}
 
-  static listen(port: number, host = '0.0.0.0'): Promise<StoreServer> {
+  /** Serves on host:port; `host` is the address the other ranks dial (loopback for a one-machine job). */
+  static listen(port: number, host: string): Promise<StoreServer> {
     return new Promise((resolve, reject) => {
       const server = createServer();
       const store = new StoreServer(server);

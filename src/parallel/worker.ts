@@ -55,6 +55,25 @@ export function describeRankDevice(d: RankDevice): string {
   return `GPU: ${vulkan}${cuda}${same}`;
 }
 
+/**
+ * The whole life of a worker process: runs the worker loop, then exits the process with its
+ * code (an open listener or socket left by a failure must not keep a rank alive after its job).
+ * A rank started by tknp's own launcher also exits when its parent (the driver, or the node's
+ * launcher) is gone, even while it is busy loading weights or computing and not waiting on a
+ * socket: the parent is checked every `parentPollMs`.
+ */
+export async function runWorkerProcess(c: EngineConfig, env: LaunchEnv, parentPollMs = 250): Promise<never> {
+  if (env.source === 'tknp') {
+    const parent = process.ppid;
+    setInterval(() => {
+      if (process.ppid === parent) return;
+      process.stderr.write(`[tknp rank ${env.rank}] the process that started this rank (pid ${parent}) is gone: exiting\n`);
+      process.exit(1);
+    }, parentPollMs).unref();
+  }
+  process.exit(await runWorker(c, env, c.commTimeoutMs));
+}
+
 /** Runs a non-driver rank to completion; resolves with its exit code. */
 export async function runWorker(c: EngineConfig, env: LaunchEnv, timeoutMs = DEFAULT_COMM_TIMEOUT_MS): Promise<number> {
   const groups = await ProcessGroups.init({

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import type { Gpu } from '../gpu/gpu.js';
 import { Recorder } from '../gpu/recorder.js';
 import { rows, type Tensor } from '../gpu/tensor.js';
-import { argmax, packSamplingParams, sample, type SamplingRow } from '../kernels/sampling.js';
 import { checkModelDir, readJsonObject } from '../loader/model_files.js';
 import { parameterCount, parseModelConfig, resolveMaxModelLen, type ModelConfig } from '../loader/model_config.js';
 import { readTokenizerIdLimit } from '../loader/tokenizer_vocab.js';
@@ -18,6 +17,7 @@ import { loadWeights, weightBytes, type ModelWeights, type WeightLayout, type We
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
 import { allocateRankKvCache, checkRankMemory, hostPlanParts, maxBlocksPerSeqFor } from './memory.js';
 import type { PlanPart } from './memory_plan.js';
+import { Sampler, type StepLogprobs, type StepSamplingRow } from './sampler.js';
 import { AttentionBuffers, TokenBuffers } from './step_buffers.js';
 
 export interface RunnerOptions {
@@ -60,6 +60,8 @@ export interface StepResult {
   readonly tokens: Uint32Array;
   /** [numSampled, vocab] logits, when asked for. */
   readonly logits?: Float32Array;
+  /** Logprobs of the raw logits, when a row asked for them. */
+  readonly logprobs?: StepLogprobs;
 }
 
 /** The model directory's config.json, checked (the directory too). */
@@ -70,8 +72,7 @@ export function readModelConfig(dir: string): ModelConfig {
 }
 
 export class ModelRunner {
-  private readonly sampled: Tensor;
-  private readonly samplingParams: Tensor;
+  private readonly sampler: Sampler;
   /**
    * With RunnerOptions.profile: per step, [GPU ms per shader (summed over its dispatches)] (one entry:
    * this rank; the shape of DistributedExecutor.profiles).
@@ -97,8 +98,7 @@ export class ModelRunner {
     readonly log: string[],
     private readonly profileKernels: boolean,
   ) {
-    this.sampled = gpu.tensor([tokens.maxSeqs], 'u32', 'sampled');
-    this.samplingParams = gpu.tensor([tokens.maxSeqs, 8], 'u32', 'samplingParams');
+    this.sampler = new Sampler(gpu, tokens.maxSeqs);
   }
 
   static async create(gpu: Gpu, modelDir: string, o: RunnerOptions, parallel?: RunnerParallel): Promise<ModelRunner> {
@@ -136,7 +136,7 @@ export class ModelRunner {
    * step's token-parallel rank 0 share), sampling for every needsLogits row. Tensor-parallel
    * ranks other than 0 compute no logits and return no tokens.
    */
-  async execute(flat: FlatBatch, sampling: readonly SamplingRow[], opts: { returnLogits?: boolean } = {}): Promise<StepResult> {
+  async execute(flat: FlatBatch, sampling: readonly StepSamplingRow[], opts: { returnLogits?: boolean } = {}): Promise<StepResult> {
     const inputs = this.tokens.upload(flat);
     const layout = { numTokensPerRank: flat.ranks.map((r) => r.numTokens), tokenStartPerRank: flat.ranks.map((r) => r.tokenStart) };
     this.attention.setStep(layout, this.attnBuffers.upload(flat.ranks[0]));
@@ -150,19 +150,14 @@ export class ModelRunner {
       return { tokens: new Uint32Array(0) };
     }
     const S = inputs.numLogits;
-    const out = rows(this.sampled, S);
-    if (S > 0) {
-      if (sampling.every((s) => s.temperature === 0)) argmax(rec, logits, out);
-      else {
-        this.gpu.write(this.samplingParams, packSamplingParams(sampling));
-        sample(rec, logits, rows(this.samplingParams, S), out);
-      }
-    }
+    // Raw logits for returnLogits are read before penalties could change them: copy when needed.
+    const raw = opts.returnLogits && S > 0 && sampling.some((r) => r.penalties) ? rec.scratch(logits.shape, 'f32', 'raw logits') : logits;
+    if (raw !== logits) rec.copy(logits, raw);
+    const readSampled = this.sampler.record(rec, logits, sampling);
     this.countRecord(t0);
     await this.submit(rec);
-    const tokens = S > 0 ? ((await this.gpu.read(out)) as Uint32Array) : new Uint32Array(0);
-    const result: StepResult = { tokens };
-    if (opts.returnLogits && S > 0) return { tokens, logits: (await this.gpu.read(logits)) as Float32Array };
+    const result: StepResult = await readSampled();
+    if (opts.returnLogits && S > 0) return { ...result, logits: (await this.gpu.read(raw)) as Float32Array };
     await this.gpu.flush();
     return result;
   }

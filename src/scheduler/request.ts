@@ -63,9 +63,9 @@ export class Request {
     readonly eosTokenIds: readonly number[] = [],
   ) {
     if (typeof requestId !== 'string' || requestId.length === 0) throw new RequestError(`request id must be a non-empty string`);
-    if (promptTokenIds.length === 0) throw new RequestError(`request ${requestId}: empty prompt`);
+    if (promptTokenIds.length === 0) throw new RequestError('empty prompt');
     for (const t of promptTokenIds) {
-      if (!Number.isInteger(t) || t < 0 || t > 0xffffffff) throw new RequestError(`request ${requestId}: bad prompt token id ${t}`);
+      if (!Number.isInteger(t) || t < 0 || t > 0xffffffff) throw new RequestError(`bad prompt token id ${t}`);
     }
     this.promptTokenIds = Object.freeze([...promptTokenIds]);
     this.numPrefillTokens = promptTokenIds.length;

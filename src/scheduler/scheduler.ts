@@ -85,7 +85,7 @@ export class Scheduler {
     if (this.requests.has(requestId)) throw new RequestError(`request ${requestId} already exists`);
     const r = new Request(requestId, promptTokenIds, samplingParams, eosTokenIds);
     if (r.numPromptTokens > this.config.maxModelLen) {
-      throw new RequestError(`request ${requestId}: prompt of ${r.numPromptTokens} tokens exceeds maxModelLen ${this.config.maxModelLen}`);
+      throw new RequestError(`prompt of ${r.numPromptTokens} tokens exceeds maxModelLen ${this.config.maxModelLen}`);
     }
     this.requests.set(requestId, r);
     this.waiting.push(r);
@@ -228,7 +228,7 @@ export class Scheduler {
       if (rank === null) {
         const need = Math.ceil(r.numTokens / this.config.blockSize);
         const most = Math.max(...this.config.numBlocksPerRank);
-        this.finish(r, RequestStatus.FINISHED_ERROR, `request ${r.requestId} needs ${need} KV blocks for ${r.numTokens} tokens; the largest rank has ${most}`);
+        this.finish(r, RequestStatus.FINISHED_ERROR, `the request needs ${need} KV blocks for ${r.numTokens} tokens; the largest rank has ${most}`);
         continue;
       }
       const n = this.chunkSize(r, st.budget);

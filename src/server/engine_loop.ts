@@ -18,6 +18,8 @@ export type OutputListener = (output: RequestOutput) => void;
 export interface EngineLoopOptions {
   /** Called once, after every request was failed, when engine.step() threw. */
   readonly onFatal?: (error: Error) => void;
+  /** Sees every output delivered, detached requests' included (metrics, request log). */
+  readonly onOutput?: (output: RequestOutput) => void;
   /** Called when a listener throws (the loop carries on). Default: print on stderr. */
   readonly onListenerError?: (error: unknown, requestId: string) => void;
 }
@@ -122,6 +124,7 @@ export class EngineLoop {
   }
 
   private dispatch(o: RequestOutput): void {
+    this.opts.onOutput?.(o);
     const listener = this.listeners.get(o.requestId);
     if (!listener) return; // detached: its client went away
     if (o.finished) this.listeners.delete(o.requestId);

@@ -1,22 +1,27 @@
 // WebSocket token streaming at /v1/stream (package `ws`). One JSON message per frame:
 //   client → server  {type:'generate', id?, prompt | promptTokenIds | messages, params?: SamplingParamsInput}
 //                    {type:'abort', id}
-//   server → client  {type:'token', id, delta, tokenIds}            one per step that added text or tokens
+//   server → client  {type:'token', id, delta, tokenIds, logprobs?}  one per step that added text or tokens
 //                    {type:'done', id, finishReason, text, usage: {promptTokens, completionTokens}, error?}
 //                    {type:'error', id?, error: {name, message, field?}}
 // Several requests per socket, interleaved; a client id (string or number, unique among the
 // socket's unfinished requests; default: 'gen-<n>') names each. Bad input is answered with an
 // error message naming the engine's error (SamplingParamsError, RequestError, ...) or
 // ProtocolError and disturbs nothing else. Closing the socket aborts its requests (KV freed at
-// once). An abort for an id that is not running (e.g. already done) is ignored.
+// once). An abort for an id that is not running (e.g. already done) is ignored. A message over the
+// size limit gets an error message, then the socket is closed with 1009. The same context-length
+// rule as the HTTP API applies (context_length.ts): maxTokens must fit maxModelLen with the prompt.
 import type { IncomingMessage } from 'node:http';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
-import type { PromptInput, RequestOutput } from '../engine/llm_engine.js';
-import type { SamplingParamsInput } from '../engine/sampling_params.js';
+import type { LLMEngine, PromptInput, RequestOutput } from '../engine/llm_engine.js';
+import { DEFAULT_MAX_TOKENS, type SamplingParamsInput } from '../engine/sampling_params.js';
 import { RequestError } from '../scheduler/request.js';
 import type { ChatMessage } from '../tokenizer/tokenizer.js';
+import { selectProtocol } from './access.js';
+import { fitToContext } from './context_length.js';
 import type { EngineLoop } from './engine_loop.js';
 import { DEFAULT_MAX_BODY_BYTES } from './http.js';
+import { CHAT_ROLES } from './openai_request.js';
 
 /** A message that is not valid JSON, not an object, or of an unknown type or shape. */
 export class ProtocolError extends Error {
@@ -31,15 +36,20 @@ const GENERATE_FIELDS = new Set(['type', 'id', 'prompt', 'promptTokenIds', 'mess
 type ClientId = string | number;
 type Message = Record<string, unknown>;
 
-/** A WebSocketServer (no listening socket of its own) whose connections stream from `loop`. */
+/**
+ * A WebSocketServer (no listening socket of its own) whose connections stream from `loop`.
+ * Messages over `maxPayload` bytes get an error message before the close (1009); `ws` itself cuts
+ * off only messages 16 times larger. The selected subprotocol is the first offered that is not an
+ * API key (access.ts).
+ */
 export function createStreamServer(loop: EngineLoop, maxPayload = DEFAULT_MAX_BODY_BYTES): WebSocketServer {
-  const wss = new WebSocketServer({ noServer: true, maxPayload });
-  wss.on('connection', (ws: WebSocket, _req: IncomingMessage) => serveConnection(ws, loop));
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * maxPayload, handleProtocols: (offered) => selectProtocol(offered) });
+  wss.on('connection', (ws: WebSocket, _req: IncomingMessage) => serveConnection(ws, loop, maxPayload));
   return wss;
 }
 
 /** Runs the protocol on one socket. */
-export function serveConnection(ws: WebSocket, loop: EngineLoop): void {
+export function serveConnection(ws: WebSocket, loop: EngineLoop, maxPayload = DEFAULT_MAX_BODY_BYTES): void {
   const live = new Map<string, string>(); // String(client id) → engine request id
   let nextAuto = 0;
 
@@ -67,8 +77,10 @@ export function serveConnection(ws: WebSocket, loop: EngineLoop): void {
     const key = String(id);
     if (live.has(key)) throw new RequestError(`request ${JSON.stringify(id)} already exists on this connection`);
     const clientId = id;
-    const requestId = loop.submit(promptOf(msg), (msg.params ?? {}) as SamplingParamsInput, (o: RequestOutput) => {
-      if (o.delta !== '' || o.newTokenIds.length > 0) send({ type: 'token', id: clientId, delta: o.delta, tokenIds: o.newTokenIds });
+    const prompt = { promptTokenIds: loop.engine.promptTokenIds(promptOf(msg)) };
+    const params = fitParams(loop.engine, prompt.promptTokenIds.length, msg.params);
+    const requestId = loop.submit(prompt, params, (o: RequestOutput) => {
+      if (o.delta !== '' || o.newTokenIds.length > 0) send({ type: 'token', id: clientId, delta: o.delta, tokenIds: o.newTokenIds, ...(o.logprobs ? { logprobs: wsLogprobs(loop.engine, o) } : {}) });
       if (!o.finished) return;
       live.delete(key);
       const error = o.error !== undefined ? { error: { name: loop.failure ? 'EngineDeadError' : 'RequestError', message: o.error } } : {};
@@ -78,6 +90,12 @@ export function serveConnection(ws: WebSocket, loop: EngineLoop): void {
   };
 
   ws.on('message', (data: RawData, isBinary: boolean) => {
+    const size = Array.isArray(data) ? data.reduce((a, b) => a + b.length, 0) : (data as Buffer | ArrayBuffer).byteLength;
+    if (size > maxPayload) {
+      sendError(new ProtocolError(`message of ${size} bytes exceeds the limit of ${maxPayload} bytes`));
+      ws.close(1009, 'message too big');
+      return;
+    }
     let msg: Message;
     try {
       if (isBinary) throw new ProtocolError('binary frames are not supported: send JSON text');
@@ -132,6 +150,22 @@ function promptOf(msg: Message): PromptInput {
   messages.forEach((m: unknown, i) => {
     const { role, content } = (m ?? {}) as Message;
     if (typeof role !== 'string' || typeof content !== 'string') throw new RequestError(`messages[${i}] must be {role: string, content: string}`);
+    if (!CHAT_ROLES.includes(role)) throw new RequestError(`messages[${i}].role ${JSON.stringify(role)} is not one of ${CHAT_ROLES.join(', ')}`);
   });
   return { messages: messages as ChatMessage[] };
+}
+
+/** The request's parameters with maxTokens fitted to the model's context (context_length.ts). */
+function fitParams(engine: LLMEngine, promptLen: number, raw: unknown = {}): SamplingParamsInput {
+  // Not an object: the engine's validation names it (SamplingParamsError).
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return raw as SamplingParamsInput;
+  const p = raw as SamplingParamsInput;
+  const fallback = engine.generationDefaults.maxTokens ?? DEFAULT_MAX_TOKENS;
+  return { ...p, maxTokens: fitToContext(promptLen, p.maxTokens ?? undefined, fallback, engine.executor.maxModelLen, 'prompt') as number };
+}
+
+/** A token message's logprobs: per new token its logprob and the top entries (id, text, logprob). */
+function wsLogprobs(engine: LLMEngine, o: RequestOutput) {
+  const text = (id: number) => engine.tokenizer.decode([id]);
+  return o.logprobs!.map((lp) => ({ logprob: lp.logprob, top: lp.top.map((t) => ({ tokenId: t.tokenId, token: text(t.tokenId), logprob: t.logprob })) }));
 }

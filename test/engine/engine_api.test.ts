@@ -64,7 +64,7 @@ describe.skipIf(!gpu)(`LLMEngine / LLM API (tiny-llama) ${gpu ? '' : `(skipped: 
       ['empty stop string', () => engine.addRequest(long.text, { stop: [''] }), SamplingParamsError, /stop/],
       ['token id = vocab', () => engine.addRequest({ promptTokenIds: [0, 5, fx.vocabSize] }), RequestError, /vocabulary/],
       ['negative token id', () => engine.addRequest({ promptTokenIds: [0, -1] }), RequestError, /vocabulary/],
-      ['fractional token id', () => engine.addRequest({ promptTokenIds: [0, 1.5] }), RequestError, /vocabulary/],
+      ['fractional token id', () => engine.addRequest({ promptTokenIds: [0, 1.5] }), RequestError, /token id 1.5 is not an integer/],
       ['prompt > maxModelLen', () => engine.addRequest({ promptTokenIds: new Array(MAX_MODEL_LEN + 1).fill(7) }), RequestError, /maxModelLen/],
       ['empty prompt', () => engine.addRequest({ promptTokenIds: [] }), RequestError, /empty/],
       ['duplicate id', () => engine.addRequest(long.text, {}, 'accepted'), RequestError, /already exists/],

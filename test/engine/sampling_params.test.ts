@@ -24,7 +24,7 @@ function errorOf(input: SamplingParamsInput, defaults: GenerationConfigDefaults 
 describe('normalizeSamplingParams', () => {
   it('fills built-in defaults and draws the seed from the source', () => {
     const p = normalizeSamplingParams({}, {}, () => 1234);
-    expect(p).toEqual({ temperature: 1, topK: 0, topP: 1, seed: 1234, maxTokens: DEFAULT_MAX_TOKENS, minTokens: 0, stop: [], stopTokenIds: [], ignoreEos: false });
+    expect(p).toEqual({ temperature: 1, topK: 0, topP: 1, seed: 1234, maxTokens: DEFAULT_MAX_TOKENS, minTokens: 0, stop: [], stopTokenIds: [], ignoreEos: false, logprobs: null, presencePenalty: 0, frequencyPenalty: 0, repetitionPenalty: 1 });
     expect(structuredClone(p)).toEqual(p);
   });
 
@@ -90,9 +90,10 @@ describe('normalizeSamplingParams', () => {
   });
 
   it('reads defaults from generation_config.json keys', () => {
-    const d = generationConfigDefaults({ temperature: 0.6, top_p: 0.9, top_k: 20, max_new_tokens: 128, do_sample: true, eos_token_id: [1, 2] });
-    expect(d).toEqual({ temperature: 0.6, topP: 0.9, topK: 20, maxTokens: 128 });
+    const d = generationConfigDefaults({ temperature: 0.6, top_p: 0.9, top_k: 20, max_new_tokens: 128, repetition_penalty: 1.05, do_sample: true, eos_token_id: [1, 2] });
+    expect(d).toEqual({ temperature: 0.6, topP: 0.9, topK: 20, maxTokens: 128, repetitionPenalty: 1.05 });
     expect(normalizeSamplingParams({}, d)).toMatchObject(d);
+    expect(normalizeSamplingParams({ repetitionPenalty: 1 }, d).repetitionPenalty).toBe(1);
     // do_sample false (as the embedded model's generation_config says) means greedy, as in transformers.
     expect(generationConfigDefaults({ temperature: 0.6, do_sample: false }).temperature).toBe(0);
     expect(normalizeSamplingParams({ temperature: 0.9 }, generationConfigDefaults({ do_sample: false })).temperature).toBe(0.9);

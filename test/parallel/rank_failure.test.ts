@@ -1,7 +1,10 @@
 // A rank that dies or hangs mid-generation: the driver fails every request with a clear error
-// within the communication timeout, exits non-zero, and leaves no rank process behind.
+// within the communication timeout, exits non-zero, and leaves no rank process behind. The
+// other way round: when the driver (rank 0) is killed with SIGKILL (so it cannot clean up),
+// every other rank of `generate` and `serve` exits by itself within --comm-timeout. While the
+// job runs, every listening socket of its processes is on loopback (a one-machine job).
 import { spawn, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { testGpu, noGpuReason } from '../helpers/gpu.js';
@@ -48,6 +51,52 @@ async function runAndBreak(signal: 'SIGKILL' | 'SIGSTOP'): Promise<{ code: numbe
   return { code, stderr, seconds: (Date.now() - broke) / 1000, rankPid };
 }
 
+/** Local addresses (ip:port) of the TCP sockets process `pid` listens on (from /proc). */
+function listeningAddresses(pid: number): string[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const out: string[] = [];
+  for (const file of ['tcp', 'tcp6']) {
+    for (const line of readFileSync(`/proc/${pid}/net/${file}`, 'utf8').trim().split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] !== '0A' || !inodes.has(f[9])) continue; // 0A = LISTEN
+      const [hex, port] = f[1].split(':');
+      const ip = hex.length === 8 ? hex.match(/../g)!.reverse().map((b) => parseInt(b, 16)).join('.') : `[${hex}]`;
+      out.push(`${ip}:${parseInt(port, 16)}`);
+    }
+  }
+  return out;
+}
+
+/** Starts a tknp command with `--tknp 2`, waits for `ready` on stderr, SIGKILLs the driver and returns how its ranks ended. */
+async function killDriver(args: string[], ready: RegExp, commTimeoutS: number): Promise<{ listeners: string[]; rankPids: number[]; leftAlive: number[]; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'main.js'), ...args, '--model', MODEL, '--tknp', '2', '--comm-timeout', String(commTimeoutS)], {
+    env: { ...process.env, XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? '/tmp' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stdout.resume();
+  const t0 = Date.now();
+  while (!ready.test(stderr) && child.exitCode === null && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100));
+  expect(stderr, 'the job started').toMatch(ready);
+  const rankPids = childrenOf(child.pid!);
+  expect(rankPids.length, 'rank 1 process').toBe(1);
+  const listeners = [child.pid!, ...rankPids].flatMap(listeningAddresses);
+  child.kill('SIGKILL');
+  // Every rank must be gone within --comm-timeout (polled; a little slack for process exit).
+  const deadline = Date.now() + commTimeoutS * 1000 + 2000;
+  while (rankPids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  return { listeners, rankPids, leftAlive: rankPids.filter(alive), stderr };
+}
+
 describe.skipIf(!gpu)(`rank failure ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, () => {
   it('a killed rank fails every request at once and the driver exits', async () => {
     const r = await runAndBreak('SIGKILL');
@@ -65,5 +114,16 @@ describe.skipIf(!gpu)(`rank failure ${gpu ? '' : `(skipped: ${noGpuReason()})`}`
     expect(r.stderr).toMatch(/req-1 failed: CommTimeoutError: .*no message from rank 1 within 4000 ms/);
     await new Promise((res) => setTimeout(res, 500));
     expect(alive(r.rankPid)).toBe(false);
+  });
+
+  it.each([
+    ['generate', ['generate', '-n', '100000', '--max-model-len', '1000', '--ignore-eos', '--temperature', '0', '-p', 'a'], /KV capacity per token-parallel rank/],
+    ['serve', ['serve', '--port', '0'], /listening on http:/],
+  ])('%s: rank 0 killed with SIGKILL: every other rank exits within --comm-timeout; listeners were on loopback only', async (_name, args, ready) => {
+    const r = await killDriver(args as string[], ready as RegExp, 3);
+    for (const pid of r.leftAlive) process.kill(pid, 'SIGKILL'); // never leave one behind, even when failing
+    expect(r.leftAlive, `ranks still running after --comm-timeout:\n${r.stderr}`).toEqual([]);
+    expect(r.listeners.length).toBeGreaterThanOrEqual(3); // the store, two rank meshes (and serve's HTTP port)
+    for (const a of r.listeners) expect(a, 'a listener off loopback').toMatch(/^127\.0\.0\.1:\d+$/);
   });
 });

@@ -5,6 +5,8 @@ import { decodeAttentionSuite } from './decode_attention.js';
 import { embeddingSuite } from './embedding.js';
 import { fillRandomSuite } from './fill_random.js';
 import { linearSuite } from './linear.js';
+import { logprobsSuite } from './logprobs.js';
+import { penaltiesSuite } from './penalties.js';
 import { prefillAttentionSuite } from './prefill_attention.js';
 import { rmsNormSuite } from './rms_norm.js';
 import { rotarySuite } from './rotary.js';
@@ -22,6 +24,8 @@ export const suites: readonly BenchSuite[] = [
   splitQkvSuite,
   siluAndMulSuite,
   samplingSuite,
+  logprobsSuite,
+  penaltiesSuite,
   addSuite,
   fillRandomSuite,
 ];
