@@ -25,6 +25,12 @@ export interface StepLayout {
 /** Attention that learns the step's layout and this rank's metadata before the forward pass. */
 export interface StepAttention extends Attention {
   setStep(layout: StepLayout, local: AttentionMetadata): void;
+  /**
+   * What recording this step's attention depends on beyond buffers that are the same every step
+   * (a key of the runner's StepCache), or null where the step must be recorded afresh (it does work
+   * on the host, or its shapes seldom repeat).
+   */
+  replayKey(): string | null;
 }
 
 /**

@@ -103,9 +103,13 @@ export class LlamaModel {
       } else {
         fusedAddRmsNorm(rec, hidden, residual, lw.inputNorm, rows(this.a.normed, T), c.rmsNormEps);
       }
-      await this.attentionBlock(rec, i, lw, x, hidden); // hidden <- attention output
+      // Each block returns a promise only where it waits for other ranks (token-parallel attention,
+      // the tensor-parallel all-reduce): a single rank records the whole step without yielding.
+      const attending = this.attentionBlock(rec, i, lw, x, hidden); // hidden <- attention output
+      if (attending) await attending;
       fusedAddRmsNorm(rec, hidden, residual, lw.postNorm, rows(this.a.normed, T), c.rmsNormEps);
-      await this.mlpBlock(rec, lw, T, hidden); // hidden <- MLP output
+      const mlp = this.mlpBlock(rec, lw, T, hidden); // hidden <- MLP output
+      if (mlp) await mlp;
       if (this.submitEveryLayers > 0 && (i + 1) % this.submitEveryLayers === 0 && i + 1 < c.numLayers) rec.split();
     }
     if (opts.skipLogits) return null;
@@ -122,7 +126,7 @@ export class LlamaModel {
   }
 
   // normed: [T, H] -> hidden: [T, H]
-  private async attentionBlock(rec: Recorder, layer: number, lw: LayerWeights, x: ForwardInputs, out: Tensor): Promise<void> {
+  private attentionBlock(rec: Recorder, layer: number, lw: LayerWeights, x: ForwardInputs, out: Tensor): void | Promise<void> {
     const c = this.config;
     const T = x.numTokens;
     const normed = rows(this.a.normed, T);
@@ -137,19 +141,24 @@ export class LlamaModel {
     const v3 = reshape(v, [T, c.numKvHeads, c.headDim]);
     rotary(rec, q3, k3, x.positions, this.cosSin, { style: 'neox', rotaryDim: c.headDim });
     const attn = rows(this.a.attn, T);
-    await this.attention.forward(rec, layer, q3, k3, v3, reshape(attn, [T, c.numHeads, c.headDim]));
+    const attending = this.attention.forward(rec, layer, q3, k3, v3, reshape(attn, [T, c.numHeads, c.headDim]));
+    return attending ? attending.then(() => this.outputProjection(rec, lw, attn, out)) : this.outputProjection(rec, lw, attn, out);
+  }
+
+  // attn: [T, Hq*D] -> out: [T, H]
+  private outputProjection(rec: Recorder, lw: LayerWeights, attn: Tensor, out: Tensor): void | Promise<void> {
     linear(rec, attn, lw.o, lw.oBias, out, { mode: this.linearMode }); // out: [T, H] (partial sum under TP)
-    await this.tp.reduce(rec, out);
+    return this.tp.reduce(rec, out);
   }
 
   // normed: [T, H] -> out: [T, H]
-  private async mlpBlock(rec: Recorder, lw: LayerWeights, T: number, out: Tensor): Promise<void> {
+  private mlpBlock(rec: Recorder, lw: LayerWeights, T: number, out: Tensor): void | Promise<void> {
     const gateUp = rows(this.a.gateUp, T);
     const act = rows(this.a.act, T);
     linear(rec, rows(this.a.normed, T), lw.gateUp, null, gateUp, { mode: this.linearMode }); // [T, 2I]
     siluAndMul(rec, gateUp, act); // [T, I]
     linear(rec, act, lw.down, null, out, { mode: this.linearMode }); // [T, H] (partial sum under TP)
-    await this.tp.reduce(rec, out);
+    return this.tp.reduce(rec, out);
   }
 }
 

@@ -2,7 +2,7 @@
 // attention (split-K) for the decode rows and flash-style prefill attention for the rest.
 import type { Recorder } from '../gpu/recorder.js';
 import { sliceView, type Tensor } from '../gpu/tensor.js';
-import { decodeAttention } from '../kernels/decode_attention.js';
+import { decodeAttention, decodeAttentionPartitions } from '../kernels/decode_attention.js';
 import { prefillAttention } from '../kernels/prefill_attention.js';
 import { reshapeAndCache } from '../kernels/reshape_and_cache.js';
 import type { AttentionMetadata, StepAttention, StepLayout } from './attention.js';
@@ -19,6 +19,17 @@ export class PagedAttention implements StepAttention {
   /** Sets the metadata of the step about to be recorded (the layout is other ranks' business). */
   setStep(_layout: StepLayout | null, meta: AttentionMetadata): void {
     this.meta = meta;
+  }
+
+  /**
+   * Decode-only steps: the row counts and decode attention's partition count (its one dependence on
+   * the sequence lengths: the lengths themselves are read from buffers). Steps with prefill chunks
+   * are not replayed (their query lengths seldom repeat).
+   */
+  replayKey(): string | null {
+    const m = this.meta;
+    if (!m || m.numPrefills > 0) return null;
+    return `${m.numTokens} ${m.numDecodes} ${decodeAttentionPartitions(m.maxDecodeSeqLen)}`;
   }
 
   // q: [T, Hq, D], k/v: [T, Hk, D], out: [T, Hq, D]

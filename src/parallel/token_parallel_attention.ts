@@ -49,6 +49,11 @@ export class TokenParallelAttention implements StepAttention {
     this.local.setStep(layout, local);
   }
 
+  /** The local key where only this rank has rows (nothing is exchanged), else null. */
+  replayKey(): string | null {
+    return this.counts.every((n, r) => r === 0 || n === 0) ? this.local.replayKey() : null;
+  }
+
   // q: [T, Hq, D], k/v: [T, Hk, D], out: [T, Hq, D]; rank r's rows are [starts[r], starts[r]+counts[r])
   async forward(rec: Recorder, layer: number, q: Tensor, k: Tensor, v: Tensor, out: Tensor): Promise<void> {
     const n0 = this.counts[0];
