@@ -8,9 +8,8 @@ import { reshape, rows, type Tensor } from '../gpu/tensor.js';
 import { embedding } from '../kernels/embedding.js';
 import { linear, type LinearMode } from '../kernels/linear.js';
 import { fusedAddRmsNorm, rmsNorm } from '../kernels/rms_norm.js';
-import { rotary } from '../kernels/rotary.js';
 import { siluAndMul } from '../kernels/silu_and_mul.js';
-import { splitQkv } from '../kernels/split_qkv.js';
+import { splitQkvRotary } from '../kernels/split_qkv_rotary.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import { NO_REDUCE, type Attention, type RowParallelReduce } from './attention.js';
 import { ropeCosSinTable, ropeInvFreq } from './rope.js';
@@ -135,11 +134,11 @@ export class LlamaModel {
     const k = rows(this.a.k, T);
     const v = rows(this.a.v, T);
     linear(rec, normed, lw.qkv, lw.qkvBias, qkv, { mode: this.linearMode }); // qkv: [T, (Hq + 2·Hk)·D]
-    splitQkv(rec, qkv, q, k, v); // q: [T, Hq*D], k, v: [T, Hk*D]
     const q3 = reshape(q, [T, c.numHeads, c.headDim]);
     const k3 = reshape(k, [T, c.numKvHeads, c.headDim]);
     const v3 = reshape(v, [T, c.numKvHeads, c.headDim]);
-    rotary(rec, q3, k3, x.positions, this.cosSin, { style: 'neox', rotaryDim: c.headDim });
+    // q3: [T, Hq, D], k3, v3: [T, Hk, D], q and k rotated; the rows that attend on this rank also go into its KV cache.
+    splitQkvRotary(rec, qkv, q3, k3, v3, x.positions, this.cosSin, { style: 'neox', rotaryDim: c.headDim }, this.attention.kvCacheWrite(layer));
     const attn = rows(this.a.attn, T);
     const attending = this.attention.forward(rec, layer, q3, k3, v3, reshape(attn, [T, c.numHeads, c.headDim]));
     return attending ? attending.then(() => this.outputProjection(rec, lw, attn, out)) : this.outputProjection(rec, lw, attn, out);

@@ -11,6 +11,7 @@ import { rotarySuite } from './rotary.js';
 import { samplingSuite } from './sampling.js';
 import { siluAndMulSuite } from './silu_and_mul.js';
 import { splitQkvSuite } from './split_qkv.js';
+import { splitQkvRotarySuite } from './split_qkv_rotary.js';
 
 export const suites: readonly BenchSuite[] = [
   decodeAttentionSuite,
@@ -20,6 +21,7 @@ export const suites: readonly BenchSuite[] = [
   rmsNormSuite,
   rotarySuite,
   splitQkvSuite,
+  splitQkvRotarySuite,
   siluAndMulSuite,
   samplingSuite,
   addSuite,
