@@ -98,6 +98,11 @@ export class StepCache<T> {
     return this.entries.size;
   }
 
+  /** The keys held, least recently used first. */
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
   clear(): void {
     this.entries.clear();
   }
