@@ -7,8 +7,11 @@
 // Recorder is submitted and awaited, untimed, so its pooled uniform arenas go back to the pool as in
 // the engine (steady-state bind-group hits); the GPU is idle while the next iteration is timed.
 // One tiny dispatch opens each Recorder's compute pass before the clock starts (see there).
-// Prints the median ms per step and µs per dispatch.
-// Usage: node dist/bench/probes/record_step.js [steps=60] [layers=32] [batch=1] [context=32]
+// Prints the median ms per step and µs per dispatch, and the median process CPU time per step (all
+// threads: less disturbed than the wall clock by other processes sharing the cores; the GPU is idle).
+// mode 'eager' records every step (EngineConfig.enforceEager), 'replay' goes through the runner's step
+// cache as the engine does (the first timed step is captured, the others replay it).
+// Usage: node dist/bench/probes/record_step.js [steps=60] [layers=32] [batch=1] [context=32] [mode=eager|replay]
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +28,8 @@ const steps = Number(process.argv[2] ?? 60);
 const layers = Number(process.argv[3] ?? 32);
 const batch = Number(process.argv[4] ?? 1);
 const context = Number(process.argv[5] ?? 32);
+const mode = process.argv[6] ?? 'eager';
+if (mode !== 'eager' && mode !== 'replay') throw new Error(`mode must be eager or replay, got ${mode}`);
 
 const fixture = join(import.meta.dirname, '../../../test/fixtures/models/tiny-llama/config.json');
 const dir = mkdtempSync(join(tmpdir(), 'tknp-record-step-'));
@@ -40,6 +45,7 @@ try {
     kvCacheBytes: 64 * 2 ** 20,
     loadFormat: 'dummy',
     submitEveryLayers: 0,
+    enforceEager: mode === 'eager',
     quiet: true,
   });
   const scheduler = new Scheduler({ tokenParallelSize: 1, numBlocksPerRank: [runner.numBlocks], maxNumBatchedTokens: Math.max(256, batch * context), maxNumSeqs: Math.max(8, batch), maxModelLen: runner.maxModelLen });
@@ -62,27 +68,36 @@ try {
   const dummy = gpu.tensor([64], 'f16', 'dummy');
   const dummyOut = gpu.tensor([64], 'f16', 'dummyOut');
   const times: number[] = [];
+  const cpu: number[] = [];
   let dispatches = 0;
   for (let s = 0; s < steps + 3; s++) {
     const rec = new Recorder(gpu, 'probe');
     // Opens the compute pass untimed: on lavapipe the first beginComputePass after a flush sometimes
     // takes ~10 ms (Dawn catching up with the finished submit), which would swamp the recording cost.
     add(rec, dummy, dummy, dummyOut);
-    const before = gpu.bindGroups.hits + gpu.bindGroups.misses; // one lookup per dispatch
+    const before = gpu.bindGroups.hits + gpu.bindGroups.misses; // one lookup per recorded dispatch
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
-    await runner.model.forward(rec, inputs);
+    await runner.recordForward(rec, inputs);
     const dt = performance.now() - t0;
-    dispatches = gpu.bindGroups.hits + gpu.bindGroups.misses - before;
-    if (s >= 3) times.push(dt);
+    const dc = process.cpuUsage(c0);
+    dispatches = Math.max(dispatches, gpu.bindGroups.hits + gpu.bindGroups.misses - before); // 0 where replayed
+    if (s >= 3) {
+      times.push(dt);
+      cpu.push((dc.user + dc.system) / 1000);
+    }
     rec.submit();
     await gpu.flush();
   }
   times.sort((a, b) => a - b);
+  cpu.sort((a, b) => a - b);
   const med = times[Math.floor(times.length / 2)];
+  const cpuMed = cpu[Math.floor(cpu.length / 2)];
   const q = (f: number) => times[Math.floor(f * (times.length - 1))].toFixed(2);
   console.log(
-    `record forward (${layers} layers, batch ${batch}, ${dispatches} dispatches): median ${med.toFixed(2)} ms (p10 ${q(0.1)}, p90 ${q(0.9)}) = ${((med * 1000) / dispatches).toFixed(2)} us per dispatch; ` +
-      `bind groups ${gpu.bindGroups.hits} hits, ${gpu.bindGroups.misses} misses`,
+    `${mode} forward (${layers} layers, batch ${batch}, ${dispatches} dispatches): median ${med.toFixed(2)} ms (p10 ${q(0.1)}, p90 ${q(0.9)}) = ${((med * 1000) / dispatches).toFixed(2)} us per dispatch; ` +
+      `process CPU time median ${cpuMed.toFixed(2)} ms; bind groups ${gpu.bindGroups.hits} hits, ${gpu.bindGroups.misses} misses` +
+      (runner.steps ? `; step cache ${runner.steps.hits} replays, ${runner.steps.misses} captures` : ''),
   );
 } finally {
   gpu.destroy();

@@ -26,6 +26,7 @@ export function engineOptions<T>(y: Argv<T>) {
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'no progress or start-up lines on stderr' })
     .option('profile', { type: 'boolean', default: false, describe: 'time communication and per-rank attention of each step (tp/tknp > 1); with one rank, the GPU time of every kernel (slower steps)' })
     .option('submit-every-layers', { type: 'number', default: 4, describe: 'submit the recorded step every N layers so the GPU starts early (0: once per step; default 4: 2.4× decode tokens/s at batch 1 on an H100, bench/RESULTS.md)' })
+    .option('enforce-eager', { type: 'boolean', default: false, describe: 'record every step afresh instead of replaying captured decode steps (debugging; slower on the CPU)' })
     .option('comm-timeout', { type: 'number', default: 30, describe: 'seconds before a silent rank fails every request' })
     .option('nnodes', { type: 'number', default: 1, describe: 'nodes of a multi-node job (torchrun-like); run tknp on each' })
     .option('node-rank', { type: 'number', default: 0, describe: "this node's index (0 runs the engine)" })
@@ -48,6 +49,7 @@ export interface EngineArgs {
   quiet: boolean;
   profile: boolean;
   'submit-every-layers': number;
+  'enforce-eager': boolean;
   'comm-timeout': number;
   comm: 'auto' | 'socket' | 'nccl';
   nnodes: number;
@@ -76,6 +78,7 @@ export function engineConfigFrom(a: EngineArgs): Partial<EngineConfig> & { model
     quiet: a.quiet,
     profile: a.profile,
     submitEveryLayers: a['submit-every-layers'],
+    enforceEager: a['enforce-eager'],
     commTimeoutMs: Math.round(a['comm-timeout'] * 1000),
     communicator: a.comm,
     nnodes: a.nnodes,

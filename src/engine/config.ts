@@ -45,6 +45,12 @@ export interface EngineConfig {
    * records the rest (0: one submit per step). Same commands, same results.
    */
   readonly submitEveryLayers: number;
+  /**
+   * Record every step's commands afresh (like vLLM's enforce_eager, which turns CUDA graphs off):
+   * otherwise a decode step whose shape was seen before replays that step's captured dispatches
+   * (src/gpu/step_capture.ts), which costs the CPU a fraction of recording. Same commands, same results.
+   */
+  readonly enforceEager: boolean;
   /** Bound on every collective between ranks (ms): a dead or hung rank fails requests within it. */
   readonly commTimeoutMs: number;
   /** Nodes of a multi-node job started with tknp's own launcher (torchrun-like); 1 = this machine. */
@@ -79,6 +85,7 @@ export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
   quiet: false,
   profile: false,
   submitEveryLayers: 4,
+  enforceEager: false,
   commTimeoutMs: 30_000,
   nnodes: 1,
   nodeRank: 0,
@@ -111,6 +118,7 @@ export function resolveEngineConfig(partial: Partial<EngineConfig> & { model: st
   if (c.maxModelLen !== undefined) int('maxModelLen', c.maxModelLen, 1);
   int('commTimeoutMs', c.commTimeoutMs, 100, 3_600_000);
   int('submitEveryLayers', c.submitEveryLayers, 0, 1024);
+  if (typeof c.enforceEager !== 'boolean') throw new EngineConfigError('enforceEager', `must be true or false, got ${JSON.stringify(c.enforceEager)}`);
   int('nnodes', c.nnodes, 1, 1024);
   int('nodeRank', c.nodeRank, 0, c.nnodes - 1);
   int('masterPort', c.masterPort, 1, 65535);

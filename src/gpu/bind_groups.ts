@@ -42,17 +42,27 @@ export class BindGroupCache {
    * size (absent = -1).
    */
   get(pipeline: GPUComputePipeline, resources: readonly GPUBufferBinding[]): GPUBindGroup {
+    const buffers = resources.map((r) => r.buffer);
+    const offsets = resources.map((r) => r.offset ?? 0);
+    const sizes = resources.map((r) => r.size ?? -1);
+    return this.lookup(pipeline, buffers, offsets, sizes, resources.length);
+  }
+
+  /**
+   * `get` without binding objects (Recorder.dispatch's path, which allocates nothing on a hit):
+   * binding i < n is buffers[i] at offsets[i], sizes[i] bytes (-1: the rest of the buffer).
+   */
+  lookup(pipeline: GPUComputePipeline, buffers: readonly GPUBuffer[], offsets: readonly number[], sizes: readonly number[], n: number): GPUBindGroup {
     let entry = this.groups.get(pipeline);
     if (!entry) this.groups.set(pipeline, (entry = { layout: pipeline.getBindGroupLayout(0), byHash: new Map(), count: 0 }));
-    // Every dispatch looks its group up (~600 per decode step): numbers and a hash, no key string.
+    // Every dispatch looks its group up: numbers and a hash, no key string.
     const key = this.scratch;
-    const n = resources.length * 3;
-    let h = n;
-    for (let i = 0, j = 0; j < n; i++, j += 3) {
-      const r = resources[i];
-      const id = this.id(r.buffer);
-      const offset = r.offset ?? 0;
-      const size = r.size ?? -1;
+    const len = n * 3;
+    let h = len;
+    for (let i = 0, j = 0; i < n; i++, j += 3) {
+      const id = this.id(buffers[i]);
+      const offset = offsets[i];
+      const size = sizes[i];
       key[j] = id;
       key[j + 1] = offset;
       key[j + 2] = size;
@@ -61,10 +71,11 @@ export class BindGroupCache {
       h = Math.imul(h ^ (size | 0), 0x01000193);
     }
     h &= 0x3fffffff; // a small integer (Smi): Map keys that need no allocation
-    const bucket = entry.byHash.get(h);
+    let bucket = entry.byHash.get(h);
     if (bucket) {
-      for (const c of bucket) {
-        if (sameKey(c.key, key, n)) {
+      for (let b = 0; b < bucket.length; b++) {
+        const c = bucket[b];
+        if (sameKey(c.key, key, len)) {
           this.hits++;
           return c.group;
         }
@@ -74,11 +85,15 @@ export class BindGroupCache {
     if (entry.count >= MAX_PER_PIPELINE) {
       entry.byHash.clear();
       entry.count = 0;
+      bucket = undefined;
     }
-    const group = this.device.createBindGroup({ layout: entry.layout, entries: resources.map((resource, binding) => ({ binding, resource })) });
-    const cached = { key: key.slice(0, n), group };
-    const list = entry.byHash.get(h);
-    if (list) list.push(cached);
+    const entries: GPUBindGroupEntry[] = [];
+    for (let i = 0; i < n; i++) {
+      entries.push({ binding: i, resource: sizes[i] < 0 ? { buffer: buffers[i], offset: offsets[i] } : { buffer: buffers[i], offset: offsets[i], size: sizes[i] } });
+    }
+    const group = this.device.createBindGroup({ layout: entry.layout, entries });
+    const cached = { key: key.slice(0, len), group };
+    if (bucket) bucket.push(cached);
     else entry.byHash.set(h, [cached]);
     entry.count++;
     return group;

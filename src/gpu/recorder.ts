@@ -4,8 +4,14 @@
 //
 // Binding convention for every shader: tensors at @binding(0..n-1) in the order the wrapper
 // passes them, then the parameter block (if any) at @binding(n) as `var<uniform>`.
+//
+// The dispatch path allocates nothing on a bind-group cache hit (a decode step records ~400-500
+// dispatches). A Recorder can also capture what it records (`startCapture`/`finishCapture`) and
+// replay a capture (`replay`, src/gpu/step_capture.ts): the engine's repeated decode steps then
+// cost the Dawn calls alone.
 import type { Gpu } from './gpu.js';
-import { binding, byteSize, type DType, type Tensor } from './tensor.js';
+import { StepCapture, type ArenaOp, type CapturedOp } from './step_capture.js';
+import { BYTES, bindingSize, byteSize, type DType, type Tensor } from './tensor.js';
 
 const UNIFORM = 0x40; // GPUBufferUsage.UNIFORM
 const COPY_DST = 0x08;
@@ -34,10 +40,14 @@ export function grid(n: number, maxPerDim = 65535): [number, number, number] {
 }
 
 interface Arena {
-  buffer: GPUBuffer;
-  data: ArrayBuffer;
-  view: DataView;
+  readonly buffer: GPUBuffer;
+  readonly data: ArrayBuffer;
+  readonly view: DataView;
   used: number;
+  /** Bytes that may be used: the buffer's size, or less once a capture starts (see startCapture). */
+  capacity: number;
+  /** Where a capture recorded this arena (its bytes are copied there when the arena is done). */
+  op: ArenaOp | null;
 }
 
 export class Recorder {
@@ -51,6 +61,14 @@ export class Recorder {
   readonly timedLabels: string[] = [];
 
   private inTimed = false;
+  /** The pipeline set last in the current pass (setPipeline is skipped when it repeats). */
+  private passPipeline: GPUComputePipeline | null = null;
+  /** Operations recorded since startCapture(), or null. */
+  private capturing: CapturedOp[] | null = null;
+  /** One dispatch's bindings (reused: the dispatch path allocates nothing). */
+  private readonly boundBuffers: GPUBuffer[] = [];
+  private readonly boundOffsets: number[] = [];
+  private readonly boundSizes: number[] = [];
 
   /**
    * `timeEachDispatch`: every dispatch outside a timed section gets a timed pass of its own, labelled
@@ -69,27 +87,26 @@ export class Recorder {
     return this.encoderInUse;
   }
 
-  private uniformSlot(params: readonly Param[]): GPUBufferBinding {
+  /** Writes `params` into the next 256-byte slot of the uniform arena; returns the slot's byte offset in `this.arena`. */
+  private uniformSlot(params: readonly Param[]): Arena {
+    if (params.length * 4 > SLOT) throw new RangeError(`a kernel's parameter block holds at most ${SLOT / 4} values, got ${params.length}`);
     let arena = this.arenas[this.arenas.length - 1];
-    if (!arena || arena.used + SLOT > arena.data.byteLength) {
-      const size = SLOT * ARENA_SLOTS;
-      const buffer = this.gpu.pool.acquire(size, UNIFORM | COPY_DST, 'params');
+    if (!arena || arena.used + SLOT > arena.capacity) {
+      const buffer = this.gpu.pool.acquire(SLOT * ARENA_SLOTS, UNIFORM | COPY_DST, 'params');
       const data = this.gpu.pool.hostMirror(buffer);
-      arena = { buffer, data, view: new DataView(data), used: 0 };
+      let op: ArenaOp | null = null;
+      if (this.capturing) this.capturing.push((op = { kind: 'arena', buffer, bytes: null }));
+      arena = { buffer, data, view: new DataView(data), used: 0, capacity: data.byteLength, op };
       this.arenas.push(arena);
     }
     const { view, used } = arena;
-    if (params.length * 4 > SLOT) throw new RangeError(`a kernel's parameter block holds at most ${SLOT / 4} values, got ${params.length}`);
     for (let i = 0; i < params.length; i++) {
       const p = params[i];
       if (typeof p === 'number') view.setUint32(used + i * 4, p >>> 0, true);
       else if ('f32' in p) view.setFloat32(used + i * 4, p.f32, true);
       else view.setInt32(used + i * 4, p.i32, true);
     }
-    const size = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
-    const b = { buffer: arena.buffer, offset: arena.used, size };
-    arena.used += SLOT;
-    return b;
+    return arena;
   }
 
   /**
@@ -100,6 +117,7 @@ export class Recorder {
     const bytes = Math.max(4, Math.ceil(byteSize({ shape, dtype }) / 4) * 4);
     const buffer = this.gpu.pool.acquire(bytes, STORAGE | COPY_SRC | COPY_DST, label);
     this.scratchBuffers.push(buffer);
+    this.capturing?.push({ kind: 'scratch', buffer });
     return { buffer, dtype, shape: [...shape], offset: 0 };
   }
 
@@ -111,6 +129,7 @@ export class Recorder {
   private endPass(): void {
     this.pass?.end();
     this.pass = undefined;
+    this.passPipeline = null;
   }
 
   /** Records one dispatch of `pipeline` over `workgroups`, binding tensors then params. */
@@ -125,20 +144,57 @@ export class Recorder {
       this.timed(pipeline.label.split('|')[0] || 'dispatch', () => this.dispatch(pipeline, tensors, params, workgroups));
       return;
     }
-    const resources: GPUBufferBinding[] = tensors.map((t) => ('dtype' in t ? binding(t) : t));
-    if (params) resources.push(this.uniformSlot(params));
-    const bindGroup = this.gpu.bindGroups.get(pipeline, resources);
-    const pass = this.computePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    const buffers = this.boundBuffers;
+    const offsets = this.boundOffsets;
+    const sizes = this.boundSizes;
+    let n = 0;
+    for (; n < tensors.length; n++) {
+      const t = tensors[n];
+      buffers[n] = t.buffer;
+      offsets[n] = t.offset ?? 0;
+      const shape = (t as Tensor).shape;
+      if (shape !== undefined) {
+        // bindingSize(t), inlined: whole 4-byte words, at least one.
+        let elems = BYTES[(t as Tensor).dtype];
+        for (let i = 0; i < shape.length; i++) elems *= shape[i];
+        sizes[n] = Math.max(4, Math.ceil(elems / 4) * 4);
+      } else {
+        sizes[n] = (t as GPUBufferBinding).size ?? -1;
+      }
+    }
+    if (params) {
+      const arena = this.uniformSlot(params);
+      buffers[n] = arena.buffer;
+      offsets[n] = arena.used;
+      sizes[n] = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
+      arena.used += SLOT;
+      n++;
+    }
+    const group = this.gpu.bindGroups.lookup(pipeline, buffers, offsets, sizes, n);
     const [x, y = 1, z = 1] = workgroups;
+    this.capturing?.push({ kind: 'dispatch', pipeline, group, x, y, z });
+    this.encodeDispatch(pipeline, group, x, y, z);
+  }
+
+  private encodeDispatch(pipeline: GPUComputePipeline, group: GPUBindGroup, x: number, y: number, z: number): void {
+    const pass = this.computePass();
+    if (pipeline !== this.passPipeline) {
+      pass.setPipeline(pipeline);
+      this.passPipeline = pipeline;
+    }
+    pass.setBindGroup(0, group);
     if (x > 0 && y > 0 && z > 0) pass.dispatchWorkgroups(x, y, z);
   }
 
   /** Records a buffer-to-buffer copy of a whole tensor (shapes must hold the same bytes). */
-  copy(src: Tensor, dst: Tensor, bytes = binding(src).size as number): void {
+  copy(src: Tensor, dst: Tensor, bytes = bindingSize(src)): void {
+    this.capturing?.push({ kind: 'copy', src: src.buffer, srcOffset: src.offset, dst: dst.buffer, dstOffset: dst.offset, bytes });
+    this.encodeCopy(src.buffer, src.offset, dst.buffer, dst.offset, bytes);
+  }
+
+  private encodeCopy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
     this.endPass();
-    this.encoder.copyBufferToBuffer(src.buffer, src.offset, dst.buffer, dst.offset, bytes);
+    this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
 
   /**
@@ -147,6 +203,7 @@ export class Recorder {
    */
   timed(label: string, fn: () => void): void {
     if (!this.gpu.caps.timestamps) throw new Error('timestamp-query is not available on this adapter');
+    if (this.capturing) throw new Error('Recorder.timed inside a capture: timed passes cannot be replayed');
     if (!this.querySet) this.querySet = this.gpu.device.createQuerySet({ type: 'timestamp', count: 4096 });
     if (this.queryCount + 2 > 4096) throw new Error('too many timed sections in one Recorder (max 2048)');
     this.endPass();
@@ -174,6 +231,7 @@ export class Recorder {
    * must reach the GPU before the host can continue, e.g. before a readback for a collective).
    */
   split(): void {
+    this.capturing?.push({ kind: 'split' });
     this.submit();
     this.encoderInUse = this.gpu.device.createCommandEncoder({ label: this.label });
   }
@@ -181,7 +239,10 @@ export class Recorder {
   /** Submits everything recorded. Only split() may record more afterwards. */
   submit(): void {
     this.endPass();
-    for (const a of this.arenas) this.gpu.device.queue.writeBuffer(a.buffer, 0, a.data, 0, a.used);
+    for (const a of this.arenas) {
+      this.gpu.device.queue.writeBuffer(a.buffer, 0, a.data, 0, a.used);
+      if (a.op) a.op.bytes = new Uint8Array(a.data.slice(0, a.used)); // done: what the capture wrote
+    }
     this.gpu.device.queue.submit([this.encoder.finish()]);
     const buffers = [...this.arenas.splice(0).map((a) => a.buffer), ...this.scratchBuffers.splice(0)];
     if (buffers.length) {
@@ -189,6 +250,80 @@ export class Recorder {
         for (const b of buffers) this.gpu.pool.release(b);
       });
     }
+  }
+
+  /**
+   * Starts capturing what is recorded from now on (dispatches, copies, splits, pooled buffers) for
+   * `replay`. The current uniform arena is closed, so the capture's parameters land in arenas of its own.
+   */
+  startCapture(): void {
+    if (this.capturing) throw new Error('Recorder.startCapture: already capturing');
+    if (this.inTimed || this.opts.timeEachDispatch) throw new Error('Recorder.startCapture: timed passes cannot be captured');
+    const last = this.arenas[this.arenas.length - 1];
+    if (last) last.capacity = last.used;
+    this.capturing = [];
+  }
+
+  /** Ends the capture; what is recorded afterwards (into the same arena, say) is not part of it. */
+  finishCapture(): StepCapture {
+    const ops = this.capturing;
+    if (!ops) throw new Error('Recorder.finishCapture without startCapture');
+    this.capturing = null;
+    for (const a of this.arenas) {
+      if (a.op) a.op.bytes = new Uint8Array(a.data.slice(0, a.used));
+      a.op = null;
+    }
+    return new StepCapture(ops);
+  }
+
+  /** Drops a capture in progress (its recording failed); what was recorded stays recorded. */
+  abortCapture(): void {
+    this.capturing = null;
+    for (const a of this.arenas) a.op = null;
+  }
+
+  /**
+   * Records `c`'s operations again, as if the code that made them ran now: false (and nothing
+   * recorded) where the pool does not hand back the very buffers the capture used, or while timing.
+   */
+  replay(c: StepCapture): boolean {
+    if (this.capturing || this.inTimed || this.opts.timeEachDispatch) return false;
+    const pool = this.gpu.pool;
+    const taken: GPUBuffer[] = [];
+    for (const want of c.pooled) {
+      const b = pool.acquire(want.size, want.usage);
+      taken.push(b);
+      if (b !== want) {
+        for (const t of taken) pool.release(t);
+        return false;
+      }
+    }
+    const last = this.arenas[this.arenas.length - 1];
+    if (last) last.capacity = last.used;
+    for (const op of c.ops) {
+      switch (op.kind) {
+        case 'dispatch':
+          this.encodeDispatch(op.pipeline, op.group, op.x, op.y, op.z);
+          break;
+        case 'copy':
+          this.encodeCopy(op.src, op.srcOffset, op.dst, op.dstOffset, op.bytes);
+          break;
+        case 'split':
+          this.split();
+          break;
+        case 'arena': {
+          const bytes = op.bytes!;
+          const data = pool.hostMirror(op.buffer);
+          new Uint8Array(data).set(bytes);
+          this.arenas.push({ buffer: op.buffer, data, view: new DataView(data), used: bytes.length, capacity: data.byteLength, op: null });
+          break;
+        }
+        case 'scratch':
+          this.scratchBuffers.push(op.buffer);
+          break;
+      }
+    }
+    return true;
   }
 
   /** Submits, waits, and returns the duration in nanoseconds of each timed section. */

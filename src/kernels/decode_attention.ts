@@ -116,7 +116,7 @@ export function decodeAttention(
   if (numSeqs === 0) return;
 
   const k = decodeAttentionKernels(rec.gpu, numHeads, numKvHeads, headDim, P, opts.headsPerWorkgroup, opts.epilogue);
-  const maxPartitions = Math.ceil(maxSeqLen / P);
+  const maxPartitions = decodeAttentionPartitions(maxSeqLen, P);
   if (!(maxPartitions <= 65535)) fail(`decodeAttention: maxSeqLen ${maxSeqLen} needs ${maxPartitions} partitions (max 65535)`);
   const partOut = rec.scratch([numSeqs, numHeads, Math.max(maxPartitions, 1), headDim], 'f32', 'decode_attention.partOut');
   const partStats = rec.scratch([numSeqs, numHeads, Math.max(maxPartitions, 1), 2], 'f32', 'decode_attention.partStats');
@@ -130,6 +130,14 @@ export function decodeAttention(
     );
   }
   rec.dispatch(k.merge, [partOut, partStats, seqLens, out], [numHeads, maxPartitions], [numHeads, numSeqs]);
+}
+
+/**
+ * Split-K partitions of the longest sequence: what `decodeAttention`'s dispatches (grid, scratch
+ * sizes, parameters) depend on of maxSeqLen; a recorded step may be replayed while it is unchanged.
+ */
+export function decodeAttentionPartitions(maxSeqLen: number, partitionSize = DEFAULT_PARTITION_SIZE): number {
+  return Math.ceil(maxSeqLen / partitionSize);
 }
 
 /** What `decodeAttention` runs for one set of sizes on one device: its grid factor and pipelines. */

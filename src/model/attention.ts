@@ -4,14 +4,21 @@
 // supplies the token-parallel one.
 import type { Recorder } from '../gpu/recorder.js';
 import type { Tensor } from '../gpu/tensor.js';
+import type { KvCacheWrite } from '../kernels/split_qkv_rotary.js';
 
 export interface Attention {
   /**
-   * Writes this step's k/v into the cache and attends.
-   * q: [numTokens, numHeads, headDim], k/v: [numTokens, numKvHeads, headDim] (rotated);
-   * out: [numTokens, numHeads, headDim]. Rows are in the step's token order.
-   * A token-parallel implementation submits what is recorded, exchanges rows with the other
-   * ranks and resolves once `out` holds every row (so the model awaits it).
+   * Where this step's keys and values of layer `layer` go in this rank's paged KV cache: the rows
+   * that attend here, [0, slotMapping.shape[0]). The model writes them there (fused with rotary,
+   * kernels/split_qkv_rotary) before `forward`.
+   */
+  kvCacheWrite(layer: number): KvCacheWrite;
+  /**
+   * Attends, with this step's k/v rows already in the cache where `kvCacheWrite` put them.
+   * q: [numTokens, numHeads, headDim], k/v: [numTokens, numKvHeads, headDim] (rotated: the rows that
+   * attend on other ranks travel from here); out: [numTokens, numHeads, headDim]. Rows are in the
+   * step's token order. A token-parallel implementation submits what is recorded, exchanges rows
+   * with the other ranks and resolves once `out` holds every row (so the model awaits it).
    */
   forward(rec: Recorder, layer: number, q: Tensor, k: Tensor, v: Tensor, out: Tensor): void | Promise<void>;
 }
@@ -25,6 +32,12 @@ export interface StepLayout {
 /** Attention that learns the step's layout and this rank's metadata before the forward pass. */
 export interface StepAttention extends Attention {
   setStep(layout: StepLayout, local: AttentionMetadata): void;
+  /**
+   * What recording this step's attention depends on beyond buffers that are the same every step
+   * (a key of the runner's StepCache), or null where the step must be recorded afresh (it does work
+   * on the host, or its shapes seldom repeat).
+   */
+  replayKey(): string | null;
 }
 
 /**

@@ -8,9 +8,8 @@ import { reshape, rows, type Tensor } from '../gpu/tensor.js';
 import { embedding } from '../kernels/embedding.js';
 import { linear, linearDeferred, type LinearMode, type PartialSums } from '../kernels/linear.js';
 import { fusedAddRmsNorm, rmsNorm } from '../kernels/rms_norm.js';
-import { rotary } from '../kernels/rotary.js';
 import { siluAndMul } from '../kernels/silu_and_mul.js';
-import { splitQkv } from '../kernels/split_qkv.js';
+import { splitQkvRotary } from '../kernels/split_qkv_rotary.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import { NO_REDUCE, type Attention, type RowParallelReduce } from './attention.js';
 import { ropeCosSinTable, ropeInvFreq } from './rope.js';
@@ -107,10 +106,14 @@ export class LlamaModel {
       } else {
         fusedAddRmsNorm(rec, blockOut, residual, lw.inputNorm, rows(this.a.normed, T), c.rmsNormEps);
       }
-      blockOut = await this.attentionBlock(rec, i, lw, x, hidden); // attention output
+      // Each block returns a promise only where it waits for other ranks (token-parallel attention,
+      // the tensor-parallel all-reduce): a single rank records the whole step without yielding.
+      const attending = this.attentionBlock(rec, i, lw, x, hidden); // attention output
+      blockOut = attending instanceof Promise ? await attending : attending;
       fusedAddRmsNorm(rec, blockOut, residual, lw.postNorm, rows(this.a.normed, T), c.rmsNormEps);
       // The last MLP output is gathered below by row, so it is written out (hidden).
-      blockOut = await this.mlpBlock(rec, lw, T, hidden, i + 1 < c.numLayers); // MLP output
+      const mlp = this.mlpBlock(rec, lw, T, hidden, i + 1 < c.numLayers); // MLP output
+      blockOut = mlp instanceof Promise ? await mlp : mlp;
       if (this.submitEveryLayers > 0 && (i + 1) % this.submitEveryLayers === 0 && i + 1 < c.numLayers) rec.split();
     }
     if (opts.skipLogits) return null;
@@ -131,15 +134,15 @@ export class LlamaModel {
    * has one (linearDeferred; same bits); under TP the all-reduce needs the output itself.
    */
   // x: [T, K] -> out: [T, N] (or its partial sums)
-  private async blockLinear(rec: Recorder, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, defer: boolean): Promise<Tensor | PartialSums> {
+  private blockLinear(rec: Recorder, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, defer: boolean): Tensor | PartialSums | Promise<Tensor> {
     if (defer && this.tp === NO_REDUCE) return linearDeferred(rec, x, w, bias, out, { mode: this.linearMode });
     linear(rec, x, w, bias, out, { mode: this.linearMode }); // out: partial sum under TP
-    await this.tp.reduce(rec, out);
-    return out;
+    const reducing = this.tp.reduce(rec, out);
+    return reducing ? reducing.then(() => out) : out;
   }
 
   // normed: [T, H] -> out: [T, H] (or the o_proj's partial sums)
-  private async attentionBlock(rec: Recorder, layer: number, lw: LayerWeights, x: ForwardInputs, out: Tensor): Promise<Tensor | PartialSums> {
+  private attentionBlock(rec: Recorder, layer: number, lw: LayerWeights, x: ForwardInputs, out: Tensor): Tensor | PartialSums | Promise<Tensor | PartialSums> {
     const c = this.config;
     const T = x.numTokens;
     const normed = rows(this.a.normed, T);
@@ -148,18 +151,18 @@ export class LlamaModel {
     const k = rows(this.a.k, T);
     const v = rows(this.a.v, T);
     linear(rec, normed, lw.qkv, lw.qkvBias, qkv, { mode: this.linearMode }); // qkv: [T, (Hq + 2·Hk)·D]
-    splitQkv(rec, qkv, q, k, v); // q: [T, Hq*D], k, v: [T, Hk*D]
     const q3 = reshape(q, [T, c.numHeads, c.headDim]);
     const k3 = reshape(k, [T, c.numKvHeads, c.headDim]);
     const v3 = reshape(v, [T, c.numKvHeads, c.headDim]);
-    rotary(rec, q3, k3, x.positions, this.cosSin, { style: 'neox', rotaryDim: c.headDim });
+    // q3: [T, Hq, D], k3, v3: [T, Hk, D], q and k rotated; the rows that attend on this rank also go into its KV cache.
+    splitQkvRotary(rec, qkv, q3, k3, v3, x.positions, this.cosSin, { style: 'neox', rotaryDim: c.headDim }, this.attention.kvCacheWrite(layer));
     const attn = rows(this.a.attn, T);
-    await this.attention.forward(rec, layer, q3, k3, v3, reshape(attn, [T, c.numHeads, c.headDim]));
-    return this.blockLinear(rec, attn, lw.o, lw.oBias, out, true); // out: [T, H]
+    const attending = this.attention.forward(rec, layer, q3, k3, v3, reshape(attn, [T, c.numHeads, c.headDim]));
+    return attending ? attending.then(() => this.blockLinear(rec, attn, lw.o, lw.oBias, out, true)) : this.blockLinear(rec, attn, lw.o, lw.oBias, out, true); // out: [T, H]
   }
 
   // normed: [T, H] -> out: [T, H] (or, with `defer`, the down projection's partial sums)
-  private async mlpBlock(rec: Recorder, lw: LayerWeights, T: number, out: Tensor, defer: boolean): Promise<Tensor | PartialSums> {
+  private mlpBlock(rec: Recorder, lw: LayerWeights, T: number, out: Tensor, defer: boolean): Tensor | PartialSums | Promise<Tensor> {
     const gateUp = rows(this.a.gateUp, T);
     const act = rows(this.a.act, T);
     const gu = linearDeferred(rec, rows(this.a.normed, T), lw.gateUp, null, gateUp, { mode: this.linearMode }); // [T, 2I]

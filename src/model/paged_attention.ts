@@ -1,10 +1,13 @@
-// Single-rank attention over a paged KV cache: write k/v into the cache, then decode
-// attention (split-K) for the decode rows and flash-style prefill attention for the rest.
+// Single-rank attention over a paged KV cache: decode attention (split-K) for the decode rows and
+// flash-style prefill attention for the rest, over a cache that already holds this step's k/v (the
+// model writes them fused with rotary: kvCacheWrite; a token-parallel rank that receives its rows
+// writes them with writeKv).
 import type { Recorder } from '../gpu/recorder.js';
 import { sliceView, type Tensor } from '../gpu/tensor.js';
-import { decodeAttention } from '../kernels/decode_attention.js';
+import { decodeAttention, decodeAttentionPartitions } from '../kernels/decode_attention.js';
 import { prefillAttention } from '../kernels/prefill_attention.js';
 import { reshapeAndCache } from '../kernels/reshape_and_cache.js';
+import type { KvCacheWrite } from '../kernels/split_qkv_rotary.js';
 import type { AttentionMetadata, StepAttention, StepLayout } from './attention.js';
 import type { KvCache } from './kv_cache.js';
 
@@ -21,13 +24,39 @@ export class PagedAttention implements StepAttention {
     this.meta = meta;
   }
 
-  // q: [T, Hq, D], k/v: [T, Hk, D], out: [T, Hq, D]
-  forward(rec: Recorder, layer: number, q: Tensor, k: Tensor, v: Tensor, out: Tensor): void {
+  /**
+   * Decode-only steps: the row counts and decode attention's partition count (its one dependence on
+   * the sequence lengths: the lengths themselves are read from buffers). Steps with prefill chunks
+   * are not replayed (their query lengths seldom repeat).
+   */
+  replayKey(): string | null {
     const m = this.meta;
-    if (!m) throw new Error('PagedAttention.forward before setStep');
+    if (!m || m.numPrefills > 0) return null;
+    return `${m.numTokens} ${m.numDecodes} ${decodeAttentionPartitions(m.maxDecodeSeqLen)}`;
+  }
+
+  kvCacheWrite(layer: number): KvCacheWrite {
+    const m = this.step('kvCacheWrite');
+    const { k: kCache, v: vCache } = this.cache.layer(layer);
+    return { kCache, vCache, slotMapping: m.slotMapping };
+  }
+
+  /** Writes this step's k/v rows (k/v: [T, Hk, D]) into layer `layer`'s cache (rows received from the root). */
+  writeKv(rec: Recorder, layer: number, k: Tensor, v: Tensor): void {
+    const { kCache, vCache, slotMapping } = this.kvCacheWrite(layer);
+    reshapeAndCache(rec, k, v, kCache, vCache, slotMapping);
+  }
+
+  private step(caller: string): AttentionMetadata {
+    if (!this.meta) throw new Error(`PagedAttention.${caller} before setStep`);
+    return this.meta;
+  }
+
+  // q: [T, Hq, D], out: [T, Hq, D]; this step's k/v rows are in the cache (k, v unused)
+  forward(rec: Recorder, layer: number, q: Tensor, _k: Tensor, _v: Tensor, out: Tensor): void {
+    const m = this.step('forward');
     if (m.numTokens === 0) return;
     const { k: kCache, v: vCache } = this.cache.layer(layer);
-    reshapeAndCache(rec, k, v, kCache, vCache, m.slotMapping);
     if (m.numDecodes > 0) {
       decodeAttention(rec, sliceView(q, 0, m.numDecodes), kCache, vCache, m.decodeBlockTables, m.decodeSeqLens, sliceView(out, 0, m.numDecodes), {
         scale: this.scale,

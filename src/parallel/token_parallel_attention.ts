@@ -7,6 +7,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { Recorder } from '../gpu/recorder.js';
 import { copyRows, rows, type Tensor } from '../gpu/tensor.js';
+import type { KvCacheWrite } from '../kernels/split_qkv_rotary.js';
 import type { AttentionMetadata, StepAttention, StepLayout } from '../model/attention.js';
 import type { PagedAttention } from '../model/paged_attention.js';
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
@@ -47,6 +48,16 @@ export class TokenParallelAttention implements StepAttention {
     this.counts = [...layout.numTokensPerRank];
     this.starts = [...layout.tokenStartPerRank];
     this.local.setStep(layout, local);
+  }
+
+  /** The root's own rows go into its cache; the others' k/v rows are read back from k and v. */
+  kvCacheWrite(layer: number): KvCacheWrite {
+    return this.local.kvCacheWrite(layer);
+  }
+
+  /** The local key where only this rank has rows (nothing is exchanged), else null. */
+  replayKey(): string | null {
+    return this.counts.every((n, r) => r === 0 || n === 0) ? this.local.replayKey() : null;
   }
 
   // q: [T, Hq, D], k/v: [T, Hk, D], out: [T, Hq, D]; rank r's rows are [starts[r], starts[r]+counts[r])
@@ -137,6 +148,7 @@ export class AttentionRank {
         this.gpu.write(this.k, h.subarray(qLen, qLen + kvLen));
         this.gpu.write(this.v, h.subarray(qLen + kvLen, qLen + 2 * kvLen));
         const rec = new Recorder(this.gpu, `tknp attention ${layer}`);
+        this.local.writeKv(rec, layer, rows(this.k, n), rows(this.v, n));
         this.local.forward(rec, layer, rows(this.q, n), rows(this.k, n), rows(this.v, n), rows(this.out, n));
         rec.submit();
         const o = (await this.gpu.read(rows(this.out, n))) as Uint16Array;

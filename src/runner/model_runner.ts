@@ -4,12 +4,13 @@
 import { join } from 'node:path';
 import type { Gpu } from '../gpu/gpu.js';
 import { Recorder } from '../gpu/recorder.js';
+import { StepCache } from '../gpu/step_capture.js';
 import { rows, type Tensor } from '../gpu/tensor.js';
 import { checkModelDir, readJsonObject } from '../loader/model_files.js';
 import { parameterCount, parseModelConfig, resolveMaxModelLen, type ModelConfig } from '../loader/model_config.js';
 import { readTokenizerIdLimit } from '../loader/tokenizer_vocab.js';
 import { openModelCheckpoint } from '../model/weight_names.js';
-import { LlamaModel, qkvWidth } from '../model/llama.js';
+import { LlamaModel, qkvWidth, type ForwardInputs } from '../model/llama.js';
 import { PagedAttention } from '../model/paged_attention.js';
 import { NO_REDUCE, type RowParallelReduce, type StepAttention } from '../model/attention.js';
 import { createDummyWeights } from '../model/dummy_weights.js';
@@ -36,6 +37,8 @@ export interface RunnerOptions {
   readonly profile?: boolean;
   /** Submit every N layers (0: once per step); EngineConfig.submitEveryLayers (its default applies there). */
   readonly submitEveryLayers: number;
+  /** Record every step afresh instead of replaying captured decode steps (EngineConfig.enforceEager). */
+  readonly enforceEager?: boolean;
 }
 
 /**
@@ -83,6 +86,12 @@ export class ModelRunner {
    * split submits included): when its mean nears the step time, decode is bound by the CPU.
    */
   readonly recordTime = { steps: 0, ms: 0 };
+  /**
+   * Captured forward passes of decode steps by shape (StepCache), replayed instead of recorded when
+   * a step of the same shape comes again; null where steps are always recorded afresh (enforceEager,
+   * profiling, or tensor parallelism, whose all-reduce runs on the host in the middle of the pass).
+   */
+  readonly steps: StepCache<Tensor | null> | null;
 
   private constructor(
     readonly gpu: Gpu,
@@ -97,8 +106,10 @@ export class ModelRunner {
     private readonly attnBuffers: AttentionBuffers,
     readonly log: string[],
     private readonly profileKernels: boolean,
+    replaySteps: boolean,
   ) {
     this.sampler = new Sampler(gpu, tokens.maxSeqs);
+    this.steps = replaySteps && !profileKernels ? new StepCache() : null;
   }
 
   static async create(gpu: Gpu, modelDir: string, o: RunnerOptions, parallel?: RunnerParallel): Promise<ModelRunner> {
@@ -128,7 +139,7 @@ export class ModelRunner {
       `${memoryLog}; weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB${o.loadFormat === 'dummy' ? ' (dummy)' : ''}; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
       ...(sampledVocab < fullConfig.vocabSize ? [`sampling over the tokenizer's ${sampledVocab} ids of vocab_size ${fullConfig.vocabSize}`] : []),
     ];
-    return new ModelRunner(gpu, config, model, attention, parallel?.tpRank ?? 0, numBlocks, maxModelLen, maxBlocksPerSeq, new TokenBuffers(gpu, maxTokens, maxSeqs), new AttentionBuffers(gpu, maxTokens, maxSeqs, maxBlocksPerSeq), log, o.profile === true);
+    return new ModelRunner(gpu, config, model, attention, parallel?.tpRank ?? 0, numBlocks, maxModelLen, maxBlocksPerSeq, new TokenBuffers(gpu, maxTokens, maxSeqs), new AttentionBuffers(gpu, maxTokens, maxSeqs, maxBlocksPerSeq), log, o.profile === true, o.enforceEager !== true && (parallel?.reduce ?? NO_REDUCE) === NO_REDUCE);
   }
 
   /**
@@ -142,7 +153,7 @@ export class ModelRunner {
     this.attention.setStep(layout, this.attnBuffers.upload(flat.ranks[0]));
     const rec = new Recorder(this.gpu, `step ${flat.stepId}`, { timeEachDispatch: this.profileKernels });
     const t0 = performance.now();
-    const logits = await this.model.forward(rec, inputs, { skipLogits: this.tpRank !== 0 });
+    const logits = await this.recordForward(rec, inputs);
     if (!logits) {
       this.countRecord(t0);
       await this.submit(rec);
@@ -160,6 +171,26 @@ export class ModelRunner {
     if (opts.returnLogits && S > 0) return { ...result, logits: (await this.gpu.read(raw)) as Float32Array };
     await this.gpu.flush();
     return result;
+  }
+
+  /**
+   * Records the forward pass of the step set up by `attention.setStep` (replays it where a step of
+   * the same key was captured); the logits view, or null on tensor-parallel ranks other than 0.
+   */
+  recordForward(rec: Recorder, inputs: ForwardInputs): Promise<Tensor | null> {
+    const skipLogits = this.tpRank !== 0;
+    const forward = () => this.model.forward(rec, inputs, { skipLogits });
+    return this.steps ? this.steps.record(rec, this.stepKey(inputs, skipLogits), forward) : forward();
+  }
+
+  /**
+   * The StepCache key of this step's forward pass: everything its recording depends on (the inputs'
+   * row counts and the attention's own key; buffers and weights are the same every step), or null
+   * where the attention does not replay this step (prefill, rows on other token-parallel ranks).
+   */
+  private stepKey(inputs: ForwardInputs, skipLogits: boolean): string | null {
+    const attention = this.attention.replayKey();
+    return attention === null ? null : `${inputs.numTokens} ${inputs.numLogits} ${skipLogits ? 1 : 0} ${attention}`;
   }
 
   private countRecord(t0: number): void {

@@ -217,6 +217,7 @@ describe.skipIf(!gpu)(`LLMEngine / LLM API (tiny-llama) ${gpu ? '' : `(skipped: 
       [{ maxNumBatchedTokens: -1 }, 'maxNumBatchedTokens'],
       [{ model: '' }, 'model'],
       [{ submitEveryLayers: -1 }, 'submitEveryLayers'],
+      [{ enforceEager: 'yes' as unknown as boolean }, 'enforceEager'],
     ];
     for (const [bad, field] of cases) {
       const err = await LLMEngine.create({ model: fx.dir, quiet: true, ...bad }).then(

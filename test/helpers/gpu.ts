@@ -104,3 +104,17 @@ export function expectUlps(got: Uint16Array, want: Float32Array, maxUlps: number
     );
   }
 }
+
+// Rotary tolerance: the kernels rotate in f32 (possibly with FMA), the reference in f64 from the same
+// f32 table; both round once to f16. So outputs are within 1 f16 ulp (<= 2^-10 relative, 1e-5
+// absolute near zero where a*c - b*s cancels), and at least 99% must be bit-for-bit equal.
+const ROT_TOL = { atol: 1e-5, rtol: 2 ** -10 };
+const ROT_MIN_EXACT = 0.99;
+
+/** Rotated values (rotary, split_qkv_rotary) against the f64 reference, within ROT_TOL and 99% exact. */
+export function expectRotated(got: Float32Array, want: Float32Array, what: string): void {
+  expectClose(got, want, ROT_TOL, what);
+  let exact = 0;
+  for (let i = 0; i < got.length; i++) if (got[i] === want[i]) exact++;
+  if (exact < ROT_MIN_EXACT * got.length) throw new Error(`${what}: ${exact}/${got.length} bit-exact, fewer than ${ROT_MIN_EXACT * 100}%`);
+}

@@ -5,7 +5,7 @@ import { ShapeError } from '../../src/gpu/errors.js';
 import { attentionScaling, RopeConfigError, ropeCosSinTable, ropeInvFreq, ropeParamsFromHf, type RopeParams } from '../../src/model/rope.js';
 import { roundF16, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
-import { expectClose, noGpuReason, readF32, run, testGpu } from '../helpers/gpu.js';
+import { expectRotated, noGpuReason, readF32, run, testGpu } from '../helpers/gpu.js';
 
 const gpu = await testGpu();
 
@@ -91,19 +91,6 @@ describe('rope tables (CPU)', () => {
     }
   });
 });
-
-// Tolerance: the kernel rotates in f32 (possibly with FMA), the reference in f64 from the same
-// f32 table; both round once to f16. So outputs are within 1 f16 ulp (<= 2^-10 relative, 1e-5
-// absolute near zero where a*c - b*s cancels), and at least 99% must be bit-for-bit equal.
-const ROT_TOL = { atol: 1e-5, rtol: 2 ** -10 };
-const MIN_EXACT = 0.99;
-
-function expectRotated(got: Float32Array, want: Float32Array, what: string): void {
-  expectClose(got, want, ROT_TOL, what);
-  let exact = 0;
-  for (let i = 0; i < got.length; i++) if (got[i] === want[i]) exact++;
-  expect(exact / got.length, `${what}: ${exact}/${got.length} bit-exact`).toBeGreaterThanOrEqual(MIN_EXACT);
-}
 
 interface Case {
   T: number;

@@ -13,6 +13,7 @@ import { rotarySuite } from './rotary.js';
 import { samplingSuite } from './sampling.js';
 import { siluAndMulSuite } from './silu_and_mul.js';
 import { splitQkvSuite } from './split_qkv.js';
+import { splitQkvRotarySuite } from './split_qkv_rotary.js';
 
 export const suites: readonly BenchSuite[] = [
   decodeAttentionSuite,
@@ -22,6 +23,7 @@ export const suites: readonly BenchSuite[] = [
   rmsNormSuite,
   rotarySuite,
   splitQkvSuite,
+  splitQkvRotarySuite,
   siluAndMulSuite,
   samplingSuite,
   logprobsSuite,
