@@ -5,6 +5,7 @@ utilities. Both run as `python3 tools/<script>.py`, which puts tools/ first on s
 them: the module itself imports without them.
 """
 import hashlib
+import lzma
 import json
 import os
 import random
@@ -31,16 +32,18 @@ TOKENIZER_CASES = [
 
 
 def sha256(path: str) -> str:
+    """SHA-256 of a file's contents (of the decompressed text for a .xz file)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with (lzma.open(path, "rb") if path.endswith(".xz") else open(path, "rb")) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
 
 
 def read_corpus(path: str) -> list:
-    """The corpus entries (fortune format: entries separated by lines holding only '%')."""
-    text = open(path, encoding="utf-8").read()
+    """The corpus entries (fortune format: entries separated by lines holding only '%'; .xz: compressed)."""
+    with (lzma.open(path, "rt", encoding="utf-8") if path.endswith(".xz") else open(path, encoding="utf-8")) as f:
+        text = f.read()
     return [e for e in re.split(r"\n%\n", text.rstrip("\n")) if e.strip()]
 
 

@@ -2,7 +2,7 @@
 """Trains tknp's default model: a byte-level BPE tokenizer and a small LlamaForCausalLM
 on the fortune corpus, saved in Hugging Face layout with a greedy reference.
 
-    python3 tools/train_default_model.py --corpus tools/corpus/corpus.txt --out DIR \
+    python3 tools/train_default_model.py --corpus tools/corpus/corpus.txt.xz --out DIR \
         [--minutes 5] [--seed 0] [--steps N]
 
 Writes to DIR: config.json, model.safetensors (f16), tokenizer.json, tokenizer_config.json
@@ -66,7 +66,7 @@ GREEDY_TOKENS = 48
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", default="tools/corpus/corpus.txt")
+    p.add_argument("--corpus", default="tools/corpus/corpus.txt.xz")
     p.add_argument("--out", required=True)
     p.add_argument("--minutes", type=float, default=5.0, help="wall-clock budget for the whole run")
     p.add_argument("--seed", type=int, default=0)

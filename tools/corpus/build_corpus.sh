@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Rebuilds tools/corpus/corpus.txt from Debian's fortune cookie packages.
+# Rebuilds tools/corpus/corpus.txt.xz (xz-compressed text: 0.8 MB in the repo instead of 2.5) from Debian's fortune cookie packages.
 #
-#   tools/corpus/build_corpus.sh            # writes tools/corpus/corpus.txt
+#   tools/corpus/build_corpus.sh            # writes tools/corpus/corpus.txt.xz
 #   EXCLUDE="ascii-art ethnic" tools/corpus/build_corpus.sh
 #
 # Sources: the Debian packages `fortunes` and `fortunes-min` (BSD licence, see LICENSE.md).
@@ -14,7 +14,7 @@
 # Deterministic for a given set of package versions (the versions are printed).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-out="${OUT_FILE:-$here/corpus.txt}"
+out="${OUT_FILE:-$here/corpus.txt.xz}"
 exclude="${EXCLUDE:-ascii-art}"
 pkgs="fortunes fortunes-min fortune-mod"
 
@@ -34,7 +34,7 @@ for deb in ./*.deb; do
 done
 
 EXCLUDE="$exclude" python3 - "$work/x" "$out" <<'PY'
-import os, re, sys, unicodedata
+import lzma, os, re, sys, unicodedata
 
 root, out = sys.argv[1], sys.argv[2]
 exclude = set(os.environ.get("EXCLUDE", "").split())
@@ -115,7 +115,8 @@ for pkg, name, path in files:
     print(f"build_corpus: {pkg}/{name}: {kept}/{total} entries kept")
 
 body = "\n%\n".join(entries) + "\n"
-with open(out, "w", encoding="utf-8", newline="\n") as f:
+opener = lzma.open if out.endswith(".xz") else open
+with opener(out, "wt", encoding="utf-8", newline="\n") as f:
     f.write(body)
 print(f"build_corpus: wrote {out}: {len(entries)} entries, {len(body.encode())} bytes")
 PY
