@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Summarises a V8 .cpuprofile (node --cpu-prof): the functions with the most self time, over the
-whole run and within the calls of one function (default: the model's forward pass, i.e. the CPU
+whole run and within the calls of one function (default: ModelRunner.recordForward, i.e. the CPU
 time to record a step). Usage: cpuprof_summary.py PROFILE [ROOT_PREFIX] [TOP]"""
 import collections
 import json
@@ -9,7 +9,7 @@ import sys
 
 def main() -> None:
     path = sys.argv[1]
-    root = sys.argv[2] if len(sys.argv) > 2 else 'forward llama.js'
+    root = sys.argv[2] if len(sys.argv) > 2 else 'recordForward model_runner.js'
     top = int(sys.argv[3]) if len(sys.argv) > 3 else 30
     p = json.load(open(path))
     nodes = {n['id']: n for n in p['nodes']}

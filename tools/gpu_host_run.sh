@@ -94,13 +94,15 @@ for stage in "$@"; do
       ;;
     decode-cpuprof)
       # Where the CPU time of a decode step goes (node --cpu-prof, one rank), summarised by
-      # tools/cpuprof_summary.py; then the bare cost of a dispatch (bench/probes/record_cost.ts).
+      # tools/cpuprof_summary.py within ModelRunner.recordForward (recorded and replayed steps; with
+      # DECODE_ARGS=--enforce-eager every step is recorded); then the bare cost of a dispatch
+      # (bench/probes/record_cost.ts).
       batches=${DECODE_BATCH:-1,64}
       for b in ${batches//,/ }; do
         rm -rf "$OUT/prof"
-        "${B[@]}" node --cpu-prof --cpu-prof-dir="$OUT/prof" dist/src/cli/main.js bench decode --preset llama-3-8b --batch "$b" --context 4096 --steps 32 --prefill skip ${DECODE_ARGS:-} > "$OUT/cpuprof-b$b.txt" 2>&1
-        python3 tools/cpuprof_summary.py "$OUT"/prof/*.cpuprofile 'forward llama.js' 40 >> "$OUT/cpuprof-b$b.txt" 2>&1
-        summary "decode-cpuprof b$b" "exit $? — $(grep -a 'CPU ms' "$OUT/cpuprof-b$b.txt" | tr '\n' ' ')"
+        "${B[@]}" node --cpu-prof --cpu-prof-dir="$OUT/prof" dist/src/cli/main.js bench decode --preset llama-3-8b --batch "$b" --context 4096 --steps 32 --prefill skip ${DECODE_ARGS:-} > "$OUT/cpuprof-b$b${DECODE_TAG:+-$DECODE_TAG}.txt" 2>&1
+        python3 tools/cpuprof_summary.py "$OUT"/prof/*.cpuprofile 'recordForward model_runner.js' 40 >> "$OUT/cpuprof-b$b${DECODE_TAG:+-$DECODE_TAG}.txt" 2>&1
+        summary "decode-cpuprof${DECODE_TAG:+-$DECODE_TAG} b$b" "exit $? — $(grep -a 'CPU ms' "$OUT/cpuprof-b$b${DECODE_TAG:+-$DECODE_TAG}.txt" | tr '\n' ' ')"
         rm -rf "$OUT/prof"
       done
       "${B[@]}" node dist/bench/probes/record_cost.js 50 > "$OUT/record_cost.txt" 2>&1

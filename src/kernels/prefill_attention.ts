@@ -7,7 +7,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
 import { f32, grid } from '../gpu/recorder.js';
-import { expect, expectShape, type Tensor } from '../gpu/tensor.js';
+import { expectShape, fail, type Tensor } from '../gpu/tensor.js';
 
 export const PREFILL_BLOCK_SIZE = 16;
 /**
@@ -58,32 +58,33 @@ export function prefillAttention(
   out: Tensor,
   opts: PrefillAttentionOptions,
 ): void {
+  // Every layer of a step with prefill chunks calls this: messages are formatted only when a check fails.
   expectShape('prefillAttention q', q, [-1, -1, -1], 'f16');
   const [numTokens, numHeads, headDim] = q.shape;
-  expect(headDim === 64 || headDim === 128, `prefillAttention: headDim ${headDim} not supported (64 or 128)`);
+  if (!(headDim === 64 || headDim === 128)) fail(`prefillAttention: headDim ${headDim} not supported (64 or 128)`);
   expectShape('prefillAttention kCache', kCache, [-1, -1, PREFILL_BLOCK_SIZE, headDim], 'f16');
   const numKvHeads = kCache.shape[1];
   expectShape('prefillAttention vCache', vCache, kCache.shape, 'f16');
   expectShape('prefillAttention out', out, [numTokens, numHeads, headDim], 'f16');
-  expect(numKvHeads > 0 && numHeads % numKvHeads === 0, `prefillAttention: numHeads ${numHeads} not a multiple of numKvHeads ${numKvHeads}`);
+  if (!(numKvHeads > 0 && numHeads % numKvHeads === 0)) fail(`prefillAttention: numHeads ${numHeads} not a multiple of numKvHeads ${numKvHeads}`);
   const groupSize = numHeads / numKvHeads;
-  expect(32 % groupSize === 0, `prefillAttention: GQA ratio ${groupSize} must divide 32`);
+  if (32 % groupSize !== 0) fail(`prefillAttention: GQA ratio ${groupSize} must divide 32`);
   expectShape('prefillAttention queryStartLoc', queryStartLoc, [-1], 'u32');
   const numSeqs = opts.numSeqs ?? queryStartLoc.shape[0] - 1;
-  expect(Number.isInteger(numSeqs) && numSeqs >= 0 && numSeqs + 1 <= queryStartLoc.shape[0], `prefillAttention: numSeqs ${numSeqs} does not fit queryStartLoc [${queryStartLoc.shape}]`);
+  if (!(Number.isInteger(numSeqs) && numSeqs >= 0 && numSeqs + 1 <= queryStartLoc.shape[0])) fail(`prefillAttention: numSeqs ${numSeqs} does not fit queryStartLoc [${queryStartLoc.shape}]`);
   expectShape('prefillAttention seqLens', seqLens, [-1], 'u32');
-  expect(seqLens.shape[0] >= numSeqs, `prefillAttention: seqLens [${seqLens.shape}] shorter than numSeqs ${numSeqs}`);
+  if (!(seqLens.shape[0] >= numSeqs)) fail(`prefillAttention: seqLens [${seqLens.shape}] shorter than numSeqs ${numSeqs}`);
   expectShape('prefillAttention blockTables', blockTables, [-1, -1], 'u32');
-  expect(blockTables.shape[0] >= numSeqs, `prefillAttention: blockTables [${blockTables.shape}] has fewer rows than numSeqs ${numSeqs}`);
+  if (!(blockTables.shape[0] >= numSeqs)) fail(`prefillAttention: blockTables [${blockTables.shape}] has fewer rows than numSeqs ${numSeqs}`);
   const maxBlocksPerSeq = blockTables.shape[1];
   const { maxQueryLen, scale } = opts;
-  expect(Number.isInteger(maxQueryLen) && maxQueryLen >= 0 && maxQueryLen <= numTokens, `prefillAttention: maxQueryLen ${maxQueryLen} outside [0, ${numTokens}]`);
-  expect(Number.isFinite(scale), `prefillAttention: scale ${scale} is not finite`);
+  if (!(Number.isInteger(maxQueryLen) && maxQueryLen >= 0 && maxQueryLen <= numTokens)) fail(`prefillAttention: maxQueryLen ${maxQueryLen} outside [0, ${numTokens}]`);
+  if (!Number.isFinite(scale)) fail(`prefillAttention: scale ${scale} is not finite`);
   if (numSeqs === 0 || maxQueryLen === 0) return;
 
   const gpu = rec.gpu;
   const variant = opts.variant ?? prefillAttentionVariant(gpu, headDim);
-  expect(variant !== 'subgroup-matrix' || prefillAttentionVariant(gpu, headDim) === 'subgroup-matrix', `prefillAttention: variant '${variant}' is not available on this device`);
+  if (variant === 'subgroup-matrix' && prefillAttentionVariant(gpu, headDim) !== 'subgroup-matrix') fail(`prefillAttention: variant '${variant}' is not available on this device`);
   const defines = headDim === 128 ? ['HEAD_DIM_128'] : [];
   if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
   defines.push(...(opts.extraDefines ?? []));

@@ -24,11 +24,8 @@ export function rotary(rec: Recorder, q: Tensor, k: Tensor, positions: Tensor, c
   expectShape('rotary k', k, [numTokens, -1, headDim], 'f16');
   const numKHeads = k.shape[1];
   expectShape('rotary positions', positions, [numTokens], 'u32');
+  checkRotaryOptions('rotary', opts, headDim);
   const { rotaryDim, style } = opts;
-  if (style !== 'neox' && style !== 'gptj') fail(`rotary: style must be 'neox' or 'gptj', got ${String(style)}`);
-  if (!(Number.isInteger(rotaryDim) && rotaryDim >= 2 && rotaryDim % 2 === 0 && rotaryDim <= headDim)) {
-    fail(`rotary: rotaryDim must be even and in [2, headDim=${headDim}], got ${rotaryDim}`);
-  }
   expectShape('rotary cosSin', cosSin, [-1, rotaryDim], 'f32');
   const maxPositions = cosSin.shape[0];
   if (overlaps(q, k)) fail('rotary: q and k overlap');
@@ -48,6 +45,15 @@ export function rotary(rec: Recorder, q: Tensor, k: Tensor, positions: Tensor, c
     [numTokens, numQHeads, numKHeads, headWords, itemsPerHead, maxPositions],
     grid(Math.ceil(items / WG)),
   );
+}
+
+/** Throws a ShapeError (naming `kernel`) unless the style is known and rotaryDim is even and in [2, headDim]. */
+export function checkRotaryOptions(kernel: string, opts: RotaryOptions, headDim: number): void {
+  const { rotaryDim, style } = opts;
+  if (style !== 'neox' && style !== 'gptj') fail(`${kernel}: style must be 'neox' or 'gptj', got ${String(style)}`);
+  if (!(Number.isInteger(rotaryDim) && rotaryDim >= 2 && rotaryDim % 2 === 0 && rotaryDim <= headDim)) {
+    fail(`${kernel}: rotaryDim must be even and in [2, headDim=${headDim}], got ${rotaryDim}`);
+  }
 }
 
 /** 'packed' (two pairs per thread, 4-byte accesses: rotaryDim % 4 == 0, even headDim) or 'f16'. */

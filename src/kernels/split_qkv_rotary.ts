@@ -6,7 +6,7 @@ import type { Recorder } from '../gpu/recorder.js';
 import { grid } from '../gpu/recorder.js';
 import { expectShape, fail, overlaps, type Tensor } from '../gpu/tensor.js';
 import { BLOCK_SIZE, reshapeAndCache } from './reshape_and_cache.js';
-import { rotaryVariant, type RotaryOptions } from './rotary.js';
+import { checkRotaryOptions, rotaryVariant, type RotaryOptions } from './rotary.js';
 
 const WG = 128;
 /** Storage bindings of the variant that writes the cache (qkv, q, k, v, positions, cosSin, slotMapping, kCache, vCache). */
@@ -41,11 +41,8 @@ export function splitQkvRotary(
   expectShape('splitQkvRotary v', v, [T, numKvHeads, headDim], 'f16');
   expectShape('splitQkvRotary qkv', qkv, [T, (numQHeads + 2 * numKvHeads) * headDim], 'f16');
   expectShape('splitQkvRotary positions', positions, [T], 'u32');
+  checkRotaryOptions('splitQkvRotary', opts, headDim);
   const { rotaryDim, style } = opts;
-  if (style !== 'neox' && style !== 'gptj') fail(`splitQkvRotary: style must be 'neox' or 'gptj', got ${String(style)}`);
-  if (!(Number.isInteger(rotaryDim) && rotaryDim >= 2 && rotaryDim % 2 === 0 && rotaryDim <= headDim)) {
-    fail(`splitQkvRotary: rotaryDim must be even and in [2, headDim=${headDim}], got ${rotaryDim}`);
-  }
   expectShape('splitQkvRotary cosSin', cosSin, [-1, rotaryDim], 'f32');
   if (overlaps(q, k) || overlaps(q, v) || overlaps(k, v)) fail('splitQkvRotary: q, k and v must not overlap');
   if (overlaps(qkv, q) || overlaps(qkv, k) || overlaps(qkv, v)) fail('splitQkvRotary: qkv overlaps q, k or v');

@@ -9,18 +9,25 @@ import { ropeCosSinTable, ropeInvFreq, type RopeParams } from '../../model/rope.
 import { fromF16, toF16 } from '../../util/f16.js';
 import { Rng } from '../../util/rng.js';
 
-const MAX_POS = 8192;
-const TOKENS_CHECKED = 32;
+/** Positions of the rotary benches' table (and the range their tokens' positions are drawn from). */
+export const MAX_POS = 8192;
+/** Tokens whose rows validate() compares with the reference. */
+export const TOKENS_CHECKED = 32;
 
-interface Shape {
+export interface RotaryShape {
   readonly T: number;
   readonly Hq: number;
   readonly Hk: number;
   readonly D: number;
 }
 
-function rotaryCase({ T, Hq, Hk, D }: Shape, model: string): BenchCase {
+/** The cos/sin table of Llama-3.1's rope (theta 500000, llama3 scaling) for head dim D, MAX_POS rows. */
+export function llama3CosSin(D: number): Float32Array {
   const rope: RopeParams = { theta: 500000, rotaryDim: D, type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
+  return ropeCosSinTable(ropeInvFreq(rope), MAX_POS);
+}
+
+function rotaryCase({ T, Hq, Hk, D }: RotaryShape, model: string): BenchCase {
   const opts = { style: 'neox', rotaryDim: D } as const;
   return {
     kernel: 'rotary',
@@ -36,7 +43,7 @@ function rotaryCase({ T, Hq, Hk, D }: Shape, model: string): BenchCase {
       const q16 = toF16(rng.floats(T * Hq * D, -2, 2));
       const k16 = toF16(rng.floats(T * Hk * D, -2, 2));
       const positions = Uint32Array.from({ length: T }, () => rng.int(0, MAX_POS - 1));
-      const table = ropeCosSinTable(ropeInvFreq(rope), MAX_POS);
+      const table = llama3CosSin(D);
       const q = gpu.upload(q16, [T, Hq, D], 'f16', 'q');
       const k = gpu.upload(k16, [T, Hk, D], 'f16', 'k');
       const tPos = gpu.upload(positions, [T], 'u32', 'positions');

@@ -6,22 +6,11 @@ import type { BenchCase, BenchSuite } from '../../bench/types.js';
 import { rotaryVariant } from '../../kernels/rotary.js';
 import { splitQkvRotary } from '../../kernels/split_qkv_rotary.js';
 import { splitQkvRotaryRef } from '../../kernels/ref/split_qkv_rotary.js';
-import { ropeCosSinTable, ropeInvFreq, type RopeParams } from '../../model/rope.js';
 import { f16BitsToF32, toF16 } from '../../util/f16.js';
 import { Rng } from '../../util/rng.js';
+import { llama3CosSin, MAX_POS, TOKENS_CHECKED, type RotaryShape } from './rotary.js';
 
-const MAX_POS = 8192;
-const TOKENS_CHECKED = 32;
-
-interface Shape {
-  readonly T: number;
-  readonly Hq: number;
-  readonly Hk: number;
-  readonly D: number;
-}
-
-function splitRotaryCase({ T, Hq, Hk, D }: Shape, model: string): BenchCase {
-  const rope: RopeParams = { theta: 500000, rotaryDim: D, type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 };
+function splitRotaryCase({ T, Hq, Hk, D }: RotaryShape, model: string): BenchCase {
   const opts = { style: 'neox', rotaryDim: D } as const;
   const width = (Hq + 2 * Hk) * D;
   const numBlocks = Math.ceil(T / 16) + 1;
@@ -39,7 +28,7 @@ function splitRotaryCase({ T, Hq, Hk, D }: Shape, model: string): BenchCase {
       const positions = Uint32Array.from({ length: T }, () => rng.int(0, MAX_POS - 1));
       // Token t to slot t + 16 (block 0 left alone): contiguous, as a prefill chunk writes them.
       const slots = Uint32Array.from({ length: T }, (_, t) => t + 16);
-      const table = ropeCosSinTable(ropeInvFreq(rope), MAX_POS);
+      const table = llama3CosSin(D);
       const qkv = gpu.upload(qkv16, [T, width], 'f16', 'qkv');
       const [q, k, v] = [Hq, Hk, Hk].map((h) => gpu.tensor([T, h, D], 'f16', 'out'));
       const kCache = gpu.tensor([numBlocks, Hk, 16, D], 'f16', 'kCache');
