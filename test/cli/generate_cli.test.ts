@@ -96,7 +96,7 @@ describe.skipIf(!gpu)(`tknp generate ${gpu ? '' : `(skipped: ${noGpuReason()})`}
     expect(ownLines(r2.stderr)).toEqual([`ChatTemplateError: ${join(loop, 'tokenizer_config.json')}: chat template failed: range() of 100000000 items is more than the 1000000 a chat template may make`]);
   });
 
-  it('a 1M-context config runs at --max-model-len 64 and is refused whole with one line on stderr, nothing on stdout', async () => {
+  it('a 1M-context config runs at --max-model-len 64; a 100M one served whole is refused with one line on stderr, nothing on stdout', async () => {
     const long = brokenCopy((d) => {
       const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
       writeFileSync(join(d, 'config.json'), JSON.stringify({ ...c, max_position_embeddings: 1_000_000 }));
@@ -104,8 +104,13 @@ describe.skipIf(!gpu)(`tknp generate ${gpu ? '' : `(skipped: ${noGpuReason()})`}
     const ok = await tknp(['generate', '--model', long, '-n', '3', '-q', '--temperature', '0', '--max-model-len', '64', '--json', '-p', 'hi']);
     expect(ok.code).toBe(0);
     expect((JSON.parse(ok.stdout) as { tokenIds: number[] }).tokenIds).toHaveLength(3);
-    // lavapipe binds at most 128 MiB: the 1M-position rope table (244 MiB) is refused by the memory plan.
-    const whole = await tknp(['generate', '--model', long, '-n', '3', '-q']);
+    // Served whole, the rope table of 100M positions (24 GB) fits no device's largest binding (lavapipe: 128 MiB,
+    // the H100: 2 GiB), so the memory plan refuses it.
+    const longer = brokenCopy((d) => {
+      const c = JSON.parse(readFileSync(join(d, 'config.json'), 'utf8'));
+      writeFileSync(join(d, 'config.json'), JSON.stringify({ ...c, max_position_embeddings: 100_000_000 }));
+    });
+    const whole = await tknp(['generate', '--model', longer, '-n', '3', '-q']);
     expect(whole.code).toBe(1);
     expect(whole.stdout).toBe('');
     expect(ownLines(whole.stderr)).toHaveLength(1);
