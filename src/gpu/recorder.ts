@@ -1,29 +1,26 @@
 // Recorder: collects kernel dispatches into one command encoder and submits them together.
-// Kernel wrappers call `dispatch`; each dispatch's small uniform block of parameters is
-// packed into one shared uniform buffer (256-byte slots) written once at submit.
+// Kernel wrappers call `dispatch`; each dispatch's small uniform block of parameters goes into a
+// 256-byte slot of a pooled uniform buffer written once at submit (src/gpu/uniform_arenas.ts).
 //
 // Binding convention for every shader: tensors at @binding(0..n-1) in the order the wrapper
 // passes them, then the parameter block (if any) at @binding(n) as `var<uniform>`.
 //
-// The dispatch path allocates nothing on a bind-group cache hit (a decode step records ~400-500
+// The dispatch path allocates nothing on a bind-group cache hit (a decode step records ~330-460
 // dispatches). A Recorder can also capture what it records (`startCapture`/`finishCapture`) and
 // replay a capture (`replay`, src/gpu/step_capture.ts): the engine's repeated decode steps then
 // cost the Dawn calls alone.
 import type { Gpu } from './gpu.js';
-import { StepCapture, type ArenaOp, type CapturedOp } from './step_capture.js';
+import { StepCapture, type CapturedOp } from './step_capture.js';
 import { BYTES, bindingSize, byteSize, type DType, type Tensor } from './tensor.js';
+import { UniformArenas, type Param } from './uniform_arenas.js';
 
-const UNIFORM = 0x40; // GPUBufferUsage.UNIFORM
+export type { Param } from './uniform_arenas.js';
+
 const COPY_DST = 0x08;
 const QUERY_RESOLVE = 0x200;
 const COPY_SRC = 0x04;
 const STORAGE = 0x80;
 const MAP_READ = 0x01;
-const SLOT = 256;
-const ARENA_SLOTS = 256;
-
-/** A parameter for a kernel's uniform block: a bare number is u32; wrap for f32 or i32. */
-export type Param = number | { f32: number } | { i32: number };
 
 export function f32(v: number): Param {
   return { f32: v };
@@ -39,21 +36,10 @@ export function grid(n: number, maxPerDim = 65535): [number, number, number] {
   return [Math.ceil(n / y), y, 1];
 }
 
-interface Arena {
-  readonly buffer: GPUBuffer;
-  readonly data: ArrayBuffer;
-  readonly view: DataView;
-  used: number;
-  /** Bytes that may be used: the buffer's size, or less once a capture starts (see startCapture). */
-  capacity: number;
-  /** Where a capture recorded this arena (its bytes are copied there when the arena is done). */
-  op: ArenaOp | null;
-}
-
 export class Recorder {
   private encoderInUse: GPUCommandEncoder;
   private pass: GPUComputePassEncoder | undefined;
-  private readonly arenas: Arena[] = [];
+  private readonly arenas: UniformArenas;
   private readonly scratchBuffers: GPUBuffer[] = [];
   private querySet: GPUQuerySet | undefined;
   private queryCount = 0;
@@ -81,32 +67,11 @@ export class Recorder {
     private readonly opts: { readonly timeEachDispatch?: boolean } = {},
   ) {
     this.encoderInUse = gpu.device.createCommandEncoder({ label });
+    this.arenas = new UniformArenas(gpu.pool);
   }
 
   get encoder(): GPUCommandEncoder {
     return this.encoderInUse;
-  }
-
-  /** Writes `params` into the next 256-byte slot of the uniform arena; returns the slot's byte offset in `this.arena`. */
-  private uniformSlot(params: readonly Param[]): Arena {
-    if (params.length * 4 > SLOT) throw new RangeError(`a kernel's parameter block holds at most ${SLOT / 4} values, got ${params.length}`);
-    let arena = this.arenas[this.arenas.length - 1];
-    if (!arena || arena.used + SLOT > arena.capacity) {
-      const buffer = this.gpu.pool.acquire(SLOT * ARENA_SLOTS, UNIFORM | COPY_DST, 'params');
-      const data = this.gpu.pool.hostMirror(buffer);
-      let op: ArenaOp | null = null;
-      if (this.capturing) this.capturing.push((op = { kind: 'arena', buffer, bytes: null }));
-      arena = { buffer, data, view: new DataView(data), used: 0, capacity: data.byteLength, op };
-      this.arenas.push(arena);
-    }
-    const { view, used } = arena;
-    for (let i = 0; i < params.length; i++) {
-      const p = params[i];
-      if (typeof p === 'number') view.setUint32(used + i * 4, p >>> 0, true);
-      else if ('f32' in p) view.setFloat32(used + i * 4, p.f32, true);
-      else view.setInt32(used + i * 4, p.i32, true);
-    }
-    return arena;
   }
 
   /**
@@ -163,11 +128,9 @@ export class Recorder {
       }
     }
     if (params) {
-      const arena = this.uniformSlot(params);
-      buffers[n] = arena.buffer;
-      offsets[n] = arena.used;
+      offsets[n] = this.arenas.write(params, this.capturing);
+      buffers[n] = this.arenas.buffer;
       sizes[n] = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
-      arena.used += SLOT;
       n++;
     }
     const group = this.gpu.bindGroups.lookup(pipeline, buffers, offsets, sizes, n);
@@ -239,12 +202,9 @@ export class Recorder {
   /** Submits everything recorded. Only split() may record more afterwards. */
   submit(): void {
     this.endPass();
-    for (const a of this.arenas) {
-      this.gpu.device.queue.writeBuffer(a.buffer, 0, a.data, 0, a.used);
-      if (a.op) a.op.bytes = new Uint8Array(a.data.slice(0, a.used)); // done: what the capture wrote
-    }
+    const arenas = this.arenas.flush(this.gpu.device.queue);
     this.gpu.device.queue.submit([this.encoder.finish()]);
-    const buffers = [...this.arenas.splice(0).map((a) => a.buffer), ...this.scratchBuffers.splice(0)];
+    const buffers = [...arenas, ...this.scratchBuffers.splice(0)];
     if (buffers.length) {
       void this.gpu.device.queue.onSubmittedWorkDone().then(() => {
         for (const b of buffers) this.gpu.pool.release(b);
@@ -259,8 +219,7 @@ export class Recorder {
   startCapture(): void {
     if (this.capturing) throw new Error('Recorder.startCapture: already capturing');
     if (this.inTimed || this.opts.timeEachDispatch) throw new Error('Recorder.startCapture: timed passes cannot be captured');
-    const last = this.arenas[this.arenas.length - 1];
-    if (last) last.capacity = last.used;
+    this.arenas.close();
     this.capturing = [];
   }
 
@@ -269,17 +228,14 @@ export class Recorder {
     const ops = this.capturing;
     if (!ops) throw new Error('Recorder.finishCapture without startCapture');
     this.capturing = null;
-    for (const a of this.arenas) {
-      if (a.op) a.op.bytes = new Uint8Array(a.data.slice(0, a.used));
-      a.op = null;
-    }
+    this.arenas.snapshot(true);
     return new StepCapture(ops);
   }
 
   /** Drops a capture in progress (its recording failed); what was recorded stays recorded. */
   abortCapture(): void {
     this.capturing = null;
-    for (const a of this.arenas) a.op = null;
+    this.arenas.forgetCapture();
   }
 
   /**
@@ -298,8 +254,7 @@ export class Recorder {
         return false;
       }
     }
-    const last = this.arenas[this.arenas.length - 1];
-    if (last) last.capacity = last.used;
+    this.arenas.close();
     for (const op of c.ops) {
       switch (op.kind) {
         case 'dispatch':
@@ -311,13 +266,9 @@ export class Recorder {
         case 'split':
           this.split();
           break;
-        case 'arena': {
-          const bytes = op.bytes!;
-          const data = pool.hostMirror(op.buffer);
-          new Uint8Array(data).set(bytes);
-          this.arenas.push({ buffer: op.buffer, data, view: new DataView(data), used: bytes.length, capacity: data.byteLength, op: null });
+        case 'arena':
+          this.arenas.restore(op.buffer, op.bytes!);
           break;
-        }
         case 'scratch':
           this.scratchBuffers.push(op.buffer);
           break;

@@ -120,7 +120,7 @@ describe.skipIf(!gpu)(`bench decode on the tiny preset ${gpu ? '' : `(skipped: $
     const r = check(await runDecodeBench({ ...opts, engine: { model: tiny, ...small, profile: true } }), 1);
     expect(r.profile).toHaveLength(1);
     const perKernel = r.profile![0];
-    for (const k of ['embedding', 'rms_norm', 'rotary', 'reshape_and_cache', 'decode_attention', 'silu_and_mul', 'argmax']) {
+    for (const k of ['embedding', 'rms_norm', 'split_qkv_rotary', 'decode_attention', 'silu_and_mul', 'argmax']) {
       expect(perKernel[k], k).toBeGreaterThan(0);
     }
     expect(Object.keys(perKernel).some((k) => k.startsWith('linear'))).toBe(true);
