@@ -17,7 +17,12 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** Times `record` (which records one call) on the GPU. */
-export async function timeGpu(gpu: Gpu, record: (rec: Recorder) => void, opts: { warmup?: number; warmupMs?: number; targetMs?: number; maxIterations?: number } = {}): Promise<Timing> {
+export async function timeGpu(
+  gpu: Gpu,
+  record: (rec: Recorder) => void,
+  /** callsPerPass: calls recorded back to back in each timed pass (the sample is the pass over the calls), as a model step runs them. */
+  opts: { warmup?: number; warmupMs?: number; targetMs?: number; maxIterations?: number; callsPerPass?: number } = {},
+): Promise<Timing> {
   const warm = new Recorder(gpu, 'warmup');
   for (let i = 0; i < (opts.warmup ?? 3); i++) record(warm);
   warm.submit();
@@ -57,7 +62,8 @@ export async function timeGpu(gpu: Gpu, record: (rec: Recorder) => void, opts: {
   probe.timed('probe', () => record(probe));
   const [first] = await probe.submitAndTime();
   const targetNs = (opts.targetMs ?? 200) * 1e6;
-  const n = Math.max(5, Math.min(opts.maxIterations ?? 200, Math.round(targetNs / Math.max(first, 1000))));
+  const per = opts.callsPerPass ?? 1;
+  const n = Math.max(5, Math.min(opts.maxIterations ?? 200, Math.round(targetNs / Math.max(first * per, 1000))));
   // Batches of 10 calls per submit: the scratch buffers a call takes from the pool (split-K
   // partials, ...) are recycled between batches, as in the engine, instead of 200 fresh
   // (zero-filled) allocations landing inside the timed passes.
@@ -65,8 +71,12 @@ export async function timeGpu(gpu: Gpu, record: (rec: Recorder) => void, opts: {
   for (let done = 0; done < n; ) {
     const batch = Math.min(10, n - done);
     const rec = new Recorder(gpu, 'timed');
-    for (let i = 0; i < batch; i++) rec.timed(`it${done + i}`, () => record(rec));
-    times.push(...(await rec.submitAndTime()));
+    for (let i = 0; i < batch; i++) {
+      rec.timed(`it${done + i}`, () => {
+        for (let j = 0; j < per; j++) record(rec);
+      });
+    }
+    times.push(...(await rec.submitAndTime()).map((ns) => ns / per));
     done += batch;
   }
   times.sort((a, b) => a - b);
