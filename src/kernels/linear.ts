@@ -15,7 +15,7 @@
 //     workgroup folded by linear_fold (PAR, decode batches) or all segments in one workgroup (SEQ, prefill);
 //     autoTile picks by M and the tile count).
 //   * other devices: 'plain' for every M (one f32 fma chain over k per output; M picks only the tile shape).
-// 'fast' mode may also use 'gemv' (lane-split K, subgroup reduction) for M ≤ 2 (≤ 8 without tensor cores), whose order depends on the
+// 'fast' mode may also use 'gemv' (lane-split K, subgroup reduction) for M = 1 and for M = 2 where N ≥ K (M ≤ 8 without tensor cores), whose order depends on the
 // lane count: fastest for decode, not invariant against larger batches.
 import type { Gpu } from '../gpu/gpu.js';
 import { grid, type Param, type Recorder } from '../gpu/recorder.js';
@@ -99,9 +99,9 @@ function autoTile(t: TensorCoreSizes): string {
 }
 /**
  * In 'fast' mode, M up to this uses the GEMV where the device has the tensor-core path (else up to
- * GEMV_MAX_ROWS): from 3 rows on the weight stream is faster (H100 without Dawn's robustness,
- * bench/RESULTS.md session 6: M4 14336→4096 61 µs against the GEMV's 95, 4096→28672 105 against
- * 112; at M2 the GEMV still wins on every shape but 14336→4096).
+ * GEMV_MAX_ROWS), at 2 rows only where N ≥ K: from 3 rows on the weight stream is faster (H100 without
+ * Dawn's robustness, bench/RESULTS.md session 6: M4 14336→4096 61 µs against the GEMV's 95, 4096→28672
+ * 105 against 112), and at 2 rows where N < K (session 7: 14336→4096 50 against 60 µs, 18944→3584 59 against 74).
  */
 export const FAST_GEMV_ROWS = 2;
 
@@ -142,14 +142,16 @@ function pow2ceil(n: number): number {
   return p;
 }
 
-function chooseVariant(gpu: Gpu, M: number, opts: LinearOptions): LinearVariantName {
+function chooseVariant(gpu: Gpu, M: number, N: number, K: number, opts: LinearOptions): LinearVariantName {
   const tc = hasLinearTensorCores(gpu);
   if (opts.variant) {
     if (opts.variant === 'subgroup-matrix' && !tc) throw new Error('linear: this device has no f16 16x16x16 subgroup matrices');
     if (opts.variant === 'gemv' && M > GEMV_MAX_ROWS) throw new Error(`linear: the gemv variant takes M <= ${GEMV_MAX_ROWS}, got ${M}`);
     return opts.variant;
   }
-  if ((opts.mode ?? 'invariant') === 'fast' && M <= (tc ? FAST_GEMV_ROWS : GEMV_MAX_ROWS)) return 'gemv';
+  // With tensor cores the GEMV's second row pays only where N ≥ K: at M2 on 14336→4096 and 18944→3584 the
+  // stream was 1.2-1.26× faster (H100, sessions 6 and 7).
+  if ((opts.mode ?? 'invariant') === 'fast' && (tc ? M === 1 || (M <= FAST_GEMV_ROWS && N >= K) : M <= GEMV_MAX_ROWS)) return 'gemv';
   return tc ? 'subgroup-matrix' : 'plain';
 }
 
@@ -161,7 +163,7 @@ export function planLinear(
   K: number,
   opts: LinearOptions & { bias?: boolean; outDtype?: DType } = {},
 ): LinearPlan {
-  const variant = chooseVariant(gpu, M, opts);
+  const variant = chooseVariant(gpu, M, N, K, opts);
   const defines: string[] = [];
   if (opts.bias) defines.push('BIAS');
   if (opts.outDtype === 'f32') defines.push('OUT_F32');

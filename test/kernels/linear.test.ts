@@ -220,6 +220,11 @@ describe.skipIf(!gpu)(`linear ${gpu ? gpu.describe() : `(skipped: ${noGpuReason(
     const fastRows = hasLinearTensorCores(g) ? FAST_GEMV_ROWS : GEMV_MAX_ROWS;
     expect(planLinear(g, fastRows, 4096, 4096, { mode: 'fast' }).variant).toBe('gemv');
     expect(planLinear(g, fastRows + 1, 4096, 4096, { mode: 'fast' }).variant).not.toBe('gemv');
+    // With tensor cores the GEMV's second row only where N >= K (the down projection streams at M2).
+    if (hasLinearTensorCores(g)) {
+      expect(planLinear(g, 1, 4096, 14336, { mode: 'fast' }).variant).toBe('gemv');
+      expect(planLinear(g, 2, 4096, 14336, { mode: 'fast' }).variant).not.toBe('gemv');
+    }
   });
 
   it('tensor-core schedules by M: stream up to 32 rows, then block tiles with segments side by side (PAR) or in turn (SEQ)', () => {
