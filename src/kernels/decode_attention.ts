@@ -43,13 +43,15 @@ export interface DecodeAttentionPlan {
   readonly headsPerGroup: number; // G = numHeads / numKvHeads
   readonly headsPerWorkgroup: number; // GW: q heads sharing one workgroup's K/V reads
   readonly lanesPerToken: number; // TPK
-  readonly chunksPerLane: number; // 16-byte chunks of the head dim per lane: 1 or 2
+  readonly chunksPerLane: number; // 16-byte chunks of the head dim per lane: 1, 2 or 4
+  /** The lanes' chunks (TPK · chunksPerLane) exceed the row's headDim / 8: those past it are masked. */
+  readonly maskedChunks: boolean;
   readonly workgroupSize: number;
   readonly partitionSize: number;
 }
 
 const MAX_HEADS_PER_WORKGROUP = 8;
-const MAX_CHUNKS_PER_LANE = 2;
+const MAX_CHUNKS_PER_LANE = 4;
 const WG = 128;
 const MERGE_THREADS = 128;
 const ALL_HEADS_SMEM = 16384; // the all-heads epilogue where its workgroup memory stays this small (occupancy)
@@ -70,10 +72,19 @@ export function planDecodeAttention(
     GW = headsPerWorkgroup;
   }
   const chunks = headDim / 8;
+  const maxTpk = 2 ** Math.floor(Math.log2(Math.min(16, subgroupMinSize)));
+  // The widest token group whose lanes split the row evenly, where that leaves each lane 1 or 2 chunks
+  // (head dims 64 and 128, and 256 on 32-wide subgroups)...
   let tpk = 1;
-  while (tpk * 2 <= Math.min(16, subgroupMinSize) && chunks % (tpk * 2) === 0) tpk *= 2;
-  expect(chunks / tpk <= MAX_CHUNKS_PER_LANE, `decodeAttention: headDim ${headDim} needs ${chunks / tpk} chunks per lane (max ${MAX_CHUNKS_PER_LANE})`);
-  return { headsPerGroup: G, headsPerWorkgroup: GW, lanesPerToken: tpk, chunksPerLane: chunks / tpk, workgroupSize: WG, partitionSize };
+  while (tpk * 2 <= maxTpk && chunks % (tpk * 2) === 0) tpk *= 2;
+  let perLane = chunks / tpk;
+  if (perLane > 2) {
+    // ... else the widest group, each lane 1, 2 or 4 chunks, those past the row masked (80, 96; 256 on 8-wide subgroups).
+    tpk = maxTpk;
+    perLane = [1, 2, 4].find((n) => n * tpk >= chunks) ?? Math.ceil(chunks / tpk);
+  }
+  expect(perLane <= MAX_CHUNKS_PER_LANE, `decodeAttention: headDim ${headDim} needs ${perLane} 16-byte chunks per lane on subgroups of ${subgroupMinSize} (max ${MAX_CHUNKS_PER_LANE})`);
+  return { headsPerGroup: G, headsPerWorkgroup: GW, lanesPerToken: tpk, chunksPerLane: perLane, maskedChunks: perLane * tpk !== chunks, workgroupSize: WG, partitionSize };
 }
 
 // q:           [numSeqs, numHeads, headDim] f16 (one token per sequence, rotary already applied)
@@ -176,7 +187,7 @@ function decodeAttentionKernels(
     expect(smem <= gpu.limits.maxComputeWorkgroupStorageSize, `decodeAttention: partitionSize ${P}${allHeads ? ' with the all-heads epilogue' : ''} needs ${smem} bytes of workgroup memory (device limit ${gpu.limits.maxComputeWorkgroupStorageSize})`);
     let pass1: GPUComputePipeline | undefined;
     const pass1Options = {
-      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : []), ...(allHeads ? ['EPI_ALL'] : [])],
+      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane >= 2 ? ['C2'] : []), ...(plan.chunksPerLane === 4 ? ['C4'] : []), ...(plan.maskedChunks ? ['MASK'] : []), ...(allHeads ? ['EPI_ALL'] : [])],
       constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin },
     };
     const pl = Math.max(1, Math.floor(MERGE_THREADS / (headDim / 4)));
