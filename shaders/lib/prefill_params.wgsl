@@ -1,6 +1,6 @@
 // What prefill_attention and prefill_attention_sgmat share after their q/k/v bindings (0-2, typed
 // differently): Params (one wrapper packs both: src/kernels/prefill_attention.ts), bindings 3-7 and
-// the head dim D (define HEAD_DIM_128, else 64).
+// the head dim D (define HEAD_DIM_80, HEAD_DIM_96, HEAD_DIM_128 or HEAD_DIM_256, else 64).
 struct Params {
   numHeads: u32,
   numKvHeads: u32,
@@ -21,5 +21,17 @@ struct Params {
 //#if HEAD_DIM_128
 const D: u32 = 128u;
 //#else
+//#if HEAD_DIM_80
+const D: u32 = 80u;
+//#else
+//#if HEAD_DIM_96
+const D: u32 = 96u;
+//#else
+//#if HEAD_DIM_256
+const D: u32 = 256u;
+//#else
 const D: u32 = 64u;
+//#endif
+//#endif
+//#endif
 //#endif

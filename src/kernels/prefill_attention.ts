@@ -8,6 +8,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
 import { f32, grid } from '../gpu/recorder.js';
 import { expect, expectShape, type Tensor } from '../gpu/tensor.js';
+import { ATTENTION_HEAD_DIMS, MAX_GQA_RATIO } from './attention_shapes.js';
 
 export const PREFILL_BLOCK_SIZE = 16;
 /**
@@ -18,6 +19,9 @@ export type PrefillAttentionVariant = 'plain' | 'subgroup-matrix' | 'subgroup-ma
 
 /** Packed (token, head) query rows per workgroup, by variant (the shaders' BM). */
 const TILE_ROWS: Readonly<Record<PrefillAttentionVariant, number>> = { plain: 64, 'subgroup-matrix': 64, 'subgroup-matrix-emulated': 32 };
+
+/** Head dims the subgroup-matrix kernel takes (its Q and O matrices in registers); 256 runs the plain kernel. */
+const SUBGROUP_MATRIX_HEAD_DIMS: readonly number[] = [64, 80, 96, 128];
 
 export interface PrefillAttentionOptions {
   /** Softmax scale, usually 1 / sqrt(headDim). */
@@ -38,7 +42,7 @@ export interface PrefillAttentionOptions {
  */
 export function prefillAttentionVariant(gpu: Gpu, headDim: number): PrefillAttentionVariant {
   const sg32 = gpu.caps.subgroups && gpu.caps.subgroupMinSize === 32 && gpu.caps.subgroupMaxSize === 32;
-  return sg32 && gpu.hasSubgroupMatrix(16, 16, 16) && (headDim === 64 || headDim === 128) ? 'subgroup-matrix' : 'plain';
+  return sg32 && gpu.hasSubgroupMatrix(16, 16, 16) && SUBGROUP_MATRIX_HEAD_DIMS.includes(headDim) ? 'subgroup-matrix' : 'plain';
 }
 
 // q:             [numTokens, numHeads, headDim] f16 (only rows of prefill sequences are read)
@@ -60,14 +64,13 @@ export function prefillAttention(
 ): void {
   expectShape('prefillAttention q', q, [-1, -1, -1], 'f16');
   const [numTokens, numHeads, headDim] = q.shape;
-  expect(headDim === 64 || headDim === 128, `prefillAttention: headDim ${headDim} not supported (64 or 128)`);
+  expect(ATTENTION_HEAD_DIMS.includes(headDim), `prefillAttention: headDim ${headDim} not supported (${ATTENTION_HEAD_DIMS.join(', ')})`);
   expectShape('prefillAttention kCache', kCache, [-1, -1, PREFILL_BLOCK_SIZE, headDim], 'f16');
   const numKvHeads = kCache.shape[1];
   expectShape('prefillAttention vCache', vCache, kCache.shape, 'f16');
   expectShape('prefillAttention out', out, [numTokens, numHeads, headDim], 'f16');
   expect(numKvHeads > 0 && numHeads % numKvHeads === 0, `prefillAttention: numHeads ${numHeads} not a multiple of numKvHeads ${numKvHeads}`);
   const groupSize = numHeads / numKvHeads;
-  expect(32 % groupSize === 0, `prefillAttention: GQA ratio ${groupSize} must divide 32`);
   expectShape('prefillAttention queryStartLoc', queryStartLoc, [-1], 'u32');
   const numSeqs = opts.numSeqs ?? queryStartLoc.shape[0] - 1;
   expect(Number.isInteger(numSeqs) && numSeqs >= 0 && numSeqs + 1 <= queryStartLoc.shape[0], `prefillAttention: numSeqs ${numSeqs} does not fit queryStartLoc [${queryStartLoc.shape}]`);
@@ -84,11 +87,15 @@ export function prefillAttention(
   const gpu = rec.gpu;
   const variant = opts.variant ?? prefillAttentionVariant(gpu, headDim);
   expect(variant !== 'subgroup-matrix' || prefillAttentionVariant(gpu, headDim) === 'subgroup-matrix', `prefillAttention: variant '${variant}' is not available on this device`);
-  const defines = headDim === 128 ? ['HEAD_DIM_128'] : [];
+  expect(variant === 'plain' || SUBGROUP_MATRIX_HEAD_DIMS.includes(headDim), `prefillAttention: variant '${variant}' takes headDim ${SUBGROUP_MATRIX_HEAD_DIMS.join(', ')}, got ${headDim}`);
+  expect(groupSize <= Math.min(MAX_GQA_RATIO, TILE_ROWS[variant]), `prefillAttention: GQA ratio ${groupSize} exceeds the ${TILE_ROWS[variant]} rows of a ${variant} tile`);
+  const defines = headDim === 64 ? [] : [`HEAD_DIM_${headDim}`];
+  // The subgroup-matrix kernel's Q/O matrices past the first 4 (16 columns each): q4 from 80, q5 from 96, q6-q7 at 128.
+  if (variant !== 'plain') defines.push(...(headDim >= 80 ? ['Q5'] : []), ...(headDim >= 96 ? ['Q6'] : []));
   if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
   defines.push(...(opts.extraDefines ?? []));
   const pipeline = gpu.pipeline(variant === 'plain' ? 'prefill_attention' : 'prefill_attention_sgmat', { defines });
-  const tileTokens = TILE_ROWS[variant] / groupSize;
+  const tileTokens = Math.floor(TILE_ROWS[variant] / groupSize);
   const numQTiles = Math.ceil(maxQueryLen / tileTokens);
   const params = [numHeads, numKvHeads, maxBlocksPerSeq, numQTiles, numSeqs, groupSize, tileTokens, f32(scale * Math.LOG2E)];
   const tensors = [q, kCache, vCache, queryStartLoc, seqLens, blockTables, out];

@@ -3,6 +3,7 @@
 // type or out of range. Every field tknp reads is type-checked (a number written as a string
 // is refused, not converted); fields tknp does not read are ignored, as transformers does.
 // Defaults are transformers' for the architecture.
+import { ATTENTION_HEAD_DIMS, MAX_GQA_RATIO } from '../kernels/attention_shapes.js';
 import { ModelConfigError, UnsupportedArchitectureError } from './errors.js';
 import { JsonFields } from './json_fields.js';
 
@@ -79,7 +80,10 @@ export function parseModelConfig(raw: Json, file = 'config.json'): ModelConfig {
   if (numHeads % numKvHeads !== 0) {
     throw new ModelConfigError(file, `num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`, 'num_key_value_heads');
   }
-  if (headDim !== 64 && headDim !== 128) throw new ModelConfigError(file, `head_dim ${headDim} is not supported (the prefill attention kernel takes 64 or 128)`, 'head_dim');
+  if (!ATTENTION_HEAD_DIMS.includes(headDim)) throw new ModelConfigError(file, `head_dim ${headDim} is not supported (the attention kernels take ${ATTENTION_HEAD_DIMS.join(', ')})`, 'head_dim');
+  if (numHeads / numKvHeads > MAX_GQA_RATIO) {
+    throw new ModelConfigError(file, `num_attention_heads / num_key_value_heads = ${numHeads / numKvHeads} q heads per kv head is not supported (at most ${MAX_GQA_RATIO})`, 'num_key_value_heads');
+  }
   const act = f.str('hidden_act', 'silu');
   if (act !== 'silu') throw new ModelConfigError(file, `hidden_act '${act}' is not supported (only silu)`, 'hidden_act');
   const partial = f.num('partial_rotary_factor', 1, 0, Infinity);

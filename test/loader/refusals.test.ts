@@ -131,6 +131,8 @@ const CASES: Case[] = [
   { name: 'a negative eos id', edit: config({ eos_token_id: -1 }), error: ModelConfigError, file: 'config.json', field: 'eos_token_id', message: /must be a token id/ },
   { name: 'a bos id outside the vocabulary', edit: config({ bos_token_id: 1024 }), error: ModelConfigError, file: 'config.json', field: 'bos_token_id', message: /1024 is outside the vocabulary/ },
   { name: 'a quantized checkpoint', edit: config({ quantization_config: { quant_method: 'gptq' } }), error: ModelConfigError, file: 'config.json', field: 'quantization_config', message: /quantized checkpoints are not supported/ },
+  { name: 'head_dim 112', edit: config({ head_dim: 112 }), error: ModelConfigError, file: 'config.json', field: 'head_dim', message: /head_dim 112 is not supported \(the attention kernels take 64, 80, 96, 128, 256\)/ },
+  { name: 'a GQA ratio of 65', edit: config({ num_attention_heads: 130, num_key_value_heads: 2 }), error: ModelConfigError, file: 'config.json', field: 'num_key_value_heads', message: /65 q heads per kv head is not supported \(at most 64\)/ },
   { name: 'partial rotary embeddings', edit: config({ partial_rotary_factor: 0.5 }), error: ModelConfigError, file: 'config.json', field: 'partial_rotary_factor', message: /not supported/ },
   { name: 'sliding_window 0', base: MISTRAL, edit: config({ sliding_window: 0 }), error: ModelConfigError, file: 'config.json', field: 'sliding_window', message: /must be an integer >= 1, got 0/ },
   { name: 'a negative sliding_window', base: MISTRAL, edit: config({ sliding_window: -4096 }), error: ModelConfigError, file: 'config.json', field: 'sliding_window', message: /got -4096/ },
