@@ -6,18 +6,12 @@
 import { ATTENTION_HEAD_DIMS, MAX_GQA_RATIO } from '../kernels/attention_shapes.js';
 import { ModelConfigError, UnsupportedArchitectureError } from './errors.js';
 import { JsonFields } from './json_fields.js';
+import { parseRope, parseRotaryDim, type RopeConfig } from './rope_config.js';
+
+export type { RopeConfig } from './rope_config.js';
 
 export type Architecture = 'llama' | 'mistral' | 'qwen2';
 
-export interface RopeConfig {
-  readonly theta: number;
-  /** 'default' (no scaling), 'linear' or 'llama3'. */
-  readonly type: 'default' | 'linear' | 'llama3';
-  readonly factor: number;
-  readonly lowFreqFactor: number;
-  readonly highFreqFactor: number;
-  readonly originalMaxPositionEmbeddings: number;
-}
 
 export interface ModelConfig {
   readonly architecture: Architecture;
@@ -27,6 +21,8 @@ export interface ModelConfig {
   readonly numHeads: number;
   readonly numKvHeads: number;
   readonly headDim: number;
+  /** Rotated dims per head: head_dim × partial_rotary_factor (even; the rest pass through unrotated). */
+  readonly rotaryDim: number;
   readonly vocabSize: number;
   readonly rmsNormEps: number;
   readonly rope: RopeConfig;
@@ -86,8 +82,7 @@ export function parseModelConfig(raw: Json, file = 'config.json'): ModelConfig {
   }
   const act = f.str('hidden_act', 'silu');
   if (act !== 'silu') throw new ModelConfigError(file, `hidden_act '${act}' is not supported (only silu)`, 'hidden_act');
-  const partial = f.num('partial_rotary_factor', 1, 0, Infinity);
-  if (partial !== 1) throw new ModelConfigError(file, `partial_rotary_factor ${partial} is not supported (tknp rotates the whole head)`, 'partial_rotary_factor');
+  const rotaryDim = parseRotaryDim(raw, file, headDim);
   const numLayers = f.int('num_hidden_layers');
   const vocabSize = f.int('vocab_size');
   const maxPositionEmbeddings = f.int('max_position_embeddings', DEFAULT_MAX_POSITIONS[architecture]);
@@ -105,9 +100,10 @@ export function parseModelConfig(raw: Json, file = 'config.json'): ModelConfig {
     numHeads,
     numKvHeads,
     headDim,
+    rotaryDim,
     vocabSize,
     rmsNormEps: f.num('rms_norm_eps', 1e-6, 0, 1),
-    rope: parseRope(raw, file, maxPositionEmbeddings),
+    rope: parseRope(raw, file, maxPositionEmbeddings, rotaryDim),
     maxPositionEmbeddings,
     slidingWindow: slidingWindow(f, architecture, numLayers),
     tieWordEmbeddings: f.bool('tie_word_embeddings', false),
@@ -139,26 +135,6 @@ function slidingWindow(f: JsonFields, arch: Architecture, numLayers: number): nu
   return f.int('max_window_layers', 28, 0) < numLayers ? window : null;
 }
 
-/** Reads rope settings from transformers 5's `rope_parameters` or the older `rope_theta` + `rope_scaling`. */
-function parseRope(raw: Json, file: string, maxPos: number): RopeConfig {
-  const top = new JsonFields(raw, file, ModelConfigError);
-  const key = raw.rope_parameters != null ? 'rope_parameters' : 'rope_scaling';
-  const params = top.objectOrNull(key) ?? {};
-  const p = new JsonFields(params, file, ModelConfigError, `${key}.`);
-  const theta = params.rope_theta !== undefined ? p.num('rope_theta', 10000, 0, Infinity) : top.num('rope_theta', 10000, 0, Infinity);
-  const type = p.str('rope_type', p.str('type', 'default'));
-  if (type !== 'default' && type !== 'linear' && type !== 'llama3') {
-    throw new ModelConfigError(file, `rope type '${type}' is not supported (default, linear, llama3)`, `${key}.rope_type`);
-  }
-  const factor = p.num('factor', 1, 0, Infinity);
-  if (type !== 'default' && !(factor >= 1)) throw new ModelConfigError(file, `field '${key}.factor' must be >= 1, got ${factor}`, `${key}.factor`);
-  const lowFreqFactor = p.num('low_freq_factor', 1, 0, Infinity);
-  const highFreqFactor = p.num('high_freq_factor', 4, 0, Infinity);
-  if (type === 'llama3' && !(highFreqFactor > lowFreqFactor)) {
-    throw new ModelConfigError(file, `llama3 rope needs high_freq_factor > low_freq_factor, got ${highFreqFactor} <= ${lowFreqFactor}`, `${key}.high_freq_factor`);
-  }
-  return { theta, type, factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: p.int('original_max_position_embeddings', maxPos) };
-}
 
 /**
  * The longest prompt + output served: `requested` (--max-model-len), else the model's

@@ -12,7 +12,7 @@ import { siluAndMul } from '../kernels/silu_and_mul.js';
 import { splitQkvRotary } from '../kernels/split_qkv_rotary.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import { NO_REDUCE, type Attention, type RowParallelReduce } from './attention.js';
-import { ropeCosSinTable, ropeInvFreq } from './rope.js';
+import { ropeParamsOf, ropeTable } from './rope.js';
 import type { LayerWeights, ModelWeights } from './weights.js';
 
 /** One step's token-level inputs on the GPU. */
@@ -44,7 +44,7 @@ interface Activations {
 
 export class LlamaModel {
   private readonly a: Activations;
-  private readonly cosSin: Tensor; // [maxModelLen, headDim] f32
+  private readonly cosSin: Tensor; // [maxModelLen, rotaryDim] f32
 
   constructor(
     gpu: Gpu,
@@ -81,8 +81,7 @@ export class LlamaModel {
       lastNormed: t([maxLogits, c.hiddenSize], 'lastNormed'),
       logits: t([maxLogits, w.lmHead.shape[0]], 'logits', 'f32'), // lm_head's rows (a padded vocabulary: masked by w.logitsMask)
     };
-    const table = ropeCosSinTable(ropeInvFreq({ ...c.rope, rotaryDim: c.headDim }), maxModelLen);
-    this.cosSin = gpu.upload(table, [maxModelLen, c.headDim], 'f32', 'cosSin');
+    this.cosSin = gpu.upload(ropeTable(ropeParamsOf(c, maxModelLen), maxModelLen), [maxModelLen, c.rotaryDim], 'f32', 'cosSin');
   }
 
   /**
@@ -155,7 +154,7 @@ export class LlamaModel {
     const k3 = reshape(k, [T, c.numKvHeads, c.headDim]);
     const v3 = reshape(v, [T, c.numKvHeads, c.headDim]);
     // q3: [T, Hq, D], k3, v3: [T, Hk, D], q and k rotated; the rows that attend on this rank also go into its KV cache.
-    splitQkvRotary(rec, qkv, q3, k3, v3, x.positions, this.cosSin, { style: 'neox', rotaryDim: c.headDim }, this.attention.kvCacheWrite(layer));
+    splitQkvRotary(rec, qkv, q3, k3, v3, x.positions, this.cosSin, { style: 'neox', rotaryDim: c.rotaryDim }, this.attention.kvCacheWrite(layer));
     const attn = rows(this.a.attn, T);
     const attending = this.attention.forward(rec, layer, q3, k3, v3, reshape(attn, [T, c.numHeads, c.headDim]));
     return attending ? attending.then(() => this.blockLinear(rec, attn, lw.o, lw.oBias, out, true)) : this.blockLinear(rec, attn, lw.o, lw.oBias, out, true); // out: [T, H]

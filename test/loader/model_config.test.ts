@@ -71,6 +71,7 @@ describe('parseModelConfig', () => {
     expect(() => parseModelConfig({ ...llama, num_key_value_heads: 3 })).toThrow(ModelConfigError);
     expect(() => parseModelConfig({ ...llama, hidden_size: 0 })).toThrow(/hidden_size/);
     expect(() => parseModelConfig({ ...llama, hidden_act: 'gelu' })).toThrow(/hidden_act/);
-    expect(() => parseModelConfig({ ...llama, rope_scaling: { rope_type: 'yarn', factor: 4 } })).toThrow(/yarn/);
+    expect(() => parseModelConfig({ ...llama, rope_scaling: { rope_type: 'mrope', factor: 4 } })).toThrow(/rope type 'mrope' is not supported/);
+    expect(() => parseModelConfig({ ...llama, rope_scaling: { rope_type: 'yarn', factor: 0.5 } })).toThrow(/factor' must be >= 1/);
   });
 });
