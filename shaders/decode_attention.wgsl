@@ -33,6 +33,8 @@
 // End:     states are merged within the subgroup (butterfly over the token groups) and across
 //          subgroups through workgroup memory, in a fixed order: all GW heads at once (EPI_ALL, one
 //          barrier; the wrapper's choice where it fits in 16 KiB) or one head at a time; same bits.
+// Variants: SLIDING (a sliding window of p.window keys: the query sees keys [seqLen - window, seqLen);
+//          partitions wholly before them return at once) and SOFTCAP (scores s -> tanh(s / c) · c).
 // Dispatch: (maxPartitions, numHeads / GW, numSeqs); workgroups past a sequence's end return.
 enable subgroups;
 diagnostic(off, subgroup_uniformity);
@@ -44,6 +46,12 @@ struct Params {
   maxBlocksPerSeq: u32,
   maxPartitions: u32,
   scale: f32,
+//#if SLIDING
+  window: u32,
+//#endif
+//#if SOFTCAP
+  softcap: f32,
+//#endif
 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4u>;
@@ -99,6 +107,9 @@ fn addPV(a: Quad, v: vec4u, s: vec4f) -> Quad { return Quad(a.lo + outer(lo4(v),
 fn reduceTok(x: vec4f) -> vec4f {
   var s = x;
   for (var m = 1u; m < TPK; m <<= 1u) { s += subgroupShuffleXor(s, m); }
+//#if SOFTCAP
+  s = tanh(clamp(s / p.softcap, vec4f(-15.0), vec4f(15.0))) * p.softcap; // Gemma 2's soft-capped logits
+//#endif
   return s;
 }
 fn shufQuad(a: Quad, m: u32) -> Quad {
@@ -187,6 +198,11 @@ fn mergeState(a: State, m: u32) -> State {
 var<private> cOff: vec4u;
 //#endif
 
+//#if SLIDING
+// Token t of the partition is attended: inside the sequence and not before the window.
+fn live(t: u32, n: u32, lo: u32) -> bool { return t < n && t >= lo; }
+//#endif
+
 fn loadTok(base: u32) -> Tok {
   var x: Tok;
 //#if MASK
@@ -244,6 +260,12 @@ fn main(
   let seqLen = seqLens[seq];
   let tStart = part * P;
   if (tStart >= seqLen || part >= p.maxPartitions) { return; }
+//#if SLIDING
+  // The query (position seqLen - 1) sees keys from wStart on; a partition wholly before them is skipped by both passes.
+  let wStart = select(0u, seqLen - p.window, seqLen > p.window);
+  if (tStart + P <= wStart) { return; }
+  let lo = select(0u, wStart - tStart, wStart > tStart); // first visible token of the partition
+//#endif
   let n = min(P, seqLen - tStart);
   let head0 = wid.y * GW;
   let grp = lid / TPK;
@@ -325,7 +347,11 @@ fn main(
       let s3 = reduceTok(dot8(q00, x3.k0));
 //#endif
 //#endif
+//#if SLIDING
+      st0 = fold(st0, select(neg, s0, live(t0, n, lo)), select(neg, s1, live(t0 + NG, n, lo)), select(neg, s2, live(t0 + 2u * NG, n, lo)), select(neg, s3, live(t0 + 3u * NG, n, lo)), x0, x1, x2, x3);
+//#else
       st0 = fold(st0, select(neg, s0, t0 < n), select(neg, s1, t0 + NG < n), select(neg, s2, t0 + 2u * NG < n), select(neg, s3, t0 + 3u * NG < n), x0, x1, x2, x3);
+//#endif
     }
 //#if H8
     {
@@ -347,7 +373,11 @@ fn main(
       let s3 = reduceTok(dot8(q10, x3.k0));
 //#endif
 //#endif
+//#if SLIDING
+      st1 = fold(st1, select(neg, s0, live(t0, n, lo)), select(neg, s1, live(t0 + NG, n, lo)), select(neg, s2, live(t0 + 2u * NG, n, lo)), select(neg, s3, live(t0 + 3u * NG, n, lo)), x0, x1, x2, x3);
+//#else
       st1 = fold(st1, select(neg, s0, t0 < n), select(neg, s1, t0 + NG < n), select(neg, s2, t0 + 2u * NG < n), select(neg, s3, t0 + 3u * NG < n), x0, x1, x2, x3);
+//#endif
     }
 //#endif
   }

@@ -8,7 +8,8 @@
 //           5 blockTables: [numSeqs, maxBlocksPerSeq] u32
 //           6 out: [numTokens, numHeads, D] f16 (vec4; only the sequences' rows are written)
 //           7 params (Params: shaders/lib/prefill_params.wgsl)
-// Variants: D by define (lib/prefill_params: 64, 80, 96, 128, 256). Q is staged in workgroup memory
+// Variants: SLIDING (sliding window: key tiles before every row's window skipped), SOFTCAP (capped
+//   scores), both through lib/prefill_params' scoreLog2 (define SCORES). D by define (lib/prefill_params: 64, 80, 96, 128, 256). Q is staged in workgroup memory
 //   DQ = min(D, 128) dims at a time: all of it once per workgroup, or (D 256: 64 dims, so that the
 //   tiles fit 32 KiB) a slice per key tile beside the same slice of K; the q·k sums run over d in
 //   order either way.
@@ -71,7 +72,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var l = vec4<f32>(0.0);   // running sum of exp2(s - m)
   var o: array<vec4<f32>, 4u * CPT>; // o[i * CPT + c]: row 4rg+i, columns 4(kg + 8c) .. +3
 
+//#if SLIDING
+  for (var kt = kt0; kt < numKeyTiles; kt++) {
+//#else
   for (var kt = 0u; kt < numKeyTiles; kt++) {
+//#endif
     let key0 = kt * BK;
     // S = Q Kᵀ for rows 4rg.., keys 4kg..; s_j holds key 4kg+j for the 4 rows.
     var s0 = vec4<f32>(0.0);
@@ -99,10 +104,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       }
     }
     let kpos = key0 + kg * 4u;
+//#if SCORES
+    s0 = scores4(s0, kpos, rowPos);
+    s1 = scores4(s1, kpos + 1u, rowPos);
+    s2 = scores4(s2, kpos + 2u, rowPos);
+    s3 = scores4(s3, kpos + 3u, rowPos);
+//#else
     s0 = select(vec4<f32>(NEG), s0 * p.scaleLog2, vec4<u32>(kpos) <= rowPos);
     s1 = select(vec4<f32>(NEG), s1 * p.scaleLog2, vec4<u32>(kpos + 1u) <= rowPos);
     s2 = select(vec4<f32>(NEG), s2 * p.scaleLog2, vec4<u32>(kpos + 2u) <= rowPos);
     s3 = select(vec4<f32>(NEG), s3 * p.scaleLog2, vec4<u32>(kpos + 3u) <= rowPos);
+//#endif
     sS[(kg * 4u + 0u) * BM4 + rg] = s0;
     sS[(kg * 4u + 1u) * BM4 + rg] = s1;
     sS[(kg * 4u + 2u) * BM4 + rg] = s2;
@@ -119,10 +131,18 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var mNew = m;
     for (var k = 0u; k < BK; k++) { mNew = max(mNew, sS[k * BM4 + rg]); }
     workgroupBarrier();
+//#if SCORES
+    // A key the row does not see adds exactly 0 (with SLIDING a tile can be wholly before a row's window).
+    sS[(kg * 4u + 0u) * BM4 + rg] = select(vec4<f32>(0.0), exp2(s0 - mNew), s0 > vec4<f32>(NEG));
+    sS[(kg * 4u + 1u) * BM4 + rg] = select(vec4<f32>(0.0), exp2(s1 - mNew), s1 > vec4<f32>(NEG));
+    sS[(kg * 4u + 2u) * BM4 + rg] = select(vec4<f32>(0.0), exp2(s2 - mNew), s2 > vec4<f32>(NEG));
+    sS[(kg * 4u + 3u) * BM4 + rg] = select(vec4<f32>(0.0), exp2(s3 - mNew), s3 > vec4<f32>(NEG));
+//#else
     sS[(kg * 4u + 0u) * BM4 + rg] = exp2(s0 - mNew);
     sS[(kg * 4u + 1u) * BM4 + rg] = exp2(s1 - mNew);
     sS[(kg * 4u + 2u) * BM4 + rg] = exp2(s2 - mNew);
     sS[(kg * 4u + 3u) * BM4 + rg] = exp2(s3 - mNew);
+//#endif
     workgroupBarrier();
 
     // O = O * exp2(m - mNew) + P V, l likewise (keys in increasing order).
@@ -154,6 +174,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     }
   }
 }
+
+//#if SCORES
+// Scores of key `key` for the 4 rows at rowPos (lib/prefill_params scoreLog2).
+fn scores4(s: vec4<f32>, key: u32, rowPos: vec4<u32>) -> vec4<f32> {
+  return vec4<f32>(scoreLog2(s.x, key, rowPos.x), scoreLog2(s.y, key, rowPos.y), scoreLog2(s.z, key, rowPos.z), scoreLog2(s.w, key, rowPos.w));
+}
+//#endif
 
 // Q slice dc (dims dc·DQ ..) of the workgroup's rows -> sQ, transposed (rows of padding tokens are zero).
 fn stageQ(lid: u32, dc: u32, tok0: u32, nRows: u32, G: u32, head0: u32) {

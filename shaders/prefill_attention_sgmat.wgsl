@@ -4,6 +4,8 @@
 // the wrapper checks both. EMULATE runs the same tiling and index logic with the matrix
 // operations in plain WGSL (devices without the feature: tests on lavapipe).
 //
+// Variants: SLIDING (key tiles before every row's window skipped), SOFTCAP; both score through
+//   lib/prefill_params' scoreLog2 (SCORES), where unseen keys get probability exactly 0.
 // Head dims: 64 (q0..q3, o0..o3), 80 (Q5: also q4/o4), 96 (Q6: also q5/o5), 128 (HEAD_DIM_128: q0..q7).
 // Bindings: 0 q: [numTokens, numHeads, D] f16 (vec4<u32> = 8 f16)   1 kCache, 2 vCache:
 //   [numBlocks, numKvHeads, 16, D] f16 (vec4<u32>)   3 queryStartLoc   4 seqLens
@@ -233,9 +235,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var l = 0.0;
 
   var kReg: array<vec4<u32>, KCH>;
+//#if SLIDING
+  for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, kt0 * BK, c, lid, true); }
+
+  for (var kt = kt0; kt < numKeyTiles; kt++) {
+//#else
   for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, 0u, c, lid, true); }
 
   for (var kt = 0u; kt < numKeyTiles; kt++) {
+//#endif
     let key0 = kt * BK;
     workgroupBarrier(); // the previous tile's P·V (or the Q loads) are done with sKV and sP
     for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, kReg[c]); }
@@ -325,7 +333,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var tileMax = NEG;
     for (var i = 0u; i < BK / 2u + z; i++) {
       let key = 2u * i + h;
+//#if SCORES
+      tileMax = max(tileMax, scoreLog2(sS[sg][sRow + key], key0 + key, rowPos));
+//#else
       tileMax = max(tileMax, select(NEG, sS[sg][sRow + key] * p.scaleLog2, key0 + key <= rowPos));
+//#endif
     }
     tileMax = max(tileMax, partner(tileMax));
     let mNew = select(m, tileMax, tileMax > m + TAU);
@@ -333,7 +345,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var lTile = 0.0;
     for (var i = 0u; i < BK / 2u + z; i++) {
       let key = 2u * i + h;
+//#if SCORES
+      // A key the row does not see adds exactly 0: with SLIDING a whole tile can precede a row's window
+      // while the row's max is still NEG (no rescale would clear what it added).
+      let sc = scoreLog2(sS[sg][sRow + key], key0 + key, rowPos);
+      let pr = f16(select(0.0, exp2(sc - mNew), sc > NEG));
+//#else
       let pr = f16(exp2(select(NEG, sS[sg][sRow + key] * p.scaleLog2, key0 + key <= rowPos) - mNew));
+//#endif
       sP[sg][pRow + key] = pr;
       lTile += f32(pr);
     }

@@ -36,6 +36,10 @@ export interface DecodeAttentionOptions {
    * or 'per-head' (one head at a time, two barriers each).
    */
   readonly epilogue?: 'all-heads' | 'per-head';
+  /** Sliding window: the query sees only the last `slidingWindow` keys (transformers' sliding_window); absent: all. */
+  readonly slidingWindow?: number;
+  /** Attention logit soft-capping (Gemma 2): scaled scores s become tanh(s / softcap) · softcap. */
+  readonly softcap?: number;
 }
 
 /** Launch parameters of pass 1, chosen from the shapes and the device only (not the batch). */
@@ -124,9 +128,12 @@ export function decodeAttention(
   if (!(Number.isInteger(maxSeqLen) && maxSeqLen >= 0)) fail(`decodeAttention: maxSeqLen must be a non-negative integer, got ${maxSeqLen}`);
   if (!(maxSeqLen <= maxBlocksPerSeq * BLOCK_SIZE)) fail(`decodeAttention: maxSeqLen ${maxSeqLen} exceeds the block table (${maxBlocksPerSeq} blocks of ${BLOCK_SIZE})`);
   if (!Number.isFinite(scale)) fail(`decodeAttention: scale must be finite, got ${scale}`);
+  const { slidingWindow: window, softcap } = opts;
+  if (window !== undefined && !(Number.isInteger(window) && window >= 1)) fail(`decodeAttention: slidingWindow must be an integer >= 1, got ${window}`);
+  if (softcap !== undefined && !(softcap > 0 && Number.isFinite(softcap))) fail(`decodeAttention: softcap must be a finite number > 0, got ${softcap}`);
   if (numSeqs === 0) return;
 
-  const k = decodeAttentionKernels(rec.gpu, numHeads, numKvHeads, headDim, P, opts.headsPerWorkgroup, opts.epilogue);
+  const k = decodeAttentionKernels(rec.gpu, numHeads, numKvHeads, headDim, P, opts.headsPerWorkgroup, opts.epilogue, window !== undefined, softcap !== undefined);
   const maxPartitions = decodeAttentionPartitions(maxSeqLen, P);
   if (!(maxPartitions <= 65535)) fail(`decodeAttention: maxSeqLen ${maxSeqLen} needs ${maxPartitions} partitions (max 65535)`);
   const partOut = rec.scratch([numSeqs, numHeads, Math.max(maxPartitions, 1), headDim], 'f32', 'decode_attention.partOut');
@@ -136,11 +143,11 @@ export function decodeAttention(
     rec.dispatch(
       k.pass1(),
       [q, kCache, vCache, blockTables, seqLens, partOut, partStats],
-      [numHeads, numKvHeads, k.headGroups, maxBlocksPerSeq, maxPartitions, f32(scale)],
+      [numHeads, numKvHeads, k.headGroups, maxBlocksPerSeq, maxPartitions, f32(scale), ...(window !== undefined ? [window] : []), ...(softcap !== undefined ? [f32(softcap)] : [])],
       [maxPartitions, numKvHeads * k.headGroups, numSeqs],
     );
   }
-  rec.dispatch(k.merge, [partOut, partStats, seqLens, out], [numHeads, maxPartitions], [numHeads, numSeqs]);
+  rec.dispatch(k.merge, [partOut, partStats, seqLens, out], [numHeads, maxPartitions, ...(window !== undefined ? [window] : [])], [numHeads, numSeqs]);
 }
 
 /**
@@ -173,9 +180,10 @@ function decodeAttentionKernels(
   P: number,
   headsPerWorkgroup: number | undefined,
   epilogue: DecodeAttentionOptions['epilogue'],
+  sliding: boolean,
+  softcap: boolean,
 ): DecodeAttentionKernels {
-  // epilogue last: the one field that is not a number.
-  return gpu.memo(`decode_attention ${numHeads} ${numKvHeads} ${headDim} ${P} ${headsPerWorkgroup} ${epilogue}`, () => {
+  return gpu.memo(`decode_attention ${numHeads} ${numKvHeads} ${headDim} ${P} ${headsPerWorkgroup} ${epilogue} ${sliding} ${softcap}`, () => {
     expect(gpu.caps.subgroups, 'decodeAttention: needs the subgroups feature');
     const sgMin = gpu.caps.subgroupMinSize || 4;
     const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P, headsPerWorkgroup);
@@ -187,14 +195,17 @@ function decodeAttentionKernels(
     expect(smem <= gpu.limits.maxComputeWorkgroupStorageSize, `decodeAttention: partitionSize ${P}${allHeads ? ' with the all-heads epilogue' : ''} needs ${smem} bytes of workgroup memory (device limit ${gpu.limits.maxComputeWorkgroupStorageSize})`);
     let pass1: GPUComputePipeline | undefined;
     const pass1Options = {
-      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane >= 2 ? ['C2'] : []), ...(plan.chunksPerLane === 4 ? ['C4'] : []), ...(plan.maskedChunks ? ['MASK'] : []), ...(allHeads ? ['EPI_ALL'] : [])],
+      defines: [
+        ...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane >= 2 ? ['C2'] : []), ...(plan.chunksPerLane === 4 ? ['C4'] : []), ...(plan.maskedChunks ? ['MASK'] : []),
+        ...(allHeads ? ['EPI_ALL'] : []), ...(sliding ? ['SLIDING'] : []), ...(softcap ? ['SOFTCAP'] : []),
+      ],
       constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin },
     };
     const pl = Math.max(1, Math.floor(MERGE_THREADS / (headDim / 4)));
     return {
       headGroups: plan.headsPerGroup / GW,
       pass1: () => (pass1 ??= gpu.pipeline('decode_attention', pass1Options)),
-      merge: gpu.pipeline('decode_attention_merge', { constants: { D: headDim, P, PL: pl } }),
+      merge: gpu.pipeline('decode_attention_merge', { defines: sliding ? ['SLIDING'] : [], constants: { D: headDim, P, PL: pl } }),
     };
   });
 }

@@ -32,6 +32,10 @@ export interface PrefillAttentionOptions {
   readonly numSeqs?: number;
   /** Force a variant (tests, benchmarks); the default picks by device. */
   readonly variant?: PrefillAttentionVariant;
+  /** Sliding window: a row at position i sees keys j with i - slidingWindow < j <= i; absent: all up to i. */
+  readonly slidingWindow?: number;
+  /** Attention logit soft-capping (Gemma 2): scaled scores s become tanh(s / softcap) · softcap. */
+  readonly softcap?: number;
   /** More WGSL defines for the kernel (probes of kernel variants only). */
   readonly extraDefines?: readonly string[];
 }
@@ -82,6 +86,9 @@ export function prefillAttention(
   const { maxQueryLen, scale } = opts;
   expect(Number.isInteger(maxQueryLen) && maxQueryLen >= 0 && maxQueryLen <= numTokens, `prefillAttention: maxQueryLen ${maxQueryLen} outside [0, ${numTokens}]`);
   expect(Number.isFinite(scale), `prefillAttention: scale ${scale} is not finite`);
+  const { slidingWindow: window, softcap } = opts;
+  expect(window === undefined || (Number.isInteger(window) && window >= 1), `prefillAttention: slidingWindow must be an integer >= 1, got ${window}`);
+  expect(softcap === undefined || (softcap > 0 && Number.isFinite(softcap)), `prefillAttention: softcap must be a finite number > 0, got ${softcap}`);
   if (numSeqs === 0 || maxQueryLen === 0) return;
 
   const gpu = rec.gpu;
@@ -93,11 +100,16 @@ export function prefillAttention(
   // The subgroup-matrix kernel's Q/O matrices past the first 4 (16 columns each): q4 from 80, q5 from 96, q6-q7 at 128.
   if (variant !== 'plain') defines.push(...(headDim >= 80 ? ['Q5'] : []), ...(headDim >= 96 ? ['Q6'] : []));
   if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
+  if (window !== undefined) defines.push('SLIDING');
+  if (softcap !== undefined) defines.push('SOFTCAP');
+  if (window !== undefined || softcap !== undefined) defines.push('SCORES');
   defines.push(...(opts.extraDefines ?? []));
   const pipeline = gpu.pipeline(variant === 'plain' ? 'prefill_attention' : 'prefill_attention_sgmat', { defines });
   const tileTokens = Math.floor(TILE_ROWS[variant] / groupSize);
   const numQTiles = Math.ceil(maxQueryLen / tileTokens);
   const params = [numHeads, numKvHeads, maxBlocksPerSeq, numQTiles, numSeqs, groupSize, tileTokens, f32(scale * Math.LOG2E)];
+  if (window !== undefined) params.push(window);
+  if (softcap !== undefined) params.push(f32(softcap * Math.LOG2E));
   const tensors = [q, kCache, vCache, queryStartLoc, seqLens, blockTables, out];
   rec.dispatch(pipeline, tensors, params, grid(numSeqs * numKvHeads * numQTiles));
 }

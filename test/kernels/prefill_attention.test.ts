@@ -93,7 +93,15 @@ interface Call {
 }
 
 // Runs the kernel once per call on one output buffer (initialised to SENTINEL); returns its bits.
-async function runCalls(g: Gpu, c: Case, calls: Call[], variant: PrefillAttentionVariant, q = c.q, scale = 1 / Math.sqrt(c.spec.headDim)): Promise<Uint16Array> {
+/** Attention options beside the shapes: scale (default 1/sqrt(D)), sliding window, soft-capping. */
+interface AttnOpts {
+  scale?: number;
+  slidingWindow?: number;
+  softcap?: number;
+}
+
+async function runCalls(g: Gpu, c: Case, calls: Call[], variant: PrefillAttentionVariant, q = c.q, attn: AttnOpts = {}): Promise<Uint16Array> {
+  const scale = attn.scale ?? 1 / Math.sqrt(c.spec.headDim);
   const { numHeads, numKvHeads, headDim: D } = c.spec;
   const numTokens = q.length / (numHeads * D);
   const cacheShape = [c.numBlocks, numKvHeads, 16, D];
@@ -110,7 +118,7 @@ async function runCalls(g: Gpu, c: Case, calls: Call[], variant: PrefillAttentio
       const bt = g.upload(call.blockTables, [n, call.blockTables.length / n], 'u32', 'blockTables');
       temps.push(qsl, sl, bt);
       const maxQueryLen = Math.max(...call.seqLens.map((_, i) => call.queryStartLoc[i + 1] - call.queryStartLoc[i]));
-      prefillAttention(rec, tq, tk, tv, qsl, sl, bt, out, { scale, maxQueryLen, variant });
+      prefillAttention(rec, tq, tk, tv, qsl, sl, bt, out, { ...attn, scale, maxQueryLen, variant });
     }
   });
   const bits = (await g.read(out)) as Uint16Array;
@@ -120,7 +128,7 @@ async function runCalls(g: Gpu, c: Case, calls: Call[], variant: PrefillAttentio
 }
 
 // The sequences' rows are back to back in q from queryStartLoc[0], as attentionRef takes them.
-function checkAgainstRef(c: Case, got: Uint16Array, what: string, scale = 1 / Math.sqrt(c.spec.headDim)): void {
+function checkAgainstRef(c: Case, got: Uint16Array, what: string, attn: AttnOpts = {}): void {
   const { numHeads, numKvHeads, headDim: D } = c.spec;
   const rowSize = numHeads * D;
   const lo = c.queryStartLoc[0] * rowSize;
@@ -130,7 +138,8 @@ function checkAgainstRef(c: Case, got: Uint16Array, what: string, scale = 1 / Ma
     numHeads,
     numKvHeads,
     headDim: D,
-    scale,
+    ...attn,
+    scale: attn.scale ?? 1 / Math.sqrt(D),
     queryLens: c.seqLens.map((_, i) => c.queryStartLoc[i + 1] - c.queryStartLoc[i]),
     contextLens: c.seqLens,
     maxBlocksPerSeq: c.maxBlocksPerSeq,
@@ -213,7 +222,31 @@ describe.skipIf(!gpu)(`prefill_attention ${gpu ? '' : `(skipped: ${noGpuReason()
     // A scale other than 1/sqrt(headDim) (Gemma's query_pre_attn_scalar): each row's softmax temperature changes.
     it.each(emulated ? [0.3] : [0.05, 0.3])('softmax scale %f (not 1/sqrt(headDim))', async (scale) => {
       const c = makeCase({ numHeads: 4, numKvHeads: 2, headDim: 64, queryLens: [50, 7], priorLens: [20, 0], rowsBefore: 1, seed: 3 });
-      checkAgainstRef(c, await runCalls(g, c, [c], variant, c.q, scale), `${variant} scale ${scale}`, scale);
+      checkAgainstRef(c, await runCalls(g, c, [c], variant, c.q, { scale }), `${variant} scale ${scale}`, { scale });
+    });
+
+    // Sliding windows (Mistral, Gemma, Phi-3) shorter and longer than a key tile, with prior context, and Gemma 2's
+    // soft-capping (2 here, so that most scores bend); the emulated path runs the two together once.
+    const windowed: [string, AttnOpts][] = emulated
+      ? [['window 40 + softcap 2', { slidingWindow: 40, softcap: 2 }]]
+      : [['window 7', { slidingWindow: 7 }], ['window 100', { slidingWindow: 100 }], ['softcap 2', { softcap: 2 }], ['window 40 + softcap 2', { slidingWindow: 40, softcap: 2 }]];
+    it.each(windowed)('%s: matches the reference', async (what, attn) => {
+      const c = makeCase({ numHeads: 8, numKvHeads: 2, headDim: 64, queryLens: [150, 9, 60], priorLens: [70, 200, 0], rowsBefore: 2, seed: 9, keyScale: () => 2 });
+      checkAgainstRef(c, await runCalls(g, c, [c], variant, c.q, attn), `${variant} ${what}`, attn);
+    });
+
+    // With a window, a tile's first key tile depends on its first row: a prompt's rows must still get the same
+    // bits in one chunk and in three (tiles start at other rows).
+    it('sliding window: chunked prefill gives the same bits as one chunk', async () => {
+      const attn = { slidingWindow: 45 };
+      const c = makeCase({ numHeads: 4, numKvHeads: 2, headDim: 64, queryLens: [200], priorLens: [0], rowsBefore: 0, seed: 4 });
+      const table = c.blockTables.slice(0, c.maxBlocksPerSeq);
+      const whole = await runCalls(g, c, [{ queryStartLoc: [0, 200], seqLens: [200], blockTables: table }], variant, c.q, attn);
+      const chunks = [[0, 37], [37, 133], [133, 200]].map(([a, b]) => ({ queryStartLoc: [a, b], seqLens: [b], blockTables: table }));
+      const chunked = await runCalls(g, c, chunks, variant, c.q, attn);
+      const n = 200 * 4 * 64;
+      expect(firstDiff(chunked.subarray(0, n), whole.subarray(0, n)), `${variant}: chunked vs whole with a window`).toBe(-1);
+      checkAgainstRef(c, whole, `${variant} window 45 whole`, attn);
     });
 
     // A 300-token prompt as one chunk, as chunks of 100 + 77 + 123, and inside a batch at
