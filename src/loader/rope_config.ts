@@ -54,13 +54,18 @@ export function parseRotaryDim(raw: Json, file: string, headDim: number): number
   return rotaryDim;
 }
 
-/** Reads and checks the rope settings; `maxPos` is max_position_embeddings, `rotaryDim` from parseRotaryDim. */
-export function parseRope(raw: Json, file: string, maxPos: number, rotaryDim: number): RopeConfig {
+/**
+ * Reads and checks the rope settings; `maxPos` is max_position_embeddings, `rotaryDim` from parseRotaryDim,
+ * `defaultTheta` the architecture's rope_theta default; `name` how messages call the rope parameters
+ * (when they are not raw's own rope_parameters / rope_scaling: Gemma 3's per-layer-type dicts).
+ */
+export function parseRope(raw: Json, file: string, maxPos: number, rotaryDim: number, defaultTheta = 10000, name?: string): RopeConfig {
   const top = new JsonFields(raw, file, ModelConfigError);
-  const key = raw.rope_parameters != null ? 'rope_parameters' : 'rope_scaling';
-  const params = top.objectOrNull(key) ?? {};
+  const own = raw.rope_parameters != null ? 'rope_parameters' : 'rope_scaling';
+  const params = top.objectOrNull(own) ?? {};
+  const key = name ?? own;
   const p = new JsonFields(params, file, ModelConfigError, `${key}.`);
-  const theta = params.rope_theta !== undefined ? p.num('rope_theta', 10000, 0, Infinity) : top.num('rope_theta', 10000, 0, Infinity);
+  const theta = params.rope_theta !== undefined ? p.num('rope_theta', defaultTheta, 0, Infinity) : top.num('rope_theta', defaultTheta, 0, Infinity);
   const typeKey = params.rope_type != null ? 'rope_type' : 'type';
   const spelled = p.str(typeKey, 'default');
   const type = (spelled === 'su' ? 'longrope' : spelled) as RopeType;

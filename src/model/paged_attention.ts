@@ -8,7 +8,7 @@ import { decodeAttention, decodeAttentionPartitions } from '../kernels/decode_at
 import { prefillAttention } from '../kernels/prefill_attention.js';
 import { reshapeAndCache } from '../kernels/reshape_and_cache.js';
 import type { KvCacheWrite } from '../kernels/split_qkv_rotary.js';
-import type { AttentionMetadata, StepAttention, StepLayout } from './attention.js';
+import type { AttentionLayer, AttentionMetadata, StepAttention, StepLayout } from './attention.js';
 import type { KvCache } from './kv_cache.js';
 
 export class PagedAttention implements StepAttention {
@@ -16,7 +16,8 @@ export class PagedAttention implements StepAttention {
 
   constructor(
     readonly cache: KvCache,
-    private readonly scale: number,
+    /** Per layer: scale, sliding window, soft-cap (attentionLayers). */
+    private readonly layers: readonly AttentionLayer[],
   ) {}
 
   /** Sets the metadata of the step about to be recorded (the layout is other ranks' business). */
@@ -57,15 +58,16 @@ export class PagedAttention implements StepAttention {
     const m = this.step('forward');
     if (m.numTokens === 0) return;
     const { k: kCache, v: vCache } = this.cache.layer(layer);
+    const how = this.layers[layer];
     if (m.numDecodes > 0) {
       decodeAttention(rec, sliceView(q, 0, m.numDecodes), kCache, vCache, m.decodeBlockTables, m.decodeSeqLens, sliceView(out, 0, m.numDecodes), {
-        scale: this.scale,
+        ...how,
         maxSeqLen: m.maxDecodeSeqLen,
       });
     }
     if (m.numPrefills > 0) {
       prefillAttention(rec, q, kCache, vCache, m.prefillQueryStartLoc, m.prefillSeqLens, m.prefillBlockTables, out, {
-        scale: this.scale,
+        ...how,
         maxQueryLen: m.maxPrefillQueryLen,
       });
     }

@@ -12,7 +12,7 @@ import { readTokenizerIdLimit } from '../loader/tokenizer_vocab.js';
 import { openModelCheckpoint } from '../model/weight_names.js';
 import { LlamaModel, qkvWidth, type ForwardInputs } from '../model/llama.js';
 import { PagedAttention } from '../model/paged_attention.js';
-import { NO_REDUCE, type RowParallelReduce, type StepAttention } from '../model/attention.js';
+import { attentionLayers, NO_REDUCE, type RowParallelReduce, type StepAttention } from '../model/attention.js';
 import { createDummyWeights } from '../model/dummy_weights.js';
 import { loadWeights, weightBytes, type ModelWeights, type WeightLayout, type WeightTransform } from '../model/weights.js';
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
@@ -131,7 +131,7 @@ export class ModelRunner {
     const shape = { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim };
     const used = weightBytes(weights) + plan.buffers.reduce((n, p) => n + p.bytes, 0);
     const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, o, maxModelLen, used, device);
-    const paged = new PagedAttention(cache, 1 / Math.sqrt(config.headDim));
+    const paged = new PagedAttention(cache, attentionLayers(config));
     const attention = parallel ? parallel.wrapAttention(paged) : paged;
     const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE, o.batchInvariant === false ? 'fast' : 'invariant', o.submitEveryLayers, maxModelLen);
     await gpu.flush();

@@ -139,7 +139,6 @@ const CASES: Case[] = [
   { name: 'longrope factors of the wrong length', edit: config({ rope_scaling: { rope_type: 'longrope', short_factor: [1, 1], long_factor: [1, 1] } }), error: ModelConfigError, file: 'config.json', field: 'rope_scaling.short_factor', message: /field 'rope_scaling.short_factor' must be a list of 32 numbers > 0, got "a list of 2/ },
   { name: 'sliding_window 0', base: MISTRAL, edit: config({ sliding_window: 0 }), error: ModelConfigError, file: 'config.json', field: 'sliding_window', message: /must be an integer >= 1, got 0/ },
   { name: 'a negative sliding_window', base: MISTRAL, edit: config({ sliding_window: -4096 }), error: ModelConfigError, file: 'config.json', field: 'sliding_window', message: /got -4096/ },
-  { name: 'a sliding_window below the served length', base: MISTRAL, edit: config({ sliding_window: 8 }), error: ModelConfigError, file: 'config.json', field: 'sliding_window', message: /sliding_window 8 is smaller than max_model_len 256: tknp's kernels do not serve sliding-window attention yet; run with --max-model-len 8/ },
   { name: '--max-model-len 1e12', args: ['--max-model-len', '1e12'], error: ModelConfigError, file: 'config.json', field: 'max_position_embeddings', message: /--max-model-len 1000000000000 exceeds max_position_embeddings 256/ },
   { name: 'max_position_embeddings 1e12 served whole', edit: config({ max_position_embeddings: 1e12 }), gpu: true, error: MemoryPlanError, field: 'maxModelLen', message: /lower maxModelLen \(--max-model-len\)/ },
   // generation_config.json.

@@ -5,6 +5,7 @@ import { decodeAttentionSuite } from './decode_attention.js';
 import { embeddingSuite } from './embedding.js';
 import { fillRandomSuite } from './fill_random.js';
 import { linearSuite } from './linear.js';
+import { logitSoftcapSuite } from './logit_softcap.js';
 import { logprobsSuite } from './logprobs.js';
 import { penaltiesSuite } from './penalties.js';
 import { prefillAttentionSuite } from './prefill_attention.js';
@@ -26,6 +27,7 @@ export const suites: readonly BenchSuite[] = [
   splitQkvRotarySuite,
   siluAndMulSuite,
   samplingSuite,
+  logitSoftcapSuite,
   logprobsSuite,
   penaltiesSuite,
   addSuite,
