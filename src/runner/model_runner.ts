@@ -237,7 +237,7 @@ export function runnerMemoryParts(c: ModelConfig, maxTokens: number, maxSeqs: nu
     buffers: [
       { what: 'activations', bytes: maxTokens * perToken, field: 'maxNumBatchedTokens', binding: maxTokens * widest * 2 },
       { what: 'per-sequence buffers', bytes: maxSeqs * (4 * c.hiddenSize + 4 * c.vocabSize + 4 * 16), field: 'maxNumSeqs', binding: maxSeqs * c.vocabSize * 4 },
-      { what: 'rope table', bytes: maxModelLen * c.rotaryDim * 4, field: 'maxModelLen', binding: maxModelLen * c.rotaryDim * 4 },
+      { what: c.localRope ? 'rope tables (global and local)' : 'rope table', bytes: maxModelLen * c.rotaryDim * 4 * (c.localRope ? 2 : 1), field: 'maxModelLen', binding: maxModelLen * c.rotaryDim * 4 },
       { what: 'block tables', bytes: 2 * tables, field: 'maxModelLen', binding: tables },
     ],
   };
