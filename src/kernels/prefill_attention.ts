@@ -41,6 +41,20 @@ export interface PrefillAttentionOptions {
 }
 
 /**
+ * Refuses (ShapeError) a GQA ratio or head dim this device's prefill kernel cannot run: the tile's
+ * rows, and the plain kernel's workgroup memory (Q slice, K/V tile, scores) against the device's limit.
+ */
+export function checkPrefillAttention(gpu: Gpu, groupSize: number, headDim: number): void {
+  const variant = prefillAttentionVariant(gpu, headDim);
+  expect(ATTENTION_HEAD_DIMS.includes(headDim), `prefillAttention: headDim ${headDim} not supported (${ATTENTION_HEAD_DIMS.join(', ')})`);
+  expect(groupSize <= Math.min(MAX_GQA_RATIO, TILE_ROWS[variant]), `prefillAttention: GQA ratio ${groupSize} exceeds the ${TILE_ROWS[variant]} rows of a ${variant} tile`);
+  const dq = headDim > 128 ? 64 : headDim;
+  const plainBytes = dq * 128 + 64 * headDim + 8192; // sQ [DQ][16] vec4<f16>, sKV [32][D/4] vec4<f16>, sS [32][16] vec4<f32>
+  const limit = gpu.limits.maxComputeWorkgroupStorageSize;
+  expect(variant !== 'plain' || plainBytes <= limit, `prefillAttention: headDim ${headDim} needs ${plainBytes} bytes of workgroup memory, the device has ${limit}`);
+}
+
+/**
  * The variant `prefillAttention` uses on this device. It depends on the device and headDim
  * only, never on the batch, which keeps results batch-invariant on one device.
  */

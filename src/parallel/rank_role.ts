@@ -6,7 +6,7 @@ import type { EngineConfig } from '../engine/config.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { StepSamplingRow } from '../runner/sampler.js';
 import { attentionLayers, NO_REDUCE } from '../model/attention.js';
-import { PagedAttention } from '../model/paged_attention.js';
+import { checkAttentionDevice, PagedAttention } from '../model/paged_attention.js';
 import { resolveMaxModelLen } from '../loader/model_config.js';
 import { allocateRankKvCache, checkRankMemory, hostPlanParts, maxBlocksPerSeqFor } from '../runner/memory.js';
 import { ModelRunner, readModelConfig, type StepResult } from '../runner/model_runner.js';
@@ -63,6 +63,7 @@ export async function createRankRole(gpu: Gpu, c: EngineConfig, g: ProcessGroups
     { what: 'attention scratch', bytes: scratch, field: 'maxNumBatchedTokens' },
     { what: 'block tables', bytes: tables, field: 'maxModelLen' },
   ];
+  checkAttentionDevice(gpu, local); // before anything is allocated
   const device = checkRankMemory(gpu, c, parts, hostPlanParts(c.maxNumBatchedTokens, c.maxNumSeqs, maxModelLen));
   const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, c, maxModelLen, scratch + tables, device);
   const paged = new PagedAttention(cache, attentionLayers(local));

@@ -11,7 +11,7 @@ import { parameterCount, parseModelConfig, resolveMaxModelLen, type ModelConfig 
 import { readTokenizerIdLimit } from '../loader/tokenizer_vocab.js';
 import { openModelCheckpoint } from '../model/weight_names.js';
 import { LlamaModel, qkvWidth, type ForwardInputs } from '../model/llama.js';
-import { PagedAttention } from '../model/paged_attention.js';
+import { checkAttentionDevice, PagedAttention } from '../model/paged_attention.js';
 import { attentionLayers, NO_REDUCE, type RowParallelReduce, type StepAttention } from '../model/attention.js';
 import { createDummyWeights } from '../model/dummy_weights.js';
 import { loadWeights, weightBytes, type ModelWeights, type WeightLayout, type WeightTransform } from '../model/weights.js';
@@ -115,6 +115,7 @@ export class ModelRunner {
   static async create(gpu: Gpu, modelDir: string, o: RunnerOptions, parallel?: RunnerParallel): Promise<ModelRunner> {
     const fullConfig = readModelConfig(modelDir);
     const config = parallel?.localConfig ?? fullConfig;
+    checkAttentionDevice(gpu, config); // before anything is allocated
     const maxModelLen = resolveMaxModelLen(fullConfig, o.maxModelLen, join(modelDir, 'config.json'));
     const maxTokens = o.maxNumBatchedTokens;
     const maxSeqs = o.maxNumSeqs;

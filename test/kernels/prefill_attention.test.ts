@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { ShapeError } from '../../src/gpu/errors.js';
 import {
+  checkPrefillAttention,
   prefillAttention,
   prefillAttentionVariant,
   type PrefillAttentionVariant,
@@ -275,6 +276,15 @@ describe.skipIf(!gpu)(`prefill_attention ${gpu ? '' : `(skipped: ${noGpuReason()
       expect(firstDiff(batch.subarray(44 * rowSize, 344 * rowSize), prompt), `${variant} ${name}: batched vs alone`).toBe(-1);
       checkAgainstRef({ ...c, queryStartLoc: [0, 300], seqLens: [300], blockTables: table0 }, whole, `${variant} ${name} whole`);
     });
+  });
+
+  it('checkPrefillAttention refuses a GQA ratio past the tile and head dims or memory the device lacks', () => {
+    expect(() => checkPrefillAttention(g, 64, 128)).not.toThrow();
+    expect(() => checkPrefillAttention(g, 65, 128)).toThrow(ShapeError);
+    expect(() => checkPrefillAttention(g, 2, 112)).toThrow(/headDim 112 not supported/);
+    // A device with WebGPU's minimum of 16 KiB of workgroup memory: head_dim 256 (the plain kernel everywhere) needs 32 KiB.
+    const small = Object.create(g, { limits: { value: { ...g.limits, maxComputeWorkgroupStorageSize: 16384 } } }) as Gpu;
+    expect(() => checkPrefillAttention(small, 2, 256)).toThrow(/headDim 256 needs 32768 bytes of workgroup memory, the device has 16384/);
   });
 
   it('does nothing for an empty batch and rejects bad shapes with a ShapeError', async () => {
