@@ -4,8 +4,9 @@
 // a prompt longer than the sliding windows, prefill in chunks of 8 tokens. Covers Qwen3's q/k norms,
 // Phi-3's fused projections with partial rotary and longrope, Gemma 2's GeGLU, (1 + w) norms, scaled
 // embeddings, query_pre_attn_scalar, attention and final soft-capping and alternating windows,
-// Gemma 3's q/k norms and local RoPE, Mistral's window and Qwen2 with YaRN. The transformers fixtures
-// (parity.test.ts) anchor the same paths to transformers itself.
+// Gemma 3's q/k norms and local RoPE, Mistral's window, Qwen2 with YaRN, an rms_norm_eps the logits
+// depend on, and a 2,100-token context (prefill in chunks of 512, decode over 5 partitions). The
+// transformers fixtures (parity.test.ts) anchor the same paths to transformers itself.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import { drive, maxAbsDiff, sameBits, testEngine } from '../helpers/engine.js';
 import { makeTinyModel, tinyConfig, tinyTensors, type TinyArch } from '../helpers/model_dir.js';
 import { referenceLogits } from '../helpers/reference_forward.js';
 import { Rng } from '../../src/util/rng.js';
+import type { EngineConfig } from '../../src/engine/config.js';
 
 const gpu = await testGpu();
 const MAX_MODEL_LEN = 256;
@@ -51,10 +53,10 @@ const CASES: [string, TinyArch, Record<string, unknown>][] = [
   ['Llama (rms_norm_eps 0.05, which the logits depend on)', 'LlamaForCausalLM', { rms_norm_eps: 0.05 }],
 ];
 
-/** Greedy STEPS tokens after PROMPT random ids, prefill in chunks of 8: the trace of request 'r'. */
-async function greedy(dir: string, overrides: { enforceEager?: boolean } = {}) {
+/** Greedy STEPS tokens after `length` random ids, prefill in chunks of 8: the trace of request 'r'. */
+async function greedy(dir: string, overrides: Partial<EngineConfig> & { kvBlocks?: number } = {}, length = PROMPT) {
   const rng = new Rng(7);
-  const prompt = Array.from({ length: PROMPT }, () => rng.int(5, 1000));
+  const prompt = Array.from({ length }, () => rng.int(5, 1000));
   const engine = await testEngine(dir, { maxNumBatchedTokens: 8, maxModelLen: MAX_MODEL_LEN, ...overrides });
   try {
     engine.addRequest({ promptTokenIds: prompt }, { temperature: 0, maxTokens: STEPS, ignoreEos: true }, 'r');
@@ -85,6 +87,22 @@ describe.skipIf(!gpu)(`architectures against a float64 forward ${gpu ? '' : `(sk
         expect(maxAbsDiff(other[PROMPT - 1], ref[PROMPT - 1])).toBeGreaterThan(10 * TOL);
       }
     }
+  });
+
+  // A long context: a 2,100-token prompt prefilled in chunks of 512, then decode steps whose context spans
+  // 5 partitions of 512 (Qwen2 with YaRN over an original 1024 of 4096 positions).
+  it('long context (2,100 tokens: prefill in 5 chunks, decode over 5 partitions) with the reference logits', async () => {
+    const config = { max_position_embeddings: 4096, rope_scaling: { type: 'yarn', factor: 4, original_max_position_embeddings: 1024 } };
+    const dir = makeTinyModel({ arch: 'Qwen2ForCausalLM', config, seed: 6 });
+    const c = parseModelConfig(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>);
+    const tensors = tinyTensors(tinyConfig({ arch: 'Qwen2ForCausalLM', config }), 'F16', 6);
+    const n = 2100;
+    const { prompt, trace } = await greedy(dir, { maxNumBatchedTokens: 512, maxModelLen: 4096, kvBlocks: 160 }, n);
+    const got = trace.final!.tokenIds;
+    const ref = referenceLogits(c, tensors, [...prompt, ...got.slice(0, STEPS - 1)], 4096);
+    const errs = trace.logits.map((l, k) => maxAbsDiff(l, ref[n - 1 + k]));
+    console.log(`long context: max |logit - f64 reference| per step ${errs.map((e) => e.toFixed(4)).join(' ')}`);
+    errs.forEach((e, k) => expect(e, `step ${k}`).toBeLessThanOrEqual(TOL));
   });
 
   // The q/k-norm prologue (split, norms, rotary, cache write) and per-layer tables under step replay:

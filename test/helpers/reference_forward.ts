@@ -47,10 +47,13 @@ const geluTanh = (g: number) => 0.5 * g * (1 + Math.tanh(Math.sqrt(2 / Math.PI) 
  * served up to `maxModelLen` tokens (what longrope's factors depend on).
  */
 export function referenceLogits(c: ModelConfig, tensors: Record<string, RawTensor>, ids: readonly number[], maxModelLen: number): Vec[] {
+  const decoded = new Map<string, Vec>();
   const get = (name: string): Vec => {
     const t = tensors[name];
     if (!t) throw new Error(`reference forward: no tensor ${name}`);
-    return values(t);
+    let v = decoded.get(name);
+    if (!v) decoded.set(name, (v = values(t)));
+    return v;
   };
   const { hiddenSize: H, numHeads: Hq, numKvHeads: Hk, headDim: D, rotaryDim: R, intermediateSize: I, vocabSize: V } = c;
   const gemma = c.sandwichNorms;
