@@ -12,11 +12,9 @@ import { reshape, rows, type Tensor } from '../gpu/tensor.js';
 import { embedding } from '../kernels/embedding.js';
 import { linear, linearDeferred, type LinearMode, type PartialSums } from '../kernels/linear.js';
 import { logitSoftcap } from '../kernels/logit_softcap.js';
-import { reshapeAndCache } from '../kernels/reshape_and_cache.js';
 import { fusedAddRmsNorm, rmsNorm } from '../kernels/rms_norm.js';
-import { rotary } from '../kernels/rotary.js';
 import { siluAndMul } from '../kernels/silu_and_mul.js';
-import { splitQkv } from '../kernels/split_qkv.js';
+import { splitQkvNormRotary } from '../kernels/split_qkv_norm_rotary.js';
 import { splitQkvRotary } from '../kernels/split_qkv_rotary.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import { NO_REDUCE, type Attention, type RowParallelReduce } from './attention.js';
@@ -174,14 +172,8 @@ export class LlamaModel {
     const rope = { style: 'neox', rotaryDim: c.rotaryDim } as const;
     // q3: [T, Hq, D], k3, v3: [T, Hk, D], q and k rotated; the rows that attend on this rank also go into its KV cache.
     if (lw.qNorm && lw.kNorm) {
-      // Qwen3 / Gemma 3: each head of q and k is RMS-normed before RoPE (split, norm, rotate, cache: 5 dispatches).
-      splitQkv(rec, qkv, q, k, v);
-      rmsNorm(rec, reshape(q, [T * c.numHeads, c.headDim]), lw.qNorm, reshape(q, [T * c.numHeads, c.headDim]), c.rmsNormEps);
-      rmsNorm(rec, reshape(k, [T * c.numKvHeads, c.headDim]), lw.kNorm, reshape(k, [T * c.numKvHeads, c.headDim]), c.rmsNormEps);
-      rotary(rec, q3, k3, x.positions, cosSin, rope);
-      const cache = this.attention.kvCacheWrite(layer);
-      const n = cache.slotMapping.shape[0];
-      reshapeAndCache(rec, rows(k3, n), rows(v3, n), cache.kCache, cache.vCache, cache.slotMapping);
+      // Qwen3 / Gemma 3: each head of q and k is RMS-normed before RoPE, in the same pass.
+      splitQkvNormRotary(rec, qkv, lw.qNorm, lw.kNorm, q3, k3, v3, x.positions, cosSin, { rotaryDim: c.rotaryDim, eps: c.rmsNormEps }, this.attention.kvCacheWrite(layer));
     } else {
       splitQkvRotary(rec, qkv, q3, k3, v3, x.positions, cosSin, rope, this.attention.kvCacheWrite(layer));
     }

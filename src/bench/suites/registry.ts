@@ -14,6 +14,7 @@ import { rotarySuite } from './rotary.js';
 import { samplingSuite } from './sampling.js';
 import { siluAndMulSuite } from './silu_and_mul.js';
 import { splitQkvSuite } from './split_qkv.js';
+import { splitQkvNormRotarySuite } from './split_qkv_norm_rotary.js';
 import { splitQkvRotarySuite } from './split_qkv_rotary.js';
 
 export const suites: readonly BenchSuite[] = [
@@ -25,6 +26,7 @@ export const suites: readonly BenchSuite[] = [
   rotarySuite,
   splitQkvSuite,
   splitQkvRotarySuite,
+  splitQkvNormRotarySuite,
   siluAndMulSuite,
   samplingSuite,
   logitSoftcapSuite,
