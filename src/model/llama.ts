@@ -169,13 +169,12 @@ export class LlamaModel {
     const k3 = reshape(k, [T, c.numKvHeads, c.headDim]);
     const v3 = reshape(v, [T, c.numKvHeads, c.headDim]);
     const cosSin = c.layerWindows[layer] !== null ? this.cosSinLocal : this.cosSin;
-    const rope = { style: 'neox', rotaryDim: c.rotaryDim } as const;
     // q3: [T, Hq, D], k3, v3: [T, Hk, D], q and k rotated; the rows that attend on this rank also go into its KV cache.
     if (lw.qNorm && lw.kNorm) {
       // Qwen3 / Gemma 3: each head of q and k is RMS-normed before RoPE, in the same pass.
       splitQkvNormRotary(rec, qkv, lw.qNorm, lw.kNorm, q3, k3, v3, x.positions, cosSin, { rotaryDim: c.rotaryDim, eps: c.rmsNormEps }, this.attention.kvCacheWrite(layer));
     } else {
-      splitQkvRotary(rec, qkv, q3, k3, v3, x.positions, cosSin, rope, this.attention.kvCacheWrite(layer));
+      splitQkvRotary(rec, qkv, q3, k3, v3, x.positions, cosSin, { style: 'neox', rotaryDim: c.rotaryDim }, this.attention.kvCacheWrite(layer));
     }
     const attn = rows(this.a.attn, T);
     const attending = this.attention.forward(rec, layer, q3, k3, v3, reshape(attn, [T, c.numHeads, c.headDim]));
