@@ -14,11 +14,15 @@ export interface AttentionLayer {
   readonly softcap?: number;
 }
 
-/** Each layer's AttentionLayer from the model config (the same for every rank's share of the heads). */
-export function attentionLayers(c: Pick<ModelConfig, 'attentionScale' | 'layerWindows' | 'attnLogitSoftcap'>): AttentionLayer[] {
+/**
+ * Each layer's AttentionLayer from the model config (the same for every rank's share of the heads), served
+ * up to `maxModelLen` tokens: a window that long or longer is full attention (Phi-4-mini's 262144), so the
+ * kernels run without one.
+ */
+export function attentionLayers(c: Pick<ModelConfig, 'attentionScale' | 'layerWindows' | 'attnLogitSoftcap'>, maxModelLen = Infinity): AttentionLayer[] {
   return c.layerWindows.map((w) => ({
     scale: c.attentionScale,
-    ...(w !== null ? { slidingWindow: w } : {}),
+    ...(w !== null && w < maxModelLen ? { slidingWindow: w } : {}),
     ...(c.attnLogitSoftcap !== null ? { softcap: c.attnLogitSoftcap } : {}),
   }));
 }

@@ -66,7 +66,7 @@ export async function createRankRole(gpu: Gpu, c: EngineConfig, g: ProcessGroups
   checkAttentionDevice(gpu, local); // before anything is allocated
   const device = checkRankMemory(gpu, c, parts, hostPlanParts(c.maxNumBatchedTokens, c.maxNumSeqs, maxModelLen));
   const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, c, maxModelLen, scratch + tables, device);
-  const paged = new PagedAttention(cache, attentionLayers(local));
+  const paged = new PagedAttention(cache, attentionLayers(local, maxModelLen));
   const dims = { numLayers: local.numLayers, numHeads: local.numHeads, numKvHeads: local.numKvHeads, headDim: local.headDim };
   const attention = new AttentionRank(gpu, paged, g.tknp, dims, c.maxNumBatchedTokens);
   const maxBlocksPerSeq = maxBlocksPerSeqFor(maxModelLen);

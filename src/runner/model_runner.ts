@@ -132,7 +132,7 @@ export class ModelRunner {
     const shape = { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim };
     const used = weightBytes(weights) + plan.buffers.reduce((n, p) => n + p.bytes, 0);
     const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, o, maxModelLen, used, device);
-    const paged = new PagedAttention(cache, attentionLayers(config));
+    const paged = new PagedAttention(cache, attentionLayers(config, maxModelLen));
     const attention = parallel ? parallel.wrapAttention(paged) : paged;
     const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE, o.batchInvariant === false ? 'fast' : 'invariant', o.submitEveryLayers, maxModelLen);
     await gpu.flush();

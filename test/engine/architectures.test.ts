@@ -11,6 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../../src/loader/model_config.js';
+import { attentionLayers } from '../../src/model/attention.js';
 import { noGpuReason, testGpu } from '../helpers/gpu.js';
 import { drive, maxAbsDiff, sameBits, testEngine } from '../helpers/engine.js';
 import { makeTinyModel, tinyConfig, tinyTensors, type TinyArch } from '../helpers/model_dir.js';
@@ -65,6 +66,19 @@ async function greedy(dir: string, overrides: Partial<EngineConfig> & { kvBlocks
     await engine.shutdown();
   }
 }
+
+describe('attentionLayers', () => {
+  it("gives each layer the config's scale, window and soft-cap; a window as long as the served length is none", () => {
+    const c = { attentionScale: 1 / 12, layerWindows: [8, null, 4096], attnLogitSoftcap: 50 };
+    expect(attentionLayers(c)).toEqual([
+      { scale: 1 / 12, slidingWindow: 8, softcap: 50 },
+      { scale: 1 / 12, softcap: 50 },
+      { scale: 1 / 12, slidingWindow: 4096, softcap: 50 },
+    ]);
+    expect(attentionLayers({ ...c, attnLogitSoftcap: null }, 4096).map((l) => l.slidingWindow)).toEqual([8, undefined, undefined]);
+    expect(attentionLayers({ ...c, attnLogitSoftcap: null }, 4097)[2]).toEqual({ scale: 1 / 12, slidingWindow: 4096 });
+  });
+});
 
 describe.skipIf(!gpu)(`architectures against a float64 forward ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, () => {
   it.each(CASES)('%s: greedy steps with the reference logits', async (name, arch, config) => {
