@@ -3,7 +3,7 @@
 Gemma 3 models in Hugging Face layout, each with a real (tiny, trained) byte-level BPE tokenizer and
 float32 references.
 
-    python3 tools/make_fixtures.py --out DIR [--corpus tools/corpus/corpus.txt] [--seed 0]
+    python3 tools/make_fixtures.py --out DIR [--corpus tools/corpus/corpus.txt.xz] [--seed 0]
 
 DIR/<name>/ for name in tiny-llama, tiny-mistral, tiny-qwen2 holds config.json,
 generation_config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
@@ -116,7 +116,7 @@ PROMPTS = [
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
-    p.add_argument("--corpus", default="tools/corpus/corpus.txt")
+    p.add_argument("--corpus", default="tools/corpus/corpus.txt.xz")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="*", help="build only these fixtures")
     return p.parse_args()
