@@ -20,8 +20,11 @@
 //          time (NVIDIA's compiler would put such arrays in local memory). GW <= 4: one quad
 //          (lanes past GW compute on zeros); define H8: two quads (GW 5..8).
 // Lanes:   a token is read by TPK consecutive lanes of one subgroup (a "token group"); lane j
-//          owns the 16-byte chunk j of the head dim (define C2: also chunk j + TPK), so one
-//          subgroup load covers whole contiguous 16·D-byte rows of a (block, head) tile. The
+//          owns the 16-byte chunk j of the head dim (define C2: also chunk j + TPK; C4 with C2:
+//          also j + 2·TPK and j + 3·TPK), so one subgroup load covers whole contiguous 16·D-byte
+//          rows of a (block, head) tile. MASK: the lanes' chunks cover more than the row's CH
+//          (D 80 or 96: CH = 10 or 12 on 16 lanes): a chunk past the row has zero q (adds 0 to
+//          q·k), reads the row's last chunk (in bounds) and is never stored. The
 //          NG = WG / TPK token groups of a workgroup take tokens grp, grp + NG, ...
 // Loop:    each trip loads K and V of 4 tokens per group (8 or 16 16-byte loads in flight per
 //          lane), reduces each token's q·k over its TPK lanes (subgroup butterfly: all lanes
@@ -30,6 +33,8 @@
 // End:     states are merged within the subgroup (butterfly over the token groups) and across
 //          subgroups through workgroup memory, in a fixed order: all GW heads at once (EPI_ALL, one
 //          barrier; the wrapper's choice where it fits in 16 KiB) or one head at a time; same bits.
+// Variants: SLIDING (a sliding window of p.window keys: the query sees keys [seqLen - window, seqLen);
+//          partitions wholly before them return at once) and SOFTCAP (scores s -> tanh(s / c) · c).
 // Dispatch: (maxPartitions, numHeads / GW, numSeqs); workgroups past a sequence's end return.
 enable subgroups;
 diagnostic(off, subgroup_uniformity);
@@ -41,6 +46,12 @@ struct Params {
   maxBlocksPerSeq: u32,
   maxPartitions: u32,
   scale: f32,
+//#if SLIDING
+  window: u32,
+//#endif
+//#if SOFTCAP
+  softcap: f32,
+//#endif
 }
 
 @group(0) @binding(0) var<storage, read> q: array<vec4u>;
@@ -52,7 +63,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> partStats: array<vec2f>;
 @group(0) @binding(7) var<uniform> p: Params;
 
-override D: u32 = 128;     // head dim, a multiple of 8
+override D: u32 = 128;     // head dim, a multiple of 8 (TPK · chunks per lane · 8, or less with MASK)
 override GW: u32 = 4;      // q heads per workgroup: 1..4, or 5..8 with H8
 override TPK: u32 = 16;    // lanes per token: a power of two <= the minimum subgroup size
 override WG: u32 = 128;    // threads per workgroup, a multiple of the subgroup size
@@ -61,7 +72,7 @@ override SGMIN: u32 = 4;   // minimum subgroup size (sizes the cross-subgroup bu
 
 const BLOCK_SIZE = 16u;
 const NEG_BIG = -3.0e38;
-override CH: u32 = D / 8u;          // 16-byte chunks per head row (TPK or 2·TPK with C2)
+override CH: u32 = D / 8u;          // 16-byte chunks per head row (TPK, 2·TPK with C2, 4·TPK with C4; fewer with MASK)
 override NG: u32 = WG / TPK;
 override NW: u32 = WG / SGMIN;
 override PB: u32 = P / BLOCK_SIZE;
@@ -81,6 +92,9 @@ struct Tok {
 //#if C2
   k1: vec4u, v1: vec4u,
 //#endif
+//#if C4
+  k2: vec4u, v2: vec4u, k3: vec4u, v3: vec4u,
+//#endif
 }
 
 fn lo4(u: vec4u) -> vec4f { return vec4f(unpack2x16float(u.x), unpack2x16float(u.y)); }
@@ -93,6 +107,9 @@ fn addPV(a: Quad, v: vec4u, s: vec4f) -> Quad { return Quad(a.lo + outer(lo4(v),
 fn reduceTok(x: vec4f) -> vec4f {
   var s = x;
   for (var m = 1u; m < TPK; m <<= 1u) { s += subgroupShuffleXor(s, m); }
+//#if SOFTCAP
+  s = tanh(clamp(s / p.softcap, vec4f(-15.0), vec4f(15.0))) * p.softcap; // Gemma 2's soft-capped logits
+//#endif
   return s;
 }
 fn shufQuad(a: Quad, m: u32) -> Quad {
@@ -126,6 +143,9 @@ struct State { m: vec4f, l: vec4f, a0: Quad,
 //#if C2
   a1: Quad,
 //#endif
+//#if C4
+  a2: Quad, a3: Quad,
+//#endif
 }
 
 fn zeroQuad() -> Quad { return Quad(mat4x4f(), mat4x4f()); }
@@ -145,6 +165,10 @@ fn fold(st: State, s0: vec4f, s1: vec4f, s2: vec4f, s3: vec4f, x0: Tok, x1: Tok,
 //#if C2
   r.a1 = addPV(addPV(addPV(addPV(rescale(st.a1, alpha), x0.v1, p0), x1.v1, p1), x2.v1, p2), x3.v1, p3);
 //#endif
+//#if C4
+  r.a2 = addPV(addPV(addPV(addPV(rescale(st.a2, alpha), x0.v2, p0), x1.v2, p1), x2.v2, p2), x3.v2, p3);
+  r.a3 = addPV(addPV(addPV(addPV(rescale(st.a3, alpha), x0.v3, p0), x1.v3, p1), x2.v3, p2), x3.v3, p3);
+//#endif
   return r;
 }
 
@@ -162,22 +186,60 @@ fn mergeState(a: State, m: u32) -> State {
 //#if C2
   r.a1 = addQuad(rescale(a.a1, sa), rescale(shufQuad(a.a1, m), sb));
 //#endif
+//#if C4
+  r.a2 = addQuad(rescale(a.a2, sa), rescale(shufQuad(a.a2, m), sb));
+  r.a3 = addQuad(rescale(a.a3, sa), rescale(shufQuad(a.a3, m), sb));
+//#endif
   return r;
 }
 
+//#if MASK
+// This lane's chunks j + i·TPK (i = 0..3) clamped into the row: where loadTok reads them.
+var<private> cOff: vec4u;
+//#endif
+
+//#if SLIDING
+// Token t of the partition is attended: inside the sequence and not before the window.
+fn live(t: u32, n: u32, lo: u32) -> bool { return t < n && t >= lo; }
+//#endif
+
 fn loadTok(base: u32) -> Tok {
   var x: Tok;
+//#if MASK
+  x.k0 = kCache[base + cOff.x];
+  x.v0 = vCache[base + cOff.x];
+//#if C2
+  x.k1 = kCache[base + cOff.y];
+  x.v1 = vCache[base + cOff.y];
+//#endif
+//#if C4
+  x.k2 = kCache[base + cOff.z];
+  x.v2 = vCache[base + cOff.z];
+  x.k3 = kCache[base + cOff.w];
+  x.v3 = vCache[base + cOff.w];
+//#endif
+//#else
   x.k0 = kCache[base];
   x.v0 = vCache[base];
 //#if C2
   x.k1 = kCache[base + TPK];
   x.v1 = vCache[base + TPK];
 //#endif
+//#if C4
+  x.k2 = kCache[base + 2u * TPK];
+  x.v2 = vCache[base + 2u * TPK];
+  x.k3 = kCache[base + 3u * TPK];
+  x.v3 = vCache[base + 3u * TPK];
+//#endif
+//#endif
   return x;
 }
 
 fn loadQuad(row: u32, nh: u32, chunk: u32, scale: f32) -> Quad {
   // Heads row .. row + 3 (those >= nh are zero), 8 dims at `chunk`.
+//#if MASK
+  if (chunk >= CH) { return Quad(mat4x4f(), mat4x4f()); } // past the row: adds 0 to q·k
+//#endif
   let h0 = q[row * CH + chunk];
   let h1 = select(vec4u(0u), q[(row + 1u) * CH + chunk], nh > 1u);
   let h2 = select(vec4u(0u), q[(row + 2u) * CH + chunk], nh > 2u);
@@ -198,6 +260,12 @@ fn main(
   let seqLen = seqLens[seq];
   let tStart = part * P;
   if (tStart >= seqLen || part >= p.maxPartitions) { return; }
+//#if SLIDING
+  // The query (position seqLen - 1) sees keys from wStart on; a partition wholly before them is skipped by both passes.
+  let wStart = select(0u, seqLen - p.window, seqLen > p.window);
+  if (tStart + P <= wStart) { return; }
+  let lo = select(0u, wStart - tStart, wStart > tStart); // first visible token of the partition
+//#endif
   let n = min(P, seqLen - tStart);
   let head0 = wid.y * GW;
   let grp = lid / TPK;
@@ -213,21 +281,37 @@ fn main(
 //#if C2
   let q01 = loadQuad(qRow, min(GW, 4u), j + TPK, p.scale);
 //#endif
+//#if C4
+  let q02 = loadQuad(qRow, min(GW, 4u), j + 2u * TPK, p.scale);
+  let q03 = loadQuad(qRow, min(GW, 4u), j + 3u * TPK, p.scale);
+//#endif
 //#if H8
   let q10 = loadQuad(qRow + 4u, GW - 4u, j, p.scale);
 //#if C2
   let q11 = loadQuad(qRow + 4u, GW - 4u, j + TPK, p.scale);
 //#endif
+//#if C4
+  let q12 = loadQuad(qRow + 4u, GW - 4u, j + 2u * TPK, p.scale);
+  let q13 = loadQuad(qRow + 4u, GW - 4u, j + 3u * TPK, p.scale);
+//#endif
 //#endif
   workgroupBarrier();
 
+//#if MASK
+  cOff = min(vec4u(j, j + TPK, j + 2u * TPK, j + 3u * TPK), vec4u(CH - 1u));
+  let headOffset = kvHead * BLOCK_SIZE * CH;
+//#else
   let headOffset = kvHead * BLOCK_SIZE * CH + j;
+//#endif
   let blockStride = p.numKvHeads * BLOCK_SIZE * CH;
   let trips = (n + NG * 4u - 1u) / (NG * 4u);
 
   var st0 = State(vec4f(NEG_BIG), vec4f(0.0), zeroQuad(),
 //#if C2
     zeroQuad(),
+//#endif
+//#if C4
+    zeroQuad(), zeroQuad(),
 //#endif
   );
 //#if H8
@@ -245,6 +329,12 @@ fn main(
     let x3 = loadTok(blocks[td / BLOCK_SIZE] * blockStride + headOffset + (td % BLOCK_SIZE) * CH);
     let neg = vec4f(NEG_BIG);
     {
+//#if C4
+      let s0 = reduceTok((dot8(q00, x0.k0) + dot8(q01, x0.k1)) + (dot8(q02, x0.k2) + dot8(q03, x0.k3)));
+      let s1 = reduceTok((dot8(q00, x1.k0) + dot8(q01, x1.k1)) + (dot8(q02, x1.k2) + dot8(q03, x1.k3)));
+      let s2 = reduceTok((dot8(q00, x2.k0) + dot8(q01, x2.k1)) + (dot8(q02, x2.k2) + dot8(q03, x2.k3)));
+      let s3 = reduceTok((dot8(q00, x3.k0) + dot8(q01, x3.k1)) + (dot8(q02, x3.k2) + dot8(q03, x3.k3)));
+//#else
 //#if C2
       let s0 = reduceTok(dot8(q00, x0.k0) + dot8(q01, x0.k1));
       let s1 = reduceTok(dot8(q00, x1.k0) + dot8(q01, x1.k1));
@@ -256,10 +346,21 @@ fn main(
       let s2 = reduceTok(dot8(q00, x2.k0));
       let s3 = reduceTok(dot8(q00, x3.k0));
 //#endif
+//#endif
+//#if SLIDING
+      st0 = fold(st0, select(neg, s0, live(t0, n, lo)), select(neg, s1, live(t0 + NG, n, lo)), select(neg, s2, live(t0 + 2u * NG, n, lo)), select(neg, s3, live(t0 + 3u * NG, n, lo)), x0, x1, x2, x3);
+//#else
       st0 = fold(st0, select(neg, s0, t0 < n), select(neg, s1, t0 + NG < n), select(neg, s2, t0 + 2u * NG < n), select(neg, s3, t0 + 3u * NG < n), x0, x1, x2, x3);
+//#endif
     }
 //#if H8
     {
+//#if C4
+      let s0 = reduceTok((dot8(q10, x0.k0) + dot8(q11, x0.k1)) + (dot8(q12, x0.k2) + dot8(q13, x0.k3)));
+      let s1 = reduceTok((dot8(q10, x1.k0) + dot8(q11, x1.k1)) + (dot8(q12, x1.k2) + dot8(q13, x1.k3)));
+      let s2 = reduceTok((dot8(q10, x2.k0) + dot8(q11, x2.k1)) + (dot8(q12, x2.k2) + dot8(q13, x2.k3)));
+      let s3 = reduceTok((dot8(q10, x3.k0) + dot8(q11, x3.k1)) + (dot8(q12, x3.k2) + dot8(q13, x3.k3)));
+//#else
 //#if C2
       let s0 = reduceTok(dot8(q10, x0.k0) + dot8(q11, x0.k1));
       let s1 = reduceTok(dot8(q10, x1.k0) + dot8(q11, x1.k1));
@@ -271,7 +372,12 @@ fn main(
       let s2 = reduceTok(dot8(q10, x2.k0));
       let s3 = reduceTok(dot8(q10, x3.k0));
 //#endif
+//#endif
+//#if SLIDING
+      st1 = fold(st1, select(neg, s0, live(t0, n, lo)), select(neg, s1, live(t0 + NG, n, lo)), select(neg, s2, live(t0 + 2u * NG, n, lo)), select(neg, s3, live(t0 + 3u * NG, n, lo)), x0, x1, x2, x3);
+//#else
       st1 = fold(st1, select(neg, s0, t0 < n), select(neg, s1, t0 + NG < n), select(neg, s2, t0 + 2u * NG < n), select(neg, s3, t0 + 3u * NG < n), x0, x1, x2, x3);
+//#endif
     }
 //#endif
   }
@@ -343,21 +449,55 @@ fn stashHead(h: u32, slot: u32, warp: u32, j: u32, lo: State, hi: State, wsLo: v
 //#if C2
   var a1 = lo.a1;
 //#endif
+//#if C4
+  var a2 = lo.a2;
+  var a3 = lo.a3;
+//#endif
   if (h >= 4u) {
     a0 = hi.a0;
     s = comp(wsHi, h % 4u);
 //#if C2
     a1 = hi.a1;
 //#endif
+//#if C4
+    a2 = hi.a2;
+    a3 = hi.a3;
+//#endif
   }
   let b = (warp * HS + slot) * CH * 2u;
+//#if MASK
+  stashChunk(b, j, a0, h, s);
+//#if C2
+  stashChunk(b, j + TPK, a1, h, s);
+//#endif
+//#if C4
+  stashChunk(b, j + 2u * TPK, a2, h, s);
+  stashChunk(b, j + 3u * TPK, a3, h, s);
+//#endif
+//#else
   accRed[b + j * 2u] = quadCol(a0, h % 4u, 0u) * s;
   accRed[b + j * 2u + 1u] = quadCol(a0, h % 4u, 1u) * s;
 //#if C2
   accRed[b + (j + TPK) * 2u] = quadCol(a1, h % 4u, 0u) * s;
   accRed[b + (j + TPK) * 2u + 1u] = quadCol(a1, h % 4u, 1u) * s;
 //#endif
+//#if C4
+  accRed[b + (j + 2u * TPK) * 2u] = quadCol(a2, h % 4u, 0u) * s;
+  accRed[b + (j + 2u * TPK) * 2u + 1u] = quadCol(a2, h % 4u, 1u) * s;
+  accRed[b + (j + 3u * TPK) * 2u] = quadCol(a3, h % 4u, 0u) * s;
+  accRed[b + (j + 3u * TPK) * 2u + 1u] = quadCol(a3, h % 4u, 1u) * s;
+//#endif
+//#endif
 }
+
+//#if MASK
+// Chunk c of head h's output (a lane's quad column, scaled by s) into accRed at b, if the row has it.
+fn stashChunk(b: u32, c: u32, a: Quad, h: u32, s: f32) {
+  if (c >= CH) { return; }
+  accRed[b + c * 2u] = quadCol(a, h % 4u, 0u) * s;
+  accRed[b + c * 2u + 1u] = quadCol(a, h % 4u, 1u) * s;
+}
+//#endif
 
 // Element e (4 dims) of the head in accRed slot `slot`, summed over the nw subgroups in order, to partOut row `row`.
 fn sumHead(slot: u32, e: u32, nw: u32, row: u32) {

@@ -1,6 +1,7 @@
 // decode_attention_merge (pass 2 of 2): combines a sequence's partitions by log-sum-exp:
 //   M = max_p m_p,  out = Σ_p exp(m_p - M) · o_p / Σ_p exp(m_p - M) · l_p
-// over p < ceil(seqLen / P) (at most maxPartitions), and rounds to f16 once. The summation
+// over p < ceil(seqLen / P) (at most maxPartitions; SLIDING: from the first partition the window
+// reaches), and rounds to f16 once. The summation
 // order depends only on the sequence's own partition count: batch invariant.
 // Bindings: 0 partOut:   array<vec4f> [numSeqs, numHeads, maxPartitions, D] f32
 //           1 partStats: array<vec2f> [numSeqs, numHeads, maxPartitions] f32 (m, l)
@@ -14,6 +15,9 @@
 struct Params {
   numHeads: u32,
   maxPartitions: u32,
+//#if SLIDING
+  window: u32,
+//#endif
 }
 
 @group(0) @binding(0) var<storage, read> partOut: array<vec4f>;
@@ -37,15 +41,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid:
   let head = wid.x;
   let seq = wid.y;
   let np = min((seqLens[seq] + P - 1u) / P, p.maxPartitions);
+//#if SLIDING
+  // Partitions wholly before the window were skipped by pass 1 (their partials are not written).
+  let seqLen = seqLens[seq];
+  let p0 = select(0u, (seqLen - p.window) / P, seqLen > p.window);
+//#endif
   let row = seq * p.numHeads + head;
   let pl = lid / D4;
   let d4 = lid % D4;
 
   var mMax = -3.0e38;
+//#if SLIDING
+  for (var i = p0; i < np; i++) { mMax = max(mMax, partStats[row * p.maxPartitions + i].x); }
+//#else
   for (var i = 0u; i < np; i++) { mMax = max(mMax, partStats[row * p.maxPartitions + i].x); }
+//#endif
   var o = vec4f(0.0);
   var l = 0.0;
+//#if SLIDING
+  for (var i = p0 + pl; i < np; i += PL) {
+//#else
   for (var i = pl; i < np; i += PL) {
+//#endif
     let st = partStats[row * p.maxPartitions + i];
     let w = exp(st.x - mMax);
     o += w * partOut[(row * p.maxPartitions + i) * D4 + d4];

@@ -4,6 +4,9 @@
 // the wrapper checks both. EMULATE runs the same tiling and index logic with the matrix
 // operations in plain WGSL (devices without the feature: tests on lavapipe).
 //
+// Variants: SLIDING (key tiles before every row's window skipped), SOFTCAP; both score through
+//   lib/prefill_params' scoreLog2 (SCORES), where unseen keys get probability exactly 0.
+// Head dims: 64 (q0..q3, o0..o3), 80 (Q5: also q4/o4), 96 (Q6: also q5/o5), 128 (HEAD_DIM_128: q0..q7).
 // Bindings: 0 q: [numTokens, numHeads, D] f16 (vec4<u32> = 8 f16)   1 kCache, 2 vCache:
 //   [numBlocks, numKvHeads, 16, D] f16 (vec4<u32>)   3 queryStartLoc   4 seqLens
 //   5 blockTables   6 out: [numTokens, numHeads, D] f16 (vec4<f16>)   7 params
@@ -201,12 +204,24 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   let q2 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 32u, KP);
   let q3 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 48u, KP);
   var o0 = Acc(); var o1 = Acc(); var o2 = Acc(); var o3 = Acc();
-//#if HEAD_DIM_128
+//#if Q5
   let q4 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 64u, KP);
+//#endif
+//#if Q6
   let q5 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 80u, KP);
+//#endif
+//#if HEAD_DIM_128
   let q6 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 96u, KP);
   let q7 = subgroupMatrixLoad<Left, row_major>(&sKV, qo + 112u, KP);
-  var o4 = Acc(); var o5 = Acc(); var o6 = Acc(); var o7 = Acc();
+//#endif
+//#if Q5
+  var o4 = Acc();
+//#endif
+//#if Q6
+  var o5 = Acc();
+//#endif
+//#if HEAD_DIM_128
+  var o6 = Acc(); var o7 = Acc();
 //#endif
 
   // This lane's softmax row and key parity: row 16 sg + r, keys 2i + h of each tile.
@@ -220,9 +235,15 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var l = 0.0;
 
   var kReg: array<vec4<u32>, KCH>;
+//#if SLIDING
+  for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, kt0 * BK, c, lid, true); }
+
+  for (var kt = kt0; kt < numKeyTiles; kt++) {
+//#else
   for (var c = 0u; c < KCH + z; c++) { kReg[c] = fetch(sq, 0u, c, lid, true); }
 
   for (var kt = 0u; kt < numKeyTiles; kt++) {
+//#endif
     let key0 = kt * BK;
     workgroupBarrier(); // the previous tile's P·V (or the Q loads) are done with sKV and sP
     for (var c = 0u; c < KCH + z; c++) { let i = lid + c * WG; stageRow(i / D8, i % D8, kReg[c]); }
@@ -235,9 +256,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 16u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 32u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 48u, KP), s);
-//#if HEAD_DIM_128
+//#if Q5
       s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 64u, KP), s);
+//#endif
+//#if Q6
       s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 80u, KP), s);
+//#endif
+//#if HEAD_DIM_128
       s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 96u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 0u * KP + 112u, KP), s);
 //#endif
@@ -249,9 +274,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 16u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 32u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 48u, KP), s);
-//#if HEAD_DIM_128
+//#if Q5
       s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 64u, KP), s);
+//#endif
+//#if Q6
       s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 80u, KP), s);
+//#endif
+//#if HEAD_DIM_128
       s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 96u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 16u * KP + 112u, KP), s);
 //#endif
@@ -264,9 +293,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 16u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 32u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 48u, KP), s);
-//#if HEAD_DIM_128
+//#if Q5
       s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 64u, KP), s);
+//#endif
+//#if Q6
       s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 80u, KP), s);
+//#endif
+//#if HEAD_DIM_128
       s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 96u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 32u * KP + 112u, KP), s);
 //#endif
@@ -278,9 +311,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       s = subgroupMatrixMultiplyAccumulate(q1, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 16u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q2, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 32u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q3, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 48u, KP), s);
-//#if HEAD_DIM_128
+//#if Q5
       s = subgroupMatrixMultiplyAccumulate(q4, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 64u, KP), s);
+//#endif
+//#if Q6
       s = subgroupMatrixMultiplyAccumulate(q5, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 80u, KP), s);
+//#endif
+//#if HEAD_DIM_128
       s = subgroupMatrixMultiplyAccumulate(q6, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 96u, KP), s);
       s = subgroupMatrixMultiplyAccumulate(q7, subgroupMatrixLoad<Right, col_major>(&sKV, ko + 48u * KP + 112u, KP), s);
 //#endif
@@ -296,7 +333,11 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var tileMax = NEG;
     for (var i = 0u; i < BK / 2u + z; i++) {
       let key = 2u * i + h;
+//#if SCORES
+      tileMax = max(tileMax, scoreLog2(sS[sg][sRow + key], key0 + key, rowPos));
+//#else
       tileMax = max(tileMax, select(NEG, sS[sg][sRow + key] * p.scaleLog2, key0 + key <= rowPos));
+//#endif
     }
     tileMax = max(tileMax, partner(tileMax));
     let mNew = select(m, tileMax, tileMax > m + TAU);
@@ -304,7 +345,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     var lTile = 0.0;
     for (var i = 0u; i < BK / 2u + z; i++) {
       let key = 2u * i + h;
+//#if SCORES
+      // A key the row does not see adds exactly 0: with SLIDING a whole tile can precede a row's window
+      // while the row's max is still NEG (no rescale would clear what it added).
+      let sc = scoreLog2(sS[sg][sRow + key], key0 + key, rowPos);
+      let pr = f16(select(0.0, exp2(sc - mNew), sc > NEG));
+//#else
       let pr = f16(exp2(select(NEG, sS[sg][sRow + key] * p.scaleLog2, key0 + key <= rowPos) - mNew));
+//#endif
       sP[sg][pRow + key] = pr;
       lTile += f32(pr);
     }
@@ -325,15 +373,25 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       workgroupBarrier();
       o0 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 0u, SS); o1 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 16u, SS);
       o2 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 32u, SS); o3 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 48u, SS);
-//#if HEAD_DIM_128
+//#if Q5
       workgroupBarrier();
-      subgroupMatrixStore<row_major>(&sS[sg], 0u, o4, SS); subgroupMatrixStore<row_major>(&sS[sg], 16u, o5, SS);
+      subgroupMatrixStore<row_major>(&sS[sg], 0u, o4, SS);
+//#if Q6
+      subgroupMatrixStore<row_major>(&sS[sg], 16u, o5, SS);
+//#endif
+//#if HEAD_DIM_128
       subgroupMatrixStore<row_major>(&sS[sg], 32u, o6, SS); subgroupMatrixStore<row_major>(&sS[sg], 48u, o7, SS);
+//#endif
       workgroupBarrier();
       for (var i = 0u; i < 32u + z; i++) { sS[sg][sRow + h * 32u + i] *= corr; }
       workgroupBarrier();
-      o4 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 0u, SS); o5 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 16u, SS);
+      o4 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 0u, SS);
+//#if Q6
+      o5 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 16u, SS);
+//#endif
+//#if HEAD_DIM_128
       o6 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 32u, SS); o7 = subgroupMatrixLoad<Acc, row_major>(&sS[sg], 48u, SS);
+//#endif
 //#endif
       workgroupBarrier();
     }
@@ -348,9 +406,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 16u, KP), o1);
       o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 32u, KP), o2);
       o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 48u, KP), o3);
-//#if HEAD_DIM_128
+//#if Q5
       o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 64u, KP), o4);
+//#endif
+//#if Q6
       o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 80u, KP), o5);
+//#endif
+//#if HEAD_DIM_128
       o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 96u, KP), o6);
       o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 0u * KP + 112u, KP), o7);
 //#endif
@@ -361,9 +423,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 16u, KP), o1);
       o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 32u, KP), o2);
       o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 48u, KP), o3);
-//#if HEAD_DIM_128
+//#if Q5
       o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 64u, KP), o4);
+//#endif
+//#if Q6
       o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 80u, KP), o5);
+//#endif
+//#if HEAD_DIM_128
       o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 96u, KP), o6);
       o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 16u * KP + 112u, KP), o7);
 //#endif
@@ -375,9 +441,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 16u, KP), o1);
       o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 32u, KP), o2);
       o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 48u, KP), o3);
-//#if HEAD_DIM_128
+//#if Q5
       o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 64u, KP), o4);
+//#endif
+//#if Q6
       o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 80u, KP), o5);
+//#endif
+//#if HEAD_DIM_128
       o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 96u, KP), o6);
       o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 32u * KP + 112u, KP), o7);
 //#endif
@@ -388,9 +458,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       o1 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 16u, KP), o1);
       o2 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 32u, KP), o2);
       o3 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 48u, KP), o3);
-//#if HEAD_DIM_128
+//#if Q5
       o4 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 64u, KP), o4);
+//#endif
+//#if Q6
       o5 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 80u, KP), o5);
+//#endif
+//#if HEAD_DIM_128
       o6 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 96u, KP), o6);
       o7 = subgroupMatrixMultiplyAccumulate(pj, subgroupMatrixLoad<Right, row_major>(&sKV, ko + 48u * KP + 112u, KP), o7);
 //#endif
@@ -406,14 +480,36 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   subgroupMatrixStore<row_major>(&sS[sg], 32u, o2, SS); subgroupMatrixStore<row_major>(&sS[sg], 48u, o3, SS);
   workgroupBarrier();
   if (tok < nRows) { writeRow(outBase, sg, sRow + h * 32u, h * 8u, l, z); }
+//#if Q5
+  workgroupBarrier();
+  subgroupMatrixStore<row_major>(&sS[sg], 0u, o4, SS);
+//#if Q6
+  subgroupMatrixStore<row_major>(&sS[sg], 16u, o5, SS);
+//#endif
 //#if HEAD_DIM_128
-  workgroupBarrier();
-  subgroupMatrixStore<row_major>(&sS[sg], 0u, o4, SS); subgroupMatrixStore<row_major>(&sS[sg], 16u, o5, SS);
   subgroupMatrixStore<row_major>(&sS[sg], 32u, o6, SS); subgroupMatrixStore<row_major>(&sS[sg], 48u, o7, SS);
+//#endif
   workgroupBarrier();
+//#if HEAD_DIM_128
   if (tok < nRows) { writeRow(outBase + 16u, sg, sRow + h * 32u, h * 8u, l, z); }
+//#else
+  // D 80 or 96: the last 16 or 32 columns, all in the first half row (h = 0).
+  if (tok < nRows && h == 0u) { writeCols(outBase + 16u, sg, sRow, l, (D - 64u) / 4u + z); }
+//#endif
 //#endif
 }
+
+//#if Q5
+//#if !HEAD_DIM_128
+// n vec4 (4n columns) of an output row from sS[s] at c0, divided by l.
+fn writeCols(outBase: u32, s: u32, c0: u32, l: f32, n: u32) {
+  for (var i = 0u; i < n; i++) {
+    let c = c0 + i * 4u;
+    out[outBase + i] = vec4<f16>(vec4<f32>(sS[s][c], sS[s][c + 1u], sS[s][c + 2u], sS[s][c + 3u]) / l);
+  }
+}
+//#endif
+//#endif
 
 // 32 columns of an output row from sS[s] (this lane's half of 64) divided by l, as 8 vec4.
 fn writeRow(outBase: u32, s: u32, c0: u32, v0: u32, l: f32, z: u32) {

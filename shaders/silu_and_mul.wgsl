@@ -1,5 +1,6 @@
 // silu_and_mul: out[t, i] = f16(f32(f16(silu(f32(gate)))) * f32(up)) with gate = x[t, i],
 // up = x[t, I + i] (Hugging Face LlamaMLP: act_fn(gate_proj(x)) * up_proj(x), rounding after each op).
+// GELU_TANH: gelu_pytorch_tanh in place of silu (Gemma's GeGLU MLP), rounded the same way.
 // Bindings: 0 x: array<W> [T, 2I]   1 out: array<W> [T, I]   2 params
 //   FOLD (x is the gate|up linear's partial sums, lib/fold_in): 0 part [numSeg, rows, 2I] f32
 //   (FOLD_BIAS: 1 bias [2I] f16), then out, params.
@@ -41,9 +42,23 @@ fn silu(g: vec4f) -> vec4f {
   return g * select(e, vec4f(1.0), g >= vec4f(0.0)) / (1.0 + e);
 }
 
+//#if GELU_TANH
+// 0.5·g·(1 + tanh(u)), u = sqrt(2/π)·(g + 0.044715·g³), computed as g·sigmoid(2u) (the same value):
+// 1 + tanh(u) would cancel for negative u; the sigmoid takes exp of a non-positive argument only.
+fn gelu(g: vec4f) -> vec4f {
+  let u2 = 1.5957691216057308 * (g + 0.044715 * g * g * g);
+  let e = exp(-abs(u2));
+  return g * select(e, vec4f(1.0), u2 >= vec4f(0.0)) / (1.0 + e);
+}
+
+fn act(gate: vec4<f16>, up: vec4<f16>) -> vec4<f16> {
+  return vec4<f16>(gelu(vec4f(gate))) * up;
+}
+//#else
 fn act(gate: vec4<f16>, up: vec4<f16>) -> vec4<f16> {
   return vec4<f16>(silu(vec4f(gate))) * up;
 }
+//#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {

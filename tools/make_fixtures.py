@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Builds tknp's test fixtures: tiny random-weight Llama, Mistral and Qwen2 models in Hugging
-Face layout, each with a real (tiny, trained) byte-level BPE tokenizer and float32 references.
+"""Builds tknp's test fixtures: tiny random-weight Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma 2 and
+Gemma 3 models in Hugging Face layout, each with a real (tiny, trained) byte-level BPE tokenizer and
+float32 references.
 
-    python3 tools/make_fixtures.py --out DIR [--corpus tools/corpus/corpus.txt] [--seed 0]
+    python3 tools/make_fixtures.py --out DIR [--corpus tools/corpus/corpus.txt.xz] [--seed 0]
 
 DIR/<name>/ for name in tiny-llama, tiny-mistral, tiny-qwen2 holds config.json,
 generation_config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
@@ -14,6 +15,17 @@ special_tokens_map.json, fixture.json and logits.bin:
                 ByteLevel tokenizer, [INST] chat template.
 - tiny-qwen2:   Qwen2ForCausalLM, q/k/v bias, tied embeddings, 4 q / 2 kv heads x 64, f16,
                 Qwen2 style tokenizer (NFC, regex Split + ByteLevel, no bos), ChatML template.
+- tiny-qwen3:   Qwen3ForCausalLM, q/k norms, 6 q / 2 kv heads x 128 (GQA 3), rms_norm_eps 0.05 with
+                small embeddings so that eps matters (checked: eps 1e-6 moves the logits), Qwen2 tokenizer.
+- tiny-phi3:    Phi3ForCausalLM (fused qkv_proj / gate_up_proj), 2 heads x 96, partial_rotary_factor
+                0.75, longrope (short factors within 128 tokens; attention factor from 512/128), sliding
+                window 48, Mistral-style tokenizer.
+- tiny-gemma2:  Gemma2ForCausalLM, 2 q / 1 kv heads x 256, query_pre_attn_scalar 144, attention
+                soft-cap 10, final soft-cap 5, sliding window 16 on layer 0, tied, Llama-3 tokenizer.
+- tiny-gemma3:  Gemma3ForCausalLM, 7 q / 1 kv heads x 80 (GQA 7), q/k norms, sliding window 16 on
+                layer 0 with its local RoPE (theta 1e4), linear-scaled global RoPE (1e6, x8), tied.
+- tiny-long:    Qwen2ForCausalLM with YaRN (factor 4 over 1024), 4 q / 1 kv heads x 64, one prompt of
+                over 2,000 tokens (decode spans several 512-token partitions, prefill several chunks).
 
 fixture.json: prompts (text, ids), greedy continuations (32 tokens: ids, text, top1-top2
 margins), an index into logits.bin (little-endian float32, shape [prompts, 5, vocab]: the
@@ -41,7 +53,9 @@ def log(msg: str) -> None:
 import torch  # noqa: E402
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers  # noqa: E402
 from transformers import (  # noqa: E402
-    LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+    Gemma2Config, Gemma2ForCausalLM, Gemma3ForCausalLM, Gemma3TextConfig, LlamaConfig, LlamaForCausalLM,
+    MistralConfig, MistralForCausalLM, Phi3Config, Phi3ForCausalLM, Qwen2Config, Qwen2ForCausalLM,
+    Qwen3Config, Qwen3ForCausalLM,
 )
 
 import hf_common  # noqa: E402  (tools/hf_common.py: python3 puts the script's folder on sys.path)
@@ -102,7 +116,7 @@ PROMPTS = [
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True)
-    p.add_argument("--corpus", default="tools/corpus/corpus.txt")
+    p.add_argument("--corpus", default="tools/corpus/corpus.txt.xz")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="*", help="build only these fixtures")
     return p.parse_args()
@@ -164,7 +178,28 @@ def rope(cfg_cls, theta: float, scaling=None) -> dict:
     return {"rope_theta": theta, **({"rope_scaling": scaling} if scaling else {})}
 
 
-def fixture_specs(ids: dict) -> list:
+def gemma3_rope(global_theta: float, factor: float, local_theta: float) -> dict:
+    """Gemma 3's two RoPEs: transformers 5's per-layer-type rope_parameters, or 4.x's rope_theta +
+    rope_scaling (global) + rope_local_base_freq (sliding layers)."""
+    if "rope_parameters" in getattr(Gemma3TextConfig, "__dataclass_fields__", {}):
+        return {"rope_parameters": {
+            "full_attention": {"rope_type": "linear", "factor": factor, "rope_theta": global_theta},
+            "sliding_attention": {"rope_type": "default", "rope_theta": local_theta}}}
+    return {"rope_theta": global_theta, "rope_scaling": {"rope_type": "linear", "factor": factor},
+            "rope_local_base_freq": local_theta}
+
+
+def long_prompt(corpus: list) -> dict:
+    """One prompt of corpus entries joined until it passes 2,100 words (tokenized: 2,000-2,600 ids)."""
+    words = []
+    for entry in corpus:
+        words += entry.split()
+        if len(words) > 2100:
+            break
+    return {"name": "long2k", "text": " ".join(words), "lo": 2000, "hi": 2600}
+
+
+def fixture_specs(ids: dict, corpus: list) -> list:
     """ids: per style, token -> id. Returns one spec per fixture."""
     l3, mi, qw = ids["llama3"], ids["mistral"], ids["qwen2"]
     common = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, hidden_act="silu",
@@ -194,20 +229,76 @@ def fixture_specs(ids: dict) -> list:
                 tie_word_embeddings=True, bos_token_id=qw["<|endoftext|>"], eos_token_id=qw["<|endoftext|>"],
                 use_sliding_window=False, **rope(Qwen2Config, 1000000.0), **common),
         },
+        {
+            # Small embeddings (std 0.2: mean square 0.04) against eps 0.05: the eps in every norm matters.
+            "name": "tiny-qwen3", "style": "qwen2", "dtype": torch.float16, "cls": Qwen3ForCausalLM, "embedStd": 0.2,
+            "epsMatters": True,
+            "config": lambda v: Qwen3Config(
+                vocab_size=v, num_attention_heads=6, num_key_value_heads=2, head_dim=128, rms_norm_eps=0.05,
+                tie_word_embeddings=False, bos_token_id=qw["<|endoftext|>"], eos_token_id=qw["<|endoftext|>"],
+                attention_bias=False, use_sliding_window=False, **rope(Qwen3Config, 1000000.0),
+                **{**common, "intermediate_size": 256}),
+        },
+        {
+            "name": "tiny-phi3", "style": "mistral", "dtype": torch.float16, "cls": Phi3ForCausalLM,
+            "config": lambda v: Phi3Config(
+                vocab_size=v, hidden_size=192, intermediate_size=512, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=2, hidden_act="silu", rms_norm_eps=1e-5, tie_word_embeddings=False,
+                partial_rotary_factor=0.75, max_position_embeddings=512, original_max_position_embeddings=128,
+                sliding_window=48, bos_token_id=mi["<s>"], eos_token_id=mi["</s>"], pad_token_id=mi["</s>"],
+                initializer_range=0.02,
+                **rope(Phi3Config, 10000.0, {"rope_type": "longrope",
+                                             "short_factor": [1.0 + 0.05 * i for i in range(36)],
+                                             "long_factor": [2.0 + 0.5 * i for i in range(36)]})),
+        },
+        {
+            "name": "tiny-gemma2", "style": "llama3", "dtype": torch.float16, "cls": Gemma2ForCausalLM, "gemmaNorms": True,
+            "config": lambda v: Gemma2Config(
+                vocab_size=v, hidden_size=256, intermediate_size=256, num_hidden_layers=2, num_attention_heads=2,
+                num_key_value_heads=1, head_dim=256, query_pre_attn_scalar=144, sliding_window=16,
+                attn_logit_softcapping=10.0, final_logit_softcapping=5.0, hidden_activation="gelu_pytorch_tanh",
+                rms_norm_eps=1e-6, tie_word_embeddings=True, max_position_embeddings=1024, attention_bias=False,
+                bos_token_id=l3["<|begin_of_text|>"], eos_token_id=[l3["<|end_of_text|>"], l3["<|eot_id|>"]],
+                pad_token_id=l3["<|end_of_text|>"], initializer_range=0.02, **rope(Gemma2Config, 10000.0)),
+        },
+        {
+            "name": "tiny-gemma3", "style": "llama3", "dtype": torch.float16, "cls": Gemma3ForCausalLM, "gemmaNorms": True,
+            "config": lambda v: Gemma3TextConfig(
+                vocab_size=v, hidden_size=256, intermediate_size=256, num_hidden_layers=2, num_attention_heads=7,
+                num_key_value_heads=1, head_dim=80, query_pre_attn_scalar=80, sliding_window=16,
+                layer_types=["sliding_attention", "full_attention"], hidden_activation="gelu_pytorch_tanh",
+                rms_norm_eps=1e-6, tie_word_embeddings=True, max_position_embeddings=1024, attention_bias=False,
+                bos_token_id=l3["<|begin_of_text|>"], eos_token_id=[l3["<|end_of_text|>"], l3["<|eot_id|>"]],
+                pad_token_id=l3["<|end_of_text|>"], initializer_range=0.02,
+                **gemma3_rope(1000000.0, 8.0, 10000.0)),
+        },
+        {
+            "name": "tiny-long", "style": "qwen2", "dtype": torch.float16, "cls": Qwen2ForCausalLM,
+            "prompts": [long_prompt(corpus)],
+            "config": lambda v: Qwen2Config(
+                vocab_size=v, hidden_size=256, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=1, hidden_act="silu", rms_norm_eps=1e-6, max_position_embeddings=4096,
+                tie_word_embeddings=False, bos_token_id=qw["<|endoftext|>"], eos_token_id=qw["<|endoftext|>"],
+                use_sliding_window=False, initializer_range=0.02,
+                **rope(Qwen2Config, 1000000.0, {"rope_type": "yarn", "factor": 4.0,
+                                                "original_max_position_embeddings": 1024})),
+        },
     ]
 
 
 @torch.no_grad()
-def randomise(model, seed: int, tied: bool) -> None:
-    """Weights large enough that logits are peaked and greedy decoding is not degenerate."""
+def randomise(model, seed: int, tied: bool, gemma_norms: bool = False, embed_std: float = None) -> None:
+    """Weights large enough that logits are peaked and greedy decoding is not degenerate. Gemma's
+    RMSNorm multiplies by (1 + weight): its norm weights are drawn around 0, so that 1 + w is in
+    [0.7, 1.3] as elsewhere."""
     g = torch.Generator().manual_seed(seed)
     for name, p in sorted(model.named_parameters()):
         if name.endswith("norm.weight"):
-            p.copy_(1.0 + 0.3 * (torch.rand(p.shape, generator=g) * 2 - 1))
+            p.copy_((0.0 if gemma_norms else 1.0) + 0.3 * (torch.rand(p.shape, generator=g) * 2 - 1))
         elif name.endswith(".bias"):
             p.copy_(0.5 * torch.randn(p.shape, generator=g))
         elif "embed_tokens" in name:
-            p.copy_((0.15 if tied else 1.0) * torch.randn(p.shape, generator=g))
+            p.copy_((embed_std or (0.15 if tied else 1.0)) * torch.randn(p.shape, generator=g))
         else:  # linear weights [out, in]
             p.copy_(0.08 * torch.randn(p.shape, generator=g))
 
@@ -230,6 +321,7 @@ def save_model(model, spec: dict, style: str, tok: Tokenizer, out: str) -> None:
 
 
 def fit_prompt(hf, text: str, lo: int = 5, hi: int = 40) -> str:
+    """`text` cut at a word boundary to at most `hi` tokens; it must keep at least `lo`."""
     words = text.split(" ")
     while len(hf.encode(" ".join(words))) > hi and len(words) > 1:
         words.pop()
@@ -255,6 +347,23 @@ def tokenizer_cases(tok: Tokenizer, style: str) -> list:
     return cases
 
 
+@torch.no_grad()
+def check_eps_matters(ref_model, spec: dict, out: str, ids: list) -> None:
+    """The fixture must fail an engine that ignored rms_norm_eps: the same weights with eps 1e-6 move the
+    last logits by far more than any parity tolerance (0.5 here, against tolerances of 0.02-0.06)."""
+    other = hf_common.load_float32(spec["cls"], out)
+    other.config.rms_norm_eps = 1e-6
+    for m in other.modules():
+        for attr in ("variance_epsilon", "eps"):
+            if hasattr(m, attr) and isinstance(getattr(m, attr), float):
+                setattr(m, attr, 1e-6)
+    a = ref_model(input_ids=torch.tensor([ids])).logits[0, -1]
+    b = other(input_ids=torch.tensor([ids])).logits[0, -1]
+    diff = (a - b).abs().max().item()
+    assert diff > 0.5, f"{spec['name']}: rms_norm_eps 1e-6 moves the logits by only {diff}"
+    log(f"  rms_norm_eps {ref_model.config.rms_norm_eps} vs 1e-6: last logits differ by up to {diff:.3f}")
+
+
 def build_fixture(spec: dict, tok: Tokenizer, root: str, seed: int) -> dict:
     out = os.path.join(root, spec["name"])
     os.makedirs(out, exist_ok=True)
@@ -268,7 +377,7 @@ def build_fixture(spec: dict, tok: Tokenizer, root: str, seed: int) -> dict:
     config = spec["config"](vocab)
     torch.manual_seed(seed)
     model = spec["cls"](config)
-    randomise(model, seed, config.tie_word_embeddings)
+    randomise(model, seed, config.tie_word_embeddings, spec.get("gemmaNorms", False), spec.get("embedStd"))
     in_memory = copy.deepcopy(model).eval()  # the stored weights, in float32 (buffers such as
     for p in in_memory.parameters():         # inv_freq stay float32, as in a reloaded model)
         p.data = p.data.to(spec["dtype"]).float()
@@ -279,8 +388,9 @@ def build_fixture(spec: dict, tok: Tokenizer, root: str, seed: int) -> dict:
         f"config {json.dumps({k: v for k, v in json.load(open(os.path.join(out, 'config.json'))).items() if 'rope' in k})}")
 
     prompts, greedy, blocks = [], [], []
-    for p in PROMPTS:
-        text, ids = hf_common.encode_prompt(tok, hf, p, None if "messages" in p else fit_prompt(hf, p["text"]))
+    for p in spec.get("prompts", PROMPTS):
+        fitted = None if "messages" in p else fit_prompt(hf, p["text"], p.get("lo", 5), p.get("hi", 40))
+        text, ids = hf_common.encode_prompt(tok, hf, p, fitted)
         if "messages" in p:
             assert 5 <= len(ids) <= 40, f"chat prompt has {len(ids)} tokens"
         logits, gen, margins = run_prompt(ref_model, ids)
@@ -289,6 +399,8 @@ def build_fixture(spec: dict, tok: Tokenizer, root: str, seed: int) -> dict:
             b = in_memory(input_ids=torch.tensor([ids])).logits[0, -1]
             diff = (a - b).abs().max().item()
             assert diff < 1e-4, f"reloaded model differs from in-memory model by {diff}"
+        if spec.get("epsMatters"):
+            check_eps_matters(ref_model, spec, out, ids)
         blocks.append(logits)
         prompts.append({"name": p["name"], **({"messages": p["messages"]} if "messages" in p else {}),
                         "text": text, "addSpecialTokens": "messages" not in p, "ids": ids})
@@ -302,6 +414,7 @@ def build_fixture(spec: dict, tok: Tokenizer, root: str, seed: int) -> dict:
             f"min margin {min(margins):.4f}")
 
     arr = torch.stack(blocks).contiguous()  # [prompts, LOGIT_STEPS, vocab]
+    prompt_count = len(blocks)
     with open(os.path.join(out, "logits.bin"), "wb") as f:
         f.write(struct.pack(f"<{arr.numel()}f", *arr.flatten().tolist()))
     fixture = {
@@ -321,7 +434,7 @@ def build_fixture(spec: dict, tok: Tokenizer, root: str, seed: int) -> dict:
         "greedy": greedy,
         "greedyNote": "exactly greedyTokens argmax steps (full recompute, not stopping at eos); margins[i] = top1 - top2 logit",
         "logits": {"file": "logits.bin", "dtype": "float32", "endian": "little",
-                   "shape": [len(PROMPTS), LOGIT_STEPS, vocab],
+                   "shape": [prompt_count, LOGIT_STEPS, vocab],
                    "layout": "[prompt][step][vocab]; step 0 = last prompt position, step k = after appending greedy token k-1"},
         "tokenizerCases": tokenizer_cases(tok, style),
     }
@@ -342,7 +455,7 @@ def main() -> None:
     toks = {style: build_tokenizer(style, texts) for style in STYLES}
     ids = {style: {s: t.token_to_id(s) for s in STYLES[style]["specials"]} for style, t in toks.items()}
     results = []
-    for i, spec in enumerate(fixture_specs(ids)):
+    for i, spec in enumerate(fixture_specs(ids, hf_common.read_corpus(args.corpus))):
         if args.only and spec["name"] not in args.only:
             continue
         results.append(build_fixture(spec, toks[spec["style"]], args.out, args.seed + i))

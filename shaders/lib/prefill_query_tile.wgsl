@@ -3,7 +3,8 @@
 // Uses the includer's wid, nwg (builtins), p (prefill_params), queryStartLoc, seqLens and BK
 // (keys per tile). Returns from main when the workgroup has no rows; otherwise defines
 // kvHead, qTile, seq, qStart, qLen, R, G, seqLen, firstPos, nRows, lastPos, numKeyTiles,
-// tok0 and head0.
+// tok0, head0 and, with SLIDING, kt0: the first key tile any row's window reaches (earlier tiles
+// are masked for every row: skipped).
   let wgIndex = wid.x + wid.y * nwg.x;
   if (wgIndex >= p.numSeqs * p.numKvHeads * p.numQTiles) { return; }
   let kvHead = wgIndex % p.numKvHeads;
@@ -23,3 +24,6 @@
   let numKeyTiles = lastPos / BK + 1u;
   let tok0 = qStart + qTile * R;
   let head0 = kvHead * G;
+//#if SLIDING
+  let kt0 = select(0u, (firstPos + 1u - p.window) / BK, firstPos + 1u > p.window);
+//#endif

@@ -36,6 +36,10 @@ export interface DecodeAttentionOptions {
    * or 'per-head' (one head at a time, two barriers each).
    */
   readonly epilogue?: 'all-heads' | 'per-head';
+  /** Sliding window: the query sees only the last `slidingWindow` keys (transformers' sliding_window); absent: all. */
+  readonly slidingWindow?: number;
+  /** Attention logit soft-capping (Gemma 2): scaled scores s become tanh(s / softcap) · softcap. */
+  readonly softcap?: number;
 }
 
 /** Launch parameters of pass 1, chosen from the shapes and the device only (not the batch). */
@@ -43,13 +47,15 @@ export interface DecodeAttentionPlan {
   readonly headsPerGroup: number; // G = numHeads / numKvHeads
   readonly headsPerWorkgroup: number; // GW: q heads sharing one workgroup's K/V reads
   readonly lanesPerToken: number; // TPK
-  readonly chunksPerLane: number; // 16-byte chunks of the head dim per lane: 1 or 2
+  readonly chunksPerLane: number; // 16-byte chunks of the head dim per lane: 1, 2 or 4
+  /** The lanes' chunks (TPK · chunksPerLane) exceed the row's headDim / 8: those past it are masked. */
+  readonly maskedChunks: boolean;
   readonly workgroupSize: number;
   readonly partitionSize: number;
 }
 
 const MAX_HEADS_PER_WORKGROUP = 8;
-const MAX_CHUNKS_PER_LANE = 2;
+const MAX_CHUNKS_PER_LANE = 4;
 const WG = 128;
 const MERGE_THREADS = 128;
 const ALL_HEADS_SMEM = 16384; // the all-heads epilogue where its workgroup memory stays this small (occupancy)
@@ -70,10 +76,19 @@ export function planDecodeAttention(
     GW = headsPerWorkgroup;
   }
   const chunks = headDim / 8;
+  const maxTpk = 2 ** Math.floor(Math.log2(Math.min(16, subgroupMinSize)));
+  // The widest token group whose lanes split the row evenly, where that leaves each lane 1 or 2 chunks
+  // (head dims 64 and 128, and 256 on 32-wide subgroups)...
   let tpk = 1;
-  while (tpk * 2 <= Math.min(16, subgroupMinSize) && chunks % (tpk * 2) === 0) tpk *= 2;
-  expect(chunks / tpk <= MAX_CHUNKS_PER_LANE, `decodeAttention: headDim ${headDim} needs ${chunks / tpk} chunks per lane (max ${MAX_CHUNKS_PER_LANE})`);
-  return { headsPerGroup: G, headsPerWorkgroup: GW, lanesPerToken: tpk, chunksPerLane: chunks / tpk, workgroupSize: WG, partitionSize };
+  while (tpk * 2 <= maxTpk && chunks % (tpk * 2) === 0) tpk *= 2;
+  let perLane = chunks / tpk;
+  if (perLane > 2) {
+    // ... else the widest group, each lane 1, 2 or 4 chunks, those past the row masked (80, 96; 256 on 8-wide subgroups).
+    tpk = maxTpk;
+    perLane = [1, 2, 4].find((n) => n * tpk >= chunks) ?? Math.ceil(chunks / tpk);
+  }
+  expect(perLane <= MAX_CHUNKS_PER_LANE, `decodeAttention: headDim ${headDim} needs ${perLane} 16-byte chunks per lane on subgroups of ${subgroupMinSize} (max ${MAX_CHUNKS_PER_LANE})`);
+  return { headsPerGroup: G, headsPerWorkgroup: GW, lanesPerToken: tpk, chunksPerLane: perLane, maskedChunks: perLane * tpk !== chunks, workgroupSize: WG, partitionSize };
 }
 
 // q:           [numSeqs, numHeads, headDim] f16 (one token per sequence, rotary already applied)
@@ -113,9 +128,12 @@ export function decodeAttention(
   if (!(Number.isInteger(maxSeqLen) && maxSeqLen >= 0)) fail(`decodeAttention: maxSeqLen must be a non-negative integer, got ${maxSeqLen}`);
   if (!(maxSeqLen <= maxBlocksPerSeq * BLOCK_SIZE)) fail(`decodeAttention: maxSeqLen ${maxSeqLen} exceeds the block table (${maxBlocksPerSeq} blocks of ${BLOCK_SIZE})`);
   if (!Number.isFinite(scale)) fail(`decodeAttention: scale must be finite, got ${scale}`);
+  const { slidingWindow: window, softcap } = opts;
+  if (window !== undefined && !(Number.isInteger(window) && window >= 1)) fail(`decodeAttention: slidingWindow must be an integer >= 1, got ${window}`);
+  if (softcap !== undefined && !(softcap > 0 && Number.isFinite(softcap))) fail(`decodeAttention: softcap must be a finite number > 0, got ${softcap}`);
   if (numSeqs === 0) return;
 
-  const k = decodeAttentionKernels(rec.gpu, numHeads, numKvHeads, headDim, P, opts.headsPerWorkgroup, opts.epilogue);
+  const k = decodeAttentionKernels(rec.gpu, numHeads, numKvHeads, headDim, P, opts.headsPerWorkgroup, opts.epilogue, window !== undefined, softcap !== undefined);
   const maxPartitions = decodeAttentionPartitions(maxSeqLen, P);
   if (!(maxPartitions <= 65535)) fail(`decodeAttention: maxSeqLen ${maxSeqLen} needs ${maxPartitions} partitions (max 65535)`);
   const partOut = rec.scratch([numSeqs, numHeads, Math.max(maxPartitions, 1), headDim], 'f32', 'decode_attention.partOut');
@@ -125,11 +143,11 @@ export function decodeAttention(
     rec.dispatch(
       k.pass1(),
       [q, kCache, vCache, blockTables, seqLens, partOut, partStats],
-      [numHeads, numKvHeads, k.headGroups, maxBlocksPerSeq, maxPartitions, f32(scale)],
+      [numHeads, numKvHeads, k.headGroups, maxBlocksPerSeq, maxPartitions, f32(scale), ...(window !== undefined ? [window] : []), ...(softcap !== undefined ? [f32(softcap)] : [])],
       [maxPartitions, numKvHeads * k.headGroups, numSeqs],
     );
   }
-  rec.dispatch(k.merge, [partOut, partStats, seqLens, out], [numHeads, maxPartitions], [numHeads, numSeqs]);
+  rec.dispatch(k.merge, [partOut, partStats, seqLens, out], [numHeads, maxPartitions, ...(window !== undefined ? [window] : [])], [numHeads, numSeqs]);
 }
 
 /**
@@ -162,9 +180,10 @@ function decodeAttentionKernels(
   P: number,
   headsPerWorkgroup: number | undefined,
   epilogue: DecodeAttentionOptions['epilogue'],
+  sliding: boolean,
+  softcap: boolean,
 ): DecodeAttentionKernels {
-  // epilogue last: the one field that is not a number.
-  return gpu.memo(`decode_attention ${numHeads} ${numKvHeads} ${headDim} ${P} ${headsPerWorkgroup} ${epilogue}`, () => {
+  return gpu.memo(`decode_attention ${numHeads} ${numKvHeads} ${headDim} ${P} ${headsPerWorkgroup} ${epilogue} ${sliding} ${softcap}`, () => {
     expect(gpu.caps.subgroups, 'decodeAttention: needs the subgroups feature');
     const sgMin = gpu.caps.subgroupMinSize || 4;
     const plan = planDecodeAttention(numHeads, numKvHeads, headDim, sgMin, P, headsPerWorkgroup);
@@ -176,14 +195,17 @@ function decodeAttentionKernels(
     expect(smem <= gpu.limits.maxComputeWorkgroupStorageSize, `decodeAttention: partitionSize ${P}${allHeads ? ' with the all-heads epilogue' : ''} needs ${smem} bytes of workgroup memory (device limit ${gpu.limits.maxComputeWorkgroupStorageSize})`);
     let pass1: GPUComputePipeline | undefined;
     const pass1Options = {
-      defines: [...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane === 2 ? ['C2'] : []), ...(allHeads ? ['EPI_ALL'] : [])],
+      defines: [
+        ...(GW > 4 ? ['H8'] : []), ...(plan.chunksPerLane >= 2 ? ['C2'] : []), ...(plan.chunksPerLane === 4 ? ['C4'] : []), ...(plan.maskedChunks ? ['MASK'] : []),
+        ...(allHeads ? ['EPI_ALL'] : []), ...(sliding ? ['SLIDING'] : []), ...(softcap ? ['SOFTCAP'] : []),
+      ],
       constants: { D: headDim, GW, TPK: plan.lanesPerToken, WG, P, SGMIN: sgMin },
     };
     const pl = Math.max(1, Math.floor(MERGE_THREADS / (headDim / 4)));
     return {
       headGroups: plan.headsPerGroup / GW,
       pass1: () => (pass1 ??= gpu.pipeline('decode_attention', pass1Options)),
-      merge: gpu.pipeline('decode_attention_merge', { constants: { D: headDim, P, PL: pl } }),
+      merge: gpu.pipeline('decode_attention_merge', { defines: sliding ? ['SLIDING'] : [], constants: { D: headDim, P, PL: pl } }),
     };
   });
 }

@@ -1,4 +1,5 @@
-// SwiGLU activation of the Llama MLP: silu(gate) * up, from the fused gate_up projection.
+// The gated MLP's activation from the fused gate_up projection: SwiGLU silu(gate) * up (Llama and most),
+// or GeGLU gelu_tanh(gate) * up (Gemma's gelu_pytorch_tanh).
 import type { Recorder } from '../gpu/recorder.js';
 import { grid } from '../gpu/recorder.js';
 import { expectShape, fail, overlaps, type Tensor } from '../gpu/tensor.js';
@@ -8,7 +9,7 @@ const WG = 128;
 
 // x: [numTokens, 2 * intermediate] f16 (gate in columns [0, I), up in [I, 2I)), or the gate|up linear's
 // partial sums of that shape (linearDeferred: folded as read); out: [numTokens, intermediate] f16.
-export function siluAndMul(rec: Recorder, xIn: Tensor | PartialSums, out: Tensor): void {
+export function siluAndMul(rec: Recorder, xIn: Tensor | PartialSums, out: Tensor, activation: 'silu' | 'gelu_tanh' = 'silu'): void {
   // Every layer calls this once per step: messages are formatted only when a check fails.
   const fold = foldInput('siluAndMul', xIn);
   const x = fold ? fold.view : (xIn as Tensor);
@@ -22,7 +23,7 @@ export function siluAndMul(rec: Recorder, xIn: Tensor | PartialSums, out: Tensor
   const vec8 = siluAndMulVariant(inter) === 'vec8';
   if (fold && !vec8) fail(`siluAndMul: partial sums are read 8 columns at a time: intermediate must be a multiple of 8, got ${inter}`);
   const items = vec8 ? inter / 8 : inter;
-  const defines = [vec8 && 'VEC8', fold && 'FOLD', fold?.bias && 'FOLD_BIAS'].filter((d): d is string => !!d);
+  const defines = [vec8 && 'VEC8', fold && 'FOLD', fold?.bias && 'FOLD_BIAS', activation === 'gelu_tanh' && 'GELU_TANH'].filter((d): d is string => !!d);
   const pipeline = rec.gpu.pipeline('silu_and_mul', { defines, constants: { WG } });
   const params = [numTokens, items, fold?.segs ?? 0, fold ? fold.stride / 4 : 0, 0];
   rec.dispatch(pipeline, [...(fold ? fold.tensors : [x]), out], params, grid(Math.ceil((numTokens * items) / WG)));

@@ -69,6 +69,15 @@ export class JsonFields {
     return v as Record<string, unknown>;
   }
 
+  /** A list of exactly `length` finite numbers > 0 (required). */
+  positiveNumbers(key: string, length: number): number[] {
+    const v = this.raw[key];
+    if (!Array.isArray(v) || v.length !== length || v.some((x) => typeof x !== 'number' || !Number.isFinite(x) || !(x > 0))) {
+      throw this.fail(key, `a list of ${length} numbers > 0`, Array.isArray(v) ? `a list of ${v.length}: ${JSON.stringify(v.slice(0, 4))}${v.length > 4 ? '…' : ''}` : v);
+    }
+    return v as number[];
+  }
+
   /** Token ids: an id or a list of ids, each in [0, vocabSize); absent or null: []. */
   tokenIds(key: string, vocabSize: number): number[] {
     if (!this.present(key)) return [];

@@ -3,20 +3,14 @@
 // type or out of range. Every field tknp reads is type-checked (a number written as a string
 // is refused, not converted); fields tknp does not read are ignored, as transformers does.
 // Defaults are transformers' for the architecture.
+import { ATTENTION_HEAD_DIMS, MAX_GQA_RATIO } from '../kernels/attention_shapes.js';
+import { architectureDefaults, ARCHITECTURES, parseFeatures, perLayerTypeRope, type Activation, type Architecture } from './architectures.js';
 import { ModelConfigError, UnsupportedArchitectureError } from './errors.js';
 import { JsonFields } from './json_fields.js';
+import { parseRope, parseRotaryDim, type RopeConfig } from './rope_config.js';
 
-export type Architecture = 'llama' | 'mistral' | 'qwen2';
-
-export interface RopeConfig {
-  readonly theta: number;
-  /** 'default' (no scaling), 'linear' or 'llama3'. */
-  readonly type: 'default' | 'linear' | 'llama3';
-  readonly factor: number;
-  readonly lowFreqFactor: number;
-  readonly highFreqFactor: number;
-  readonly originalMaxPositionEmbeddings: number;
-}
+export type { RopeConfig } from './rope_config.js';
+export type { Activation, Architecture } from './architectures.js';
 
 export interface ModelConfig {
   readonly architecture: Architecture;
@@ -26,35 +20,49 @@ export interface ModelConfig {
   readonly numHeads: number;
   readonly numKvHeads: number;
   readonly headDim: number;
+  /** Rotated dims per head: head_dim × partial_rotary_factor (even; the rest pass through unrotated). */
+  readonly rotaryDim: number;
   readonly vocabSize: number;
   readonly rmsNormEps: number;
+  /** RoPE of every layer (Gemma 3: of its full-attention layers; localRope is the sliding layers'). */
   readonly rope: RopeConfig;
+  /** Gemma 3's RoPE on sliding-window layers; null: every layer uses `rope`. */
+  readonly localRope: RopeConfig | null;
   /** Longest context the model supports (config.json's max_position_embeddings). */
   readonly maxPositionEmbeddings: number;
   /**
-   * The sliding attention window where transformers applies one (Mistral's sliding_window; Qwen2's
-   * when use_sliding_window is set and some layer is past max_window_layers); null: full attention.
+   * Each layer's sliding attention window, as transformers applies it (architectures.ts), or null
+   * (full attention). The attention kernels serve it: a query sees the last `window` keys.
    */
-  readonly slidingWindow: number | null;
+  readonly layerWindows: readonly (number | null)[];
   readonly tieWordEmbeddings: boolean;
-  /** q/k/v projections carry a bias (Qwen2; Llama with attention_bias). */
+  /** MLP activation: SiLU (SwiGLU) or the tanh approximation of GELU (GeGLU: Gemma's gelu_pytorch_tanh). */
+  readonly hiddenAct: Activation;
+  /** q/k/v projections carry a bias (Qwen2; attention_bias). */
   readonly qkvBias: boolean;
-  /** o_proj carries a bias (Llama with attention_bias). */
+  /** o_proj carries a bias (attention_bias). */
   readonly oBias: boolean;
+  /** Per-head RMSNorm of q and k before RoPE (Qwen3 and Gemma 3's q_norm, k_norm). */
+  readonly qkNorm: boolean;
+  /** The checkpoint stores qkv_proj and gate_up_proj fused (Phi-3). */
+  readonly fusedProjections: boolean;
+  /** Norms after attention and after the MLP too, before the residual add (Gemma 2 and 3). */
+  readonly sandwichNorms: boolean;
+  /** RMSNorm multiplies by (offset + weight): 1 for Gemma (the loader adds it to the weights), else 0. */
+  readonly normWeightOffset: 0 | 1;
+  /** The embedding is multiplied by this (Gemma: sqrt(hidden_size)); 1 elsewhere. */
+  readonly embedScale: number;
+  /** Softmax scale of attention scores: 1/sqrt(head_dim), Gemma's query_pre_attn_scalar^-0.5. */
+  readonly attentionScale: number;
+  /** Attention scores s become tanh(s / c) · c (Gemma 2's attn_logit_softcapping); null: none. */
+  readonly attnLogitSoftcap: number | null;
+  /** Logits likewise (Gemma 2's final_logit_softcapping); null: none. */
+  readonly finalLogitSoftcap: number | null;
   readonly bosTokenId: number | null;
   readonly eosTokenIds: readonly number[];
   /** Storage dtype declared by the checkpoint ('float16', 'bfloat16', 'float32'). */
   readonly dtype: string;
 }
-
-const ARCHITECTURES: Readonly<Record<string, Architecture>> = {
-  LlamaForCausalLM: 'llama',
-  MistralForCausalLM: 'mistral',
-  Qwen2ForCausalLM: 'qwen2',
-};
-
-/** transformers' defaults per architecture for the fields whose default differs. */
-const DEFAULT_MAX_POSITIONS: Readonly<Record<Architecture, number>> = { llama: 2048, mistral: 131072, qwen2: 32768 };
 
 type Json = Record<string, unknown>;
 
@@ -72,27 +80,30 @@ export function parseModelConfig(raw: Json, file = 'config.json'): ModelConfig {
   if (raw.quantization_config != null) {
     throw new ModelConfigError(file, 'field \'quantization_config\' is set: quantized checkpoints are not supported (tknp loads float16, bfloat16 or float32 weights)', 'quantization_config');
   }
+  const defaults = architectureDefaults(architecture);
   const hiddenSize = f.int('hidden_size');
   const numHeads = f.int('num_attention_heads');
   const numKvHeads = f.int('num_key_value_heads', numHeads);
-  const headDim = f.int('head_dim', Math.floor(hiddenSize / numHeads));
+  const headDim = f.int('head_dim', defaults.headDim ?? Math.floor(hiddenSize / numHeads));
   if (numHeads % numKvHeads !== 0) {
     throw new ModelConfigError(file, `num_attention_heads (${numHeads}) is not a multiple of num_key_value_heads (${numKvHeads})`, 'num_key_value_heads');
   }
-  if (headDim !== 64 && headDim !== 128) throw new ModelConfigError(file, `head_dim ${headDim} is not supported (the prefill attention kernel takes 64 or 128)`, 'head_dim');
-  const act = f.str('hidden_act', 'silu');
-  if (act !== 'silu') throw new ModelConfigError(file, `hidden_act '${act}' is not supported (only silu)`, 'hidden_act');
-  const partial = f.num('partial_rotary_factor', 1, 0, Infinity);
-  if (partial !== 1) throw new ModelConfigError(file, `partial_rotary_factor ${partial} is not supported (tknp rotates the whole head)`, 'partial_rotary_factor');
+  if (!ATTENTION_HEAD_DIMS.includes(headDim)) throw new ModelConfigError(file, `head_dim ${headDim} is not supported (the attention kernels take ${ATTENTION_HEAD_DIMS.join(', ')})`, 'head_dim');
+  if (numHeads / numKvHeads > MAX_GQA_RATIO) {
+    throw new ModelConfigError(file, `num_attention_heads / num_key_value_heads = ${numHeads / numKvHeads} q heads per kv head is not supported (at most ${MAX_GQA_RATIO})`, 'num_key_value_heads');
+  }
+  const rotaryDim = parseRotaryDim(raw, file, headDim);
   const numLayers = f.int('num_hidden_layers');
   const vocabSize = f.int('vocab_size');
-  const maxPositionEmbeddings = f.int('max_position_embeddings', DEFAULT_MAX_POSITIONS[architecture]);
-  // Llama has no biases unless attention_bias; Qwen2 always has q/k/v biases; Mistral never has any.
-  const attentionBias = architecture === 'llama' && f.bool('attention_bias', false);
-  if (architecture === 'llama' && f.bool('mlp_bias', false)) throw new ModelConfigError(file, 'mlp_bias true is not supported', 'mlp_bias');
+  const maxPositionEmbeddings = f.int('max_position_embeddings', defaults.maxPositions);
+  const features = parseFeatures(f, architecture, { hiddenSize, headDim, numLayers, maxPositions: maxPositionEmbeddings, rotaryDim });
   const bos = f.tokenIds('bos_token_id', vocabSize);
   if (bos.length > 1) throw new ModelConfigError(file, `field 'bos_token_id' must be one token id, got ${JSON.stringify(raw.bos_token_id)}`, 'bos_token_id');
   const dtype = f.str('torch_dtype', f.str('dtype', 'float16'));
+  const nested = architecture === 'gemma3' ? perLayerTypeRope(raw) : null;
+  const rope = nested
+    ? parseRope({ rope_parameters: nested.full_attention }, file, maxPositionEmbeddings, rotaryDim, defaults.ropeTheta, 'rope_parameters.full_attention')
+    : parseRope(raw, file, maxPositionEmbeddings, rotaryDim, defaults.ropeTheta);
   return {
     architecture,
     hiddenSize,
@@ -101,14 +112,13 @@ export function parseModelConfig(raw: Json, file = 'config.json'): ModelConfig {
     numHeads,
     numKvHeads,
     headDim,
+    rotaryDim,
     vocabSize,
-    rmsNormEps: f.num('rms_norm_eps', 1e-6, 0, 1),
-    rope: parseRope(raw, file, maxPositionEmbeddings),
+    rmsNormEps: f.num('rms_norm_eps', defaults.rmsNormEps, 0, 1),
+    rope,
     maxPositionEmbeddings,
-    slidingWindow: slidingWindow(f, architecture, numLayers),
-    tieWordEmbeddings: f.bool('tie_word_embeddings', false),
-    qkvBias: architecture === 'qwen2' || attentionBias,
-    oBias: attentionBias,
+    tieWordEmbeddings: f.bool('tie_word_embeddings', defaults.tieWordEmbeddings),
+    ...features,
     bosTokenId: bos[0] ?? null,
     eosTokenIds: f.tokenIds('eos_token_id', vocabSize),
     dtype,
@@ -116,50 +126,8 @@ export function parseModelConfig(raw: Json, file = 'config.json'): ModelConfig {
 }
 
 /**
- * The window transformers applies, or null. Mistral: sliding_window (transformers' default 4096
- * when absent; null disables it). Qwen2: only with use_sliding_window, and only on layers from
- * max_window_layers on (or those layer_types marks "sliding_attention"). Llama ignores the field.
- */
-function slidingWindow(f: JsonFields, arch: Architecture, numLayers: number): number | null {
-  if (arch === 'llama') return null;
-  if (arch === 'mistral') return f.intOrNull('sliding_window', 1, 4096);
-  if (!f.bool('use_sliding_window', false)) return null;
-  const window = f.intOrNull('sliding_window', 1, 4096);
-  const types = f.raw.layer_types;
-  if (types != null) {
-    if (!Array.isArray(types) || types.length !== numLayers || types.some((t) => t !== 'full_attention' && t !== 'sliding_attention')) {
-      throw new ModelConfigError(f.file, `field 'layer_types' must list "full_attention" or "sliding_attention" for each of the ${numLayers} layers`, 'layer_types');
-    }
-    return types.includes('sliding_attention') ? window : null;
-  }
-  return f.int('max_window_layers', 28, 0) < numLayers ? window : null;
-}
-
-/** Reads rope settings from transformers 5's `rope_parameters` or the older `rope_theta` + `rope_scaling`. */
-function parseRope(raw: Json, file: string, maxPos: number): RopeConfig {
-  const top = new JsonFields(raw, file, ModelConfigError);
-  const key = raw.rope_parameters != null ? 'rope_parameters' : 'rope_scaling';
-  const params = top.objectOrNull(key) ?? {};
-  const p = new JsonFields(params, file, ModelConfigError, `${key}.`);
-  const theta = params.rope_theta !== undefined ? p.num('rope_theta', 10000, 0, Infinity) : top.num('rope_theta', 10000, 0, Infinity);
-  const type = p.str('rope_type', p.str('type', 'default'));
-  if (type !== 'default' && type !== 'linear' && type !== 'llama3') {
-    throw new ModelConfigError(file, `rope type '${type}' is not supported (default, linear, llama3)`, `${key}.rope_type`);
-  }
-  const factor = p.num('factor', 1, 0, Infinity);
-  if (type !== 'default' && !(factor >= 1)) throw new ModelConfigError(file, `field '${key}.factor' must be >= 1, got ${factor}`, `${key}.factor`);
-  const lowFreqFactor = p.num('low_freq_factor', 1, 0, Infinity);
-  const highFreqFactor = p.num('high_freq_factor', 4, 0, Infinity);
-  if (type === 'llama3' && !(highFreqFactor > lowFreqFactor)) {
-    throw new ModelConfigError(file, `llama3 rope needs high_freq_factor > low_freq_factor, got ${highFreqFactor} <= ${lowFreqFactor}`, `${key}.high_freq_factor`);
-  }
-  return { theta, type, factor, lowFreqFactor, highFreqFactor, originalMaxPositionEmbeddings: p.int('original_max_position_embeddings', maxPos) };
-}
-
-/**
  * The longest prompt + output served: `requested` (--max-model-len), else the model's
- * max_position_embeddings. Refused: a request beyond max_position_embeddings, and a length the
- * kernels cannot serve exactly because it exceeds an active sliding window.
+ * max_position_embeddings. Refused: a request beyond max_position_embeddings.
  */
 export function resolveMaxModelLen(c: ModelConfig, requested: number | undefined, file = 'config.json'): number {
   if (requested !== undefined && requested > c.maxPositionEmbeddings) {
@@ -169,15 +137,7 @@ export function resolveMaxModelLen(c: ModelConfig, requested: number | undefined
       'max_position_embeddings',
     );
   }
-  const len = requested ?? c.maxPositionEmbeddings;
-  if (c.slidingWindow !== null && c.slidingWindow < len) {
-    throw new ModelConfigError(
-      file,
-      `sliding_window ${c.slidingWindow} is smaller than max_model_len ${len}: tknp's kernels do not serve sliding-window attention yet; run with --max-model-len ${c.slidingWindow} (or less), where full attention is exactly sliding attention`,
-      'sliding_window',
-    );
-  }
-  return len;
+  return requested ?? c.maxPositionEmbeddings;
 }
 
 /** Parameter count of the weights (for reports). */
@@ -185,5 +145,6 @@ export function parameterCount(c: ModelConfig): number {
   const attn = c.hiddenSize * (c.numHeads + 2 * c.numKvHeads) * c.headDim + c.numHeads * c.headDim * c.hiddenSize;
   const mlp = 3 * c.hiddenSize * c.intermediateSize;
   const emb = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2);
-  return c.numLayers * (attn + mlp + 2 * c.hiddenSize) + emb + c.hiddenSize;
+  const norms = (c.sandwichNorms ? 4 : 2) * c.hiddenSize + (c.qkNorm ? 2 * c.headDim : 0);
+  return c.numLayers * (attn + mlp + norms) + emb + c.hiddenSize;
 }

@@ -5,6 +5,27 @@
 import type { Recorder } from '../gpu/recorder.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { KvCacheWrite } from '../kernels/split_qkv_rotary.js';
+import type { ModelConfig } from '../loader/model_config.js';
+
+/** How one layer attends: its softmax scale, sliding window and score soft-cap (absent: none). */
+export interface AttentionLayer {
+  readonly scale: number;
+  readonly slidingWindow?: number;
+  readonly softcap?: number;
+}
+
+/**
+ * Each layer's AttentionLayer from the model config (the same for every rank's share of the heads), served
+ * up to `maxModelLen` tokens: a window that long or longer is full attention (Phi-4-mini's 262144), so the
+ * kernels run without one.
+ */
+export function attentionLayers(c: Pick<ModelConfig, 'attentionScale' | 'layerWindows' | 'attnLogitSoftcap'>, maxModelLen = Infinity): AttentionLayer[] {
+  return c.layerWindows.map((w) => ({
+    scale: c.attentionScale,
+    ...(w !== null && w < maxModelLen ? { slidingWindow: w } : {}),
+    ...(c.attnLogitSoftcap !== null ? { softcap: c.attnLogitSoftcap } : {}),
+  }));
+}
 
 export interface Attention {
   /**

@@ -10,7 +10,7 @@ import type { Tensor } from '../gpu/tensor.js';
 import { fillRandom, fillRandomKey } from '../kernels/fill_random.js';
 import { ModelLoadError } from '../loader/errors.js';
 import type { ModelConfig } from '../loader/model_config.js';
-import { layerTensorNames, WHOLE_LAYOUT, type LayerWeights, type ModelWeights, type ShardRole, type WeightLayout } from './weights.js';
+import { layerTensors, WHOLE_LAYOUT, type LayerWeights, type ModelWeights, type ShardRole, type TensorPart, type WeightLayout } from './weights.js';
 
 /** Seed of the dummy weights when none is given. */
 export const DUMMY_WEIGHT_SEED = 0;
@@ -26,6 +26,14 @@ export interface DummyWeightOptions {
   readonly amplitude?: number;
   /** This rank's part of each tensor (tensor parallelism); default: whole tensors. */
   readonly layout?: WeightLayout;
+}
+
+/**
+ * The (name, shape) of each part as the dummy fill keys it: a separate tensor by its name, a row range of a
+ * fused one (Phi-3) as a tensor of its own, `<fused name>#<part>` (values need not match any checkpoint).
+ */
+function partsOf(parts: readonly TensorPart[], labels: readonly string[]): [string, number[]][] {
+  return parts.map((p, k) => (p.rows ? [`${p.name}#${labels[k]}`, [p.rows[1], ...p.shape.slice(1)]] : [p.name, p.shape]));
 }
 
 /** Allocates every weight of `c` (the full, unsharded config) and fills it on the GPU. */
@@ -79,16 +87,21 @@ export async function createDummyWeights(gpu: Gpu, c: ModelConfig, opts: DummyWe
   await flush();
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
-    const n = layerTensorNames(i);
+    const n = layerTensors(c, i);
+    const optional = (name: string | null, shape: number[]) => (name ? make(name, shape) : Promise.resolve(null));
     layers.push({
       inputNorm: await make(n.inputNorm, [H]),
-      qkv: await stacked([[n.q, [qDim, H]], [n.k, [kvDim, H]], [n.v, [kvDim, H]]], `${n.q}+k+v`),
-      qkvBias: c.qkvBias ? await stacked([[n.qBias, [qDim]], [n.kBias, [kvDim]], [n.vBias, [kvDim]]], `${n.qBias}+k+v`) : null,
+      qNorm: await optional(n.qNorm, [c.headDim]),
+      kNorm: await optional(n.kNorm, [c.headDim]),
+      qkv: await stacked(partsOf(n.qkv, ['q', 'k', 'v']), `${n.qkv[0].name}(qkv)`),
+      qkvBias: n.qkvBias ? await stacked(partsOf(n.qkvBias, ['q', 'k', 'v']), `${n.qkvBias[0].name}(qkv)`) : null,
       o: await make(n.o, [H, qDim], 'row'),
-      oBias: c.oBias ? await make(n.oBias, [H], 'rowBias') : null,
+      oBias: n.oBias ? await make(n.oBias, [H], 'rowBias') : null,
+      attnOutNorm: await optional(n.attnOutNorm, [H]),
       postNorm: await make(n.postNorm, [H]),
-      gateUp: await stacked([[n.gate, [I, H]], [n.up, [I, H]]], `${n.gate}+up`),
+      gateUp: await stacked(partsOf(n.gateUp, ['gate', 'up']), `${n.gateUp[0].name}(gate_up)`),
       down: await make(n.down, [H, I], 'row'),
+      mlpOutNorm: await optional(n.mlpOutNorm, [H]),
     });
     await flush();
   }

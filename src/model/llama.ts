@@ -1,18 +1,24 @@
-// The Llama-family forward pass (Llama 2/3, Mistral, Qwen2), single-rank, top to bottom.
-// All computation on the GPU; one call runs a mixed batch of decode tokens and prefill
-// chunks. Attention goes through the `Attention` interface, so token parallelism wraps the
-// model instead of living inside it.
+// The Llama-family forward pass, single-rank, top to bottom: Llama 2/3, Mistral, Qwen2 and, from
+// the same code driven by ModelConfig's fields (loader/architectures.ts), Qwen3 (q/k norms), Phi-3
+// (partial rotary; its fused checkpoints load into the fused layout used here anyway) and Gemma 2/3
+// (scaled embeddings, GeGLU, norms after attention and the MLP, q/k norms, a local RoPE on sliding
+// layers, logit soft-capping). All computation on the GPU; one call runs a mixed batch of decode
+// tokens and prefill chunks. Attention goes through the `Attention` interface (per-layer scale,
+// window and soft-cap: attentionLayers), so token parallelism wraps the model instead of living
+// inside it.
 import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
 import { reshape, rows, type Tensor } from '../gpu/tensor.js';
 import { embedding } from '../kernels/embedding.js';
 import { linear, linearDeferred, type LinearMode, type PartialSums } from '../kernels/linear.js';
+import { logitSoftcap } from '../kernels/logit_softcap.js';
 import { fusedAddRmsNorm, rmsNorm } from '../kernels/rms_norm.js';
 import { siluAndMul } from '../kernels/silu_and_mul.js';
+import { splitQkvNormRotary } from '../kernels/split_qkv_norm_rotary.js';
 import { splitQkvRotary } from '../kernels/split_qkv_rotary.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import { NO_REDUCE, type Attention, type RowParallelReduce } from './attention.js';
-import { ropeCosSinTable, ropeInvFreq } from './rope.js';
+import { ropeParamsOf, ropeTable } from './rope.js';
 import type { LayerWeights, ModelWeights } from './weights.js';
 
 /** One step's token-level inputs on the GPU. */
@@ -44,7 +50,9 @@ interface Activations {
 
 export class LlamaModel {
   private readonly a: Activations;
-  private readonly cosSin: Tensor; // [maxModelLen, headDim] f32
+  private readonly cosSin: Tensor; // [maxModelLen, rotaryDim] f32
+  /** Gemma 3's sliding layers rotate with their own RoPE (config.localRope); else the same table. */
+  private readonly cosSinLocal: Tensor; // [maxModelLen, rotaryDim] f32
 
   constructor(
     gpu: Gpu,
@@ -81,8 +89,10 @@ export class LlamaModel {
       lastNormed: t([maxLogits, c.hiddenSize], 'lastNormed'),
       logits: t([maxLogits, w.lmHead.shape[0]], 'logits', 'f32'), // lm_head's rows (a padded vocabulary: masked by w.logitsMask)
     };
-    const table = ropeCosSinTable(ropeInvFreq({ ...c.rope, rotaryDim: c.headDim }), maxModelLen);
-    this.cosSin = gpu.upload(table, [maxModelLen, c.headDim], 'f32', 'cosSin');
+    this.cosSin = gpu.upload(ropeTable(ropeParamsOf(c, maxModelLen), maxModelLen), [maxModelLen, c.rotaryDim], 'f32', 'cosSin');
+    this.cosSinLocal = c.localRope
+      ? gpu.upload(ropeTable(ropeParamsOf({ ...c, rope: c.localRope }, maxModelLen), maxModelLen), [maxModelLen, c.rotaryDim], 'f32', 'cosSinLocal')
+      : this.cosSin;
   }
 
   /**
@@ -94,7 +104,7 @@ export class LlamaModel {
     const T = x.numTokens;
     const hidden = rows(this.a.hidden, T);
     const residual = rows(this.a.residual, T);
-    embedding(rec, x.inputIds, this.w.embed, hidden); // hidden: [T, H]
+    embedding(rec, x.inputIds, this.w.embed, hidden, c.embedScale); // hidden: [T, H]
     // A block's output: hidden, or (single rank) its last linear's partial sums, folded by the next norm.
     let blockOut: Tensor | PartialSums = hidden;
     for (let i = 0; i < c.numLayers; i++) {
@@ -110,10 +120,12 @@ export class LlamaModel {
       // the tensor-parallel all-reduce): a single rank records the whole step without yielding.
       const attending = this.attentionBlock(rec, i, lw, x, hidden); // attention output
       blockOut = attending instanceof Promise ? await attending : attending;
+      if (lw.attnOutNorm) rmsNorm(rec, blockOut as Tensor, lw.attnOutNorm, blockOut as Tensor, c.rmsNormEps); // Gemma: written out, not deferred
       fusedAddRmsNorm(rec, blockOut, residual, lw.postNorm, rows(this.a.normed, T), c.rmsNormEps);
       // The last MLP output is gathered below by row, so it is written out (hidden).
       const mlp = this.mlpBlock(rec, lw, T, hidden, i + 1 < c.numLayers); // MLP output
       blockOut = mlp instanceof Promise ? await mlp : mlp;
+      if (lw.mlpOutNorm) rmsNorm(rec, blockOut as Tensor, lw.mlpOutNorm, blockOut as Tensor, c.rmsNormEps);
       if (this.submitEveryLayers > 0 && (i + 1) % this.submitEveryLayers === 0 && i + 1 < c.numLayers) rec.split();
     }
     if (opts.skipLogits) return null;
@@ -126,6 +138,7 @@ export class LlamaModel {
     fusedAddRmsNorm(rec, last, lastResidual, this.w.finalNorm, last, c.rmsNormEps);
     const logits = rows(this.a.logits, S);
     linear(rec, last, this.w.lmHead, this.w.logitsMask ?? null, logits, { mode: this.linearMode }); // logits: [S, V] f32
+    if (c.finalLogitSoftcap !== null) logitSoftcap(rec, logits, c.finalLogitSoftcap); // Gemma 2 (masked ids stay -inf)
     return logits;
   }
 
@@ -135,7 +148,8 @@ export class LlamaModel {
    */
   // x: [T, K] -> out: [T, N] (or its partial sums)
   private blockLinear(rec: Recorder, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, defer: boolean): Tensor | PartialSums | Promise<Tensor> {
-    if (defer && this.tp === NO_REDUCE) return linearDeferred(rec, x, w, bias, out, { mode: this.linearMode });
+    // Gemma's norm after each block reads the output itself (rmsNorm takes no partial sums).
+    if (defer && this.tp === NO_REDUCE && !this.config.sandwichNorms) return linearDeferred(rec, x, w, bias, out, { mode: this.linearMode });
     linear(rec, x, w, bias, out, { mode: this.linearMode }); // out: partial sum under TP
     const reducing = this.tp.reduce(rec, out);
     return reducing ? reducing.then(() => out) : out;
@@ -154,8 +168,14 @@ export class LlamaModel {
     const q3 = reshape(q, [T, c.numHeads, c.headDim]);
     const k3 = reshape(k, [T, c.numKvHeads, c.headDim]);
     const v3 = reshape(v, [T, c.numKvHeads, c.headDim]);
+    const cosSin = c.layerWindows[layer] !== null ? this.cosSinLocal : this.cosSin;
     // q3: [T, Hq, D], k3, v3: [T, Hk, D], q and k rotated; the rows that attend on this rank also go into its KV cache.
-    splitQkvRotary(rec, qkv, q3, k3, v3, x.positions, this.cosSin, { style: 'neox', rotaryDim: c.headDim }, this.attention.kvCacheWrite(layer));
+    if (lw.qNorm && lw.kNorm) {
+      // Qwen3 / Gemma 3: each head of q and k is RMS-normed before RoPE, in the same pass.
+      splitQkvNormRotary(rec, qkv, lw.qNorm, lw.kNorm, q3, k3, v3, x.positions, cosSin, { rotaryDim: c.rotaryDim, eps: c.rmsNormEps }, this.attention.kvCacheWrite(layer));
+    } else {
+      splitQkvRotary(rec, qkv, q3, k3, v3, x.positions, cosSin, { style: 'neox', rotaryDim: c.rotaryDim }, this.attention.kvCacheWrite(layer));
+    }
     const attn = rows(this.a.attn, T);
     const attending = this.attention.forward(rec, layer, q3, k3, v3, reshape(attn, [T, c.numHeads, c.headDim]));
     return attending ? attending.then(() => this.blockLinear(rec, attn, lw.o, lw.oBias, out, true)) : this.blockLinear(rec, attn, lw.o, lw.oBias, out, true); // out: [T, H]
@@ -166,7 +186,7 @@ export class LlamaModel {
     const gateUp = rows(this.a.gateUp, T);
     const act = rows(this.a.act, T);
     const gu = linearDeferred(rec, rows(this.a.normed, T), lw.gateUp, null, gateUp, { mode: this.linearMode }); // [T, 2I]
-    siluAndMul(rec, gu, act); // [T, I]
+    siluAndMul(rec, gu, act, this.config.hiddenAct); // [T, I]
     return this.blockLinear(rec, act, lw.down, null, out, defer); // [T, H]
   }
 }

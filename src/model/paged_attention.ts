@@ -4,19 +4,30 @@
 // writes them with writeKv).
 import type { Recorder } from '../gpu/recorder.js';
 import { sliceView, type Tensor } from '../gpu/tensor.js';
-import { decodeAttention, decodeAttentionPartitions } from '../kernels/decode_attention.js';
-import { prefillAttention } from '../kernels/prefill_attention.js';
+import type { Gpu } from '../gpu/gpu.js';
+import { decodeAttention, decodeAttentionPartitions, planDecodeAttention } from '../kernels/decode_attention.js';
+import { checkPrefillAttention, prefillAttention } from '../kernels/prefill_attention.js';
 import { reshapeAndCache } from '../kernels/reshape_and_cache.js';
 import type { KvCacheWrite } from '../kernels/split_qkv_rotary.js';
-import type { AttentionMetadata, StepAttention, StepLayout } from './attention.js';
+import type { AttentionLayer, AttentionMetadata, StepAttention, StepLayout } from './attention.js';
 import type { KvCache } from './kv_cache.js';
+
+/**
+ * Refuses at load (ShapeError) attention shapes this device's kernels cannot run, which would otherwise
+ * fail the first request: decode attention's lane plan (subgroup sizes) and prefill's tile and memory.
+ */
+export function checkAttentionDevice(gpu: Gpu, shape: { readonly numHeads: number; readonly numKvHeads: number; readonly headDim: number }): void {
+  planDecodeAttention(shape.numHeads, shape.numKvHeads, shape.headDim, gpu.caps.subgroupMinSize || 4);
+  checkPrefillAttention(gpu, shape.numHeads / shape.numKvHeads, shape.headDim);
+}
 
 export class PagedAttention implements StepAttention {
   private meta: AttentionMetadata | undefined;
 
   constructor(
     readonly cache: KvCache,
-    private readonly scale: number,
+    /** Per layer: scale, sliding window, soft-cap (attentionLayers). */
+    private readonly layers: readonly AttentionLayer[],
   ) {}
 
   /** Sets the metadata of the step about to be recorded (the layout is other ranks' business). */
@@ -57,15 +68,16 @@ export class PagedAttention implements StepAttention {
     const m = this.step('forward');
     if (m.numTokens === 0) return;
     const { k: kCache, v: vCache } = this.cache.layer(layer);
+    const how = this.layers[layer];
     if (m.numDecodes > 0) {
       decodeAttention(rec, sliceView(q, 0, m.numDecodes), kCache, vCache, m.decodeBlockTables, m.decodeSeqLens, sliceView(out, 0, m.numDecodes), {
-        scale: this.scale,
+        ...how,
         maxSeqLen: m.maxDecodeSeqLen,
       });
     }
     if (m.numPrefills > 0) {
       prefillAttention(rec, q, kCache, vCache, m.prefillQueryStartLoc, m.prefillSeqLens, m.prefillBlockTables, out, {
-        scale: this.scale,
+        ...how,
         maxQueryLen: m.maxPrefillQueryLen,
       });
     }

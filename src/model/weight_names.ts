@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Checkpoint } from '../loader/checkpoint.js';
 import { CheckpointError } from '../loader/errors.js';
 import type { ModelConfig } from '../loader/model_config.js';
-import { layerTensorNames } from './weights.js';
+import { layerTensorShapes } from './weights.js';
 
 /** Tensors transformers ignores when loading (saved buffers, recomputed from the config). */
 const IGNORED = /(^|\.)rotary_emb\.inv_freq$/;
@@ -19,25 +19,13 @@ const SHOW = 4;
 /** Every tensor the model loads from a checkpoint for `c`, with its shape (lm_head optional when tied). */
 export function expectedWeights(c: ModelConfig): { required: Map<string, number[]>; optional: Map<string, number[]> } {
   const H = c.hiddenSize;
-  const I = c.intermediateSize;
-  const qDim = c.numHeads * c.headDim;
-  const kvDim = c.numKvHeads * c.headDim;
   const required = new Map<string, number[]>([
     ['model.embed_tokens.weight', [c.vocabSize, H]],
     ['model.norm.weight', [H]],
   ]);
   const optional = new Map<string, number[]>();
   (c.tieWordEmbeddings ? optional : required).set('lm_head.weight', [c.vocabSize, H]);
-  for (let i = 0; i < c.numLayers; i++) {
-    const n = layerTensorNames(i);
-    const shapes: [string, number[]][] = [
-      [n.inputNorm, [H]], [n.q, [qDim, H]], [n.k, [kvDim, H]], [n.v, [kvDim, H]], [n.o, [H, qDim]],
-      [n.postNorm, [H]], [n.gate, [I, H]], [n.up, [I, H]], [n.down, [H, I]],
-    ];
-    if (c.qkvBias) shapes.push([n.qBias, [qDim]], [n.kBias, [kvDim]], [n.vBias, [kvDim]]);
-    if (c.oBias) shapes.push([n.oBias, [H]]);
-    for (const [name, shape] of shapes) required.set(name, shape);
-  }
+  for (let i = 0; i < c.numLayers; i++) for (const [name, shape] of layerTensorShapes(c, i)) required.set(name, shape);
   return { required, optional };
 }
 

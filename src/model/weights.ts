@@ -1,20 +1,27 @@
 // Model weights on the GPU, in the layout the forward pass uses: q, k and v concatenated into one
 // [(Hq + 2·Hk)·D, hidden] linear (q rows, then k, then v: split again by kernels/split_qkv), and gate
-// and up into one [2 * intermediate, hidden] linear (gate rows first). Under tensor parallelism each
-// part is split by rows first, then this rank's parts are concatenated.
+// and up into one [2 * intermediate, hidden] linear (gate rows first): Phi-3 checkpoints store them so
+// (qkv_proj, gate_up_proj), the others separately. Under tensor parallelism each part (q, k, v; gate,
+// up) is split by rows first, then this rank's parts are concatenated. Gemma's RMSNorm multiplies by
+// (1 + weight): its norm weights are loaded as 1 + weight, so every norm kernel multiplies by the weight.
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
 import type { Checkpoint } from '../loader/checkpoint.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import { Progress } from '../loader/progress.js';
+import { fromF16, toF16 } from '../util/f16.js';
 
 export interface LayerWeights {
   readonly inputNorm: Tensor; // [H]
+  readonly qNorm: Tensor | null; // [D] (Qwen3, Gemma 3)
+  readonly kNorm: Tensor | null; // [D]
+  readonly attnOutNorm: Tensor | null; // [H] (Gemma: post_attention_layernorm, on the attention output)
+  readonly mlpOutNorm: Tensor | null; // [H] (Gemma: post_feedforward_layernorm, on the MLP output)
   readonly qkv: Tensor; // [(Hq + 2·Hk)·D, H]: q rows, k rows, v rows
   readonly qkvBias: Tensor | null; // [(Hq + 2·Hk)·D]
   readonly o: Tensor; // [H, Hq*D]
   readonly oBias: Tensor | null; // [H]
-  readonly postNorm: Tensor; // [H]
+  readonly postNorm: Tensor; // [H] (the norm before the MLP: Llama's post_attention_layernorm, Gemma's pre_feedforward_layernorm)
   readonly gateUp: Tensor; // [2I, H]
   readonly down: Tensor; // [H, I]
 }
@@ -61,24 +68,62 @@ export function wholeWindow(shape: readonly number[]): ShardWindow {
 
 export const WHOLE_LAYOUT: WeightLayout = (_n, _r, shape) => wholeWindow(shape);
 
-/** Where each tensor lives in a Hugging Face Llama-family checkpoint. */
-export function layerTensorNames(i: number) {
+/** A [rows, cols] tensor, or a row range of one (a part of Phi-3's fused projections). */
+export interface TensorPart {
+  readonly name: string;
+  readonly shape: number[];
+  /** [first row, row count] of the tensor: this part; absent: the whole tensor. */
+  readonly rows?: readonly [number, number];
+}
+
+/**
+ * Where each tensor of layer i lives in a Hugging Face checkpoint of `c`'s architecture, with its shape:
+ * q/k/v and gate/up as parts (separate tensors, or row ranges of Phi-3's qkv_proj and gate_up_proj),
+ * the norms the architecture has (null: none).
+ */
+export function layerTensors(c: ModelConfig, i: number) {
   const p = `model.layers.${i}.`;
+  const H = c.hiddenSize;
+  const I = c.intermediateSize;
+  const qDim = c.numHeads * c.headDim;
+  const kvDim = c.numKvHeads * c.headDim;
+  const fused = (name: string, cols: number, sizes: readonly number[]): TensorPart[] => {
+    const total = sizes.reduce((a, b) => a + b, 0);
+    return sizes.map((n, k) => ({ name, shape: [total, cols], rows: [sizes.slice(0, k).reduce((a, b) => a + b, 0), n] as const }));
+  };
+  const parts = (names: readonly string[], cols: number | null, sizes: readonly number[]): TensorPart[] =>
+    names.map((name, k) => ({ name, shape: cols === null ? [sizes[k]] : [sizes[k], cols] }));
+  const attn = `${p}self_attn.`;
+  const norm = (name: string) => `${p}${name}.weight`;
   return {
-    inputNorm: `${p}input_layernorm.weight`,
-    q: `${p}self_attn.q_proj.weight`,
-    k: `${p}self_attn.k_proj.weight`,
-    v: `${p}self_attn.v_proj.weight`,
-    qBias: `${p}self_attn.q_proj.bias`,
-    kBias: `${p}self_attn.k_proj.bias`,
-    vBias: `${p}self_attn.v_proj.bias`,
-    o: `${p}self_attn.o_proj.weight`,
-    oBias: `${p}self_attn.o_proj.bias`,
-    postNorm: `${p}post_attention_layernorm.weight`,
-    gate: `${p}mlp.gate_proj.weight`,
-    up: `${p}mlp.up_proj.weight`,
+    inputNorm: norm('input_layernorm'),
+    // The norm before the MLP: Gemma's pre_feedforward_layernorm (its post_attention_layernorm follows attention).
+    postNorm: norm(c.sandwichNorms ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'),
+    attnOutNorm: c.sandwichNorms ? norm('post_attention_layernorm') : null,
+    mlpOutNorm: c.sandwichNorms ? norm('post_feedforward_layernorm') : null,
+    qNorm: c.qkNorm ? `${attn}q_norm.weight` : null,
+    kNorm: c.qkNorm ? `${attn}k_norm.weight` : null,
+    qkv: c.fusedProjections ? fused(`${attn}qkv_proj.weight`, H, [qDim, kvDim, kvDim]) : parts(['q', 'k', 'v'].map((x) => `${attn}${x}_proj.weight`), H, [qDim, kvDim, kvDim]),
+    qkvBias: c.qkvBias ? parts(['q', 'k', 'v'].map((x) => `${attn}${x}_proj.bias`), null, [qDim, kvDim, kvDim]) : null,
+    o: `${attn}o_proj.weight`,
+    oBias: c.oBias ? `${attn}o_proj.bias` : null,
+    gateUp: c.fusedProjections ? fused(`${p}mlp.gate_up_proj.weight`, H, [I, I]) : parts([`${p}mlp.gate_proj.weight`, `${p}mlp.up_proj.weight`], H, [I, I]),
     down: `${p}mlp.down_proj.weight`,
   };
+}
+
+/** Every checkpoint tensor of layer i with its shape (a fused tensor once). */
+export function layerTensorShapes(c: ModelConfig, i: number): Map<string, number[]> {
+  const n = layerTensors(c, i);
+  const H = c.hiddenSize;
+  const out = new Map<string, number[]>();
+  for (const name of [n.inputNorm, n.postNorm, n.attnOutNorm, n.mlpOutNorm]) if (name) out.set(name, [H]);
+  for (const name of [n.qNorm, n.kNorm]) if (name) out.set(name, [c.headDim]);
+  for (const part of [...n.qkv, ...(n.qkvBias ?? []), ...n.gateUp]) out.set(part.name, part.shape);
+  out.set(n.o, [H, c.numHeads * c.headDim]);
+  if (n.oBias) out.set(n.oBias, [H]);
+  out.set(n.down, [H, c.intermediateSize]);
+  return out;
 }
 
 /** Reads every weight from the checkpoint (checking shapes) and uploads it as f16. */
@@ -87,24 +132,37 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
   const H = c.hiddenSize;
   const I = c.intermediateSize;
   const qDim = c.numHeads * c.headDim;
-  const kvDim = c.numKvHeads * c.headDim;
-  const tensorsPerLayer = 9 + (c.qkvBias ? 3 : 0) + (c.oBias ? 1 : 0);
-  const total = c.numLayers * tensorsPerLayer + 2 + (c.tieWordEmbeddings ? 0 : 1);
+  const total = Array.from({ length: c.numLayers }, (_, i) => layerTensorShapes(c, i).size).reduce((a, b) => a + b, 0) + 2 + (c.tieWordEmbeddings ? 0 : 1);
   const progress = new Progress('loading weights', total, ckpt.totalBytes(), process.stderr, opts.quiet);
-  const read = async (name: string, shape: number[], role: ShardRole) => {
+  const readWhole = async (name: string, shape: number[]) => {
     const data = await ckpt.readF16(name, shape);
     progress.tick(data.byteLength);
-    return transform(name, role, data, shape);
+    return data;
   };
   const load = async (name: string, shape: number[], role: ShardRole = 'replicated'): Promise<Tensor> => {
-    const t = await read(name, shape, role);
+    const t = transform(name, role, await readWhole(name, shape), shape);
     return gpu.upload(t.data, t.shape, 'f16', name);
   };
+  // A norm weight; Gemma's (1 + weight) is stored as one f16 (its f32 sum rounded once).
+  const loadNorm = async (name: string, shape: number[]): Promise<Tensor> => {
+    let data = await readWhole(name, shape);
+    if (c.normWeightOffset) data = toF16(fromF16(data).map((w) => c.normWeightOffset + w));
+    return gpu.upload(data, shape, 'f16', name);
+  };
+  const loadOptionalNorm = (name: string | null, shape: number[]) => (name ? loadNorm(name, shape) : Promise.resolve(null));
   // Column-parallel parts (q, k, v or gate, up; weights [rows, cols] or biases [rows]), each split by
-  // rows, stacked in order: [Σ local rows, cols].
-  const concatRows = async (parts: readonly (readonly [string, number[]])[], label: string): Promise<Tensor> => {
+  // rows, stacked in order: [Σ local rows, cols]. A fused tensor is read once for all its parts.
+  const stackParts = async (parts: readonly TensorPart[], label: string): Promise<Tensor> => {
+    const whole = new Map<string, Uint16Array>();
     const got = [];
-    for (const [name, shape] of parts) got.push(await read(name, shape, 'column'));
+    for (const part of parts) {
+      let data = whole.get(part.name);
+      if (!data) whole.set(part.name, (data = await readWhole(part.name, part.shape)));
+      const cols = part.shape.length > 1 ? part.shape[1] : 1;
+      const [r0, n] = part.rows ?? [0, part.shape[0]];
+      const shape = part.shape.length > 1 ? [n, cols] : [n];
+      got.push(transform(part.name, 'column', data.subarray(r0 * cols, (r0 + n) * cols), shape));
+    }
     const all = new Uint16Array(got.reduce((n, t) => n + t.data.length, 0));
     let at = 0;
     for (const t of got) {
@@ -117,20 +175,24 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
   const embed = await load('model.embed_tokens.weight', [c.vocabSize, H]);
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
-    const n = layerTensorNames(i);
+    const n = layerTensors(c, i);
     layers.push({
-      inputNorm: await load(n.inputNorm, [H]),
-      qkv: await concatRows([[n.q, [qDim, H]], [n.k, [kvDim, H]], [n.v, [kvDim, H]]], `${n.q}+k+v`),
-      qkvBias: c.qkvBias ? await concatRows([[n.qBias, [qDim]], [n.kBias, [kvDim]], [n.vBias, [kvDim]]], `${n.qBias}+k+v`) : null,
+      inputNorm: await loadNorm(n.inputNorm, [H]),
+      qNorm: await loadOptionalNorm(n.qNorm, [c.headDim]),
+      kNorm: await loadOptionalNorm(n.kNorm, [c.headDim]),
+      qkv: await stackParts(n.qkv, `${n.qkv[0].name}(qkv)`),
+      qkvBias: n.qkvBias ? await stackParts(n.qkvBias, `${n.qkvBias[0].name}(qkv)`) : null,
       o: await load(n.o, [H, qDim], 'row'),
-      oBias: c.oBias ? await load(n.oBias, [H], 'rowBias') : null,
-      postNorm: await load(n.postNorm, [H]),
-      gateUp: await concatRows([[n.gate, [I, H]], [n.up, [I, H]]], `${n.gate}+up`),
+      oBias: n.oBias ? await load(n.oBias, [H], 'rowBias') : null,
+      attnOutNorm: await loadOptionalNorm(n.attnOutNorm, [H]),
+      postNorm: await loadNorm(n.postNorm, [H]),
+      gateUp: await stackParts(n.gateUp, `${n.gateUp[0].name}(gate_up)`),
       down: await load(n.down, [H, I], 'row'),
+      mlpOutNorm: await loadOptionalNorm(n.mlpOutNorm, [H]),
     });
     await gpu.flush(); // surface allocation errors per layer, and keep staging memory bounded
   }
-  const finalNorm = await load('model.norm.weight', [H]);
+  const finalNorm = await loadNorm('model.norm.weight', [H]);
   const lmHead = c.tieWordEmbeddings && !ckpt.has('lm_head.weight') ? embed : await load('lm_head.weight', [c.vocabSize, H]);
   progress.finish();
   return { embed, layers, finalNorm, lmHead };

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type { EngineConfig } from '../engine/config.js';
 import type { Gpu } from '../gpu/gpu.js';
 import type { StepSamplingRow } from '../runner/sampler.js';
-import { NO_REDUCE } from '../model/attention.js';
-import { PagedAttention } from '../model/paged_attention.js';
+import { attentionLayers, NO_REDUCE } from '../model/attention.js';
+import { checkAttentionDevice, PagedAttention } from '../model/paged_attention.js';
 import { resolveMaxModelLen } from '../loader/model_config.js';
 import { allocateRankKvCache, checkRankMemory, hostPlanParts, maxBlocksPerSeqFor } from '../runner/memory.js';
 import { ModelRunner, readModelConfig, type StepResult } from '../runner/model_runner.js';
@@ -63,9 +63,10 @@ export async function createRankRole(gpu: Gpu, c: EngineConfig, g: ProcessGroups
     { what: 'attention scratch', bytes: scratch, field: 'maxNumBatchedTokens' },
     { what: 'block tables', bytes: tables, field: 'maxModelLen' },
   ];
+  checkAttentionDevice(gpu, local); // before anything is allocated
   const device = checkRankMemory(gpu, c, parts, hostPlanParts(c.maxNumBatchedTokens, c.maxNumSeqs, maxModelLen));
   const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, c, maxModelLen, scratch + tables, device);
-  const paged = new PagedAttention(cache, 1 / Math.sqrt(local.headDim));
+  const paged = new PagedAttention(cache, attentionLayers(local, maxModelLen));
   const dims = { numLayers: local.numLayers, numHeads: local.numHeads, numKvHeads: local.numKvHeads, headDim: local.headDim };
   const attention = new AttentionRank(gpu, paged, g.tknp, dims, c.maxNumBatchedTokens);
   const maxBlocksPerSeq = maxBlocksPerSeqFor(maxModelLen);

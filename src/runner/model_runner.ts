@@ -11,8 +11,8 @@ import { parameterCount, parseModelConfig, resolveMaxModelLen, type ModelConfig 
 import { readTokenizerIdLimit } from '../loader/tokenizer_vocab.js';
 import { openModelCheckpoint } from '../model/weight_names.js';
 import { LlamaModel, qkvWidth, type ForwardInputs } from '../model/llama.js';
-import { PagedAttention } from '../model/paged_attention.js';
-import { NO_REDUCE, type RowParallelReduce, type StepAttention } from '../model/attention.js';
+import { checkAttentionDevice, PagedAttention } from '../model/paged_attention.js';
+import { attentionLayers, NO_REDUCE, type RowParallelReduce, type StepAttention } from '../model/attention.js';
 import { createDummyWeights } from '../model/dummy_weights.js';
 import { loadWeights, weightBytes, type ModelWeights, type WeightLayout, type WeightTransform } from '../model/weights.js';
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
@@ -115,6 +115,7 @@ export class ModelRunner {
   static async create(gpu: Gpu, modelDir: string, o: RunnerOptions, parallel?: RunnerParallel): Promise<ModelRunner> {
     const fullConfig = readModelConfig(modelDir);
     const config = parallel?.localConfig ?? fullConfig;
+    checkAttentionDevice(gpu, config); // before anything is allocated
     const maxModelLen = resolveMaxModelLen(fullConfig, o.maxModelLen, join(modelDir, 'config.json'));
     const maxTokens = o.maxNumBatchedTokens;
     const maxSeqs = o.maxNumSeqs;
@@ -131,7 +132,7 @@ export class ModelRunner {
     const shape = { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim };
     const used = weightBytes(weights) + plan.buffers.reduce((n, p) => n + p.bytes, 0);
     const { cache, numBlocks, log: memoryLog } = await allocateRankKvCache(gpu, shape, o, maxModelLen, used, device);
-    const paged = new PagedAttention(cache, 1 / Math.sqrt(config.headDim));
+    const paged = new PagedAttention(cache, attentionLayers(config, maxModelLen));
     const attention = parallel ? parallel.wrapAttention(paged) : paged;
     const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE, o.batchInvariant === false ? 'fast' : 'invariant', o.submitEveryLayers, maxModelLen);
     await gpu.flush();
@@ -237,7 +238,7 @@ export function runnerMemoryParts(c: ModelConfig, maxTokens: number, maxSeqs: nu
     buffers: [
       { what: 'activations', bytes: maxTokens * perToken, field: 'maxNumBatchedTokens', binding: maxTokens * widest * 2 },
       { what: 'per-sequence buffers', bytes: maxSeqs * (4 * c.hiddenSize + 4 * c.vocabSize + 4 * 16), field: 'maxNumSeqs', binding: maxSeqs * c.vocabSize * 4 },
-      { what: 'rope table', bytes: maxModelLen * c.headDim * 4, field: 'maxModelLen', binding: maxModelLen * c.headDim * 4 },
+      { what: c.localRope ? 'rope tables (global and local)' : 'rope table', bytes: maxModelLen * c.rotaryDim * 4 * (c.localRope ? 2 : 1), field: 'maxModelLen', binding: maxModelLen * c.rotaryDim * 4 },
       { what: 'block tables', bytes: 2 * tables, field: 'maxModelLen', binding: tables },
     ],
   };

@@ -11,7 +11,7 @@ import { createExecutor } from '../../src/engine/executor_factory.js';
 import { normalizeSamplingParams } from '../../src/engine/sampling_params.js';
 import type { Tensor } from '../../src/gpu/tensor.js';
 import { createDummyWeights } from '../../src/model/dummy_weights.js';
-import { layerTensorNames, type ShardRole } from '../../src/model/weights.js';
+import { layerTensors, type ShardRole } from '../../src/model/weights.js';
 import { readModelConfig } from '../../src/runner/model_runner.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { flattenSchedulerOutput } from '../../src/scheduler/scheduler_output.js';
@@ -157,7 +157,7 @@ describe.skipIf(!gpu)(`bench decode on the tiny preset ${gpu ? '' : `(skipped: $
     const read = async (t: Tensor) => (await gpu!.read(t)) as Uint16Array;
     const H = c.hiddenSize;
     const I = c.intermediateSize;
-    const n = layerTensorNames(1);
+    const n = layerTensors(c, 1);
     for (const rank of [0, 1]) {
       const shard = await createDummyWeights(gpu!, c, { seed: 9, layout: tensorParallelLayout(rank, 2) });
       const split = tensorParallelShard(rank, 2);
@@ -172,9 +172,9 @@ describe.skipIf(!gpu)(`bench decode on the tiny preset ${gpu ? '' : `(skipped: $
       const kvDim = c.numKvHeads * c.headDim;
       const fqkv = await read(full.layers[L].qkv);
       const parts = [
-        split(n.q, 'column', fqkv.subarray(0, qDim * H), [qDim, H]),
-        split(n.k, 'column', fqkv.subarray(qDim * H, (qDim + kvDim) * H), [kvDim, H]),
-        split(n.v, 'column', fqkv.subarray((qDim + kvDim) * H), [kvDim, H]),
+        split(n.qkv[0].name, 'column', fqkv.subarray(0, qDim * H), [qDim, H]),
+        split(n.qkv[1].name, 'column', fqkv.subarray(qDim * H, (qDim + kvDim) * H), [kvDim, H]),
+        split(n.qkv[2].name, 'column', fqkv.subarray((qDim + kvDim) * H), [kvDim, H]),
       ];
       expect(shard.layers[L].qkv.shape).toEqual([parts.reduce((r, p) => r + p.shape[0], 0), H]);
       expect(bytes(await read(shard.layers[L].qkv)).equals(Buffer.concat(parts.map((p) => bytes(p.data)))), `qkv rank ${rank}`).toBe(true);
@@ -184,8 +184,8 @@ describe.skipIf(!gpu)(`bench decode on the tiny preset ${gpu ? '' : `(skipped: $
       await same('model.embed_tokens.weight', 'replicated', full.embed, shard.embed, [c.vocabSize, H]);
       // gate_up: rank's gate rows then its up rows, each a column shard of the full gate / up.
       const fg = await read(full.layers[L].gateUp);
-      const gate = split(n.gate, 'column', fg.subarray(0, I * H), [I, H]);
-      const up = split(n.up, 'column', fg.subarray(I * H), [I, H]);
+      const gate = split(n.gateUp[0].name, 'column', fg.subarray(0, I * H), [I, H]);
+      const up = split(n.gateUp[1].name, 'column', fg.subarray(I * H), [I, H]);
       const got = await read(shard.layers[L].gateUp);
       expect(shard.layers[L].gateUp.shape).toEqual([I, H]);
       expect(bytes(got).equals(Buffer.concat([bytes(gate.data), bytes(up.data)]))).toBe(true);

@@ -67,7 +67,7 @@ describe.skipIf(!gpu)(`tknp generate ${gpu ? '' : `(skipped: ${noGpuReason()})`}
     });
     const r1 = await tknp(['generate', '--model', arch, '-n', '2']);
     expect(r1.code).toBe(1);
-    expect(ownLines(r1.stderr)).toEqual([`UnsupportedArchitectureError: ${join(arch, 'config.json')}: unsupported architecture "GPT2LMHeadModel": tknp supports LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM`]);
+    expect(ownLines(r1.stderr)).toEqual([`UnsupportedArchitectureError: ${join(arch, 'config.json')}: unsupported architecture "GPT2LMHeadModel": tknp supports LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM`]);
     expect(r1.stdout).toBe('');
     const shard = brokenCopy((d) => {
       rmSync(join(d, 'model.safetensors'));

@@ -1,7 +1,14 @@
-// Parity with Hugging Face transformers on the three tiny fixtures (docs/MODELS.md):
+// Parity with Hugging Face transformers on the tiny fixtures (docs/MODELS.md):
 //   tiny-llama   f16, llama3 rope scaling, eos list
 //   tiny-mistral bf16 checkpoint (loaded as f16), head_dim 128
 //   tiny-qwen2   q/k/v bias, tied embeddings
+// and issue 16's (skipped, with the reason printed, until the GPU host has made them):
+//   tiny-qwen3   q/k norms, GQA 3, head_dim 128, an rms_norm_eps (0.05) that moves the logits
+//   tiny-phi3    fused projections, head_dim 96, partial rotary 0.75, longrope (served within its
+//                original 128 tokens: short factors, as transformers uses for such sequences), window 48
+//   tiny-gemma2  head_dim 256, query_pre_attn_scalar, attention and final soft-caps, window 16 on layer 0
+//   tiny-gemma3  GQA 7, head_dim 80, q/k norms, local RoPE on the sliding layer
+//   tiny-long    Qwen2 + YaRN, one 2,000+-token prompt: prefill in chunks of 512, decode over 5 partitions
 // Per fixture, all prompts run through one engine in one batch, twice each:
 //   * teacher-forced: 5 sampled steps whose logits are compared with logits.bin (the float32
 //     reference). Step 0 is the last prompt position (prefill); steps 1..4 are decode steps fed
@@ -22,24 +29,50 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LLMEngine } from '../../src/engine/llm_engine.js';
 import { noGpuReason, testGpu } from '../helpers/gpu.js';
-import { argmaxOf, commonPrefix, drive, loadFixture, maxAbsDiff, testEngine, type FixtureName, type Trace } from '../helpers/engine.js';
+import { argmaxOf, commonPrefix, drive, loadFixture, maxAbsDiff, missingFixture, testEngine, type FixtureName, type Trace } from '../helpers/engine.js';
+import type { EngineConfig } from '../../src/engine/config.js';
 
 const gpu = await testGpu();
 
-const LOGIT_TOL: Record<FixtureName, number> = { 'tiny-llama': 0.02, 'tiny-mistral': 0.02, 'tiny-qwen2': 0.06 };
+// Issue 16's fixtures: provisional tolerances from the f64 comparison of the same paths on tiny models
+// (test/engine/architectures.test.ts: <= 0.009); to be set to ~3x what the first run on the fixtures prints.
+const LOGIT_TOL: Record<FixtureName, number> = {
+  'tiny-llama': 0.02,
+  'tiny-mistral': 0.02,
+  'tiny-qwen2': 0.06,
+  'tiny-qwen3': 0.03,
+  'tiny-phi3': 0.03,
+  'tiny-gemma2': 0.03,
+  'tiny-gemma3': 0.03,
+  'tiny-long': 0.05,
+};
+
+/** Engine settings a fixture needs beyond testEngine's. */
+const ENGINE: Partial<Record<FixtureName, Partial<EngineConfig> & { kvBlocks?: number }>> = {
+  // Served within longrope's original 128 tokens: the short factors, which transformers uses for every
+  // sequence of this fixture (at most 72 tokens).
+  'tiny-phi3': { maxModelLen: 128 },
+  // 2 requests of 2,000+ tokens + 32: prefill in chunks of 512, decode over 5 partitions of 512.
+  'tiny-long': { maxModelLen: 4096, maxNumBatchedTokens: 512, kvBlocks: 320 },
+};
 
 // Every fixture with the default (batch-invariant) kernels, and tiny-llama with batchInvariant: false
 // (`--fast`: the GEMV for decode steps of few rows), which must stay within the same tolerance.
 const RUNS: [FixtureName, boolean][] = [...(Object.keys(LOGIT_TOL) as FixtureName[]).map((n) => [n, true] as [FixtureName, boolean]), ['tiny-llama', false]];
+const present = RUNS.filter(([name]) => {
+  const why = missingFixture(name);
+  if (why) console.log(`[parity.test] ${name} skipped: ${why}`);
+  return !why;
+});
 
-describe.skipIf(!gpu).each(RUNS)(`parity with transformers: %s, batch invariant %s ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, (name, batchInvariant) => {
+describe.skipIf(!gpu).each(present)(`parity with transformers: %s, batch invariant %s ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, (name, batchInvariant) => {
   const fx = loadFixture(name);
   const tol = LOGIT_TOL[name];
   let engine: LLMEngine;
   let traces: Map<string, Trace>;
 
   beforeAll(async () => {
-    engine = await testEngine(fx.dir, { batchInvariant });
+    engine = await testEngine(fx.dir, { batchInvariant, ...ENGINE[name] });
     const forced = new Map<string, number[]>(); // request id -> reference greedy ids
     fx.prompts.forEach((p, i) => {
       // Through the engine's own tokenization: plain text gets BOS per the tokenizer, chats the template.

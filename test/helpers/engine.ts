@@ -1,7 +1,7 @@
 // Shared helpers of the engine-level tests: the Hugging Face fixtures and their float32
 // references (docs/MODELS.md), small LLMEngine configurations that keep lavapipe fast, and a
 // step loop that records every request's outputs and per-step logits.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LLMEngine, type RequestOutput } from '../../src/engine/llm_engine.js';
 import type { EngineConfig } from '../../src/engine/config.js';
@@ -11,7 +11,18 @@ import type { ChatMessage } from '../../src/tokenizer/tokenizer.js';
 
 export const FIXTURE_ROOT = 'test/fixtures/models';
 export const FIXTURE_NAMES = ['tiny-llama', 'tiny-mistral', 'tiny-qwen2'] as const;
-export type FixtureName = (typeof FIXTURE_NAMES)[number];
+/** Fixtures of issue 16 (architectures, odd shapes, a long context), made on the GPU host: absent until the lead adds them. */
+export const COVERAGE_FIXTURE_NAMES = ['tiny-qwen3', 'tiny-phi3', 'tiny-gemma2', 'tiny-gemma3', 'tiny-long'] as const;
+export type FixtureName = (typeof FIXTURE_NAMES)[number] | (typeof COVERAGE_FIXTURE_NAMES)[number];
+
+/** Why fixture `name` cannot be loaded (its fixture.json or logits.bin is missing), or null when it can. */
+export function missingFixture(name: FixtureName): string | null {
+  const dir = join(FIXTURE_ROOT, name);
+  for (const f of ['fixture.json', 'logits.bin', 'config.json', 'model.safetensors']) {
+    if (!existsSync(join(dir, f))) return `${join(dir, f)} is absent (made by tools/make_fixtures.py on the GPU host: docs/MODELS.md)`;
+  }
+  return null;
+}
 export const DEFAULT_MODEL_DIR = 'models/default';
 
 export interface TokenizerCase {

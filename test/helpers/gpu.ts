@@ -8,14 +8,24 @@ import type { Tensor } from '../../src/gpu/tensor.js';
 let shared: Promise<Gpu | undefined> | undefined;
 let reason = '';
 
-/** The worker's Gpu, or undefined (with `noGpuReason()`) when no adapter exists. */
+/**
+ * The worker's Gpu, or undefined (with `noGpuReason()`) when no adapter exists. Under CI=true a missing
+ * adapter fails the test file instead (gpuUnavailable): CI has lavapipe, so none means a broken set-up.
+ */
 export function testGpu(): Promise<Gpu | undefined> {
   shared ??= Gpu.create().catch((e: Error) => {
-    reason = `${e.name}: ${e.message}`;
+    reason = gpuUnavailable(e);
     console.warn(`[tknp tests] GPU tests skipped: ${reason}`);
     return undefined;
   });
   return shared;
+}
+
+/** Why GPU tests are skipped after `e`; throws under CI=true, where skipping every GPU test would pass a broken run. */
+export function gpuUnavailable(e: Error, env: NodeJS.ProcessEnv = process.env): string {
+  const why = `${e.name}: ${e.message}`;
+  if (env.CI === 'true') throw new Error(`CI=true and no GPU adapter (${why}): CI runs the GPU tests on lavapipe (tools/setup.sh installs it); refusing to skip them`);
+  return why;
 }
 
 export function noGpuReason(): string {

@@ -1,7 +1,8 @@
 // Tiny Hugging Face model directories built by tests in a temp dir, and the edits that break
-// them: a seeded random Llama/Mistral/Qwen2 (hidden 128, 2 layers, head_dim 64) with tiny-llama's
-// tokenizer (1024 ids), its config.json / safetensors written here, and helpers that rewrite
-// JSON files, safetensors headers and tensor bytes.
+// them: a seeded random Llama/Mistral/Qwen2/Qwen3/Phi-3/Gemma 2/Gemma 3 (hidden 128, 2 layers,
+// head_dim 64) with tiny-llama's tokenizer (1024 ids), its config.json / safetensors written here
+// under the names transformers uses for each architecture (written out here, not taken from src/),
+// and helpers that rewrite JSON files, safetensors headers and tensor bytes.
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { toF16 } from '../../src/util/f16.js';
 const TOKENIZER_FROM = join('test', 'fixtures', 'models', 'tiny-llama');
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
 
-export type TinyArch = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM';
+export type TinyArch = 'LlamaForCausalLM' | 'MistralForCausalLM' | 'Qwen2ForCausalLM' | 'Qwen3ForCausalLM' | 'Phi3ForCausalLM' | 'Gemma2ForCausalLM' | 'Gemma3ForCausalLM';
 
 export interface TinyModelOptions {
   readonly arch?: TinyArch;
@@ -55,34 +56,57 @@ function encode(values: Float32Array, dtype: SafetensorsDType): Uint8Array {
   return bytesOf(Uint16Array.from(u, (x) => x >>> 16)); // BF16: the top half of f32
 }
 
-/** Seeded random tensors for `cfg` (norms near 1, the rest N(0, 0.1²)), in checkpoint order. */
+/**
+ * Seeded random tensors for `cfg` (norms near 1: Gemma's near 0, it multiplies by 1 + weight; the rest
+ * N(0, 0.1²)), in checkpoint order, named as transformers names them for cfg's architecture.
+ */
 export function tinyTensors(cfg: Record<string, unknown>, dtype: 'F16' | 'BF16' | 'F32' = 'F16', seed = 1): Record<string, RawTensor> {
   const rng = new Rng(seed);
-  const [H, I, V, L] = [cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size, cfg.num_hidden_layers] as number[];
-  const q = (cfg.num_attention_heads as number) * (cfg.head_dim as number);
-  const kv = (cfg.num_key_value_heads as number) * (cfg.head_dim as number);
+  const arch = (cfg.architectures as string[])[0];
+  const gemma = arch === 'Gemma2ForCausalLM' || arch === 'Gemma3ForCausalLM';
+  const [H, I, V, L, D] = [cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size, cfg.num_hidden_layers, cfg.head_dim] as number[];
+  const q = (cfg.num_attention_heads as number) * D;
+  const kv = (cfg.num_key_value_heads as number) * D;
   const out: Record<string, RawTensor> = {};
   const add = (name: string, shape: number[], norm = false) => {
     const n = shape.reduce((a, b) => a * b, 1);
-    const v = Float32Array.from({ length: n }, () => (norm ? 1 + 0.1 * rng.normal() : 0.1 * rng.normal()));
+    const v = Float32Array.from({ length: n }, () => (norm && !gemma ? 1 : 0) + 0.1 * rng.normal());
     out[name] = { dtype, shape, data: encode(v, dtype) };
   };
+  const biased = arch === 'Qwen2ForCausalLM' || cfg.attention_bias === true;
   add('model.embed_tokens.weight', [V, H]);
   for (let i = 0; i < L; i++) {
     const p = `model.layers.${i}.`;
     add(`${p}input_layernorm.weight`, [H], true);
-    add(`${p}self_attn.q_proj.weight`, [q, H]);
-    add(`${p}self_attn.k_proj.weight`, [kv, H]);
-    add(`${p}self_attn.v_proj.weight`, [kv, H]);
-    if ((cfg.architectures as string[])[0] === 'Qwen2ForCausalLM') {
+    if (arch === 'Phi3ForCausalLM') {
+      add(`${p}self_attn.qkv_proj.weight`, [q + 2 * kv, H]);
+    } else {
+      add(`${p}self_attn.q_proj.weight`, [q, H]);
+      add(`${p}self_attn.k_proj.weight`, [kv, H]);
+      add(`${p}self_attn.v_proj.weight`, [kv, H]);
+    }
+    if (biased) {
       add(`${p}self_attn.q_proj.bias`, [q]);
       add(`${p}self_attn.k_proj.bias`, [kv]);
       add(`${p}self_attn.v_proj.bias`, [kv]);
     }
+    if (arch === 'Qwen3ForCausalLM' || arch === 'Gemma3ForCausalLM') {
+      add(`${p}self_attn.q_norm.weight`, [D], true);
+      add(`${p}self_attn.k_norm.weight`, [D], true);
+    }
     add(`${p}self_attn.o_proj.weight`, [H, q]);
+    if (biased && arch !== 'Qwen2ForCausalLM') add(`${p}self_attn.o_proj.bias`, [H]);
     add(`${p}post_attention_layernorm.weight`, [H], true);
-    add(`${p}mlp.gate_proj.weight`, [I, H]);
-    add(`${p}mlp.up_proj.weight`, [I, H]);
+    if (gemma) {
+      add(`${p}pre_feedforward_layernorm.weight`, [H], true);
+      add(`${p}post_feedforward_layernorm.weight`, [H], true);
+    }
+    if (arch === 'Phi3ForCausalLM') {
+      add(`${p}mlp.gate_up_proj.weight`, [2 * I, H]);
+    } else {
+      add(`${p}mlp.gate_proj.weight`, [I, H]);
+      add(`${p}mlp.up_proj.weight`, [I, H]);
+    }
     add(`${p}mlp.down_proj.weight`, [H, I]);
   }
   add('model.norm.weight', [H], true);

@@ -82,14 +82,24 @@ function upload(g: Gpu, c: Paged): Uploaded {
 }
 
 /** Runs the kernel; returns the raw f16 bits of out. */
-async function runDecode(g: Gpu, c: Paged, t: Uploaded, qBits: Uint16Array, opts: { maxSeqLen?: number; partitionSize?: number; headsPerWorkgroup?: number; epilogue?: 'all-heads' | 'per-head' } = {}) {
+interface RunOptions {
+  maxSeqLen?: number;
+  partitionSize?: number;
+  headsPerWorkgroup?: number;
+  epilogue?: 'all-heads' | 'per-head';
+  scale?: number;
+  slidingWindow?: number;
+  softcap?: number;
+}
+
+async function runDecode(g: Gpu, c: Paged, t: Uploaded, qBits: Uint16Array, opts: RunOptions = {}) {
   const { numHeads, headDim } = c.shape;
   const S = c.seqLens.length;
   const q = g.upload(qBits, [S, numHeads, headDim], 'f16', 'q');
   const out = g.tensor([S, numHeads, headDim], 'f16', 'out');
   const maxSeqLen = opts.maxSeqLen ?? Math.max(0, ...c.seqLens);
   await run(g, (rec) =>
-    decodeAttention(rec, q, t.kCache, t.vCache, t.blockTables, t.seqLens, out, { scale: 1 / Math.sqrt(headDim), maxSeqLen, partitionSize: opts.partitionSize, headsPerWorkgroup: opts.headsPerWorkgroup, epilogue: opts.epilogue }),
+    decodeAttention(rec, q, t.kCache, t.vCache, t.blockTables, t.seqLens, out, { ...opts, scale: opts.scale ?? 1 / Math.sqrt(headDim), maxSeqLen }),
   );
   const bits = (await g.read(out)) as Uint16Array;
   q.buffer.destroy();
@@ -97,30 +107,32 @@ async function runDecode(g: Gpu, c: Paged, t: Uploaded, qBits: Uint16Array, opts
   return bits;
 }
 
-function reference(c: Paged, qBits: Uint16Array): Float64Array {
+function reference(c: Paged, qBits: Uint16Array, scale = 1 / Math.sqrt(c.shape.headDim), extra: { slidingWindow?: number; softcap?: number } = {}): Float64Array {
   const { numHeads, numKvHeads, headDim } = c.shape;
   return attentionRef(fromF16(qBits), fromF16(c.kCache), fromF16(c.vCache), c.blockTables, {
     numHeads,
     numKvHeads,
     headDim,
-    scale: 1 / Math.sqrt(headDim),
+    scale,
     queryLens: c.seqLens.map(() => 1),
     contextLens: c.seqLens,
     maxBlocksPerSeq: c.maxBlocksPerSeq,
+    ...extra,
   });
 }
 
-async function checkAgainstRef(seed: number, shape: Shape, seqLens: number[], opts: { partitionSize?: number; qRange?: number } = {}) {
+async function checkAgainstRef(seed: number, shape: Shape, seqLens: number[], opts: RunOptions & { qRange?: number } = {}) {
   const g = gpu!;
   const rng = new Rng(seed);
   const c = makePaged(rng, shape, seqLens);
   const t = upload(g, c);
   const r = opts.qRange ?? 2;
   const qBits = toF16(rng.floats(seqLens.length * shape.numHeads * shape.headDim, -r, r));
-  const got = fromF16(await runDecode(g, c, t, qBits, { partitionSize: opts.partitionSize }));
+  const { qRange: _, ...run } = opts;
+  const got = fromF16(await runDecode(g, c, t, qBits, run));
   for (const x of Object.values(t)) x.buffer.destroy();
-  const what = `Hq=${shape.numHeads} Hkv=${shape.numKvHeads} D=${shape.headDim} seqLens=[${seqLens}] P=${opts.partitionSize ?? DEFAULT_PARTITION_SIZE}`;
-  expectClose(got, reference(c, qBits), TOL, what);
+  const what = `Hq=${shape.numHeads} Hkv=${shape.numKvHeads} D=${shape.headDim} seqLens=[${seqLens}] P=${opts.partitionSize ?? DEFAULT_PARTITION_SIZE} scale=${opts.scale ?? 'default'}`;
+  expectClose(got, reference(c, qBits, opts.scale, { slidingWindow: opts.slidingWindow, softcap: opts.softcap }), TOL, `${what} window=${opts.slidingWindow} softcap=${opts.softcap}`);
 }
 
 const SEQ_LENS = [100, 1, 17, 1000, 16, 15, 63, 250];
@@ -147,6 +159,50 @@ describe.skipIf(!gpu)(`decodeAttention ${gpu ? '' : `(skipped: ${noGpuReason()})
   ])('Hq=%i Hkv=%i D=%i P=%i, seqLens 1..1200, shuffled blocks: matches the reference', async (numHeads, numKvHeads, headDim, partitionSize) => {
     const seed = numHeads * 100 + numKvHeads * 10 + headDim;
     await checkAgainstRef(seed, { numHeads, numKvHeads, headDim }, seqLensFor(seed), { partitionSize });
+  });
+
+  // The shapes of real checkpoints beyond those: GQA 3 (SmolLM2), 5, 7 (Qwen2.5), 16 (one kv group served by two
+  // workgroups of 8 heads), head dims 80 and 96 (the lanes' chunks cover more than a row: masked) and 256
+  // (Gemma: 4 chunks per lane on 8-wide subgroups). Fewer sequences than above: each is a pipeline of its own.
+  it.each([
+    [6, 2, 80],
+    [10, 2, 96],
+    [14, 2, 64],
+    [16, 1, 128],
+    [4, 2, 256],
+  ])('Hq=%i Hkv=%i D=%i (GQA 3, 5, 7, 16; head dims 80, 96, 256): matches the reference', async (numHeads, numKvHeads, headDim) => {
+    const seed = numHeads * 100 + numKvHeads * 10 + headDim;
+    const rng = new Rng(seed);
+    await checkAgainstRef(seed, { numHeads, numKvHeads, headDim }, [1, 15, 530, rng.int(2, 700), rng.int(700, 1100)]);
+  });
+
+  it('GQA 16 split over 4 workgroups per kv head (4 heads each) matches the reference', async () => {
+    await checkAgainstRef(1604, { numHeads: 16, numKvHeads: 1, headDim: 128 }, [3, 600], { headsPerWorkgroup: 4 });
+  });
+
+  // The scale is a parameter (Gemma: query_pre_attn_scalar^-0.5, not headDim^-0.5): a kernel that used
+  // 1/sqrt(headDim) instead would be off by a factor in every logit.
+  it.each([
+    [0.05, 64],
+    [0.3, 128],
+  ])('softmax scale %f (not 1/sqrt(headDim)) with D=%i matches the reference', async (scale, headDim) => {
+    await checkAgainstRef(77 + headDim, { numHeads: 4, numKvHeads: 2, headDim }, [40, 700], { scale, qRange: 4 });
+  });
+
+  // Sliding windows (Mistral, Gemma): windows inside one partition, spanning several, and longer than some
+  // sequences; with P = 64 many partitions lie wholly before the window (skipped by both passes).
+  it.each([
+    [100, DEFAULT_PARTITION_SIZE],
+    [700, DEFAULT_PARTITION_SIZE],
+    [100, 64],
+  ])('sliding window %i (P=%i) matches the reference', async (slidingWindow, partitionSize) => {
+    await checkAgainstRef(31 + slidingWindow, { numHeads: 8, numKvHeads: 2, headDim: 128 }, [1, 99, 100, 101, 530, 1300], { slidingWindow, partitionSize });
+  });
+
+  // Gemma 2's attention logit soft-capping (50 there; 2 here so that the cap bends most scores).
+  it('soft-capped scores (tanh(s / 2) · 2), alone and with a sliding window, match the reference', async () => {
+    await checkAgainstRef(52, { numHeads: 4, numKvHeads: 2, headDim: 64 }, [1, 40, 700], { softcap: 2, qRange: 6 });
+    await checkAgainstRef(53, { numHeads: 4, numKvHeads: 2, headDim: 64 }, [1, 40, 700], { softcap: 2, slidingWindow: 33, qRange: 6 });
   });
 
   it.each([

@@ -54,6 +54,25 @@ describe.skipIf(!gpu)(`embedding ${gpu ? '' : `(skipped: ${noGpuReason()})`}`, (
     for (const t of [tIds, tTable, out]) t.buffer.destroy();
   });
 
+  // Gemma scales its embeddings by sqrt(hidden): f16(f32(value) · scale), rounded once; both paths.
+  it.each([
+    [5, 40, 64, Math.sqrt(2304)],
+    [5, 40, 13, 0.37],
+  ])('T=%i V=%i H=%i scaled by %f: matches the reference exactly', async (T, V, H, scale) => {
+    const rng = new Rng(H);
+    const table = toF16(rng.floats(V * H, -3, 3));
+    const ids = Uint32Array.from({ length: T }, (_, t) => (t === T - 1 ? V + 3 : rng.int(0, V - 1)));
+    const tIds = gpu!.upload(ids, [T], 'u32', 'ids');
+    const tTable = gpu!.upload(table, [V, H], 'f16', 'table');
+    const out = gpu!.upload(new Uint16Array(T * H).fill(0x7e00), [T, H], 'f16', 'out');
+    await run(gpu!, (rec) => embedding(rec, tIds, tTable, out, scale));
+    const got = (await gpu!.read(out)) as Uint16Array;
+    const want = embeddingRef(ids, table, H, scale);
+    expect(firstDifference(got, want)).toBe(-1);
+    expect(firstDifference(got, embeddingRef(ids, table, H))).not.toBe(-1); // really scaled
+    for (const t of [tIds, tTable, out]) t.buffer.destroy();
+  });
+
   it('writes zeros for every id when all are out of range', async () => {
     const V = 8;
     const H = 24;

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { rotary, type RotaryOptions } from '../../src/kernels/rotary.js';
 import { rotaryRef } from '../../src/kernels/ref/rotary.js';
 import { ShapeError } from '../../src/gpu/errors.js';
-import { attentionScaling, RopeConfigError, ropeCosSinTable, ropeInvFreq, ropeParamsFromHf, type RopeParams } from '../../src/model/rope.js';
+import { attentionScaling, RopeConfigError, ropeCosSinTable, ropeInvFreq, ropeParamsOf, ropeTable, type RopeParams } from '../../src/model/rope.js';
+import { parseModelConfig } from '../../src/loader/model_config.js';
 import { roundF16, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
 import { expectRotated, noGpuReason, readF32, run, testGpu } from '../helpers/gpu.js';
@@ -60,23 +61,71 @@ describe('rope tables (CPU)', () => {
     expect(f[34] / base[34]).toBeGreaterThan(1 / 8);
   });
 
-  it('reads Hugging Face configs (rope_scaling, rope_parameters, legacy type, partial rotary)', () => {
-    const llama = ropeParamsFromHf({
-      hidden_size: 4096,
-      num_attention_heads: 32,
-      rope_theta: 500000,
-      rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 },
-    });
-    expect(llama).toEqual(LLAMA31);
-    const v5 = ropeParamsFromHf({ head_dim: 64, num_attention_heads: 8, hidden_size: 512, rope_parameters: { rope_type: 'default', rope_theta: 1e6 } });
-    expect(v5).toMatchObject({ theta: 1e6, rotaryDim: 64, type: 'default' });
-    const legacy = ropeParamsFromHf({ hidden_size: 2048, num_attention_heads: 16, rope_scaling: { type: 'linear', factor: 2 } });
-    expect(legacy).toMatchObject({ theta: 10000, rotaryDim: 128, type: 'linear', factor: 2 });
-    expect(ropeParamsFromHf({ hidden_size: 2560, num_attention_heads: 32, partial_rotary_factor: 0.4 }).rotaryDim).toBe(32);
-    expect(() => ropeParamsFromHf({ hidden_size: 64, num_attention_heads: 1, rope_scaling: { rope_type: 'yarn', factor: 4 } })).toThrow(RopeConfigError);
+  it('reads Hugging Face configs (rope_scaling, rope_parameters, legacy type, partial rotary) through the loader', () => {
+    const base = { architectures: ['LlamaForCausalLM'], hidden_size: 4096, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 32, vocab_size: 16, max_position_embeddings: 8192 };
+    const params = (extra: Record<string, unknown>, maxModelLen = 8192) => ropeParamsOf(parseModelConfig({ ...base, ...extra }), maxModelLen);
+    const llama = params({ rope_theta: 500000, rope_scaling: { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 8192 } });
+    expect(llama).toMatchObject(LLAMA31);
+    expect(ropeInvFreq(llama)).toEqual(ropeInvFreq(LLAMA31));
+    expect(params({ head_dim: 64, hidden_size: 512, num_attention_heads: 8, rope_parameters: { rope_type: 'default', rope_theta: 1e6 } })).toMatchObject({ theta: 1e6, rotaryDim: 64, type: 'default' });
+    expect(params({ hidden_size: 2048, num_attention_heads: 16, rope_scaling: { type: 'linear', factor: 2 } })).toMatchObject({ theta: 10000, rotaryDim: 128, type: 'linear', factor: 2 });
+    expect(params({ hidden_size: 2560, num_attention_heads: 32, head_dim: 80, partial_rotary_factor: 0.4 }).rotaryDim).toBe(32);
+    expect(params({ hidden_size: 2560, num_attention_heads: 32, head_dim: 80, rope_parameters: { rope_theta: 1e4, partial_rotary_factor: 0.5 } }).rotaryDim).toBe(40);
+    // Phi-3's early 'su' is longrope; its original context sits at the top level.
+    const su = params({ original_max_position_embeddings: 4096, max_position_embeddings: 131072, rope_scaling: { type: 'su', short_factor: Array(64).fill(1), long_factor: Array(64).fill(2) } });
+    expect(su).toMatchObject({ type: 'longrope', factor: 32, originalMaxPositionEmbeddings: 4096 });
     expect(() => ropeInvFreq({ theta: 10000, rotaryDim: 64, type: 'llama3', factor: 8 })).toThrow(RopeConfigError);
     expect(() => ropeInvFreq({ theta: 10000, rotaryDim: 63 })).toThrow(RopeConfigError);
     expect(attentionScaling(LLAMA31)).toBe(1);
+  });
+
+  // Qwen2.5's documented long-context setting: theta 1e6, head_dim 128, yarn factor 4 over 32768 tokens.
+  const YARN: RopeParams = { theta: 1e6, rotaryDim: 128, type: 'yarn', factor: 4, originalMaxPositionEmbeddings: 32768 };
+
+  it("'yarn' matches values worked out by hand from HF's _compute_yarn_parameters", () => {
+    const f = ropeInvFreq(YARN);
+    const base = ropeInvFreq({ theta: 1e6, rotaryDim: 128 });
+    // By hand: dim(r) = 128·ln(32768 / (2π·r)) / (2·ln 1e6): dim(32) = 23.596 → low = 23, dim(1) = 39.651 → high = 40.
+    // ramp(i) = clamp((i − 23) / 17, 0, 1); f_i = base_i · (1 − ramp) + base_i / 4 · ramp.
+    for (let i = 0; i <= 23; i++) expect(f[i]).toBeCloseTo(base[i], 18);
+    for (let i = 40; i < 64; i++) expect(f[i]).toBeCloseTo(base[i] / 4, 18);
+    // i = 30: base = 1e6^(-60/128) = 1.5399265e-3, ramp 7/17 → · (1 − 0.75 · 7/17) = 1.0643610e-3.
+    expect(f[30]).toBeCloseTo(1.064361e-3, 9);
+    // i = 24: base 5.6234133e-3, ramp 1/17 → 5.3753215e-3.
+    expect(f[24]).toBeCloseTo(5.3753215e-3, 9);
+    // cos and sin are multiplied by 0.1 · ln 4 + 1.
+    expect(attentionScaling(YARN)).toBeCloseTo(1.1386294361, 10);
+    expect(attentionScaling({ ...YARN, attentionFactor: 0.5 })).toBe(0.5);
+    // mscale / mscale_all_dim (DeepSeek style): (0.1·0.707·ln 4 + 1) / (0.1·0.707·ln 4 + 1) = 1 when equal.
+    expect(attentionScaling({ ...YARN, mscale: 0.707, mscaleAllDim: 0.707 })).toBe(1);
+    // truncate false: the ramp runs from 23.596 to 39.651 without rounding.
+    const untruncated = ropeInvFreq({ ...YARN, truncate: false });
+    const ramp = (24 - 23.5959476083) / (39.6508807104 - 23.5959476083);
+    expect(untruncated[24]).toBeCloseTo(base[24] * (1 - 0.75 * ramp), 12);
+  });
+
+  it("'dynamic' is the default rope wherever tknp serves (HF rescales only past max_position_embeddings)", () => {
+    const dyn: RopeParams = { theta: 10000, rotaryDim: 64, type: 'dynamic', factor: 2, maxPositionEmbeddings: 2048, maxModelLen: 2048 };
+    expect(ropeInvFreq(dyn)).toEqual(ropeInvFreq({ theta: 10000, rotaryDim: 64 }));
+    expect(ropeInvFreq({ ...dyn, maxModelLen: 1000 })).toEqual(ropeInvFreq({ theta: 10000, rotaryDim: 64 }));
+    // HF's formula beyond it: base · (2 · 4096 / 2048 − 1)^(64 / 62) = 10000 · 3^(32/31).
+    expect(ropeInvFreq({ ...dyn, maxModelLen: 4096 })[1]).toBeCloseTo(1 / (10000 * 3 ** (32 / 31)) ** (2 / 64), 14);
+  });
+
+  it("'longrope' divides by the short factors within the pretraining context, the long ones beyond; scales cos/sin", () => {
+    const short = Array.from({ length: 48 }, (_, i) => 1 + i / 100);
+    const long = Array.from({ length: 48 }, (_, i) => 2 + i);
+    const phi3: RopeParams = { theta: 10000, rotaryDim: 96, type: 'longrope', factor: 32, originalMaxPositionEmbeddings: 4096, shortFactor: short, longFactor: long };
+    const base = ropeInvFreq({ theta: 10000, rotaryDim: 96 });
+    ropeInvFreq({ ...phi3, maxModelLen: 4096 }).forEach((f, i) => expect(f).toBeCloseTo(base[i] / short[i], 16));
+    ropeInvFreq({ ...phi3, maxModelLen: 4097 }).forEach((f, i) => expect(f).toBeCloseTo(base[i] / long[i], 16));
+    // factor 131072 / 4096 = 32: sqrt(1 + ln 32 / ln 4096) = sqrt(1 + 5/12).
+    expect(attentionScaling(phi3)).toBeCloseTo(Math.sqrt(17 / 12), 14);
+    expect(attentionScaling({ ...phi3, factor: 1 })).toBe(1);
+    expect(() => ropeInvFreq({ ...phi3, shortFactor: short.slice(1) })).toThrow(/48 short factors/);
+    // The table carries the scaling.
+    const t = ropeTable({ ...phi3, maxModelLen: 8 }, 8);
+    expect(t[0]).toBeCloseTo(Math.sqrt(17 / 12), 6); // cos(0) · scaling
   });
 
   it('the cos/sin table holds cos then sin of p·invFreq per row, up to position 32k', () => {

@@ -51,6 +51,26 @@ describe.skipIf(!gpu)(`silu_and_mul ${gpu ? '' : `(skipped: ${noGpuReason()})`}`
     out.buffer.destroy();
   });
 
+  // Gemma's GeGLU: gelu_pytorch_tanh(gate) * up, same rounding and tolerance.
+  it.each([
+    [1, 14336],
+    [3, 999],
+    [64, 13],
+  ])('gelu_tanh: T=%i I=%i matches the reference', async (T, inter) => {
+    const rng = new Rng(T * 31 + inter);
+    const x = inputs(rng, T, inter);
+    const tx = g.upload(toF16(x), [T, 2 * inter], 'f16', 'x');
+    const out = g.upload(new Uint16Array(T * inter).fill(0x7e00), [T, inter], 'f16', 'out');
+    await run(g, (rec) => siluAndMul(rec, tx, out, 'gelu_tanh'));
+    const want = siluAndMulRef(x, inter, 'gelu_tanh');
+    expectUlps((await g.read(out)) as Uint16Array, want, MAX_ULPS, MIN_EXACT, `geluTanhAndMul T=${T} I=${inter}`);
+    // Not silu by mistake: the two differ on most outputs.
+    const silu = siluAndMulRef(x, inter);
+    expect(want.filter((v, i) => v !== silu[i]).length).toBeGreaterThan(want.length / 2);
+    tx.buffer.destroy();
+    out.buffer.destroy();
+  });
+
   it('rejects bad shapes with a ShapeError', async () => {
     await run(g, (rec) => {
       expect(() => siluAndMul(rec, g.tensor([4, 64], 'f16'), g.tensor([4, 64], 'f16'))).toThrow(ShapeError);

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../../src/util/rng.js';
 import { testGpu, noGpuReason } from '../helpers/gpu.js';
 import { expectBitwiseEqual, maxLogitDiff, runWorkload, type WorkloadRequest, type WorkloadResult } from '../helpers/workload.js';
+import { makeTinyModel } from '../helpers/model_dir.js';
 
 const gpu = await testGpu();
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'models');
@@ -61,6 +62,18 @@ describe.skipIf(!gpu)(`token and tensor parallelism ${gpu ? '' : `(skipped: ${no
       if (name === 'tiny-llama') expectBitwiseEqual(tp2, await run(2, 4), `${name} tp2 tknp4`);
     });
   }
+
+  // The attention options on other ranks (sliding window on layer 0, soft-capped scores, a scale other than
+  // 1/sqrt(D)) and Gemma's norms after the row-parallel all-reduce: a tiny Gemma 2.
+  it('Gemma 2 (window, soft-cap, scale, sandwich norms): tknp 2 bitwise equal to tknp 1, tp 2 within tolerance', async () => {
+    const model = makeTinyModel({ arch: 'Gemma2ForCausalLM', config: { num_attention_heads: 4, num_key_value_heads: 2, sliding_window: 8, attn_logit_softcapping: 3, query_pre_attn_scalar: 48 }, seed: 4 });
+    const reqs = workload(1024, 9);
+    const one = await runWorkload({ model, ...base }, reqs);
+    expectBitwiseEqual(one, await runWorkload({ model, ...base, tokenParallelSize: 2 }, reqs), 'gemma2 tp1 tknp2');
+    const tp2 = await runWorkload({ model, ...base, tensorParallelSize: 2 }, reqs);
+    for (const id of ['r0', 'r1', 'r4']) expect(tp2.tokens.get(id)).toEqual(one.tokens.get(id));
+    expect(maxLogitDiff(one, tp2, ['r0', 'r1', 'r4'])).toBeLessThan(5e-2);
+  });
 
   it('preempts under KV pressure on every rank and still finishes every request with the same greedy tokens', async () => {
     const model = join(FIXTURES, 'tiny-llama');

@@ -111,6 +111,26 @@ describe('Scheduler', () => {
     expect(s.numFreeBlocks(0)).toBe(4);
   });
 
+  it('puts a preempted request back at the front of the waiting queue, ahead of requests that waited before it', () => {
+    const s = make({ numBlocksPerRank: [4], maxNumBatchedTokens: 100, maxNumSeqs: 2 });
+    const a = s.addRequest('a', prompt(32), params({ maxTokens: 3 }));
+    s.addRequest('b', prompt(32, 3000), params({ maxTokens: 10 }));
+    const c = s.addRequest('c', prompt(8, 5000), params({ maxTokens: 2 }));
+    expect(brief(step(s)).map((r) => r[0])).toEqual(['a', 'b']); // c waits: maxNumSeqs 2
+    expect(step(s).preemptedRequestIds).toEqual(['b']); // a's position 32 needs a 3rd block
+    // One block is free: c (8 tokens) would fit, but b (33 tokens, 3 blocks) is first in line.
+    const out2 = step(s);
+    expect(brief(out2)).toEqual([['a', 'decode', 33, 1, true]]);
+    expect([c.status, s.numWaiting]).toEqual([RequestStatus.WAITING, 2]);
+    expect(a.status).toBe(RequestStatus.FINISHED_LENGTH);
+    // a's blocks are back: b is admitted first, then c.
+    const out3 = step(s);
+    expect(out3.requests.map((q) => [q.requestId, q.isPrefill, q.positionStart, q.tokenIds.length])).toEqual([
+      ['b', true, 0, 33],
+      ['c', true, 0, 8],
+    ]);
+  });
+
   it('finishes with an error a request too large for any rank, also one that outgrows its rank', () => {
     const s = make({ numBlocksPerRank: [2, 3], maxModelLen: 100, maxNumBatchedTokens: 200 });
     const big = s.addRequest('big', prompt(49), params());

@@ -22,6 +22,14 @@ interface Model {
 
 const LLAMA3_8B: Model = { name: 'Llama-3-8B', numHeads: 32, numKvHeads: 8, headDim: 128 };
 const LLAMA2_7B: Model = { name: 'Llama-2-7B', numHeads: 32, numKvHeads: 32, headDim: 128 };
+// The other shapes of real checkpoints (issue 16): GQA 7, head dims 96 and 256, GQA 3, and a sliding window.
+const COVERAGE: readonly (Model & { readonly window?: number })[] = [
+  { name: 'Qwen2.5-7B', numHeads: 28, numKvHeads: 4, headDim: 128 },
+  { name: 'Phi-3-mini', numHeads: 32, numKvHeads: 32, headDim: 96 },
+  { name: 'Gemma-3-12B', numHeads: 16, numKvHeads: 8, headDim: 256 },
+  { name: 'SmolLM2-360M', numHeads: 15, numKvHeads: 5, headDim: 64 },
+  { name: 'Mistral-7B-v0.1 (window 4096)', numHeads: 32, numKvHeads: 8, headDim: 128, window: 4096 },
+];
 
 const BLOCK = 16;
 const PATTERN = 1 << 22; // halves of random data tiled over the cache (8 MiB)
@@ -44,14 +52,16 @@ interface CaseOptions {
   readonly partitionSize?: number;
   /** Forces the end-of-workgroup combine (tuning: same bits). */
   readonly epilogue?: 'all-heads' | 'per-head';
+  /** A sliding window (the query sees the last `window` keys). */
+  readonly window?: number;
 }
 
-function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuffled', big = false, fresh = 0, gw, partitionSize, epilogue }: CaseOptions = {}): BenchCase {
+function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuffled', big = false, fresh = 0, gw, partitionSize, epilogue, window }: CaseOptions = {}): BenchCase {
   const { numHeads, numKvHeads, headDim } = model;
   const kvBytes = numSeqs * ctx * numKvHeads * headDim * 2 * 2;
   return {
     kernel: 'decode_attention',
-    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}${fresh ? ` fresh-alloc#${fresh}` : ''}${gw ? ` GW${gw}` : ''}${partitionSize ? ` P${partitionSize}` : ''}${epilogue ? ` ${epilogue}` : ''}`,
+    shape: `B${numSeqs} Hq${numHeads} Hkv${numKvHeads} D${headDim} ctx${ctx}${order === 'sequential' ? ' seq-blocks' : ''}${fresh ? ` fresh-alloc#${fresh}` : ''}${gw ? ` GW${gw}` : ''}${partitionSize ? ` P${partitionSize}` : ''}${epilogue ? ` ${epilogue}` : ''}${window ? ` window${window}` : ''}`,
     model: model.name,
     params: { batch: numSeqs, context: ctx, numHeads, numKvHeads, headDim },
     bytes: kvBytes + 2 * numSeqs * numHeads * headDim * 2,
@@ -90,7 +100,7 @@ function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuff
       const cacheNote = numBlocks < numSeqs * blocksPerSeq ? ` pool=${numBlocks}blk` : '';
       return {
         variant: `P=${P} GW=${plan.headsPerWorkgroup} TPK=${plan.lanesPerToken}${epilogue ? ` ${epilogue}` : ''}${cacheNote}`,
-        run: (rec) => decodeAttention(rec, q, kCache, vCache, bt, seqLens, out, { scale, maxSeqLen: ctx, headsPerWorkgroup: gw, partitionSize: P, epilogue }),
+        run: (rec) => decodeAttention(rec, q, kCache, vCache, bt, seqLens, out, { scale, maxSeqLen: ctx, headsPerWorkgroup: gw, partitionSize: P, epilogue, slidingWindow: window }),
         async validate() {
           const got = fromF16((await gpu.read(out)) as Uint16Array);
           const G = numHeads / numKvHeads;
@@ -118,6 +128,7 @@ function decodeCase(model: Model, numSeqs: number, ctx: number, { order = 'shuff
                 queryLens: [1],
                 contextLens: [ctx],
                 maxBlocksPerSeq: blocksPerSeq,
+                slidingWindow: window,
               });
               for (let i = 0; i < want.length; i++) {
                 const a = got[q0 + i];
@@ -156,6 +167,8 @@ export const decodeAttentionSuite: BenchSuite = {
           ...[1, 2].flatMap((gw) => [[64, 4096], [256, 8192], [16, 4096]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, gw }))),
           // The end-of-workgroup combine one head at a time (same bits; the default on the H100 is all heads at once).
           ...[[64, 4096], [16, 4096], [1, 32768], [256, 8192]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, epilogue: 'per-head' })),
+          // Real checkpoints' other shapes: GQA 7, 3, head dims 96, 256, a sliding window.
+          ...COVERAGE.flatMap((m) => [[1, 4096], [64, 4096], [16, 16384]].map(([b, ctx]) => decodeCase(m, b, ctx, { big: true, window: m.window }))),
           // Partition sizes around the default (tuning: other bits).
           ...[256, 1024].flatMap((partitionSize) =>
             [[64, 4096], [1, 4096], [1, 32768], [256, 8192]].map(([b, ctx]) => decodeCase(LLAMA3_8B, b, ctx, { big: true, partitionSize })),

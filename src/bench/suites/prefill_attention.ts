@@ -13,21 +13,30 @@ interface Shape {
   readonly numHeads: number;
   readonly numKvHeads: number;
   readonly headDim: number;
+  readonly window?: number;
+  readonly model?: string;
 }
 
 const LLAMA3_8B = { numHeads: 32, numKvHeads: 8, headDim: 128 };
+// The other shapes of real checkpoints (issue 16): GQA 7, head dims 96 and 256 (the plain kernel everywhere), a sliding window.
+const COVERAGE = [
+  { model: 'Qwen2.5-7B', numHeads: 28, numKvHeads: 4, headDim: 128 },
+  { model: 'Phi-3-mini', numHeads: 32, numKvHeads: 32, headDim: 96 },
+  { model: 'Gemma-3-12B', numHeads: 16, numKvHeads: 8, headDim: 256 },
+  { model: 'Mistral-7B-v0.1', numHeads: 32, numKvHeads: 8, headDim: 128, window: 4096 },
+];
 const BLOCK = 16;
 const TOL = { atol: 2e-3, rtol: 1e-2 };
 const SAMPLES = 48;
 
 function prefillCase(s: Shape): BenchCase {
-  const { numSeqs, tokens: L, numHeads: H, numKvHeads: Hkv, headDim: D } = s;
+  const { numSeqs, tokens: L, numHeads: H, numKvHeads: Hkv, headDim: D, window } = s;
   const numTokens = numSeqs * L;
   const pairs = numSeqs * ((L * (L + 1)) / 2);
   return {
     kernel: 'prefill_attention',
-    shape: `${numSeqs > 1 ? `${numSeqs}x` : ''}${L} Hq${H} Hkv${Hkv} D${D} causal`,
-    model: 'Llama-3-8B',
+    shape: `${numSeqs > 1 ? `${numSeqs}x` : ''}${L} Hq${H} Hkv${Hkv} D${D} causal${window ? ` window${window}` : ''}`,
+    model: s.model ?? 'Llama-3-8B',
     params: { numSeqs, tokens: L, numHeads: H, numKvHeads: Hkv, headDim: D },
     // q read + out written once, every key and value read at least once.
     bytes: 2 * numTokens * H * D * 2 + 2 * numTokens * Hkv * D * 2,
@@ -56,7 +65,7 @@ function prefillCase(s: Shape): BenchCase {
       const scale = 1 / Math.sqrt(D);
       return {
         variant: prefillAttentionVariant(gpu, D),
-        run: (rec) => prefillAttention(rec, q, kCache, vCache, qsl, seqLens, blockTables, out, { scale, maxQueryLen: L }),
+        run: (rec) => prefillAttention(rec, q, kCache, vCache, qsl, seqLens, blockTables, out, { scale, maxQueryLen: L, slidingWindow: window }),
         async validate() {
           const got = (await gpu.read(out)) as Uint16Array;
           const sample = new Rng(99);
@@ -83,7 +92,7 @@ function prefillCase(s: Shape): BenchCase {
   };
 }
 
-// One output row in f64: query (seq, pos, head) over keys [0, pos] of its sequence.
+// One output row in f64: query (seq, pos, head) over keys [0, pos] of its sequence (the last `window` of them).
 function rowRef(q: Uint16Array, k: Uint16Array, v: Uint16Array, tables: Uint32Array, s: Shape, seq: number, pos: number, h: number): Float64Array {
   const { tokens: L, numHeads: H, numKvHeads: Hkv, headDim: D } = s;
   const kvHead = Math.floor(h / (H / Hkv));
@@ -91,8 +100,9 @@ function rowRef(q: Uint16Array, k: Uint16Array, v: Uint16Array, tables: Uint32Ar
   const qOff = ((seq * L + pos) * H + h) * D;
   const rowOf = (t: number) => ((tables[seq * blocksPerSeq + Math.floor(t / BLOCK)] * Hkv + kvHead) * BLOCK + (t % BLOCK)) * D;
   const w = new Float64Array(pos + 1);
+  const first = s.window ? Math.max(0, pos + 1 - s.window) : 0;
   let max = -Infinity;
-  for (let t = 0; t <= pos; t++) {
+  for (let t = first; t <= pos; t++) {
     let dot = 0;
     const kOff = rowOf(t);
     for (let d = 0; d < D; d++) dot += f16BitsToF32(q[qOff + d]) * f16BitsToF32(k[kOff + d]);
@@ -100,9 +110,9 @@ function rowRef(q: Uint16Array, k: Uint16Array, v: Uint16Array, tables: Uint32Ar
     max = Math.max(max, w[t]);
   }
   let sum = 0;
-  for (let t = 0; t <= pos; t++) sum += w[t] = Math.exp(w[t] - max);
+  for (let t = first; t <= pos; t++) sum += w[t] = Math.exp(w[t] - max);
   const out = new Float64Array(D);
-  for (let t = 0; t <= pos; t++) {
+  for (let t = first; t <= pos; t++) {
     const vOff = rowOf(t);
     for (let d = 0; d < D; d++) out[d] += (w[t] / sum) * f16BitsToF32(v[vOff + d]);
   }
@@ -119,5 +129,6 @@ export const prefillAttentionSuite: BenchSuite = {
           prefillCase({ numSeqs: 1, tokens: 2048, ...LLAMA3_8B }),
           prefillCase({ numSeqs: 1, tokens: 8192, ...LLAMA3_8B }),
           prefillCase({ numSeqs: 4, tokens: 2048, ...LLAMA3_8B }),
+          ...COVERAGE.map((m) => prefillCase({ numSeqs: 1, tokens: m.window ? 8192 : 2048, ...m })),
         ],
 };

@@ -5,6 +5,7 @@ import { decodeAttentionSuite } from './decode_attention.js';
 import { embeddingSuite } from './embedding.js';
 import { fillRandomSuite } from './fill_random.js';
 import { linearSuite } from './linear.js';
+import { logitSoftcapSuite } from './logit_softcap.js';
 import { logprobsSuite } from './logprobs.js';
 import { penaltiesSuite } from './penalties.js';
 import { prefillAttentionSuite } from './prefill_attention.js';
@@ -13,6 +14,7 @@ import { rotarySuite } from './rotary.js';
 import { samplingSuite } from './sampling.js';
 import { siluAndMulSuite } from './silu_and_mul.js';
 import { splitQkvSuite } from './split_qkv.js';
+import { splitQkvNormRotarySuite } from './split_qkv_norm_rotary.js';
 import { splitQkvRotarySuite } from './split_qkv_rotary.js';
 
 export const suites: readonly BenchSuite[] = [
@@ -24,8 +26,10 @@ export const suites: readonly BenchSuite[] = [
   rotarySuite,
   splitQkvSuite,
   splitQkvRotarySuite,
+  splitQkvNormRotarySuite,
   siluAndMulSuite,
   samplingSuite,
+  logitSoftcapSuite,
   logprobsSuite,
   penaltiesSuite,
   addSuite,

@@ -5,6 +5,9 @@
 // with contextLen cached tokens sits at position contextLen - queryLen + i and sees keys
 // [0, contextLen - queryLen + i]. Decode is queryLen = 1 (sees all contextLen keys).
 // Grouped-query attention: q head h reads kv head floor(h / (numHeads / numKvHeads)).
+// Options as transformers applies them: a sliding window W (a query at position i sees keys j with
+// i - W < j <= i: masking_utils' sliding window) and soft-capping (scores s -> tanh(s / c) · c after
+// the scale, before the mask: Gemma 2's attn_logit_softcapping).
 // The result is not rounded: compare f16 kernel outputs with a tolerance.
 const BLOCK_SIZE = 16;
 
@@ -19,6 +22,8 @@ export interface AttentionRefParams {
   readonly contextLens: readonly number[];
   /** Row length of blockTables (blocks per sequence). */
   readonly maxBlocksPerSeq: number;
+  readonly slidingWindow?: number;
+  readonly softcap?: number;
 }
 
 // q:           [Σ queryLens, numHeads, headDim] (values of the f16 inputs)
@@ -32,7 +37,7 @@ export function attentionRef(
   blockTables: ArrayLike<number>,
   params: AttentionRefParams,
 ): Float64Array {
-  const { numHeads, numKvHeads, headDim: D, scale, queryLens, contextLens, maxBlocksPerSeq } = params;
+  const { numHeads, numKvHeads, headDim: D, scale, queryLens, contextLens, maxBlocksPerSeq, slidingWindow, softcap } = params;
   if (queryLens.length !== contextLens.length) throw new Error('attentionRef: queryLens and contextLens differ in length');
   if (numHeads % numKvHeads !== 0) throw new Error(`attentionRef: numHeads ${numHeads} not a multiple of numKvHeads ${numKvHeads}`);
   const G = numHeads / numKvHeads;
@@ -52,24 +57,25 @@ export function attentionRef(
     const scores = new Float64Array(ctx);
     for (let i = 0; i < qLen; i++) {
       const limit = ctx - qLen + i + 1;
+      const first = slidingWindow === undefined ? 0 : Math.max(0, limit - slidingWindow);
       for (let h = 0; h < numHeads; h++) {
         const kvHead = Math.floor(h / G);
         const qOff = ((row0 + i) * numHeads + h) * D;
         let max = -Infinity;
-        for (let t = 0; t < limit; t++) {
+        for (let t = first; t < limit; t++) {
           const kOff = rowOf(s, t, kvHead);
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[qOff + d] * kCache[kOff + d];
-          scores[t] = dot * scale;
+          scores[t] = softcap === undefined ? dot * scale : Math.tanh((dot * scale) / softcap) * softcap;
           if (scores[t] > max) max = scores[t];
         }
         let sum = 0;
-        for (let t = 0; t < limit; t++) {
+        for (let t = first; t < limit; t++) {
           scores[t] = Math.exp(scores[t] - max);
           sum += scores[t];
         }
         const oOff = qOff;
-        for (let t = 0; t < limit; t++) {
+        for (let t = first; t < limit; t++) {
           const vOff = rowOf(s, t, kvHead);
           const w = scores[t] / sum;
           for (let d = 0; d < D; d++) out[oOff + d] += w * vCache[vOff + d];
