@@ -8,8 +8,9 @@
 // random prefix (a system prompt; vLLM's --random-prefix-len) before its own inputLen tokens, and
 // the prompt tokens the server took from its prefix cache (usage.prompt_tokens_details.
 // cached_tokens, where the server reports them) give the hit rate, the prefill tokens computed
-// and the TTFT of hits and misses apart. The warm-up request shares the prefix, so with a cache
-// the timed requests find the system prompt cached, as a server in steady state would.
+// and the TTFT of hits and misses apart. The warm-up request (a prompt of its own) shares the
+// prefix, so with a cache the timed requests find the system prompt cached, as a server in steady
+// state would.
 import { Rng } from '../util/rng.js';
 import { percentile } from './timing.js';
 
@@ -243,9 +244,12 @@ export async function runServeBench(o: ServeBenchOptions, command = ''): Promise
   if (o.maxConcurrency !== undefined && !(Number.isInteger(o.maxConcurrency) && o.maxConcurrency >= 1)) throw new RangeError(`maxConcurrency must be a positive integer, got ${o.maxConcurrency}`);
   if (o.requestRates.length === 0 || o.requestRates.some((r) => !(r > 0))) throw new RangeError(`request rates must be > 0 (or inf), got ${o.requestRates.join(',')}`);
   const model = await modelOf(o);
-  const prompts = syntheticPrompts(o.numPrompts, o.inputLen, o.vocab ?? 1000, new Rng(o.seed), prefixLen);
+  // With a shared prefix the warm-up gets a prompt of its own (the same prefix), so that no timed
+  // request repeats a whole prompt the cache holds.
+  const prompts = syntheticPrompts(o.numPrompts + (prefixLen > 0 ? 1 : 0), o.inputLen, o.vocab ?? 1000, new Rng(o.seed), prefixLen);
+  const warmPrompt = prefixLen > 0 ? prompts.pop()! : prompts[0];
   // Warm-up: one short request (compiles pipelines, checks the server answers) before timing.
-  const warm = await timedCompletion(o, model, prompts[0], Math.min(4, o.outputLen));
+  const warm = await timedCompletion(o, model, warmPrompt, Math.min(4, o.outputLen));
   if (!warm.ok) throw new Error(`warm-up request failed: ${warm.error}`);
   const runs: ServeRunResult[] = [];
   for (const rate of o.requestRates) {
