@@ -33,7 +33,7 @@ import type { SamplingParams } from '../engine/sampling_params.js';
 import { maxBlocksPerSeq, validateSchedulerConfig, type SchedulerConfig, type SchedulerConfigInput } from './config.js';
 import { choosePlacement, type Placement } from './placement.js';
 import { isFinishedStatus, Request, RequestError, RequestStatus, type FinishedStatus } from './request.js';
-import type { ScheduledRequest, SchedulerOutput } from './scheduler_output.js';
+import { layOutStep, type ScheduledRequest, type SchedulerOutput } from './scheduler_output.js';
 
 /** The scheduler was driven out of order (schedule twice, wrong step, bad sampled tokens). */
 export class SchedulerStateError extends Error {
@@ -311,7 +311,6 @@ export class Scheduler {
   }
 
   private buildOutput(st: StepState): SchedulerOutput {
-    const tp = this.config.tokenParallelSize;
     const requests: ScheduledRequest[] = [];
     for (const [r, n] of st.scheduled) {
       const kv = this.kvManagers[r.rank!];
@@ -329,26 +328,11 @@ export class Scheduler {
         samplingParams: r.samplingParams,
       });
     }
-    requests.sort((a, b) => a.rank - b.rank || Number(a.isPrefill) - Number(b.isPrefill)); // stable
-    const numTokensPerRank = new Array<number>(tp).fill(0);
-    const numSeqsPerRank = new Array<number>(tp).fill(0);
-    const numDecodesPerRank = new Array<number>(tp).fill(0);
-    let numScheduledTokens = 0;
-    for (const s of requests) {
-      numTokensPerRank[s.rank] += s.tokenIds.length;
-      numSeqsPerRank[s.rank]++;
-      if (!s.isPrefill) numDecodesPerRank[s.rank]++;
-      numScheduledTokens += s.tokenIds.length;
-    }
     const stepId = this.nextStepId++;
     if (requests.length > 0) this.pendingStepId = stepId;
     const out: SchedulerOutput = {
       stepId,
-      requests,
-      numScheduledTokens,
-      numTokensPerRank,
-      numSeqsPerRank,
-      numDecodesPerRank,
+      ...layOutStep(requests, this.config.tokenParallelSize),
       preemptedRequestIds: st.preempted,
       finishedRequestIds: this.finishedIds,
       abortedRequestIds: this.abortedIds,
