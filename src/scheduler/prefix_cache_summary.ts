@@ -13,7 +13,7 @@ export function prefixCacheSummary(sched: Scheduler): string {
   const total = sched.prefixCacheStats();
   const ranks = Array.from({ length: sched.tokenParallelSize }, (_, k) => sched.kvManager(k));
   const cached = ranks.reduce((a, kv) => a + kv.numCachedBlocks, 0);
-  const head = `prefix cache hit rate ${hitRate(total)} (${total.hits} of ${total.queries} tokens looked up by ${total.requests} admissions), ${cached} blocks cached`;
+  const head = `prefix cache hit rate ${hitRate(total)} (${total.hits} of ${total.queries} tokens looked up by ${total.requests} admission${total.requests === 1 ? '' : 's'}), ${cached} block${cached === 1 ? '' : 's'} cached`;
   if (ranks.length === 1) return head;
   return `${head}; ${ranks.map((kv, k) => `rank ${k}: ${hitRate(kv.prefixCacheStats)}, ${kv.numCachedBlocks} cached`).join('; ')}`;
 }

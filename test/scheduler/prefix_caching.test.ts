@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { normalizeSamplingParams, type SamplingParamsInput } from '../../src/engine/sampling_params.js';
 import { RequestStatus } from '../../src/scheduler/request.js';
+import { prefixCacheSummary } from '../../src/scheduler/prefix_cache_summary.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import type { SchedulerOutput } from '../../src/scheduler/scheduler_output.js';
 import type { SchedulerConfigInput } from '../../src/scheduler/config.js';
@@ -173,6 +174,13 @@ describe('Scheduler with prefix caching', () => {
     expect(prefills(step(s))).toEqual([['c', 0, 0, 164]]);
     run(s);
     expect([s.kvManager(0).prefixCacheStats.hits, s.kvManager(1).prefixCacheStats.hits]).toEqual([0, 64]);
+    // the status line: hit rate over every admission's lookup, and per rank
+    const q1 = s.kvManager(1).prefixCacheStats.queries;
+    expect(q1).toBe(64 + 150 + 67);
+    expect(prefixCacheSummary(s)).toBe(
+      `prefix cache hit rate ${((100 * 64) / (q1 + 164)).toFixed(1)}% (64 of ${q1 + 164} tokens looked up by 4 admissions), ${s.kvManager(0).numCachedBlocks + s.kvManager(1).numCachedBlocks} blocks cached; ` +
+        `rank 0: 0.0%, ${s.kvManager(0).numCachedBlocks} cached; rank 1: ${((100 * 64) / q1).toFixed(1)}%, ${s.kvManager(1).numCachedBlocks} cached`,
+    );
   });
 
   it('with prefix caching off nothing is looked up, shared or cached', () => {
@@ -183,5 +191,6 @@ describe('Scheduler with prefix caching', () => {
     expect(prefills(step(s))).toEqual([['b', 0, 0, 64]]);
     expect([b.numCachedTokens, s.kvManager(0).numCachedBlocks]).toEqual([0, 0]);
     expect(s.prefixCacheStats()).toEqual({ requests: 0, queries: 0, hits: 0 });
+    expect(prefixCacheSummary(s)).toBe('prefix cache off');
   });
 });
