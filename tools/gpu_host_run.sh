@@ -4,7 +4,7 @@
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
 # Stages: linear-tiles (TILES_SHAPES, TILES_M, TILES) | probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
-# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
+# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | prefix-bench (PREFIX_TKNP, PREFIX_SHARED, PREFIX_INPUT, PREFIX_OUTPUT, PREFIX_PROMPTS, PREFIX_RATES, PREFIX_CONC) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -173,12 +173,63 @@ for stage in "$@"; do
       if [ "$up" = 1 ]; then
         timeout 300 bash .bundle/run.sh --tree . bench serve --url "http://127.0.0.1:$port" --num-prompts "${SERVE_PROMPTS:-64}" --input-len "${SERVE_INPUT:-512}" \
           --output-len "${SERVE_OUTPUT:-128}" --request-rate "${SERVE_RATES:-2,8,32}" --json "$OUT/serve_bench.json" --markdown "$OUT/serve_bench.md" > "$OUT/serve_bench.log" 2>&1
-        summary serve-bench "exit $? — $(grep -a '^| [0-9i]' "$OUT/serve_bench.log" | cut -d'|' -f2,4,6,7,9,10 | tr '\n' ' ')"
+        summary serve-bench "exit $? — $(sed '/^$/q' "$OUT/serve_bench.log" | grep -a '^| [0-9i]' | cut -d'|' -f2,4,6,7,9,10 | tr '\n' ' ')"
       else
         summary serve-bench "the server did not come up: $(tail -3 "$OUT/serve.log" | tr '\n' ' ')"
       fi
       kill -INT "$spid" 2>/dev/null
       wait "$spid"
+      ;;
+    prefix-bench)
+      # Issue 19: automatic prefix caching on a 2,000-token shared system prompt with 200-token user
+      # turns (PREFIX_SHARED, PREFIX_INPUT; Llama-3-8B shapes, dummy weights). `tknp serve` at tknp 1
+      # and 2 (PREFIX_TKNP; ranks on this one GPU over sockets), each with and without the cache, driven
+      # by `tknp bench serve --shared-prefix-len` one request at a time (PREFIX_CONC, PREFIX_RATES: TTFT
+      # without queueing); the warm-up request puts the system prompt in the cache, so with it every
+      # timed request is a hit. Per run: TTFT, cached prompt tokens and prefill tokens computed (from
+      # usage.prompt_tokens_details), the server's prefix-cache counters from /metrics; then `bench
+      # decode --ttft --ttft-cached-prefix` times the prefill step alone, miss vs hit. About 4 minutes.
+      port=${SERVE_PORT:-18765}
+      preset=${PREFIX_PRESET:-llama-3-8b}
+      shared=${PREFIX_SHARED:-2000}
+      input=${PREFIX_INPUT:-200}
+      for n in ${PREFIX_TKNP:-1 2}; do
+        for cache in on off; do
+          tag=prefix_tknp${n}_$cache
+          flag=(); [ $cache = off ] && flag=(--no-enable-prefix-caching)
+          "${B[@]}" serve --preset "$preset" --load-format dummy --port "$port" --tknp "$n" --comm socket --max-model-len "${PREFIX_MAX_LEN:-4096}" --max-num-seqs 64 \
+            --max-num-batched-tokens 4096 --kv-cache-memory "${PREFIX_KV_GIB:-8}" --no-log-requests --stats-interval 0 "${flag[@]}" > "$OUT/$tag.serve.log" 2>&1 &
+          spid=$!
+          up=0
+          for _ in $(seq 1 180); do
+            if (exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && grep -q ' 200 ' <&3) 2>/dev/null; then up=1; break; fi
+            kill -0 "$spid" 2>/dev/null || break
+            sleep 1
+          done
+          if [ "$up" = 1 ]; then
+            timeout 300 bash .bundle/run.sh --tree . bench serve --url "http://127.0.0.1:$port" --num-prompts "${PREFIX_PROMPTS:-24}" --shared-prefix-len "$shared" --input-len "$input" \
+              --output-len "${PREFIX_OUTPUT:-16}" --request-rate "${PREFIX_RATES:-inf}" --max-concurrency "${PREFIX_CONC:-1}" --json "$OUT/$tag.json" > "$OUT/$tag.log" 2>&1
+            rc=$?
+            (exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && grep -aE '^(vllm:prefix_cache|tknp:prefix_cache|tknp:prefill_tokens|tknp:kv_blocks_cached)' <&3) >> "$OUT/$tag.log" 2>&1
+            summary "$tag" "exit $rc — $(python3 -c 'import json,sys
+r = json.load(open(sys.argv[1]))["runs"][0]
+t = r["ttftMs"]
+print("TTFT ms p50 %.1f p90 %.1f; %s of %d requests hit, %s of %d prompt tokens cached, %s prefill tokens computed" % (t["p50"], t["p90"], r["numHits"], r["completed"], r["totalCachedTokens"], r["totalInputTokens"], r["prefillTokensComputed"]))' "$OUT/$tag.json" 2>&1 | tail -1) $(grep -a '^vllm:prefix_cache' "$OUT/$tag.log" | tr '\n' ' ')"
+          else
+            summary "$tag" "the server did not come up: $(tail -3 "$OUT/$tag.serve.log" | tr '\n' ' ')"
+          fi
+          kill -INT "$spid" 2>/dev/null
+          wait "$spid"
+        done
+        if [ -s "$OUT/prefix_tknp${n}_on.json" ] && [ -s "$OUT/prefix_tknp${n}_off.json" ]; then
+          summary "prefix-tknp$n" "$(python3 -c 'import json,sys
+on, off = (json.load(open(f))["runs"][0] for f in sys.argv[1:3])
+print("TTFT p50 without the cache %.1f ms, with it %.1f ms: %.1fx lower (target >= 5x); prefill tokens computed %s -> %s" % (off["ttftMs"]["p50"], on["ttftMs"]["p50"], off["ttftMs"]["p50"] / on["ttftMs"]["p50"], off["prefillTokensComputed"], on["prefillTokensComputed"]))' "$OUT/prefix_tknp${n}_on.json" "$OUT/prefix_tknp${n}_off.json" 2>&1 | tail -1)"
+        fi
+      done
+      "${B[@]}" bench decode --preset "$preset" --cases 1x64 --steps 2 --warmup 1 --prefill skip --max-num-batched-tokens 4096 --kv-cache-memory "${PREFIX_DECODE_KV_GIB:-4}" \
+        --ttft $((shared + input)) --ttft-cached-prefix "$shared" --json "$OUT/prefix_decode_ttft.json" > "$OUT/prefix_decode_ttft.log" 2>&1
+      summary prefix-decode-ttft "exit $? — $(grep -a '^Time to first token' "$OUT/prefix_decode_ttft.log" | tr '\n' ' ')"
       ;;
     nccl)
       "${B[@]}" test test/parallel/nccl.test.ts > "$OUT/nccl.log" 2>&1

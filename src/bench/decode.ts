@@ -27,6 +27,8 @@ export interface DecodeBenchOptions {
   readonly cases?: readonly DecodeCase[];
   /** Also time one whole-prompt prefill of this many tokens (time to first token), after a warm-up prefill. */
   readonly ttft?: number;
+  /** With ttft: also time prompts of that length whose first this-many tokens are in the prefix cache. */
+  readonly ttftCachedPrefix?: number;
   /** Timed decode steps per case. */
   readonly steps: number;
   /** Untimed decode steps before the timed ones (default 2). */
@@ -116,6 +118,12 @@ function validate(o: DecodeBenchOptions): void {
   ints('contexts', o.contexts, 1);
   if (o.cases) ints('cases', o.cases.flatMap((c) => [c.batch, c.context]), 1);
   if (o.ttft !== undefined) ints('ttft', [o.ttft], 1);
+  if (o.ttftCachedPrefix !== undefined) {
+    if (o.ttft === undefined) throw new RangeError('ttftCachedPrefix needs ttft (the prompt length)');
+    if (!Number.isInteger(o.ttftCachedPrefix) || o.ttftCachedPrefix < 16 || o.ttftCachedPrefix >= o.ttft) {
+      throw new RangeError(`ttftCachedPrefix must be an integer in [16, ttft ${o.ttft}), got ${o.ttftCachedPrefix}`);
+    }
+  }
   ints('steps', [o.steps], 1);
   ints('warmupSteps', [o.warmupSteps ?? 2], 0);
 }
@@ -138,7 +146,7 @@ export async function runDecodeBench(o: DecodeBenchOptions): Promise<DecodeBench
       results.push(r);
       log(`[tknp] batch ${batch} context ${context}: ${r.skipped ?? `${r.ranBatch} sequences, ${r.tokensPerSecond!.toFixed(1)} tokens/s, step ${r.stepMs!.mean.toFixed(2)} ms`}`);
     }
-    const ttft = o.ttft !== undefined ? await runTtft(ex, config, o.ttft, o.seed ?? 0, log) : undefined;
+    const ttft = o.ttft !== undefined ? await runTtft(ex, config, o.ttft, o.seed ?? 0, log, o.ttftCachedPrefix) : undefined;
     const perToken = mc.numLayers * 2 * mc.numKvHeads * mc.headDim * 2;
     return {
       command: o.command ?? '',
@@ -185,6 +193,8 @@ async function runCase(ex: Executor, config: EngineConfig, o: DecodeBenchOptions
     maxNumBatchedTokens: n * context,
     maxNumSeqs: config.maxNumSeqs,
     maxModelLen: ex.maxModelLen,
+    // Random prompts never share a block, and with --prefill skip the cache holds stale values.
+    enablePrefixCaching: false,
   });
   const rng = new Rng((o.seed ?? 0) + context * 7919 + batch);
   const vocab = ex.modelConfig.vocabSize;

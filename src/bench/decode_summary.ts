@@ -57,6 +57,8 @@ export function sideLines(s: DecodeSummary): string[] {
     const ratio = t?.ms && p?.ttftMs ? `; tknp is ${(p.ttftMs / t.ms).toFixed(2)}× PyTorch's speed` : '';
     out.push(`Time to first token, one ${t?.tokens ?? p?.tokens}-token prompt: tknp ${tk}; PyTorch ${pt}${ratio}`);
   }
+  const c = t?.cached;
+  if (c) out.push(`Time to first token with the first ${c.cachedTokens} of ${t!.tokens} tokens in the prefix cache (a ${c.prefixTokens}-token shared prefix): ${f(c.ms)} ms (median of ${c.runsMs.length}), ${c.speedup.toFixed(1)}× lower than the miss`);
   const g = s.peer?.generate;
   if (g) {
     out.push(

@@ -4,7 +4,13 @@
 // request rate (or all at once, 'inf'), optionally capped at a maximum concurrency, streamed
 // over SSE. Per request: TTFT (send → first text chunk), ITL (gaps between chunks), TPOT
 // ((e2e − TTFT) / (tokens − 1)) and end-to-end latency; per run: request and token throughput
-// and p50/p90/p99 of each latency.
+// and p50/p90/p99 of each latency. With `sharedPrefixLen`, every prompt starts with the same
+// random prefix (a system prompt; vLLM's --random-prefix-len) before its own inputLen tokens, and
+// the prompt tokens the server took from its prefix cache (usage.prompt_tokens_details.
+// cached_tokens, where the server reports them) give the hit rate, the prefill tokens computed
+// and the TTFT of hits and misses apart. The warm-up request (a prompt of its own) shares the
+// prefix, so with a cache the timed requests find the system prompt cached, as a server in steady
+// state would.
 import { Rng } from '../util/rng.js';
 import { percentile } from './timing.js';
 
@@ -17,6 +23,8 @@ export interface ServeBenchOptions {
   readonly numPrompts: number;
   readonly inputLen: number;
   readonly outputLen: number;
+  /** Tokens of a prefix every prompt starts with (default 0: none); inputLen tokens follow it. */
+  readonly sharedPrefixLen?: number;
   /** Requests per second of each run (Infinity: all at once). */
   readonly requestRates: readonly number[];
   /** Most requests in flight (undefined: no cap). */
@@ -50,6 +58,14 @@ export interface ServeRunResult {
   readonly tpotMs: LatencyStats;
   readonly itlMs: LatencyStats;
   readonly e2elMs: LatencyStats;
+  /** Prompt tokens served from the prefix cache (null: the server does not report cached_tokens). */
+  readonly totalCachedTokens: number | null;
+  /** Prompt tokens the server prefilled: input − cached (null: not reported). */
+  readonly prefillTokensComputed: number | null;
+  /** Requests with cached prompt tokens, and TTFT of those with and without (ms). */
+  readonly numHits: number | null;
+  readonly ttftHitMs: LatencyStats | null;
+  readonly ttftMissMs: LatencyStats | null;
   readonly errors: readonly string[];
 }
 
@@ -59,6 +75,7 @@ export interface ServeBenchReport {
   readonly numPrompts: number;
   readonly inputLen: number;
   readonly outputLen: number;
+  readonly sharedPrefixLen: number;
   readonly seed: number;
   readonly date: string;
   readonly command: string;
@@ -71,6 +88,8 @@ export interface RequestTiming {
   readonly error?: string;
   readonly promptTokens: number;
   readonly outputTokens: number;
+  /** usage.prompt_tokens_details.cached_tokens, when the server reports it. */
+  readonly cachedTokens?: number;
   readonly ttftMs: number;
   readonly e2eMs: number;
   readonly itlMs: readonly number[];
@@ -88,10 +107,12 @@ export function poissonSchedule(n: number, rate: number, rng: Rng): number[] {
   return out;
 }
 
-/** n prompts of `len` token ids from [10, vocab). */
-export function syntheticPrompts(n: number, len: number, vocab: number, rng: Rng): number[][] {
+/** n prompts of `len` token ids from [10, vocab), each after the same `prefixLen` ids (default 0). */
+export function syntheticPrompts(n: number, len: number, vocab: number, rng: Rng, prefixLen = 0): number[][] {
   if (vocab <= 10) throw new RangeError(`vocab must be > 10, got ${vocab}`);
-  return Array.from({ length: n }, () => Array.from({ length: len }, () => rng.int(10, vocab - 1)));
+  const ids = (k: number) => Array.from({ length: k }, () => rng.int(10, vocab - 1));
+  const prefix = ids(prefixLen);
+  return Array.from({ length: n }, () => [...prefix, ...ids(len)]);
 }
 
 export function latencyStats(xs: readonly number[]): LatencyStats {
@@ -121,7 +142,7 @@ export async function timedCompletion(o: ServeBenchOptions, model: string, promp
   let first = NaN;
   let last = NaN;
   const itl: number[] = [];
-  let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
+  let usage: { prompt_tokens: number; completion_tokens: number; prompt_tokens_details?: { cached_tokens?: number } | null } | undefined;
   let buf = '';
   const decoder = new TextDecoder();
   for await (const piece of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -143,7 +164,8 @@ export async function timedCompletion(o: ServeBenchOptions, model: string, promp
   }
   const e2e = performance.now() - t0;
   if (!usage) return fail('no usage in the stream');
-  return { ok: true, promptTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens, ttftMs: first - t0, e2eMs: e2e, itlMs: itl };
+  const cached = usage.prompt_tokens_details?.cached_tokens;
+  return { ok: true, promptTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens, ...(typeof cached === 'number' ? { cachedTokens: cached } : {}), ttftMs: first - t0, e2eMs: e2e, itlMs: itl };
 }
 
 /** Runs the requests of one rate; resolves with the run's statistics. */
@@ -176,6 +198,10 @@ async function runOnce(o: ServeBenchOptions, model: string, prompts: readonly nu
   const ok = timings.filter((t) => t.ok);
   const inTok = ok.reduce((a, t) => a + t.promptTokens, 0);
   const outTok = ok.reduce((a, t) => a + t.outputTokens, 0);
+  const reported = ok.length > 0 && ok.every((t) => t.cachedTokens !== undefined);
+  const cached = reported ? ok.reduce((a, t) => a + t.cachedTokens!, 0) : null;
+  const hits = ok.filter((t) => (t.cachedTokens ?? 0) > 0);
+  const misses = ok.filter((t) => (t.cachedTokens ?? 0) === 0);
   return {
     requestRate: Number.isFinite(rate) ? rate : 'inf',
     maxConcurrency: o.maxConcurrency ?? null,
@@ -191,6 +217,11 @@ async function runOnce(o: ServeBenchOptions, model: string, prompts: readonly nu
     tpotMs: latencyStats(ok.filter((t) => t.outputTokens > 1).map((t) => (t.e2eMs - t.ttftMs) / (t.outputTokens - 1))),
     itlMs: latencyStats(ok.flatMap((t) => t.itlMs)),
     e2elMs: latencyStats(ok.map((t) => t.e2eMs)),
+    totalCachedTokens: cached,
+    prefillTokensComputed: cached === null ? null : inTok - cached,
+    numHits: reported ? hits.length : null,
+    ttftHitMs: reported && hits.length ? latencyStats(hits.map((t) => t.ttftMs)) : null,
+    ttftMissMs: reported && misses.length ? latencyStats(misses.map((t) => t.ttftMs)) : null,
     errors: [...new Set(timings.filter((t) => !t.ok).map((t) => t.error!))].slice(0, 5),
   };
 }
@@ -208,17 +239,22 @@ export async function runServeBench(o: ServeBenchOptions, command = ''): Promise
   for (const [k, v] of [['numPrompts', o.numPrompts], ['inputLen', o.inputLen], ['outputLen', o.outputLen]] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${k} must be a positive integer, got ${v}`);
   }
+  const prefixLen = o.sharedPrefixLen ?? 0;
+  if (!Number.isInteger(prefixLen) || prefixLen < 0) throw new RangeError(`sharedPrefixLen must be an integer >= 0, got ${prefixLen}`);
   if (o.maxConcurrency !== undefined && !(Number.isInteger(o.maxConcurrency) && o.maxConcurrency >= 1)) throw new RangeError(`maxConcurrency must be a positive integer, got ${o.maxConcurrency}`);
   if (o.requestRates.length === 0 || o.requestRates.some((r) => !(r > 0))) throw new RangeError(`request rates must be > 0 (or inf), got ${o.requestRates.join(',')}`);
   const model = await modelOf(o);
-  const prompts = syntheticPrompts(o.numPrompts, o.inputLen, o.vocab ?? 1000, new Rng(o.seed));
+  // With a shared prefix the warm-up gets a prompt of its own (the same prefix), so that no timed
+  // request repeats a whole prompt the cache holds.
+  const prompts = syntheticPrompts(o.numPrompts + (prefixLen > 0 ? 1 : 0), o.inputLen, o.vocab ?? 1000, new Rng(o.seed), prefixLen);
+  const warmPrompt = prefixLen > 0 ? prompts.pop()! : prompts[0];
   // Warm-up: one short request (compiles pipelines, checks the server answers) before timing.
-  const warm = await timedCompletion(o, model, prompts[0], Math.min(4, o.outputLen));
+  const warm = await timedCompletion(o, model, warmPrompt, Math.min(4, o.outputLen));
   if (!warm.ok) throw new Error(`warm-up request failed: ${warm.error}`);
   const runs: ServeRunResult[] = [];
   for (const rate of o.requestRates) {
-    o.log?.(`bench serve: ${o.numPrompts} requests at ${Number.isFinite(rate) ? `${rate} req/s` : 'once (inf)'}${o.maxConcurrency ? `, at most ${o.maxConcurrency} in flight` : ''} (input ${o.inputLen}, output ${o.outputLen} tokens)`);
+    o.log?.(`bench serve: ${o.numPrompts} requests at ${Number.isFinite(rate) ? `${rate} req/s` : 'once (inf)'}${o.maxConcurrency ? `, at most ${o.maxConcurrency} in flight` : ''} (input ${prefixLen ? `${prefixLen} shared + ` : ''}${o.inputLen}, output ${o.outputLen} tokens)`);
     runs.push(await runOnce(o, model, prompts, rate));
   }
-  return { url: o.url, model, numPrompts: o.numPrompts, inputLen: o.inputLen, outputLen: o.outputLen, seed: o.seed, date: new Date().toISOString(), command, runs };
+  return { url: o.url, model, numPrompts: o.numPrompts, inputLen: o.inputLen, outputLen: o.outputLen, sharedPrefixLen: prefixLen, seed: o.seed, date: new Date().toISOString(), command, runs };
 }

@@ -25,6 +25,7 @@ export function benchDecodeOptions<T>(y: Argv<T>) {
     .option('seed', { type: 'number', default: 0, describe: 'seed of the random prompt token ids' })
     .option('cases', { type: 'string', describe: "explicit cases BATCHxCONTEXT, comma-separated (e.g. '1x4096,64x4096,256x1024'); replaces --batch and --context" })
     .option('ttft', { type: 'number', describe: 'also time one whole-prompt prefill of this many tokens (time to first token), after a warm-up prefill' })
+    .option('ttft-cached-prefix', { type: 'number', describe: 'with --ttft: also time prompts of that length whose first this-many tokens (a shared system prompt) are in the prefix cache' })
     .option('list-cases', { type: 'string', describe: 'write the model config and cases for tools/bench_decode_pytorch.py to this file and exit' })
     .option('baseline', { type: 'string', describe: 'JSON of tools/bench_decode_pytorch.py: adds PyTorch tokens/s and the ratio per case' })
     .option('copy-gbps', { type: 'number', describe: "copy bandwidth (GB/s) of the bytes roofline (default: the baseline's measured one)" })
@@ -44,6 +45,7 @@ export interface BenchDecodeArgs extends EngineArgs {
   seed: number;
   cases?: string;
   ttft?: number;
+  'ttft-cached-prefix'?: number;
   'list-cases'?: string;
   baseline?: string;
   'copy-gbps'?: number;
@@ -73,6 +75,7 @@ export function benchDecodeOptionsFrom(a: BenchDecodeArgs, command = '', log?: (
     engine: { ...engine, model, loadFormat: a['load-format'], profile: a.profile || undefined },
     ...(a.cases !== undefined ? casesFrom(parseDecodeCases(a.cases)) : { batches: list('batch', a.batch), contexts: list('context', a.context) }),
     ...(a.ttft !== undefined ? { ttft: positiveInt('ttft', a.ttft) } : {}),
+    ...(a['ttft-cached-prefix'] !== undefined ? { ttftCachedPrefix: a['ttft-cached-prefix'] } : {}),
     steps: a.steps,
     warmupSteps: a.warmup,
     prefill: a.prefill,

@@ -11,7 +11,8 @@ export function benchServeOptions<T>(y: Argv<T>) {
     .option('api-key', { type: 'string', describe: 'bearer token (env TKNP_API_KEY)' })
     .option('served-model', { type: 'string', describe: 'model id to request (default: the first of GET /v1/models)' })
     .option('num-prompts', { type: 'number', default: 200, describe: 'requests per run' })
-    .option('input-len', { type: 'number', default: 1024, describe: 'prompt tokens per request (random token ids)' })
+    .option('input-len', { type: 'number', default: 1024, describe: 'prompt tokens per request (random token ids), after the shared prefix' })
+    .option('shared-prefix-len', { type: 'number', default: 0, describe: 'tokens of a random prefix every prompt starts with (a system prompt; prefix caching), before its own --input-len tokens' })
     .option('output-len', { type: 'number', default: 128, describe: 'generated tokens per request (EOS ignored)' })
     .option('request-rate', { type: 'string', default: 'inf', describe: "requests per second, Poisson arrivals; 'inf': all at once; comma-separated: one run each" })
     .option('max-concurrency', { type: 'number', describe: 'most requests in flight' })
@@ -27,6 +28,7 @@ export interface BenchServeArgs {
   'served-model'?: string;
   'num-prompts': number;
   'input-len': number;
+  'shared-prefix-len': number;
   'output-len': number;
   'request-rate': string;
   'max-concurrency'?: number;
@@ -55,6 +57,7 @@ export async function benchServe(a: BenchServeArgs, command: string): Promise<Se
       model: a['served-model'],
       numPrompts: a['num-prompts'],
       inputLen: a['input-len'],
+      sharedPrefixLen: a['shared-prefix-len'],
       outputLen: a['output-len'],
       requestRates: parseRates(a['request-rate']),
       maxConcurrency: a['max-concurrency'],

@@ -83,6 +83,7 @@ export async function runCli(args: readonly string[]): Promise<void> {
           .option('api-key', { type: 'string', describe: 'require `Authorization: Bearer KEY` on the API (WebSocket: also the subprotocol openai-insecure-api-key.KEY); env TKNP_API_KEY' })
           .option('allowed-origins', { type: 'string', array: true, describe: "browser origins besides the server's own that may use the API (e.g. https://app.example; '*': any)" })
           .option('log-requests', { type: 'boolean', default: true, describe: 'one log line per finished request (--no-log-requests: none)' })
+          .option('stats-interval', { type: 'number', default: 10, describe: 'seconds between status lines while requests run (running, waiting, KV usage, prefill tokens computed, prefix cache hit rate per rank); 0: none' })
           .option('load-format', { choices: ['safetensors', 'dummy'] as const, default: 'safetensors' as const, describe: "weights: the model's safetensors, or 'dummy' (seeded random, made on the GPU; for benchmarks)" })
           .option('preset', { choices: presetNames(), describe: 'serve a preset\'s shapes without a checkpoint (with --load-format dummy; instead of --model): its config and a tokenizer grown to its vocabulary' }),
       async (a) => {
@@ -99,6 +100,7 @@ export async function runCli(args: readonly string[]): Promise<void> {
           apiKey: a['api-key'] ?? (process.env.TKNP_API_KEY || undefined),
           allowedOrigins: a['allowed-origins'],
           logRequests: a['log-requests'],
+          statsIntervalS: a['stats-interval'],
           sampling: samplingOptionsFrom(a as unknown as SamplingArgs),
           engine: { ...engineConfigFrom(a as unknown as EngineArgs), ...extra },
         });

@@ -2,6 +2,7 @@
 import { LLMEngine, type RequestOutput } from '../engine/llm_engine.js';
 import type { SamplingParamsInput } from '../engine/sampling_params.js';
 import type { EngineConfig } from '../engine/config.js';
+import { prefixCacheSummary } from '../scheduler/prefix_cache_summary.js';
 
 export interface GenerateArgs {
   readonly prompts: readonly string[];
@@ -66,7 +67,7 @@ export async function generate(a: GenerateArgs): Promise<void> {
     const decodeTokens = genTokens - outs.length;
     const decodeSecs = (end - lastFirst) / 1000;
     console.error(
-      `[tknp] ${outs.length} request(s): prompt ${promptTokens} tokens, generated ${genTokens} tokens in ${steps} steps; load ${(loadMs / 1000).toFixed(1)} s; time to first token ${ttft.toFixed(0)} ms; decode ${decodeSecs > 0 && decodeTokens > 0 ? (decodeTokens / decodeSecs).toFixed(1) : 'n/a'} tokens/s; total ${((end - start) / 1000).toFixed(2)} s`,
+      `[tknp] ${outs.length} request(s): prompt ${promptTokens} tokens, generated ${genTokens} tokens in ${steps} steps; load ${(loadMs / 1000).toFixed(1)} s; time to first token ${ttft.toFixed(0)} ms; decode ${decodeSecs > 0 && decodeTokens > 0 ? (decodeTokens / decodeSecs).toFixed(1) : 'n/a'} tokens/s; total ${((end - start) / 1000).toFixed(2)} s; ${engine.stats.prefillTokens} prefill tokens computed, ${prefixCacheSummary(engine.scheduler)}`,
     );
     if (outs.some((o) => o.finishReason === 'error')) process.exitCode = 1;
     const profiles = (engine.executor as { profiles?: Record<string, number>[][] }).profiles;

@@ -32,6 +32,7 @@ export function engineOptions<T>(y: Argv<T>) {
     .option('node-rank', { type: 'number', default: 0, describe: "this node's index (0 runs the engine)" })
     .option('master-addr', { type: 'string', default: '127.0.0.1', describe: 'address of node 0' })
     .option('master-port', { type: 'number', default: 29500, describe: 'rendezvous port on node 0' })
+    .option('enable-prefix-caching', { type: 'boolean', default: true, describe: 'reuse the KV cache of prompt prefixes shared with earlier requests (--no-enable-prefix-caching: recompute every prompt)' })
     .option('comm', { choices: ['auto', 'socket', 'nccl'] as const, default: 'auto' as const, describe: 'data plane between ranks (nccl: one GPU per rank)' });
 }
 
@@ -52,6 +53,7 @@ export interface EngineArgs {
   'enforce-eager': boolean;
   'comm-timeout': number;
   comm: 'auto' | 'socket' | 'nccl';
+  'enable-prefix-caching': boolean;
   nnodes: number;
   'node-rank': number;
   'master-addr': string;
@@ -81,6 +83,7 @@ export function engineConfigFrom(a: EngineArgs): Partial<EngineConfig> & { model
     enforceEager: a['enforce-eager'],
     commTimeoutMs: Math.round(a['comm-timeout'] * 1000),
     communicator: a.comm,
+    enablePrefixCaching: a['enable-prefix-caching'],
     nnodes: a.nnodes,
     nodeRank: a['node-rank'],
     masterAddr: a['master-addr'],

@@ -67,6 +67,12 @@ export interface EngineConfig {
    * load_format='dummy'): seeded random values made on the GPU, only config.json is read.
    */
   readonly loadFormat: 'safetensors' | 'dummy';
+  /**
+   * Automatic prefix caching (vLLM's enable_prefix_caching, on by default): the KV of full
+   * 16-token blocks a prompt shares with earlier prompts is reused instead of recomputed, each
+   * token-parallel rank with its own cache. Outputs are bitwise the same either way.
+   */
+  readonly enablePrefixCaching: boolean;
 }
 
 export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
@@ -93,6 +99,7 @@ export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
   masterPort: 29500,
   communicator: 'auto',
   loadFormat: 'safetensors',
+  enablePrefixCaching: true,
 };
 
 function int(field: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -126,6 +133,7 @@ export function resolveEngineConfig(partial: Partial<EngineConfig> & { model: st
     throw new EngineConfigError('nnodes', `tp ${c.tensorParallelSize} × tknp ${c.tokenParallelSize} ranks do not split evenly over ${c.nnodes} nodes`);
   }
   if (!['auto', 'socket', 'nccl'].includes(c.communicator)) throw new EngineConfigError('communicator', `must be auto, socket or nccl, got ${JSON.stringify(c.communicator)}`);
+  if (typeof c.enablePrefixCaching !== 'boolean') throw new EngineConfigError('enablePrefixCaching', `must be true or false, got ${JSON.stringify(c.enablePrefixCaching)}`);
   if (!['safetensors', 'dummy'].includes(c.loadFormat)) throw new EngineConfigError('loadFormat', `must be safetensors or dummy, got ${JSON.stringify(c.loadFormat)}`);
   return Object.freeze(c);
 }

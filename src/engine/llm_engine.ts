@@ -55,6 +55,8 @@ export interface RequestOutput {
   readonly finishReason: FinishReason | null;
   readonly error?: string;
   readonly metrics: RequestMetrics;
+  /** Prompt tokens found in the prefix cache when the request was first scheduled (0 before, or with the cache off). */
+  readonly numCachedTokens: number;
 }
 
 export interface RequestMetrics {
@@ -89,8 +91,8 @@ export class LLMEngine {
   private readonly live = new Map<string, Live>();
   private readonly seedSource: () => number;
   private pendingOutputs: RequestOutput[] = [];
-  /** Counters since the engine started. */
-  readonly stats = { steps: 0, preemptions: 0, promptTokens: 0, generatedTokens: 0 };
+  /** Counters since the engine started; prefillTokens: tokens of prefill chunks computed (prompts minus prefix-cache hits, plus recomputes after preemption). */
+  readonly stats = { steps: 0, preemptions: 0, promptTokens: 0, generatedTokens: 0, prefillTokens: 0 };
   private nextId = 0;
 
   private constructor(
@@ -120,8 +122,10 @@ export class LLMEngine {
         maxNumBatchedTokens: config.maxNumBatchedTokens,
         maxNumSeqs: config.maxNumSeqs,
         maxModelLen: executor.maxModelLen,
+        enablePrefixCaching: config.enablePrefixCaching,
+        prefixCacheSalt: prefixCacheSalt(config),
       });
-      if (!config.quiet) for (const l of executor.startupLog) process.stderr.write(`[tknp] ${l}\n`);
+      if (!config.quiet) for (const l of [...executor.startupLog, prefixCachingLine(config)]) process.stderr.write(`[tknp] ${l}\n`);
       return new LLMEngine(config, model.tokenizer, executor, scheduler, model.generationDefaults);
     } catch (e) {
       model.tokenizer.close();
@@ -189,6 +193,7 @@ export class LLMEngine {
     const out = this.scheduler.schedule();
     this.stats.steps++;
     this.stats.preemptions += out.preemptedRequestIds.length;
+    for (const q of out.requests) if (q.isPrefill) this.stats.prefillTokens += q.tokenIds.length;
     // Finished since the last step; a live entry under the same id may be a new request that
     // reused the id (ids are unique among unfinished requests only): only finished ones go.
     for (const e of out.errors) if (this.live.get(e.requestId)?.request.isFinished) this.finishLive(e.requestId, 'error', e.message, outputs);
@@ -272,6 +277,7 @@ export class LLMEngine {
       finishReason: reason,
       ...(error ? { error } : {}),
       metrics: l.metrics,
+      numCachedTokens: r.numCachedTokens ?? 0,
     };
   }
 
@@ -303,6 +309,17 @@ export class LLMEngine {
     this.tokenizer.close();
     await this.executor.shutdown();
   }
+}
+
+/** What besides the tokens decides the KV contents: the root of the prefix cache's block hashes. */
+function prefixCacheSalt(c: EngineConfig): string {
+  return JSON.stringify({ model: c.model, loadFormat: c.loadFormat, batchInvariant: c.batchInvariant, tp: c.tensorParallelSize });
+}
+
+function prefixCachingLine(c: EngineConfig): string {
+  return c.enablePrefixCaching
+    ? `prefix caching on: full 16-token blocks computed by prefill are reused, ${c.tokenParallelSize > 1 ? `one cache per token-parallel rank (${c.tokenParallelSize}); requests go to the rank holding their prefix` : 'one cache'} (--no-enable-prefix-caching turns it off)`
+    : 'prefix caching off';
 }
 
 /** Row `row` of a step's logprobs, cut to the request's `n` top entries. */

@@ -29,6 +29,10 @@ export interface SchedulerConfig {
   readonly maxModelLen: number;
   /** Longest prefill chunk of one request in one step; 0 = only the step budget limits it. */
   readonly longPrefillTokenThreshold: number;
+  /** Automatic prefix caching: reuse the KV of full 16-token blocks a request shares with earlier ones. */
+  readonly enablePrefixCaching: boolean;
+  /** What else decides the KV contents (model, weights, kernel mode): the root of every block hash. */
+  readonly prefixCacheSalt: string;
 }
 
 export interface SchedulerConfigInput {
@@ -43,6 +47,10 @@ export interface SchedulerConfigInput {
   maxModelLen: number;
   /** Default 0 (off). */
   longPrefillTokenThreshold?: number;
+  /** Default true. */
+  enablePrefixCaching?: boolean;
+  /** Default ''. */
+  prefixCacheSalt?: string;
 }
 
 export const DEFAULT_MAX_NUM_BATCHED_TOKENS = 2048;
@@ -71,13 +79,21 @@ export function validateSchedulerConfig(input: SchedulerConfigInput): SchedulerC
     maxNumSeqs: intField('maxNumSeqs', input.maxNumSeqs ?? DEFAULT_MAX_NUM_SEQS, 1),
     maxModelLen: intField('maxModelLen', input.maxModelLen, 1),
     longPrefillTokenThreshold: intField('longPrefillTokenThreshold', input.longPrefillTokenThreshold ?? 0, 0),
+    enablePrefixCaching: boolField('enablePrefixCaching', input.enablePrefixCaching ?? true),
+    prefixCacheSalt: input.prefixCacheSalt ?? '',
   };
+  if (typeof config.prefixCacheSalt !== 'string') throw new ConfigError('prefixCacheSalt', config.prefixCacheSalt, 'must be a string');
   return Object.freeze(config);
 }
 
 /** The block-table width the runner pads to: enough blocks for maxModelLen tokens. */
 export function maxBlocksPerSeq(config: SchedulerConfig): number {
   return Math.ceil(config.maxModelLen / config.blockSize);
+}
+
+function boolField(field: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw new ConfigError(field, v, 'must be true or false');
+  return v;
 }
 
 function intField(field: string, v: unknown, min: number): number {

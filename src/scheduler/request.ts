@@ -6,7 +6,12 @@
 // before it decodes. While numComputedTokens < numPrefillTokens it is prefilling, in chunks; the
 // chunk that reaches numPrefillTokens produces logits and the sampled token is appended. From then
 // on each step computes exactly one token (the last sampled one) and samples the next.
+//
+// Prefix caching: an admission may find the request's first blocks in its rank's cache; then
+// numComputedTokens starts at the hit (a multiple of 16, always below numPrefillTokens so that at
+// least one token is computed and the request can sample).
 import type { SamplingParams } from '../engine/sampling_params.js';
+import type { BlockHash } from '../kv/block_hash.js';
 
 export const RequestStatus = {
   /** Queued, never run (or finished before it ran). */
@@ -54,6 +59,10 @@ export class Request {
   /** The stop token id that finished it (EOS or one of stopTokenIds), if any. */
   stopReason: number | null = null;
   errorMessage: string | null = null;
+  /** Prompt tokens found in the prefix cache at its first admission (null until admitted). */
+  numCachedTokens: number | null = null;
+  /** Hashes of its full blocks computed so far (prefix caching; extended as needed). */
+  readonly blockHashes: BlockHash[] = [];
 
   constructor(
     readonly requestId: string,

@@ -12,19 +12,28 @@
 // request on that rank is preempted by recompute (blocks freed, back to the front of the waiting
 // queue keeping its output, so it recomputes prompt + output) until the allocation fits or the
 // request preempted itself. Preempting a request already scheduled this step unschedules it.
-// Placement: among ranks whose whole capacity holds the request's current tokens, the one with
-// the most free blocks (ties -> lowest rank). A request that fits no rank even alone finishes
-// with FINISHED_ERROR. Progress: the oldest running request of a rank only waits for budget, so
-// every request finishes, errors out or is aborted.
+// Prefix caching (on by default): each rank's KvCacheManager keeps full computed blocks under
+// their content hash. At admission the request's block hashes (capped below its last token, so
+// that at least one token is computed) are looked up on every rank; placement (placement.ts)
+// prefers the rank with the longest hit that has room for the rest, else the rank with the most
+// free blocks; the hit's blocks are shared and numComputedTokens starts after them. After each
+// step, the full blocks a request computed by prefill are registered (not those written by decode
+// steps: their k/v at layers >= 1 come from the decode attention kernel, whose bits differ from
+// prefill's, and a hit must give exactly the bits of a recomputation).
+// A request that fits no rank even alone finishes with FINISHED_ERROR. Progress: the oldest
+// running request of a rank only waits for budget, so every request finishes, errors out or is
+// aborted.
 //
 // The engine alternates schedule() and updateFromOutput(); abortRequest/finishRequest may come at
 // any time and free the request's blocks at once (a step in flight is submitted before the next
 // step can reuse them). Token ids are u32; request ids must be unique among unfinished requests.
-import { KvCacheManager } from '../kv/kv_cache_manager.js';
+import { extendBlockHashes, rootBlockHash, type BlockHash } from '../kv/block_hash.js';
+import { KvCacheManager, type PrefixCacheStats } from '../kv/kv_cache_manager.js';
 import type { SamplingParams } from '../engine/sampling_params.js';
 import { maxBlocksPerSeq, validateSchedulerConfig, type SchedulerConfig, type SchedulerConfigInput } from './config.js';
+import { choosePlacement, type Placement } from './placement.js';
 import { isFinishedStatus, Request, RequestError, RequestStatus, type FinishedStatus } from './request.js';
-import type { ScheduledRequest, SchedulerOutput } from './scheduler_output.js';
+import { layOutStep, type ScheduledRequest, type SchedulerOutput } from './scheduler_output.js';
 
 /** The scheduler was driven out of order (schedule twice, wrong step, bad sampled tokens). */
 export class SchedulerStateError extends Error {
@@ -42,6 +51,7 @@ export class Scheduler {
   /** Block-table width for the runner: ceil(maxModelLen / blockSize). */
   readonly maxBlocksPerSeq: number;
   protected readonly kvManagers: readonly KvCacheManager[];
+  private readonly rootHash: BlockHash;
   private readonly requests = new Map<string, Request>(); // unfinished requests
   private readonly waiting: Request[] = []; // front is admitted next
   private readonly running: Request[] = []; // admission order
@@ -55,6 +65,7 @@ export class Scheduler {
     this.config = validateSchedulerConfig(config);
     this.maxBlocksPerSeq = maxBlocksPerSeq(this.config);
     this.kvManagers = this.config.numBlocksPerRank.map((n) => new KvCacheManager(n, this.config.blockSize));
+    this.rootHash = rootBlockHash(this.config.prefixCacheSalt);
   }
 
   get tokenParallelSize(): number {
@@ -78,6 +89,16 @@ export class Scheduler {
   }
   numFreeBlocks(rank: number): number {
     return this.kvManagers[rank].numFreeBlocks;
+  }
+  /** Prefix-cache lookups of admissions, over every rank (all zero with prefix caching off). */
+  prefixCacheStats(): PrefixCacheStats {
+    const t: PrefixCacheStats = { requests: 0, queries: 0, hits: 0 };
+    for (const kv of this.kvManagers) {
+      t.requests += kv.prefixCacheStats.requests;
+      t.queries += kv.prefixCacheStats.queries;
+      t.hits += kv.prefixCacheStats.hits;
+    }
+    return t;
   }
 
   /** Queues a request. Throws RequestError for a bad prompt, a duplicate id, or a prompt > maxModelLen. */
@@ -154,6 +175,7 @@ export class Scheduler {
     const finished: Request[] = [];
     for (const [s, r] of live) {
       r.numComputedTokens += s.tokenIds.length;
+      if (s.isPrefill && this.config.enablePrefixCaching) this.cachePrefilledBlocks(r);
       if (!s.needsLogits) continue;
       r.appendOutputToken(sampledTokenIds.get(s.requestId)!);
       const status = r.checkStop(this.config.maxModelLen);
@@ -166,21 +188,41 @@ export class Scheduler {
   }
 
   /**
-   * The rank a waiting request is admitted to: among ranks whose capacity holds its current
-   * tokens, the one with the most free blocks, ties to the lowest rank; null if none can.
+   * The rank a waiting request is admitted to and the prefix-cache hit it takes there
+   * (placement.ts); null if no rank's capacity holds its current tokens.
    */
-  protected chooseRank(r: Request): number | null {
+  protected chooseRank(r: Request): Placement | null {
     const need = Math.ceil(r.numTokens / this.config.blockSize);
-    let best: number | null = null;
-    for (let rank = 0; rank < this.kvManagers.length; rank++) {
-      const kv = this.kvManagers[rank];
-      if (kv.numBlocks >= need && (best === null || kv.numFreeBlocks > this.kvManagers[best].numFreeBlocks)) best = rank;
-    }
-    return best;
+    const hashes = this.lookupHashes(r);
+    return choosePlacement(
+      this.kvManagers.map((kv, rank) => {
+        const hit = kv.findCachedBlocks(hashes);
+        return { rank, numBlocks: kv.numBlocks, numFreeBlocks: kv.numFreeBlocks, numCachedBlocks: hit.length, numCachedFreeBlocks: kv.numFreeAmong(hit) };
+      }),
+      need,
+    );
   }
 
-  private chunkSize(r: Request, budget: number): number {
-    let n = Math.min(r.numPrefillTokens - r.numComputedTokens, budget);
+  /**
+   * The block hashes a waiting request looks up: its full blocks before its last token (the hit
+   * must leave at least one token to compute); none with prefix caching off.
+   */
+  protected lookupHashes(r: Request): readonly BlockHash[] {
+    if (!this.config.enablePrefixCaching) return [];
+    const n = Math.floor((r.numTokens - 1) / this.config.blockSize);
+    return extendBlockHashes(r.blockHashes, this.rootHash, n, this.config.blockSize, (p) => r.tokenAt(p)).slice(0, n);
+  }
+
+  /** Registers the full blocks of the request's prefill computed so far in its rank's cache. */
+  private cachePrefilledBlocks(r: Request): void {
+    const computed = Math.min(r.numComputedTokens, r.numPrefillTokens);
+    const hashes = extendBlockHashes(r.blockHashes, this.rootHash, Math.floor(computed / this.config.blockSize), this.config.blockSize, (p) => r.tokenAt(p));
+    this.kvManagers[r.rank!].cacheFullBlocks(r.requestId, hashes, computed);
+  }
+
+  /** The next prefill chunk of a request whose first `start` tokens are computed. */
+  private chunkSize(r: Request, budget: number, start = r.numComputedTokens): number {
+    let n = Math.min(r.numPrefillTokens - start, budget);
     const cap = this.config.longPrefillTokenThreshold;
     if (cap > 0) n = Math.min(n, cap);
     return n;
@@ -224,19 +266,24 @@ export class Scheduler {
   private admitWaiting(st: StepState): void {
     while (this.waiting.length > 0 && st.budget > 0 && this.running.length < this.config.maxNumSeqs) {
       const r = this.waiting[0];
-      const rank = this.chooseRank(r);
-      if (rank === null) {
+      const place = this.chooseRank(r);
+      if (place === null) {
         const need = Math.ceil(r.numTokens / this.config.blockSize);
         const most = Math.max(...this.config.numBlocksPerRank);
         this.finish(r, RequestStatus.FINISHED_ERROR, `the request needs ${need} KV blocks for ${r.numTokens} tokens; the largest rank has ${most}`);
         continue;
       }
-      const n = this.chunkSize(r, st.budget);
-      const kv = this.kvManagers[rank];
-      if (!kv.canAllocate(r.requestId, n)) break; // no rank has more free blocks: wait (FCFS)
+      const kv = this.kvManagers[place.rank];
+      const hit = kv.findCachedBlocks(this.lookupHashes(r).slice(0, place.numCachedBlocks));
+      const hitTokens = hit.length * this.config.blockSize;
+      const n = this.chunkSize(r, st.budget, hitTokens);
+      if (!kv.canAllocate(r.requestId, n, hit)) break; // the chosen rank cannot take its first chunk yet: wait (FCFS)
       this.waiting.shift();
-      kv.allocate(r.requestId, n);
-      r.rank = rank;
+      r.numComputedTokens = hitTokens;
+      kv.allocate(r.requestId, n, hit);
+      if (this.config.enablePrefixCaching) kv.countLookup(r.numTokens, hitTokens);
+      r.numCachedTokens ??= hitTokens;
+      r.rank = place.rank;
       r.status = RequestStatus.RUNNING;
       this.running.push(r);
       st.scheduled.set(r, n);
@@ -264,7 +311,6 @@ export class Scheduler {
   }
 
   private buildOutput(st: StepState): SchedulerOutput {
-    const tp = this.config.tokenParallelSize;
     const requests: ScheduledRequest[] = [];
     for (const [r, n] of st.scheduled) {
       const kv = this.kvManagers[r.rank!];
@@ -282,26 +328,11 @@ export class Scheduler {
         samplingParams: r.samplingParams,
       });
     }
-    requests.sort((a, b) => a.rank - b.rank || Number(a.isPrefill) - Number(b.isPrefill)); // stable
-    const numTokensPerRank = new Array<number>(tp).fill(0);
-    const numSeqsPerRank = new Array<number>(tp).fill(0);
-    const numDecodesPerRank = new Array<number>(tp).fill(0);
-    let numScheduledTokens = 0;
-    for (const s of requests) {
-      numTokensPerRank[s.rank] += s.tokenIds.length;
-      numSeqsPerRank[s.rank]++;
-      if (!s.isPrefill) numDecodesPerRank[s.rank]++;
-      numScheduledTokens += s.tokenIds.length;
-    }
     const stepId = this.nextStepId++;
     if (requests.length > 0) this.pendingStepId = stepId;
     const out: SchedulerOutput = {
       stepId,
-      requests,
-      numScheduledTokens,
-      numTokensPerRank,
-      numSeqsPerRank,
-      numDecodesPerRank,
+      ...layOutStep(requests, this.config.tokenParallelSize),
       preemptedRequestIds: st.preempted,
       finishedRequestIds: this.finishedIds,
       abortedRequestIds: this.abortedIds,

@@ -96,6 +96,28 @@ export interface FlatBatch {
   ranks: RankBatch[];
 }
 
+/**
+ * Puts a step's scheduled requests in token order (by rank, decodes first within a rank; the
+ * sort is stable) and counts tokens, sequences and decodes per rank.
+ */
+export function layOutStep(
+  requests: ScheduledRequest[],
+  tokenParallelSize: number,
+): Pick<SchedulerOutput, 'requests' | 'numScheduledTokens' | 'numTokensPerRank' | 'numSeqsPerRank' | 'numDecodesPerRank'> {
+  requests.sort((a, b) => a.rank - b.rank || Number(a.isPrefill) - Number(b.isPrefill));
+  const numTokensPerRank = new Array<number>(tokenParallelSize).fill(0);
+  const numSeqsPerRank = new Array<number>(tokenParallelSize).fill(0);
+  const numDecodesPerRank = new Array<number>(tokenParallelSize).fill(0);
+  let numScheduledTokens = 0;
+  for (const s of requests) {
+    numTokensPerRank[s.rank] += s.tokenIds.length;
+    numSeqsPerRank[s.rank]++;
+    if (!s.isPrefill) numDecodesPerRank[s.rank]++;
+    numScheduledTokens += s.tokenIds.length;
+  }
+  return { requests, numScheduledTokens, numTokensPerRank, numSeqsPerRank, numDecodesPerRank };
+}
+
 /** Lays a SchedulerOutput out as upload-ready arrays; block tables are padded to maxBlocksPerSeq. */
 export function flattenSchedulerOutput(out: SchedulerOutput, maxBlocksPerSeq: number): FlatBatch {
   const n = out.numScheduledTokens;

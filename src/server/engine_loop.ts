@@ -169,5 +169,6 @@ function failedOutput(requestId: string, error: string): RequestOutput {
     finishReason: 'error',
     error,
     metrics: { arrivalMs: performance.now() },
+    numCachedTokens: 0,
   };
 }

@@ -1,11 +1,13 @@
 // The metrics of `tknp serve` (GET /metrics, Prometheus text format) and its per-request log
 // line. vLLM's metric names where one exists (vllm:num_requests_running, ...:waiting,
 // ...:gpu_cache_usage_perc, the TTFT / inter-token / end-to-end latency histograms with vLLM's
-// buckets, prompt and generation token counters, preemptions, finished requests by reason),
-// plus tknp's own per token-parallel rank: KV blocks used and total, sequences placed, and the
-// attention time per step of the ranks that measure it. Engine state is read when scraped;
+// buckets, prompt and generation token counters, preemptions, finished requests by reason,
+// prefix-cache queries and hits in tokens), plus tknp's own per token-parallel rank: KV blocks
+// used, cached and total, sequences placed, prefix-cache queries and hits, and the attention time
+// per step of the ranks that measure it; and the prefill tokens actually computed. Engine state is read when scraped;
 // latencies are observed from every request output the engine loop delivers.
 import type { LLMEngine, RequestOutput } from '../engine/llm_engine.js';
+import { prefixCacheSummary } from '../scheduler/prefix_cache_summary.js';
 import { Collected, Counter, Histogram, Registry, type Labels } from './prometheus.js';
 
 const TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640, 2560];
@@ -54,6 +56,9 @@ export class ServerMetrics {
     r.register(new Collected('gauge', 'vllm:gpu_cache_usage_perc', 'KV cache usage over every token-parallel rank (1 = full).', usage));
     r.register(new Collected('gauge', 'vllm:kv_cache_usage_perc', 'KV cache usage over every token-parallel rank (1 = full); newer name of vllm:gpu_cache_usage_perc.', usage));
     r.register(new Collected('counter', 'vllm:num_preemptions_total', 'Requests preempted (by recompute) since start.', () => [[m, engine.stats.preemptions]]));
+    r.register(new Collected('counter', 'vllm:prefix_cache_queries_total', 'Prefix cache queries: tokens of the requests admitted with prefix caching on.', () => [[m, sched.prefixCacheStats().queries]]));
+    r.register(new Collected('counter', 'vllm:prefix_cache_hits_total', 'Prefix cache hits: tokens found in the cache (their prefill skipped).', () => [[m, sched.prefixCacheStats().hits]]));
+    r.register(new Collected('counter', 'tknp:prefill_tokens_computed_total', 'Tokens of prefill chunks computed (prompts minus prefix-cache hits, plus recomputes after preemption).', () => [[m, engine.stats.prefillTokens]]));
     this.promptTokens = r.register(new Counter('vllm:prompt_tokens_total', 'Prompt tokens of requests whose prefill completed.'));
     this.genTokens = r.register(new Counter('vllm:generation_tokens_total', 'Generated tokens.'));
     this.finished = r.register(new Counter('vllm:request_success_total', 'Finished requests by finish reason (stop, length, abort, error).'));
@@ -66,6 +71,9 @@ export class ServerMetrics {
     this.genHist = r.register(new Histogram('vllm:request_generation_tokens', 'Generated tokens per finished request.', tokenBuckets(maxLen)));
     const perRank = (f: (k: number) => number) => () => ranks.map((k) => [{ rank: String(k) }, f(k)] as const);
     r.register(new Collected('gauge', 'tknp:kv_blocks_used', 'KV blocks in use on each token-parallel rank.', perRank((k) => kv(k).numBlocks - kv(k).numFreeBlocks)));
+    r.register(new Collected('gauge', 'tknp:kv_blocks_cached', 'KV blocks in the prefix cache (in use or evictable) on each token-parallel rank.', perRank((k) => kv(k).numCachedBlocks)));
+    r.register(new Collected('counter', 'tknp:prefix_cache_queries_total', 'Prefix cache queries (tokens) of requests admitted on each token-parallel rank.', perRank((k) => kv(k).prefixCacheStats.queries)));
+    r.register(new Collected('counter', 'tknp:prefix_cache_hits_total', 'Prefix cache hits (tokens) on each token-parallel rank.', perRank((k) => kv(k).prefixCacheStats.hits)));
     r.register(new Collected('gauge', 'tknp:kv_blocks_total', 'KV blocks of each token-parallel rank.', perRank((k) => kv(k).numBlocks)));
     r.register(new Collected('gauge', 'tknp:sequences_placed', 'Sequences holding KV blocks on each token-parallel rank.', perRank((k) => kv(k).numRequests)));
     r.register(
@@ -108,5 +116,19 @@ export class ServerMetrics {
 
   render(): string {
     return this.registry.render();
+  }
+
+  /** A status line: requests, KV usage, prefill tokens computed and the prefix cache (per rank with tknp > 1). */
+  statsLine(): string {
+    const e = this.engine;
+    const sched = e.scheduler;
+    let used = 0;
+    let total = 0;
+    for (let k = 0; k < sched.tokenParallelSize; k++) {
+      const kv = sched.kvManager(k);
+      used += kv.numBlocks - kv.numFreeBlocks;
+      total += kv.numBlocks;
+    }
+    return `running ${sched.numRunning}, waiting ${sched.numWaiting}; KV cache ${((100 * used) / total).toFixed(1)}% used; ${e.stats.prefillTokens} prefill tokens computed, ${e.stats.generatedTokens} generated; ${prefixCacheSummary(sched)}`;
   }
 }

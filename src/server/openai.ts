@@ -123,7 +123,9 @@ export async function handleGeneration(kind: Kind, req: IncomingMessage, res: Se
   // A prompt's tokens count once, however many choices it has (as OpenAI counts).
   const promptTokens = g.prompts.reduce((a, p) => a + p.length, 0);
   const completionTokens = done.reduce((a, o) => a + o.tokenIds.length, 0);
-  const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+  // Prompt tokens whose KV came from the prefix cache (OpenAI's prompt_tokens_details.cached_tokens), per prompt once.
+  const cachedTokens = g.prompts.reduce((a, _p, i) => a + done[i * g.n].numCachedTokens, 0);
+  const usage = { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens, prompt_tokens_details: { cached_tokens: cachedTokens } };
   if (sse) {
     if (failed) sse.send({ error: outputError(failed, ctx) });
     else if (g.includeUsage) sse.send(chunk([], usage));

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { runDecodeBench, type DecodeBenchReport } from '../../src/bench/decode.js';
 import { fitBatch, prefillChunks, stepStats } from '../../src/bench/decode_plan.js';
 import { renderDecodeTable } from '../../src/bench/decode_report.js';
+import { decodeSummary, sideLines } from '../../src/bench/decode_summary.js';
 import { presetModelDir } from '../../src/bench/presets.js';
 import { tensorParallelLayout, tensorParallelShard } from '../../src/parallel/tensor_parallel.js';
 import { EngineConfigError, resolveEngineConfig } from '../../src/engine/config.js';
@@ -78,6 +79,15 @@ describe('bench decode planning (CPU)', () => {
     expect(resolveEngineConfig({ model: tiny }).loadFormat).toBe('safetensors');
     expect(resolveEngineConfig({ model: tiny, loadFormat: 'dummy' }).loadFormat).toBe('dummy');
     expect(() => resolveEngineConfig({ model: tiny, loadFormat: 'gguf' as never })).toThrow(EngineConfigError);
+    expect(() => resolveEngineConfig({ model: tiny, enablePrefixCaching: 'no' as never })).toThrow(/enablePrefixCaching/);
+    expect(resolveEngineConfig({ model: tiny }).enablePrefixCaching).toBe(true);
+  });
+
+  it('--ttft-cached-prefix is refused up front without --ttft or outside [16, ttft)', async () => {
+    const base = { batches: [1], contexts: [8], steps: 1, engine: { model: tiny, ...small } };
+    await expect(runDecodeBench({ ...base, ttftCachedPrefix: 32 })).rejects.toThrow(/needs ttft/);
+    await expect(runDecodeBench({ ...base, ttft: 64, ttftCachedPrefix: 64 })).rejects.toThrow(/\[16, ttft 64\)/);
+    await expect(runDecodeBench({ ...base, ttft: 64, ttftCachedPrefix: 8 })).rejects.toThrow(RangeError);
   });
 });
 
@@ -102,8 +112,14 @@ describe.skipIf(!gpu)(`bench decode on the tiny preset ${gpu ? '' : `(skipped: $
 
   it('tknp 1 and tknp 2: finite positive throughput, per-rank KV capacity, CPU record time with 1 rank, profile breakdown with 2 ranks', async () => {
     const opts = { batches: [2], contexts: [40], steps: 3, warmupSteps: 1, preset: 'tiny' };
-    const one = check(await runDecodeBench({ ...opts, engine: { model: tiny, ...small } }), 1);
+    const rep1 = await runDecodeBench({ ...opts, engine: { model: tiny, ...small }, ttft: 60, ttftCachedPrefix: 40 });
+    const one = check(rep1, 1);
     expect(one.profile).toBeUndefined();
+    // --ttft with a cached prefix: the timed prompts find the prefix's 2 whole blocks cached
+    expect(rep1.ttft).toMatchObject({ tokens: 60, cached: { prefixTokens: 40, cachedTokens: 32 } });
+    expect(rep1.ttft!.cached!.runsMs).toHaveLength(3);
+    expect(rep1.ttft!.cached!.speedup).toBeCloseTo(rep1.ttft!.ms! / rep1.ttft!.cached!.ms, 10);
+    expect(sideLines(decodeSummary(rep1, undefined, undefined)).join('\n')).toMatch(/first 32 of 60 tokens in the prefix cache \(a 40-token shared prefix\)/);
     // The CPU part of a step (recording) is measured with one rank, and is part of the step.
     expect(one.recordMs).toBeGreaterThan(0);
     expect(one.recordMs!).toBeLessThan(one.stepMs!.mean);

@@ -36,6 +36,11 @@ describe('bench serve: schedule, prompts, statistics', () => {
     const p = syntheticPrompts(3, 17, 50, new Rng(2));
     expect(p.map((x) => x.length)).toEqual([17, 17, 17]);
     expect(p.flat().every((t) => t >= 10 && t < 50 && Number.isInteger(t))).toBe(true);
+    const q = syntheticPrompts(3, 5, 50, new Rng(2), 7);
+    expect(q.map((x) => x.length)).toEqual([12, 12, 12]);
+    expect(q[1].slice(0, 7)).toEqual(q[0].slice(0, 7));
+    expect(q[2].slice(0, 7)).toEqual(q[0].slice(0, 7));
+    expect(q[1].slice(7)).not.toEqual(q[0].slice(7));
     expect(parseRates('1, 4.5,inf')).toEqual([1, 4.5, Infinity]);
     expect(() => parseRates('0')).toThrow(/request-rate/);
     expect(latencyStats([4, 1, 3, 2])).toEqual({ mean: 2.5, p50: 3, p90: 4, p99: 4 });
@@ -84,6 +89,17 @@ describe.skipIf(!gpu)(`bench serve against tknp serve ${gpu ? '' : `(skipped: ${
     expect(most).toBeLessThanOrEqual(2);
     expect(most).toBeGreaterThanOrEqual(1);
     check(capped, 5, 9, 4);
+  });
+
+  it('a shared prefix: the warm-up caches it, every timed request hits it; cached and computed prefill tokens add up', async () => {
+    const rep = await runServeBench({ url: server.url, numPrompts: 4, inputLen: 5, sharedPrefixLen: 40, outputLen: 3, requestRates: [Infinity], maxConcurrency: 1, seed: 5 });
+    check(rep, 4, 45, 3);
+    const [r] = rep.runs;
+    // 45-token prompts: the 2 full blocks of the prefix (32 tokens) come from the cache
+    expect([r.numHits, r.totalCachedTokens, r.prefillTokensComputed]).toEqual([4, 4 * 32, 4 * (45 - 32)]);
+    expect(r.ttftHitMs!.p50).toBeGreaterThan(0);
+    expect(r.ttftMissMs).toBeNull();
+    expect(rep.sharedPrefixLen).toBe(40);
   });
 
   it('the CLI drives `tknp serve --preset tiny --load-format dummy`, prints the table and writes JSON and Markdown', async () => {

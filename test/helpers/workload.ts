@@ -20,6 +20,10 @@ export interface WorkloadResult {
   readonly finishReasons: Map<string, string>;
   readonly numBlocksPerRank: readonly number[];
   readonly preemptions: number;
+  /** Prompt tokens each request found in the prefix cache (RequestOutput.numCachedTokens). */
+  readonly cachedTokens: Map<string, number>;
+  /** Prefix-cache hits (tokens) of each token-parallel rank. */
+  readonly prefixCacheHitsPerRank: number[];
 }
 
 export async function runWorkload(config: Partial<EngineConfig> & { model: string }, requests: readonly WorkloadRequest[]): Promise<WorkloadResult> {
@@ -27,6 +31,7 @@ export async function runWorkload(config: Partial<EngineConfig> & { model: strin
   const tokens = new Map<string, number[]>();
   const logits = new Map<string, Float32Array[]>();
   const finishReasons = new Map<string, string>();
+  const cachedTokens = new Map<string, number>();
   try {
     let step = 0;
     const ids = requests.map((_, i) => `r${i}`);
@@ -45,6 +50,7 @@ export async function runWorkload(config: Partial<EngineConfig> & { model: strin
         const l = outs.logits?.get(o.requestId);
         if (l) logits.get(o.requestId)!.push(l);
         if (o.finished) finishReasons.set(o.requestId, o.finishReason!);
+        cachedTokens.set(o.requestId, o.numCachedTokens);
       }
       requests.forEach((r, i) => {
         if (r.abortAfterStep === step) engine.abortRequest(ids[i]);
@@ -52,7 +58,9 @@ export async function runWorkload(config: Partial<EngineConfig> & { model: strin
       step++;
       if (step > 10_000) throw new Error('workload did not finish');
     }
-    return { tokens, logits, finishReasons, numBlocksPerRank: engine.executor.numBlocksPerRank, preemptions: engine.stats.preemptions };
+    const sched = engine.scheduler;
+    const prefixCacheHitsPerRank = Array.from({ length: sched.tokenParallelSize }, (_, k) => sched.kvManager(k).prefixCacheStats.hits);
+    return { tokens, logits, finishReasons, numBlocksPerRank: engine.executor.numBlocksPerRank, preemptions: engine.stats.preemptions, cachedTokens, prefixCacheHitsPerRank };
   } finally {
     await engine.shutdown();
   }

@@ -97,4 +97,58 @@ describe('KvCacheManager', () => {
     expect(Array.from(out)).toEqual([7, 7, t[0] * 16 + 14, t[0] * 16 + 15, t[1] * 16, t[1] * 16 + 1, 7, 7]);
     expect(kv.free('nobody')).toBe(0);
   });
+
+  it('prefix cache: registers computed full blocks, finds the longest leading run, shares it, and keeps it after the owner is freed', () => {
+    const kv = new KvCacheManager(8);
+    const hashes = ['h0', 'h1', 'h2', 'h3'];
+    kv.allocate('a', 40); // 3 blocks, the last partial
+    const ta = [...kv.blockTable('a')];
+    expect(kv.cacheFullBlocks('a', hashes, 20)).toBe(1); // only block 0 is full and computed
+    expect(kv.cacheFullBlocks('a', hashes, 40)).toBe(1); // block 1 now; block 2 is partial
+    expect(kv.cacheFullBlocks('a', hashes, 40)).toBe(0);
+    expect(kv.numCachedBlocks).toBe(2);
+    expect(kv.findCachedBlocks(hashes)).toEqual(ta.slice(0, 2));
+    expect(kv.findCachedBlocks(['h0', 'zz', 'h1'])).toEqual([ta[0]]); // stops at the first miss
+    expect(kv.findCachedBlocks(['h1'])).toEqual([ta[1]]);
+    // b shares a's first two blocks (in use: they cost no free block) and adds 5 tokens
+    const hit = kv.findCachedBlocks(hashes);
+    expect([kv.numFreeAmong(hit), kv.numNewBlocksNeeded('b', 5, hit)]).toEqual([0, 1]);
+    const added = kv.allocate('b', 5, hit);
+    expect(added.length).toBe(1);
+    expect(kv.blockTable('b')).toEqual([...hit, ...added]);
+    expect([kv.numTokens('b'), kv.pool.refCount(ta[0]), kv.numFreeBlocks]).toEqual([37, 2, 4]);
+    expect(Array.from(kv.slotMapping('b', 31, 2))).toEqual([ta[1] * 16 + 15, added[0] * 16]);
+    kv.checkInvariants();
+    // a finishes: its shared blocks stay with b; its last block goes back empty
+    expect(kv.free('a')).toBe(3);
+    expect([kv.pool.refCount(ta[0]), kv.numFreeBlocks, kv.pool.numEvictableBlocks]).toEqual([1, 5, 0]);
+    kv.free('b');
+    expect([kv.numFreeBlocks, kv.pool.numEvictableBlocks, kv.numCachedBlocks]).toEqual([8, 2, 2]);
+    // c hits the free cached blocks: taking them costs 2 free blocks, plus 1 for its tail
+    const hitC = kv.findCachedBlocks(hashes);
+    expect([kv.numFreeAmong(hitC), kv.numNewBlocksNeeded('c', 1, hitC)]).toEqual([2, 3]);
+    kv.allocate('c', 1, hitC);
+    expect([kv.numTokens('c'), kv.numFreeBlocks, kv.pool.numEvictableBlocks]).toEqual([33, 5, 0]);
+    kv.checkInvariants();
+  });
+
+  it('prefix cache: an admission that does not fit changes nothing; allocation never evicts the hit it takes', () => {
+    const kv = new KvCacheManager(3);
+    kv.allocate('a', 32);
+    kv.cacheFullBlocks('a', ['h0', 'h1'], 32);
+    kv.free('a'); // both blocks cached and free
+    const hit = kv.findCachedBlocks(['h0', 'h1']);
+    expect(kv.numNewBlocksNeeded('b', 32, hit)).toBe(4); // the 2 free hit blocks + 2 new ones
+    expect(kv.canAllocate('b', 32, hit)).toBe(false);
+    expect(() => kv.allocate('b', 32, hit)).toThrow(KvCacheError);
+    expect([kv.has('b'), kv.numFreeBlocks, kv.pool.numEvictableBlocks]).toEqual([false, 3, 2]);
+    kv.allocate('b', 16, hit); // 2 hit blocks + 1 new: the new one is the empty block, not an evicted hit
+    expect(kv.blockTable('b').slice(0, 2)).toEqual(hit);
+    expect([kv.numCachedBlocks, kv.pool.numEvictions]).toEqual([2, 0]);
+    expect(() => kv.allocate('b', 1, hit)).toThrow(KvCacheError); // cached blocks only for a new request
+    expect(() => kv.cacheFullBlocks('b', ['h0'], 48)).toThrow(KvCacheError); // too few hashes
+    expect(() => kv.cacheFullBlocks('b', ['h0', 'h1', 'h2'], 49)).toThrow(KvCacheError); // beyond its tokens
+    expect(() => kv.cacheFullBlocks('zz', [], 0)).toThrow(KvCacheError);
+    kv.checkInvariants();
+  });
 });

@@ -6,7 +6,7 @@ const base: SchedulerConfigInput = { numBlocksPerRank: [100, 50], maxModelLen: 1
 describe('validateSchedulerConfig', () => {
   it('fills defaults and returns a frozen complete config', () => {
     const c = validateSchedulerConfig(base);
-    expect(c).toEqual({ blockSize: 16, tokenParallelSize: 2, numBlocksPerRank: [100, 50], maxNumBatchedTokens: 2048, maxNumSeqs: 256, maxModelLen: 1000, longPrefillTokenThreshold: 0 });
+    expect(c).toEqual({ blockSize: 16, tokenParallelSize: 2, numBlocksPerRank: [100, 50], maxNumBatchedTokens: 2048, maxNumSeqs: 256, maxModelLen: 1000, longPrefillTokenThreshold: 0, enablePrefixCaching: true, prefixCacheSalt: '' });
     expect(Object.isFrozen(c) && Object.isFrozen(c.numBlocksPerRank)).toBe(true);
     expect(maxBlocksPerSeq(c)).toBe(63);
     expect(validateSchedulerConfig({ ...base, tokenParallelSize: 2, maxNumBatchedTokens: 1, maxNumSeqs: 1, longPrefillTokenThreshold: 5 })).toMatchObject({ maxNumBatchedTokens: 1, maxNumSeqs: 1, longPrefillTokenThreshold: 5 });
@@ -26,6 +26,8 @@ describe('validateSchedulerConfig', () => {
     [{ tokenParallelSize: 3 }, 'tokenParallelSize'],
     [{ longPrefillTokenThreshold: -1 }, 'longPrefillTokenThreshold'],
     [{ maxNumSeqs: '8' as unknown as number }, 'maxNumSeqs'],
+    [{ enablePrefixCaching: 'yes' as unknown as boolean }, 'enablePrefixCaching'],
+    [{ prefixCacheSalt: 3 as unknown as string }, 'prefixCacheSalt'],
   ])('%j throws a ConfigError naming %s', (patch, field) => {
     let err: unknown;
     try {

@@ -87,7 +87,7 @@ describe('Scheduler', () => {
   });
 
   it('preempts the most recent request of a full rank by recompute and readmits it with prompt + output', () => {
-    const s = make({ numBlocksPerRank: [4], maxNumBatchedTokens: 100 });
+    const s = make({ numBlocksPerRank: [4], maxNumBatchedTokens: 100, enablePrefixCaching: false });
     const a = s.addRequest('a', prompt(32), params({ maxTokens: 10 }));
     const b = s.addRequest('b', prompt(32, 3000), params({ maxTokens: 10 }));
     step(s, (id) => (id === 'a' ? 500 : 600)); // both prefilled: 4 blocks used

@@ -2,11 +2,16 @@
 // simulated paged KV cache per rank, written through the flattened slot mappings and read back
 // through the flattened block tables, and "samples" a token from a hash of the context it read:
 // so each request's output must equal a reference generation computed without any batching,
-// chunking, preemption or token parallelism, and every step's layout is checked against the
-// contract (budgets, token order, positions, block tables, slots, placement, decode priority).
+// chunking, preemption, token parallelism or prefix caching, and every step's layout is checked
+// against the contract (budgets, token order, positions, block tables, slots, placement, decode
+// priority). With prefix caching, many prompts share prefixes (a few system prompts, and
+// conversations continued from earlier requests' prompt + output): each cache slot records the
+// hash of the whole context it was computed for, so a hit that hands a request the wrong blocks,
+// blocks written by a decode step, or a block someone else writes into is caught at once.
 import { describe, expect, it } from 'vitest';
 import { normalizeSamplingParams, type SamplingParams } from '../../src/engine/sampling_params.js';
 import { Request, RequestStatus, type RequestStatus as Status } from '../../src/scheduler/request.js';
+import type { Placement } from '../../src/scheduler/placement.js';
 import { Scheduler } from '../../src/scheduler/scheduler.js';
 import { flattenSchedulerOutput, type SchedulerOutput } from '../../src/scheduler/scheduler_output.js';
 import type { SchedulerConfigInput } from '../../src/scheduler/config.js';
@@ -55,20 +60,20 @@ function reference(spec: Spec, maxModelLen: number): { out: number[]; status: St
 
 /** Records every placement decision and checks it against the rule, computed independently. */
 class CheckedScheduler extends Scheduler {
-  readonly placed = new Map<string, number>();
-  protected override chooseRank(r: Request): number | null {
+  readonly placed = new Map<string, { rank: number; hit: number }>(); // the last admission decision: rank, hit tokens
+  protected override chooseRank(r: Request): Placement | null {
     const need = Math.ceil(r.numTokens / BS);
-    let want: number | null = null;
-    let bestFree = -1;
-    this.kvManagers.forEach((kv, rank) => {
-      if (kv.numBlocks >= need && kv.numFreeBlocks > bestFree) {
-        bestFree = kv.numFreeBlocks;
-        want = rank;
-      }
+    const hashes = this.lookupHashes(r);
+    const ranks = this.kvManagers.map((kv, rank) => {
+      const hit = kv.findCachedBlocks(hashes);
+      return { rank, cap: kv.numBlocks, free: kv.numFreeBlocks, hit: hit.length, hitFree: hit.filter((b) => kv.pool.refCount(b) === 0).length };
     });
+    const eligible = ranks.filter((x) => x.cap >= need);
+    const withRoom = eligible.filter((x) => x.hit > 0 && x.free - x.hitFree >= need - x.hit).sort((a, b) => b.hit - a.hit || b.free - a.free || a.rank - b.rank);
+    const want = withRoom[0] ?? [...eligible].sort((a, b) => b.free - a.free || a.rank - b.rank)[0];
     const got = super.chooseRank(r);
-    ok(got === want, `placement of ${r.requestId}: rank ${got}, rule says ${want}`);
-    if (got !== null) this.placed.set(r.requestId, got);
+    ok(got?.rank === want?.rank && got?.numCachedBlocks === want?.hit, `placement of ${r.requestId}: ${JSON.stringify(got)}, rule says ${JSON.stringify(want)}`);
+    if (got !== null) this.placed.set(r.requestId, { rank: got.rank, hit: got.numCachedBlocks * BS });
     return got;
   }
 }
@@ -79,6 +84,8 @@ interface Shadow {
   computed: number; // tokens in the cache
   prefillTarget: number; // tokens to compute before decoding
   life: number; // bumps on each preemption
+  hit: number; // tokens of this life found in the prefix cache at admission
+  ctx: number[]; // ctx[p]: hash of tokens [0, p], extended as needed
   rank: number | null;
   admitSeq: number; // admission order (set when the request is (re)admitted)
 }
@@ -91,21 +98,44 @@ function runScenario(seed: number, cfg: SchedulerConfigInput, numRequests: numbe
   const maxModelLen = cfg.maxModelLen;
   const budget = cfg.maxNumBatchedTokens!;
   const threshold = cfg.longPrefillTokenThreshold ?? 0;
-  // simulated caches: token, position, owner request index, owner life
-  const cache = cfg.numBlocksPerRank.map((n) => ({ tok: new Int32Array(n * BS), pos: new Int32Array(n * BS), owner: new Int32Array(n * BS).fill(-1), life: new Int32Array(n * BS) }));
+  // simulated caches: token, position, hash of the context up to it, writer (request index and
+  // life), written by a prefill chunk
+  const cache = cfg.numBlocksPerRank.map((n) => ({
+    tok: new Int32Array(n * BS),
+    pos: new Int32Array(n * BS),
+    ctx: new Uint32Array(n * BS),
+    owner: new Int32Array(n * BS).fill(-1),
+    life: new Int32Array(n * BS),
+    byPrefill: new Uint8Array(n * BS),
+  }));
+  const ctxAt = (s: Shadow, p: number): number => {
+    for (let q = s.ctx.length; q <= p; q++) s.ctx.push(mix(q === 0 ? H0 : s.ctx[q - 1], s.tokens[q]));
+    return s.ctx[p];
+  };
+  const randomTokens = (n: number) => Array.from({ length: n }, () => rng.int(10, VOCAB - 1));
+  // shared prefixes, some of whole blocks
+  const systemPrompts = Array.from({ length: 6 }, (_, k) => randomTokens(k % 2 ? 16 * rng.int(1, 12) : rng.int(8, 260)));
   const shadows = new Map<string, Shadow>();
   const index = new Map<string, number>();
   const reqs: Request[] = [];
   const specs: Spec[] = [];
   const reported = new Map<string, number>(); // finished/aborted reports per id
   let admissions = 0;
-  const stats = { steps: 0, preemptions: 0, preemptedWithOutput: 0, aborts: 0, errors: 0, chunked: 0, maxRankOfOne: 0 };
+  const stats = { steps: 0, preemptions: 0, preemptedWithOutput: 0, aborts: 0, errors: 0, chunked: 0, maxRankOfOne: 0, hits: 0, hitTokens: 0, hitsAfterPreemption: 0 };
 
   const addRandom = () => {
     const i = specs.length;
     const r = rng.next();
-    const len = r < 0.02 ? rng.int(maxRank * BS + 1, maxModelLen) : r < 0.15 ? rng.int(100, 700) : rng.int(1, 100);
-    const prompt = Array.from({ length: Math.min(len, maxModelLen) }, () => rng.int(10, VOCAB - 1));
+    const done = specs.filter((x) => reqs[index.get(x.id)!].isFinished);
+    let prompt: number[];
+    if (r < 0.06 && specs.length > 0) prompt = [...rng.pick(specs).prompt]; // the same prompt again
+    else if (r < 0.3) prompt = [...rng.pick(systemPrompts), ...randomTokens(rng.next() < 0.2 ? 0 : rng.int(1, 80))];
+    else if (r < 0.42 && done.length > 0) prompt = [...shadows.get(rng.pick(done).id)!.tokens, ...randomTokens(rng.int(1, 40))]; // the conversation goes on
+    else {
+      const q = rng.next();
+      prompt = randomTokens(q < 0.03 ? rng.int(maxRank * BS + 1, maxModelLen) : q < 0.2 ? rng.int(100, 700) : rng.int(1, 100));
+    }
+    prompt = prompt.slice(0, maxModelLen);
     const maxTokens = rng.next() < 0.1 ? rng.int(100, 300) : rng.int(1, 48);
     const params = normalizeSamplingParams({
       maxTokens,
@@ -118,7 +148,7 @@ function runScenario(seed: number, cfg: SchedulerConfigInput, numRequests: numbe
     specs.push(spec);
     index.set(spec.id, i);
     reqs.push(sched.addRequest(spec.id, prompt, params, EOS));
-    shadows.set(spec.id, { spec, tokens: [...prompt], computed: 0, prefillTarget: prompt.length, life: 0, rank: null, admitSeq: -1 });
+    shadows.set(spec.id, { spec, tokens: [...prompt], computed: 0, prefillTarget: prompt.length, life: 0, hit: 0, ctx: [], rank: null, admitSeq: -1 });
   };
 
   const abortRandom = () => {
@@ -127,10 +157,10 @@ function runScenario(seed: number, cfg: SchedulerConfigInput, numRequests: numbe
     const id = rng.pick(live);
     const r = sched.getRequest(id)!;
     const rank = r.rank;
-    const held = rank === null ? 0 : sched.kvManager(rank).blockTable(id).length;
+    const held = rank === null ? 0 : sched.kvManager(rank).blockTable(id).filter((b) => sched.kvManager(rank).pool.refCount(b) === 1).length; // not shared
     const before = rank === null ? 0 : sched.numFreeBlocks(rank);
     ok(sched.abortRequest(id), `abort ${id}`);
-    ok(rank === null || sched.numFreeBlocks(rank) === before + held, `abort of ${id} did not free its ${held} blocks at once`);
+    ok(rank === null || sched.numFreeBlocks(rank) === before + held, `abort of ${id} did not free its ${held} unshared blocks at once`);
     ok(r.status === RequestStatus.FINISHED_ABORTED && !sched.getRequest(id), `${id} not aborted`);
     stats.aborts++;
   };
@@ -202,7 +232,15 @@ function runScenario(seed: number, cfg: SchedulerConfigInput, numRequests: numbe
       // placement sticks while running; a (re)admission follows the recorded placement
       if (s.rank === null) {
         ok(out.preemptedRequestIds.length === 0, `step ${out.stepId}: admitted ${q.requestId} in a step that preempted`);
-        ok(q.positionStart === 0 && sched.placed.get(q.requestId) === q.rank, `${q.requestId} admitted on ${q.rank} at ${q.positionStart}`);
+        const placed = sched.placed.get(q.requestId)!;
+        ok(placed.rank === q.rank && q.positionStart === placed.hit, `${q.requestId} admitted on ${q.rank} at ${q.positionStart}, placed ${JSON.stringify(placed)}`);
+        ok(q.positionStart % BS === 0 && q.positionStart < s.tokens.length && (cfg.enablePrefixCaching !== false || q.positionStart === 0), `${q.requestId}: hit of ${q.positionStart} tokens`);
+        s.computed = s.hit = q.positionStart;
+        if (s.hit > 0) {
+          stats.hits++;
+          stats.hitTokens += s.hit;
+          if (s.life > 0) stats.hitsAfterPreemption++;
+        }
         s.rank = q.rank;
         s.admitSeq = admissions++;
         if (tp > 1) stats.maxRankOfOne = Math.max(stats.maxRankOfOne, q.rank);
@@ -223,8 +261,11 @@ function runScenario(seed: number, cfg: SchedulerConfigInput, numRequests: numbe
       }
       // block table and slots
       ok(q.blockTable.length === Math.ceil(q.seqLen / BS), `${q.requestId}: ${q.blockTable.length} blocks for ${q.seqLen} tokens`);
+      const pool = sched.kvManager(q.rank).pool;
       for (const b of q.blockTable) {
-        ok(b >= 0 && b < cfg.numBlocksPerRank[q.rank] && !blocksSeen[q.rank].has(b), `${q.requestId}: block ${b} bad or shared on rank ${q.rank}`);
+        ok(b >= 0 && b < cfg.numBlocksPerRank[q.rank], `${q.requestId}: block ${b} outside rank ${q.rank}`);
+        // only cached (full, computed, read-only) blocks are shared
+        ok(!blocksSeen[q.rank].has(b) || pool.blockHash(b) !== null, `${q.requestId}: block ${b} shared on rank ${q.rank} but not cached`);
         blocksSeen[q.rank].add(b);
       }
       for (let i = 0; i < n; i++) {
@@ -258,12 +299,17 @@ function runScenario(seed: number, cfg: SchedulerConfigInput, numRequests: numbe
         const owner = index.get(id)!;
         const len = sIdx < b.numDecodes ? 1 : b.queryStartLoc[sIdx - b.numDecodes + 1] - b.queryStartLoc[sIdx - b.numDecodes];
         ok(sIdx < b.numDecodes || b.queryStartLoc[sIdx - b.numDecodes] === row, `queryStartLoc of ${id}`);
+        const pool = sched.kvManager(b.rank).pool;
         for (let t = row; t < row + len; t++) {
           const slot = b.slotMapping[t];
+          const p = flat.positions[b.tokenStart + t];
+          ok(pool.refCount(slot >> 4) === 1 && pool.blockHash(slot >> 4) === null, `${id}: writes position ${p} into block ${slot >> 4}, which is shared or cached`);
           c.tok[slot] = flat.inputIds[b.tokenStart + t];
-          c.pos[slot] = flat.positions[b.tokenStart + t];
+          c.pos[slot] = p;
+          c.ctx[slot] = ctxAt(s, p);
           c.owner[slot] = owner;
           c.life[slot] = s.life;
+          c.byPrefill[slot] = sIdx >= b.numDecodes ? 1 : 0;
         }
         row += len;
         // attention reads the whole context through the block table
@@ -271,8 +317,11 @@ function runScenario(seed: number, cfg: SchedulerConfigInput, numRequests: numbe
         let h = H0;
         for (let p = 0; p < seqLen; p++) {
           const slot = b.blockTables[sIdx * flat.maxBlocksPerSeq + (p >> 4)] * BS + (p & 15);
-          ok(c.owner[slot] === owner && c.life[slot] === s.life && c.pos[slot] === p, `${id}: cache slot ${slot} for position ${p} holds another token`);
+          ok(c.pos[slot] === p && c.ctx[slot] === ctxAt(s, p), `${id}: cache slot ${slot} for position ${p} holds another context`);
           ok(c.tok[slot] === s.tokens[p], `${id}: cached token at ${p} differs`);
+          // slots this life did not write come from a hit, whose blocks were all written by prefill
+          const own = c.owner[slot] === owner && c.life[slot] === s.life;
+          ok(own || (p < s.hit && c.byPrefill[slot] === 1), `${id}: position ${p} (hit ${s.hit}) reads a slot written by ${c.byPrefill[slot] ? 'a prefill' : 'a decode'} of request ${c.owner[slot]}`);
           h = mix(h, c.tok[slot]);
         }
         if (sampleRow.has(id)) {
@@ -309,6 +358,9 @@ function runScenario(seed: number, cfg: SchedulerConfigInput, numRequests: numbe
     expect(sched.kvManager(r).numRequests).toBe(0);
   }
   expect(sched.numWaiting + sched.numRunning).toBe(0);
+  // the scheduler's prefix-cache counters agree with the hits the runner saw
+  expect(sched.prefixCacheStats().hits).toBe(stats.hitTokens);
+  const evictions = Array.from({ length: tp }, (_, r) => sched.kvManager(r).pool.numEvictions).reduce((a, b) => a + b, 0);
   // every request finished, was reported once, and generated what the reference generates
   for (let i = 0; i < specs.length; i++) {
     const spec = specs[i];
@@ -326,12 +378,13 @@ function runScenario(seed: number, cfg: SchedulerConfigInput, numRequests: numbe
       ok(r.status === ref.status && outIds.length === ref.out.length, `${spec.id}: ${r.status} after ${outIds.length}, reference ${ref.status} after ${ref.out.length}`);
     }
   }
-  return stats;
+  return { ...stats, evictions };
 }
 
 describe('Scheduler with a fake runner', () => {
   const cases: [string, number, SchedulerConfigInput, number][] = [
     ['tp1', 101, { numBlocksPerRank: [64], maxNumBatchedTokens: 128, maxNumSeqs: 16, maxModelLen: 2048 }, 900],
+    ['tp1, prefix caching off', 104, { numBlocksPerRank: [64], maxNumBatchedTokens: 128, maxNumSeqs: 16, maxModelLen: 2048, enablePrefixCaching: false }, 600],
     ['tp2 unequal, long-prefill threshold', 102, { numBlocksPerRank: [40, 90], maxNumBatchedTokens: 96, maxNumSeqs: 24, maxModelLen: 2048, longPrefillTokenThreshold: 40 }, 900],
     ['tp4 unequal', 103, { numBlocksPerRank: [25, 70, 12, 50], maxNumBatchedTokens: 200, maxNumSeqs: 32, maxModelLen: 2048 }, 1200],
   ];
@@ -344,5 +397,12 @@ describe('Scheduler with a fake runner', () => {
     expect(stats.aborts).toBeGreaterThan(5);
     expect(stats.errors).toBeGreaterThan(3);
     if (cfg.numBlocksPerRank.length > 1) expect(stats.maxRankOfOne).toBe(cfg.numBlocksPerRank.length - 1);
+    if (cfg.enablePrefixCaching === false) expect(stats.hits).toBe(0);
+    else {
+      console.log(`[${_name}] ${stats.hits} admissions hit the prefix cache (${stats.hitTokens} tokens, ${stats.hitsAfterPreemption} after a preemption), ${stats.evictions} cached blocks evicted`);
+      expect(stats.hits).toBeGreaterThan(50);
+      expect(stats.hitsAfterPreemption).toBeGreaterThan(3);
+      expect(stats.evictions).toBeGreaterThan(50);
+    }
   });
 });

@@ -35,6 +35,12 @@ const VLLM: [string, string][] = [
   ['tknp:kv_blocks_total', 'gauge'],
   ['tknp:sequences_placed', 'gauge'],
   ['tknp:engine_steps', 'counter'],
+  ['vllm:prefix_cache_queries', 'counter'],
+  ['vllm:prefix_cache_hits', 'counter'],
+  ['tknp:kv_blocks_cached', 'gauge'],
+  ['tknp:prefix_cache_queries', 'counter'],
+  ['tknp:prefix_cache_hits', 'counter'],
+  ['tknp:prefill_tokens_computed', 'counter'],
 ];
 
 async function scrape(base: string): Promise<Map<string, PromFamily>> {
@@ -94,6 +100,28 @@ describe.skipIf(skip)(`GET /metrics ${skip ? `(skipped: ${missing ?? noGpuReason
     expect(sampleValue(after, 'tknp:engine_steps', 'tknp:engine_steps_total')).toBeGreaterThanOrEqual(8);
     const lines = log.filter((l) => / length: prompt \d+ tokens, generated \d+/.test(l));
     expect(lines.map((l) => Number(/generated (\d+)/.exec(l)![1])).sort((a, b) => a - b)).toEqual(lengths);
+  });
+
+  it('prefix cache: queries and hits in tokens (vLLM names and per rank), cached blocks, prefill tokens computed, usage.prompt_tokens_details.cached_tokens, the stats line', async () => {
+    const value = (f: Map<string, PromFamily>, family: string, name: string, labels: Record<string, string> = m) => sampleValue(f, family, name, labels) ?? 0;
+    const before = await scrape(base);
+    const prompt = 'The quick brown fox jumps over the lazy dog. '.repeat(6);
+    const send = async () => ((await (await post({ prompt, max_tokens: 2, temperature: 0, ignore_eos: true })).json()) as Json).usage;
+    const first = await send();
+    const second = await send();
+    const p = first.prompt_tokens as number;
+    const hit = Math.floor((p - 1) / 16) * 16; // every full block before the last token
+    expect(p).toBeGreaterThan(32);
+    expect([first.prompt_tokens_details.cached_tokens, second.prompt_tokens_details.cached_tokens]).toEqual([0, hit]);
+    const after = await scrape(base);
+    const delta = (family: string, name: string, labels?: Record<string, string>) => value(after, family, name, labels) - value(before, family, name, labels);
+    expect(delta('vllm:prefix_cache_queries', 'vllm:prefix_cache_queries_total')).toBe(2 * p);
+    expect(delta('vllm:prefix_cache_hits', 'vllm:prefix_cache_hits_total')).toBe(hit);
+    expect(delta('tknp:prefix_cache_queries', 'tknp:prefix_cache_queries_total', { rank: '0' })).toBe(2 * p);
+    expect(delta('tknp:prefix_cache_hits', 'tknp:prefix_cache_hits_total', { rank: '0' })).toBe(hit);
+    expect(delta('tknp:prefill_tokens_computed', 'tknp:prefill_tokens_computed_total')).toBe(2 * p - hit);
+    expect(value(after, 'tknp:kv_blocks_cached', 'tknp:kv_blocks_cached', { rank: '0' })).toBeGreaterThanOrEqual(Math.floor(p / 16));
+    expect(server.metrics.statsLine()).toMatch(/^running 0, waiting 0; KV cache 0\.0% used; \d+ prefill tokens computed, \d+ generated; prefix cache hit rate \d+\.\d% \(\d+ of \d+ tokens looked up by \d+ admissions\), \d+ blocks cached$/);
   });
 
   it('live gauges while a request runs: running 1, its KV blocks in use on rank 0, one sequence placed', async () => {
