@@ -16,6 +16,16 @@ export NCCL_NVLS_ENABLE=0
 B=(timeout "${STAGE_TIMEOUT:-900}" bash .bundle/run.sh --tree .)
 T0=$SECONDS
 summary() { echo "[gpu_host_run] $1 (+$((SECONDS - T0)) s): $2" | tee -a "$OUT/summary.txt"; }
+# Waits (up to 180 s) until the tknp server on port $1 answers /health with 200; fails as soon as its
+# process ($2) is gone.
+server_up() {
+  for _ in $(seq 1 180); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1" && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && grep -q ' 200 ' <&3) 2>/dev/null; then return 0; fi
+    kill -0 "$2" 2>/dev/null || return 1
+    sleep 1
+  done
+  return 1
+}
 # The vitest summary line of a log ("Tests  N passed | ..."), without colour codes.
 tests_line() { sed 's/\x1b\[[0-9;]*m//g' "$1" | grep -aE 'Tests +[0-9]' | tail -1; }
 
@@ -164,13 +174,7 @@ for stage in "$@"; do
       "${B[@]}" serve --preset llama-3-8b --load-format dummy --port "$port" --max-model-len 4096 --max-num-seqs 256 \
         --kv-cache-memory "${SERVE_KV_GIB:-16}" --no-log-requests ${SERVE_ARGS:-} > "$OUT/serve.log" 2>&1 &
       spid=$!
-      up=0
-      for _ in $(seq 1 180); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && grep -q ' 200 ' <&3) 2>/dev/null; then up=1; break; fi
-        kill -0 "$spid" 2>/dev/null || break
-        sleep 1
-      done
-      if [ "$up" = 1 ]; then
+      if server_up "$port" "$spid"; then
         timeout 300 bash .bundle/run.sh --tree . bench serve --url "http://127.0.0.1:$port" --num-prompts "${SERVE_PROMPTS:-64}" --input-len "${SERVE_INPUT:-512}" \
           --output-len "${SERVE_OUTPUT:-128}" --request-rate "${SERVE_RATES:-2,8,32}" --json "$OUT/serve_bench.json" --markdown "$OUT/serve_bench.md" > "$OUT/serve_bench.log" 2>&1
         summary serve-bench "exit $? — $(sed '/^$/q' "$OUT/serve_bench.log" | grep -a '^| [0-9i]' | cut -d'|' -f2,4,6,7,9,10 | tr '\n' ' ')"
@@ -200,13 +204,7 @@ for stage in "$@"; do
           "${B[@]}" serve --preset "$preset" --load-format dummy --port "$port" --tknp "$n" --comm socket --max-model-len "${PREFIX_MAX_LEN:-4096}" --max-num-seqs 64 \
             --max-num-batched-tokens 4096 --kv-cache-memory "${PREFIX_KV_GIB:-8}" --no-log-requests --stats-interval 0 "${flag[@]}" > "$OUT/$tag.serve.log" 2>&1 &
           spid=$!
-          up=0
-          for _ in $(seq 1 180); do
-            if (exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /health HTTP/1.0\r\n\r\n' >&3 && grep -q ' 200 ' <&3) 2>/dev/null; then up=1; break; fi
-            kill -0 "$spid" 2>/dev/null || break
-            sleep 1
-          done
-          if [ "$up" = 1 ]; then
+          if server_up "$port" "$spid"; then
             timeout 300 bash .bundle/run.sh --tree . bench serve --url "http://127.0.0.1:$port" --num-prompts "${PREFIX_PROMPTS:-24}" --shared-prefix-len "$shared" --input-len "$input" \
               --output-len "${PREFIX_OUTPUT:-16}" --request-rate "${PREFIX_RATES:-inf}" --max-concurrency "${PREFIX_CONC:-1}" --json "$OUT/$tag.json" > "$OUT/$tag.log" 2>&1
             rc=$?

@@ -53,20 +53,36 @@ export function architectureDefaults(arch: Architecture): Defaults {
 
 export type Activation = 'silu' | 'gelu_tanh';
 
-/** The per-architecture part of ModelConfig (see there). */
+/** The per-architecture part of ModelConfig (which extends it). */
 export interface ArchitectureFeatures {
+  /** MLP activation: SiLU (SwiGLU) or the tanh approximation of GELU (GeGLU: Gemma's gelu_pytorch_tanh). */
   readonly hiddenAct: Activation;
+  /** q/k/v projections carry a bias (Qwen2; attention_bias). */
   readonly qkvBias: boolean;
+  /** o_proj carries a bias (attention_bias). */
   readonly oBias: boolean;
+  /** Per-head RMSNorm of q and k before RoPE (Qwen3 and Gemma 3's q_norm, k_norm). */
   readonly qkNorm: boolean;
+  /** The checkpoint stores qkv_proj and gate_up_proj fused (Phi-3). */
   readonly fusedProjections: boolean;
+  /** Norms after attention and after the MLP too, before the residual add (Gemma 2 and 3). */
   readonly sandwichNorms: boolean;
+  /** RMSNorm multiplies by (offset + weight): 1 for Gemma (the loader adds it to the weights), else 0. */
   readonly normWeightOffset: 0 | 1;
+  /** The embedding is multiplied by this (Gemma: sqrt(hidden_size)); 1 elsewhere. */
   readonly embedScale: number;
+  /** Softmax scale of attention scores: 1/sqrt(head_dim), Gemma's query_pre_attn_scalar^-0.5. */
   readonly attentionScale: number;
+  /** Attention scores s become tanh(s / c) · c (Gemma 2's attn_logit_softcapping); null: none. */
   readonly attnLogitSoftcap: number | null;
+  /** Logits likewise (Gemma 2's final_logit_softcapping); null: none. */
   readonly finalLogitSoftcap: number | null;
+  /**
+   * Each layer's sliding attention window, as transformers applies it, or null (full attention). The
+   * attention kernels serve it: a query sees the last `window` keys.
+   */
   readonly layerWindows: readonly (number | null)[];
+  /** Gemma 3's RoPE on sliding-window layers; null: every layer uses ModelConfig.rope. */
   readonly localRope: RopeConfig | null;
 }
 

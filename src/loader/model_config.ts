@@ -4,7 +4,7 @@
 // is refused, not converted); fields tknp does not read are ignored, as transformers does.
 // Defaults are transformers' for the architecture.
 import { ATTENTION_HEAD_DIMS, MAX_GQA_RATIO } from '../kernels/attention_shapes.js';
-import { architectureDefaults, ARCHITECTURES, parseFeatures, perLayerTypeRope, type Activation, type Architecture } from './architectures.js';
+import { architectureDefaults, ARCHITECTURES, parseFeatures, perLayerTypeRope, type Architecture, type ArchitectureFeatures } from './architectures.js';
 import { ModelConfigError, UnsupportedArchitectureError } from './errors.js';
 import { JsonFields } from './json_fields.js';
 import { parseRope, parseRotaryDim, type RopeConfig } from './rope_config.js';
@@ -12,7 +12,7 @@ import { parseRope, parseRotaryDim, type RopeConfig } from './rope_config.js';
 export type { RopeConfig } from './rope_config.js';
 export type { Activation, Architecture } from './architectures.js';
 
-export interface ModelConfig {
+export interface ModelConfig extends ArchitectureFeatures {
   readonly architecture: Architecture;
   readonly hiddenSize: number;
   readonly intermediateSize: number;
@@ -26,38 +26,9 @@ export interface ModelConfig {
   readonly rmsNormEps: number;
   /** RoPE of every layer (Gemma 3: of its full-attention layers; localRope is the sliding layers'). */
   readonly rope: RopeConfig;
-  /** Gemma 3's RoPE on sliding-window layers; null: every layer uses `rope`. */
-  readonly localRope: RopeConfig | null;
   /** Longest context the model supports (config.json's max_position_embeddings). */
   readonly maxPositionEmbeddings: number;
-  /**
-   * Each layer's sliding attention window, as transformers applies it (architectures.ts), or null
-   * (full attention). The attention kernels serve it: a query sees the last `window` keys.
-   */
-  readonly layerWindows: readonly (number | null)[];
   readonly tieWordEmbeddings: boolean;
-  /** MLP activation: SiLU (SwiGLU) or the tanh approximation of GELU (GeGLU: Gemma's gelu_pytorch_tanh). */
-  readonly hiddenAct: Activation;
-  /** q/k/v projections carry a bias (Qwen2; attention_bias). */
-  readonly qkvBias: boolean;
-  /** o_proj carries a bias (attention_bias). */
-  readonly oBias: boolean;
-  /** Per-head RMSNorm of q and k before RoPE (Qwen3 and Gemma 3's q_norm, k_norm). */
-  readonly qkNorm: boolean;
-  /** The checkpoint stores qkv_proj and gate_up_proj fused (Phi-3). */
-  readonly fusedProjections: boolean;
-  /** Norms after attention and after the MLP too, before the residual add (Gemma 2 and 3). */
-  readonly sandwichNorms: boolean;
-  /** RMSNorm multiplies by (offset + weight): 1 for Gemma (the loader adds it to the weights), else 0. */
-  readonly normWeightOffset: 0 | 1;
-  /** The embedding is multiplied by this (Gemma: sqrt(hidden_size)); 1 elsewhere. */
-  readonly embedScale: number;
-  /** Softmax scale of attention scores: 1/sqrt(head_dim), Gemma's query_pre_attn_scalar^-0.5. */
-  readonly attentionScale: number;
-  /** Attention scores s become tanh(s / c) · c (Gemma 2's attn_logit_softcapping); null: none. */
-  readonly attnLogitSoftcap: number | null;
-  /** Logits likewise (Gemma 2's final_logit_softcapping); null: none. */
-  readonly finalLogitSoftcap: number | null;
   readonly bosTokenId: number | null;
   readonly eosTokenIds: readonly number[];
   /** Storage dtype declared by the checkpoint ('float16', 'bfloat16', 'float32'). */
