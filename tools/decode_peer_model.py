@@ -10,6 +10,9 @@ from decode_peer_plan import (PeerError, fit_batch, inv_freq, kv_bytes, stats, s
                               warm_until_stable)
 
 GiB = 1 << 30
+# Where the model lives. A CPU smoke test may point these at "cpu" and float32 (shapes only).
+DEVICE = "cuda"
+DTYPE = torch.float16
 
 
 def log(msg):
@@ -31,14 +34,14 @@ class DummyLlama:
 
     def __init__(self, d, cfg, seed):
         self.d = d
-        g = torch.Generator(device="cuda").manual_seed(seed)
+        g = torch.Generator(device=DEVICE).manual_seed(seed)
         h, qd, kvd, i = d["hidden"], d["heads"] * d["head_dim"], d["kv_heads"] * d["head_dim"], d["intermediate"]
 
         def w(*shape, std=None):
-            x = torch.empty(*shape, device="cuda", dtype=torch.float16)
+            x = torch.empty(*shape, device=DEVICE, dtype=DTYPE)
             return x.normal_(0.0, std if std is not None else shape[-1] ** -0.5, generator=g)
 
-        ones = lambda n: torch.ones(n, device="cuda", dtype=torch.float16)  # noqa: E731
+        ones = lambda n: torch.ones(n, device=DEVICE, dtype=DTYPE)  # noqa: E731
         self.embed = w(d["vocab"], h, std=1.0)
         self.layers = [{
             "in_norm": ones(h), "qkv": w(qd + 2 * kvd, h), "qkv_bias": w(qd + 2 * kvd, std=0.02) if d["qkv_bias"] else None,
@@ -46,7 +49,7 @@ class DummyLlama:
         } for _ in range(d["layers"])]
         self.norm = ones(h)
         self.lm_head = self.embed if d["tie"] else w(d["vocab"], h)
-        self.inv_freq = torch.tensor(inv_freq(cfg, d["head_dim"]), device="cuda", dtype=torch.float32)
+        self.inv_freq = torch.tensor(inv_freq(cfg, d["head_dim"]), device=DEVICE, dtype=torch.float32)
 
     def rotate(self, x, cos, sin):
         # x: [tokens, heads, headDim]; cos, sin: [tokens, 1, headDim / 2] (neox: halves, not pairs)
@@ -57,7 +60,7 @@ class DummyLlama:
     def cos_sin(self, positions):
         # positions: [tokens] int64 -> cos, sin: [tokens, 1, headDim / 2] f16
         f = positions.to(torch.float32)[:, None] * self.inv_freq[None, :]
-        return f.cos().to(torch.float16)[:, None, :], f.sin().to(torch.float16)[:, None, :]
+        return f.cos().to(DTYPE)[:, None, :], f.sin().to(DTYPE)[:, None, :]
 
     def layer_qkv(self, lw, x, cos, sin):
         # x: [tokens, hidden] -> q: [tokens, heads, headDim], k, v: [tokens, kvHeads, headDim]
@@ -89,13 +92,13 @@ class DecodeCase:
 
     def __init__(self, m, batch, context, seed):
         d, self.m, self.batch, self.context = m.d, m, batch, context
-        g = torch.Generator(device="cuda").manual_seed(seed)
-        self.tokens = torch.randint(0, d["vocab"], (batch,), device="cuda", generator=g)
-        self.positions = torch.full((batch,), context, device="cuda", dtype=torch.int64)
+        g = torch.Generator(device=DEVICE).manual_seed(seed)
+        self.tokens = torch.randint(0, d["vocab"], (batch,), device=DEVICE, generator=g)
+        self.positions = torch.full((batch,), context, device=DEVICE, dtype=torch.int64)
         slots = context + 1
         shape = (batch, d["kv_heads"], slots, d["head_dim"])
-        self.k = [torch.empty(shape, device="cuda", dtype=torch.float16).normal_(generator=g) for _ in range(d["layers"])]
-        self.v = [torch.empty(shape, device="cuda", dtype=torch.float16).normal_(generator=g) for _ in range(d["layers"])]
+        self.k = [torch.empty(shape, device=DEVICE, dtype=DTYPE).normal_(generator=g) for _ in range(d["layers"])]
+        self.v = [torch.empty(shape, device=DEVICE, dtype=DTYPE).normal_(generator=g) for _ in range(d["layers"])]
 
     def step(self):
         m, d, B = self.m, self.m.d, self.batch
@@ -177,11 +180,11 @@ def run_prefill(m, tokens, args):
     """Time to first token of one `tokens`-long prompt: one eager forward (cuBLAS linears, SDPA flash, causal), KV written to a dense cache, lm_head on the last row, the token read back."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
     d = m.d
-    g = torch.Generator(device="cuda").manual_seed(args.seed + 1)
-    ids = torch.randint(0, d["vocab"], (tokens,), device="cuda", generator=g)
-    positions = torch.arange(tokens, device="cuda")
+    g = torch.Generator(device=DEVICE).manual_seed(args.seed + 1)
+    ids = torch.randint(0, d["vocab"], (tokens,), device=DEVICE, generator=g)
+    positions = torch.arange(tokens, device=DEVICE)
     shape = (1, d["kv_heads"], tokens + 1, d["head_dim"])
-    cache = [tuple(torch.empty(shape, device="cuda", dtype=torch.float16) for _ in "kv") for _ in range(d["layers"])]
+    cache = [tuple(torch.empty(shape, device=DEVICE, dtype=DTYPE) for _ in "kv") for _ in range(d["layers"])]
     impl = {"gqa": "enable_gqa"}
 
     def attend(q, k, v):
@@ -227,7 +230,7 @@ def run_prefill(m, tokens, args):
 
 def measure_copy_gbps():
     """Device copy bandwidth (bytes read + written per second) of a 1 GiB tensor copy, warmed up."""
-    src = torch.empty(GiB // 2, device="cuda", dtype=torch.float16)
+    src = torch.empty(GiB // 2, device=DEVICE, dtype=DTYPE)
     dst = torch.empty_like(src)
     try:
         times, _, _ = time_replays(lambda: dst.copy_(src), 20, 1.0)

@@ -135,7 +135,8 @@ for stage in "$@"; do
       if [ -z "${DECODE_CASES:-}" ] && [ -n "${DECODE_BATCH:-}" ]; then
         cases=$(for b in ${DECODE_BATCH//,/ }; do printf '%sx%s,' "$b" "${DECODE_CONTEXT:-4096}"; done); cases=${cases%,}
       fi
-      common=(bench decode --preset "${DECODE_PRESET:-llama-3-8b}" --cases "$cases" --steps 16 --prefill skip)
+      # The same token budget in both modes (--ttft 4096 needs it), so both get the same KV capacity.
+      common=(bench decode --preset "${DECODE_PRESET:-llama-3-8b}" --cases "$cases" --steps 16 --prefill skip --max-num-batched-tokens 4096)
       "${B[@]}" "${common[@]}" --ttft 4096 --list-cases "$OUT/decode_cases.json" > "$OUT/decode_peer.log" 2>&1
       timeout "${PEER_TIMEOUT:-300}" python3 tools/bench_decode_pytorch.py --cases "$OUT/decode_cases.json" --out "$OUT/decode_peer.json" ${PEER_ARGS:-} >> "$OUT/decode_peer.log" 2>&1
       summary decode-peer-pytorch "exit $? — $(grep -a '^batch\|^prefill\|^transformers' "$OUT/decode_peer.log" | sed 's/ (.*//' | tr '\n' ';' | cut -c1-700)"

@@ -131,6 +131,30 @@ describe.skipIf(!gpu)(`bench decode on the tiny preset ${gpu ? '' : `(skipped: $
     expect(Object.keys(two.profile![1])).toContain('attentionMs');
   });
 
+  it('--cases runs exactly those cases in order; --ttft times whole-prompt prefills in one step', async () => {
+    const cases = [
+      { batch: 2, context: 48 },
+      { batch: 1, context: 20 },
+    ];
+    const rep = await runDecodeBench({ batches: [2, 1], contexts: [48, 20], cases, ttft: 100, steps: 2, warmupSteps: 1, prefill: 'skip', preset: 'tiny', engine: { model: tiny, ...small } });
+    expect(rep.results.map((r) => [r.batch, r.context, r.ranBatch])).toEqual([
+      [2, 48, 2],
+      [1, 20, 1],
+    ]);
+    // The prompt of --ttft must fit one step: the token budget was raised from 64 to 100.
+    expect(rep.maxNumBatchedTokens).toBe(100);
+    expect(rep.ttft!.tokens).toBe(100);
+    expect(rep.ttft!.runsMs).toHaveLength(3);
+    const sorted = [...rep.ttft!.runsMs!].sort((a, b) => a - b);
+    expect(rep.ttft!.ms).toBe(sorted[1]);
+    expect(rep.ttft!.tokensPerSecond).toBeCloseTo(100 / (sorted[1] / 1000), 6);
+    // A prompt longer than the rank's KV cache (256 KiB at 1 KiB per token: 16 blocks) is skipped
+    // with the reason, after the decode cases ran.
+    const big = await runDecodeBench({ batches: [1], contexts: [20], ttft: 500, steps: 1, warmupSteps: 0, prefill: 'skip', preset: 'tiny', engine: { model: tiny, ...small, kvCacheBytes: 256 << 10 } });
+    expect(big.results[0].ranBatch).toBe(1);
+    expect(big.ttft).toEqual({ tokens: 500, skipped: 'a 500-token prompt needs 32 KV blocks; ranks hold 16' });
+  });
+
   it('one rank with --profile: GPU ms per kernel of each step, inside the step time', async () => {
     const opts = { batches: [2], contexts: [40], steps: 3, warmupSteps: 1, preset: 'tiny' };
     const r = check(await runDecodeBench({ ...opts, engine: { model: tiny, ...small, profile: true } }), 1);

@@ -17,6 +17,9 @@ const PEER = join(ROOT, 'tools', 'bench_decode_pytorch.py');
 const python = spawnSync('python3', ['--version'], { encoding: 'utf8' });
 const noPython = python.status === 0 ? '' : `python3 not found (${python.error?.message ?? python.stderr})`;
 if (noPython) console.warn(`[tknp tests] decode peer tests skipped: ${noPython}`);
+const torch = noPython ? { status: 1, stderr: '' } : spawnSync('python3', ['-c', 'import torch'], { encoding: 'utf8' });
+const noTorch = noPython || (torch.status === 0 ? '' : 'python3 has no torch (the GPU host has; run there: .bundle/run.sh test test/tools/decode_peer.test.ts)');
+if (noTorch && !noPython) console.warn(`[tknp tests] decode peer model test skipped: ${noTorch}`);
 const work = mkdtempSync(join(tmpdir(), 'tknp-peer-test-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -63,4 +66,12 @@ describe.skipIf(!!noPython)(`PyTorch decode peer, torch-free parts ${noPython ? 
     expect(s.status).toBe(2);
     expect(s.stderr).toContain('--skip: unknown part(s) bogus');
   });
+});
+
+describe.skipIf(!!noTorch)(`PyTorch decode peer model on the CPU ${noTorch ? `(skipped: ${noTorch})` : ''}`, () => {
+  it('the GQA-group-as-query-rows step equals a repeat_interleave reference; the eager prefill runs', () => {
+    const r = py(join(ROOT, 'test', 'tools', 'decode_peer_model_test.py'));
+    expect(r.stderr).toMatch(/Ran 2 tests/);
+    expect(r.status, r.stderr).toBe(0);
+  }, 120_000);
 });
