@@ -295,13 +295,19 @@ function planStream(t: TensorCoreSizes, defines: string[]): LinearPlan {
     defines: [...defines.filter((d) => d === 'EMULATE'), ...(tm >= 2 ? ['TM2'] : []), ...(tm === 4 ? ['TM4'] : [])],
     params: [M, N, K, segLen, numSeg, 1, tilesN, 0],
     workgroups: grid(tilesN * numSeg),
-    fold: {
-      numSeg,
-      rows,
-      defines: defines.filter((d) => d === 'BIAS' || d === 'OUT_F32'),
-      params: [M * N, N, numSeg, rows * N],
-      workgroups: grid(Math.ceil((M * N) / 256)),
-    },
+    fold: foldPlan(t, rows, defines),
+  };
+}
+
+/** linear_fold's dispatch over a kernel's per-segment partial sums of `rows` (≥ M) rows; bias and f32 out go there. */
+function foldPlan(t: TensorCoreSizes, rows: number, defines: readonly string[]): NonNullable<LinearPlan['fold']> {
+  const { M, N, numSeg } = t;
+  return {
+    numSeg,
+    rows,
+    defines: defines.filter((d) => d === 'BIAS' || d === 'OUT_F32'),
+    params: [M * N, N, numSeg, rows * N],
+    workgroups: grid(Math.ceil((M * N) / 256)),
   };
 }
 
@@ -323,19 +329,8 @@ function planBlock(t: TensorCoreSizes, defines: string[], bm: 64 | 128, par: boo
   const schedule = `${par ? 'par' : 'block'} ${bm}x128`;
   const plan = tiledPlan(t, bm, 128, 'linear_subgroup_matrix_block', schedule, d);
   if (!par) return plan;
-  const tilesM = Math.ceil(t.M / bm);
-  const rows = tilesM * bm;
-  return {
-    ...plan,
-    workgroups: grid(tilesM * Math.ceil(t.N / 128) * t.numSeg),
-    fold: {
-      numSeg: t.numSeg,
-      rows,
-      defines: defines.filter((x) => x === 'BIAS' || x === 'OUT_F32'),
-      params: [t.M * t.N, t.N, t.numSeg, rows * t.N],
-      workgroups: grid(Math.ceil((t.M * t.N) / 256)),
-    },
-  };
+  const [tilesM, tilesN] = [plan.params[5] as number, plan.params[6] as number];
+  return { ...plan, workgroups: grid(tilesM * tilesN * t.numSeg), fold: foldPlan(t, tilesM * bm, defines) };
 }
 
 /** The variant `linear` picks for these sizes, with its reduction order and schedule (for benchmarks). */
@@ -415,11 +410,15 @@ export function linearDeferred(rec: Recorder, x: Tensor, weight: Tensor, bias: T
     runLinear(rec, kernels, x, weight, bias, out);
     return out;
   }
+  return { kind: 'partials', part: dispatchPartials(rec, kernels, x, weight), bias, shape: [out.shape[0], out.shape[1]] };
+}
+
+/** Runs a folding plan's kernel into a scratch tensor of its per-segment partial sums ([numSeg, rows, N] f32). */
+function dispatchPartials(rec: Recorder, kernels: LinearKernels, x: Tensor, weight: Tensor): Tensor {
   const { plan, pipeline } = kernels;
-  const fold = plan.fold!;
-  const part = rec.scratch([fold.numSeg, fold.rows, out.shape[1]], 'f32', 'linear.partials');
+  const part = rec.scratch([plan.fold!.numSeg, plan.fold!.rows, weight.shape[0]], 'f32', 'linear.partials');
   rec.dispatch(pipeline, [x, weight, part], plan.params, plan.workgroups);
-  return { kind: 'partials', part, bias, shape: [out.shape[0], out.shape[1]] };
+  return part;
 }
 
 /** The shape checks of `linear`, then its kernels (null where M or N is 0). */
@@ -445,11 +444,9 @@ export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | 
 
 function runLinear(rec: Recorder, kernels: LinearKernels, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor): void {
   const { plan, pipeline } = kernels;
-  const N = weight.shape[0];
   const xs = plan.shader === 'linear_subgroup_matrix_direct' ? paddedRows(rec, x) : x;
   if (plan.fold && kernels.fold) {
-    const part = rec.scratch([plan.fold.numSeg, plan.fold.rows, N], 'f32', 'linear.partials');
-    rec.dispatch(pipeline, [xs, weight, part], plan.params, plan.workgroups);
+    const part = dispatchPartials(rec, kernels, xs, weight);
     rec.dispatch(kernels.fold, bias ? [part, bias, out] : [part, out], plan.fold.params, plan.fold.workgroups);
     return;
   }
