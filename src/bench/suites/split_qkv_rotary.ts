@@ -6,14 +6,14 @@ import type { BenchCase, BenchSuite } from '../../bench/types.js';
 import { rotaryVariant } from '../../kernels/rotary.js';
 import { splitQkvRotary } from '../../kernels/split_qkv_rotary.js';
 import { splitQkvRotaryRef } from '../../kernels/ref/split_qkv_rotary.js';
-import { f16BitsToF32, toF16 } from '../../util/f16.js';
+import { f16BitsToF32 } from '../../util/f16.js';
 import { Rng } from '../../util/rng.js';
+import { cacheRow, checkRows, qkvPrologue } from './qkv_prologue.js';
 import { llama3CosSin, MAX_POS, TOKENS_CHECKED, type RotaryShape } from './rotary.js';
 
 function splitRotaryCase({ T, Hq, Hk, D }: RotaryShape, model: string): BenchCase {
   const opts = { style: 'neox', rotaryDim: D } as const;
   const width = (Hq + 2 * Hk) * D;
-  const numBlocks = Math.ceil(T / 16) + 1;
   return {
     kernel: 'split_qkv_rotary',
     shape: `T${T} Hq${Hq} Hk${Hk} D${D} neox cache`,
@@ -23,48 +23,33 @@ function splitRotaryCase({ T, Hq, Hk, D }: RotaryShape, model: string): BenchCas
     // Two multiplies and an add per rotated value.
     flops: 3 * T * (Hq + Hk) * D,
     async setup(gpu) {
-      const rng = new Rng(T * 17 + D);
-      const qkv16 = toF16(rng.floats(T * width, -2, 2));
-      const positions = Uint32Array.from({ length: T }, () => rng.int(0, MAX_POS - 1));
-      // Token t to slot t + 16 (block 0 left alone): contiguous, as a prefill chunk writes them.
-      const slots = Uint32Array.from({ length: T }, (_, t) => t + 16);
       const table = llama3CosSin(D);
-      const qkv = gpu.upload(qkv16, [T, width], 'f16', 'qkv');
-      const [q, k, v] = [Hq, Hk, Hk].map((h) => gpu.tensor([T, h, D], 'f16', 'out'));
-      const kCache = gpu.tensor([numBlocks, Hk, 16, D], 'f16', 'kCache');
-      const vCache = gpu.tensor([numBlocks, Hk, 16, D], 'f16', 'vCache');
-      const tPos = gpu.upload(positions, [T], 'u32', 'positions');
-      const slotMapping = gpu.upload(slots, [T], 'u32', 'slotMapping');
-      const cosSin = gpu.upload(table, [MAX_POS, D], 'f32', 'cosSin');
-      const cache = { kCache, vCache, slotMapping };
+      const io = qkvPrologue(gpu, new Rng(T * 17 + D), T, Hq, Hk, D, table, MAX_POS);
+      const { q, k, v } = io;
+      // Rotated values within rotary's tolerance of the f64 reference (1 f16 ulp), copies exact.
+      const close = (a: number, b: number) => Math.abs(f16BitsToF32(a) - f16BitsToF32(b)) <= 2 ** -10 * Math.abs(f16BitsToF32(b)) + 1e-5;
       return {
         variant: rotaryVariant(D, D),
-        run: (rec) => splitQkvRotary(rec, qkv, q, k, v, tPos, cosSin, opts, cache),
+        run: (rec) => splitQkvRotary(rec, io.qkv, q, k, v, io.tPos, io.cosSin, opts, io.cache),
         async validate() {
-          const [gq, gk, gv, gkc, gvc] = (await gpu.readMany([q, k, v, kCache, vCache])) as Uint16Array[];
+          const [gq, gk, gv, gkc, gvc] = (await gpu.readMany([q, k, v, io.cache.kCache, io.cache.vCache])) as Uint16Array[];
           for (let t = 0; t < T; t += Math.max(1, Math.floor(T / TOKENS_CHECKED))) {
-            const want = splitQkvRotaryRef(qkv16.subarray(t * width, (t + 1) * width), 1, Hq, Hk, D, positions.subarray(t, t + 1), table, opts, null);
-            const slot = slots[t];
-            const cacheRow = (h: number) => ((Math.floor(slot / 16) * Hk + h) * 16 + (slot % 16)) * D;
+            const want = splitQkvRotaryRef(io.qkv16.subarray(t * width, (t + 1) * width), 1, Hq, Hk, D, io.positions.subarray(t, t + 1), table, opts, null);
             const checks: [string, Uint16Array, Uint16Array, boolean][] = [
               ['q', gq.subarray(t * Hq * D, (t + 1) * Hq * D), want.q, true],
               ['k', gk.subarray(t * Hk * D, (t + 1) * Hk * D), want.k, true],
               ['v', gv.subarray(t * Hk * D, (t + 1) * Hk * D), want.v, false],
             ];
             for (let h = 0; h < Hk; h++) {
-              checks.push(['kCache', gkc.subarray(cacheRow(h), cacheRow(h) + D), want.k.subarray(h * D, (h + 1) * D), true]);
-              checks.push(['vCache', gvc.subarray(cacheRow(h), cacheRow(h) + D), want.v.subarray(h * D, (h + 1) * D), false]);
+              const row = cacheRow(io.slots[t], h, Hk, D);
+              checks.push(['kCache', gkc.subarray(row, row + D), want.k.subarray(h * D, (h + 1) * D), true]);
+              checks.push(['vCache', gvc.subarray(row, row + D), want.v.subarray(h * D, (h + 1) * D), false]);
             }
-            for (const [name, have, w, rotated] of checks) {
-              // Rotated values within rotary's tolerance of the f64 reference (1 f16 ulp), copies exact.
-              const close = (a: number, b: number) => Math.abs(f16BitsToF32(a) - f16BitsToF32(b)) <= 2 ** -10 * Math.abs(f16BitsToF32(b)) + 1e-5;
-              const bad = w.findIndex((x, i) => (rotated ? !close(have[i], x) : have[i] !== x));
-              if (bad >= 0) throw new Error(`split_qkv_rotary T${T}: ${name} of token ${t} at ${bad}: 0x${have[bad].toString(16)}, expected 0x${w[bad].toString(16)}`);
-            }
+            checkRows(`split_qkv_rotary T${T} token ${t}`, checks, close);
           }
         },
         destroy() {
-          for (const x of [qkv, q, k, v, kCache, vCache, tPos, slotMapping, cosSin]) x.buffer.destroy();
+          for (const x of io.tensors) x.buffer.destroy();
         },
       };
     },
