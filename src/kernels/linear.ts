@@ -20,6 +20,8 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { grid, type Param, type Recorder } from '../gpu/recorder.js';
 import { byteSize, expect, expectShape, fail, type DType, type Tensor } from '../gpu/tensor.js';
+import { isQuantized, type LinearWeight } from './quantized_weight.js';
+import { quantLinear } from './quant_linear.js';
 
 export type LinearMode = 'invariant' | 'fast';
 export type LinearVariantName = 'plain' | 'subgroup-matrix' | 'gemv' | 'subgroup-matrix-emulated';
@@ -403,7 +405,11 @@ export function isPartialSums(x: Tensor | PartialSums): x is PartialSums {
  * not written), else runs `linear` into out and returns out. Consumers take either (rms_norm's fused add,
  * silu_and_mul), so the bits never depend on which one the plan (hence M) gave.
  */
-export function linearDeferred(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): Tensor | PartialSums {
+export function linearDeferred(rec: Recorder, x: Tensor, weight: LinearWeight, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): Tensor | PartialSums {
+  if (isQuantized(weight)) {
+    quantLinear(rec, x, weight, bias, out, opts);
+    return out;
+  }
   const kernels = checkedKernels(rec, x, weight, bias, out, opts);
   if (!kernels) return out;
   if (!kernels.plan.fold || out.dtype !== 'f16') {
@@ -436,8 +442,9 @@ function checkedKernels(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor |
   return linearKernels(rec.gpu, M, N, K, { mode: opts.mode, variant: opts.variant, tile: opts.tile, bias: bias !== null, outDtype: out.dtype });
 }
 
-// x: [M, K] f16; weight: [N, K] f16; bias: [N] f16 or null; out: [M, N] f16 or f32
-export function linear(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): void {
+// x: [M, K] f16; weight: [N, K] f16 (or quantized: kernels/quant_linear); bias: [N] f16 or null; out: [M, N] f16 or f32
+export function linear(rec: Recorder, x: Tensor, weight: LinearWeight, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): void {
+  if (isQuantized(weight)) return quantLinear(rec, x, weight, bias, out, opts);
   const kernels = checkedKernels(rec, x, weight, bias, out, opts);
   if (kernels) runLinear(rec, kernels, x, weight, bias, out);
 }
