@@ -161,7 +161,7 @@ for stage in "$@"; do
         summary "quant-quality-$q" "exit $? — $(grep -a '^mean NLL\|Error\|Unknown arg' "$OUT/ppl_$q.log" | tail -1 | cut -c1-300)"
       done
       python3 tools/quality_table.py --dir "$OUT" --formats "$quants" --meta bench/data/heldout_default.json > "$OUT/quant_quality.md" 2> "$OUT/quant_quality.err"
-      summary quant-quality "exit $? — $(grep -a '^| ' "$OUT/quant_quality.md" | tail -n +3 | cut -d'|' -f2-5 | tr '\n' ';' | cut -c1-700)"
+      summary quant-quality "exit $? — $(grep -a '^| ' "$OUT/quant_quality.md" | grep -v '^| format' | cut -d'|' -f2-5 | tr '\n' ';' | cut -c1-700)"
       [ -s "$OUT/quant_quality.err" ] || rm -f "$OUT/quant_quality.err"
       ;;
     tknp)
