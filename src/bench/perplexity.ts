@@ -9,6 +9,8 @@
 import { resolveEngineConfig, type EngineConfig } from '../engine/config.js';
 import type { Executor } from '../engine/executor.js';
 import { createExecutor } from '../engine/executor_factory.js';
+import { BLOCK_SIZE } from '../kv/kv_cache_manager.js';
+import { bytesPerBlock } from '../model/kv_cache.js';
 import { readModelConfig } from '../runner/model_runner.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { flattenSchedulerOutput } from '../scheduler/scheduler_output.js';
@@ -67,16 +69,27 @@ export const DEFAULT_WINDOW = 512;
  * The engine configuration of a perplexity run: one window per step, whole (maxNumBatchedTokens ≥
  * window), every row returning logits (maxNumSeqs ≥ window: the logits and sampling buffers hold
  * a row per sequence), positions up to the window (maxModelLen, unless given), no prefix caching
- * (windows are independent prompts; a hit would skip rows whose logits are wanted).
+ * (windows are independent prompts; a hit would skip rows whose logits are wanted), and, unless a
+ * KV budget or memory fraction is given, a KV cache of the one window it holds at a time (+ a block)
+ * instead of most of the GPU's memory.
  */
 export function perplexityEngineConfig(engine: Partial<EngineConfig> & { model: string }, window: number): EngineConfig {
+  const ownKvBudget = engine.kvCacheBytes === undefined && engine.gpuMemoryUtilization === undefined;
+  const maxModelLen = engine.maxModelLen ?? window;
   return resolveEngineConfig({
     ...engine,
     maxNumBatchedTokens: Math.max(engine.maxNumBatchedTokens ?? 0, window),
     maxNumSeqs: Math.max(engine.maxNumSeqs ?? 0, window),
-    maxModelLen: engine.maxModelLen ?? window,
+    maxModelLen,
     enablePrefixCaching: false,
+    ...(ownKvBudget ? { kvCacheBytes: windowKvBytes(engine.model, maxModelLen) } : {}),
   });
+}
+
+/** KV bytes of one sequence of `tokens` tokens (+ one block) at the model's full shape (a tp rank holds less). */
+function windowKvBytes(model: string, tokens: number): number {
+  const c = readModelConfig(model);
+  return (Math.ceil(tokens / BLOCK_SIZE) + 1) * bytesPerBlock({ numLayers: c.numLayers, numKvHeads: c.numKvHeads, headDim: c.headDim });
 }
 
 /** The scheduler of a perplexity run: one request (window) at a time, prefilled in one step. */
