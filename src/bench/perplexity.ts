@@ -150,6 +150,10 @@ export async function runPerplexity(o: PerplexityOptions): Promise<PerplexityRep
   const startSeconds = (performance.now() - t0) / 1000;
   try {
     for (const l of ex.startupLog) log(`[tknp] ${l}`);
+    const blocks = Math.ceil(W / BLOCK_SIZE);
+    if (!ex.numBlocksPerRank.some((n) => n >= blocks)) {
+      throw new PerplexityError(`a window of ${W} tokens needs ${blocks} KV blocks; the ranks hold ${ex.numBlocksPerRank.join(', ')} (raise --kv-cache-memory or lower --window)`);
+    }
     const scheduler = perplexityScheduler(ex, config, W);
     const windowNlls: number[] = [];
     const tokenNlls: number[] = [];

@@ -2,7 +2,7 @@
 // the worker loop with the same engine configuration). The engine options are bench decode's and
 // generate's own (engineOptions), so every weight format the engine gains is measured here as is.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Argv } from 'yargs';
 import { checkPerplexityOptions, DEFAULT_WINDOW, perplexityEngineConfig, runPerplexity, type PerplexityOptions, type PerplexityReport } from '../bench/perplexity.js';
 import { PerplexityError } from '../bench/perplexity_math.js';
@@ -10,7 +10,7 @@ import { defaultHeldoutFile, readTokenFile, tokenizeTextFile } from '../bench/to
 import { launchEnv } from '../parallel/launch_env.js';
 import { readModelConfig } from '../runner/model_runner.js';
 import { runWorkerProcess } from '../parallel/worker.js';
-import { engineConfigFrom, engineOptions, type EngineArgs } from './options.js';
+import { defaultModelDir, engineConfigFrom, engineOptions, type EngineArgs } from './options.js';
 
 export function benchPerplexityOptions<T>(y: Argv<T>) {
   return engineOptions(y)
@@ -34,7 +34,7 @@ function readStream(a: BenchPerplexityArgs, model: string): { stream: ArrayLike<
   if (a.tokens !== undefined && a.text !== undefined) throw new PerplexityError('--tokens and --text exclude each other');
   const vocab = readModelConfig(model).vocabSize;
   if (a.text !== undefined) return { stream: tokenizeTextFile(a.text, model, vocab), source: a.text };
-  if (a.tokens === undefined && a.model !== undefined) {
+  if (a.tokens === undefined && resolve(model) !== resolve(defaultModelDir())) {
     throw new PerplexityError(`--model ${a.model}: give the text to evaluate (--tokens FILE or --text FILE); the default stream belongs to the embedded model`);
   }
   const file = a.tokens ?? defaultHeldoutFile();
