@@ -4,7 +4,7 @@
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
 # Stages: linear-tiles (TILES_SHAPES, TILES_M, TILES) | probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
-# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | prefix-bench (PREFIX_TKNP, PREFIX_SHARED, PREFIX_INPUT, PREFIX_OUTPUT, PREFIX_PROMPTS, PREFIX_RATES, PREFIX_CONC) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
+# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | prefix-bench (PREFIX_TKNP, PREFIX_SHARED, PREFIX_INPUT, PREFIX_OUTPUT, PREFIX_PROMPTS, PREFIX_RATES, PREFIX_CONC) | quant-quality (QUANTS, PPL_ARGS) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -147,6 +147,22 @@ for stage in "$@"; do
         summary "decode-peer-$mode" "exit $? — $(grep -a '^compare:\|^Time to first' "$OUT/decode_peer_$mode.log" | tr '\n' ' ' | cut -c1-900)"
       done
       rm -f "$OUT/decode_cases.json"
+      ;;
+    quant-quality)
+      # Issue 17: perplexity of the embedded default model on its held-out text (bench/data/heldout_default.u16,
+      # made by tools/dump_heldout.py) for each weight format of QUANTS ('none': the f16 checkpoint), then one
+      # Markdown table against f16 (tools/quality_table.py; targets int8 <= +1 %, int4 <= +5 %). A format this
+      # build refuses shows its error line in the table. PPL_ARGS: more options (e.g. '--max-windows 8').
+      quants=${QUANTS:-none int8 int4 w8a8}
+      for q in $quants; do
+        flag=(); [ "$q" != none ] && flag=(--quantization "$q")
+        rm -f "$OUT/ppl_$q.json"
+        "${B[@]}" bench perplexity "${flag[@]}" ${PPL_ARGS:-} --json "$OUT/ppl_$q.json" > "$OUT/ppl_$q.log" 2>&1
+        summary "quant-quality-$q" "exit $? — $(grep -a '^mean NLL\|Error\|Unknown arg' "$OUT/ppl_$q.log" | tail -1 | cut -c1-300)"
+      done
+      python3 tools/quality_table.py --dir "$OUT" --formats "$quants" --meta bench/data/heldout_default.json > "$OUT/quant_quality.md" 2> "$OUT/quant_quality.err"
+      summary quant-quality "exit $? — $(grep -a '^| ' "$OUT/quant_quality.md" | grep -v '^| format' | cut -d'|' -f2-5 | tr '\n' ';' | cut -c1-700)"
+      [ -s "$OUT/quant_quality.err" ] || rm -f "$OUT/quant_quality.err"
       ;;
     tknp)
       # Token parallelism with every rank on this one GPU over sockets (NCCL cannot put two

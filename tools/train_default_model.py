@@ -139,6 +139,15 @@ def save_tokenizer(tok: Tokenizer, out: str, max_len: int) -> None:
     hf_common.save_tokenizer_files(tok, out, special, SPECIALS[4:], max_len, CHAT_TEMPLATE)
 
 
+def split_corpus(entries: list, seed: int, holdout: float):
+    """(held out, train): the entries in a seeded shuffled order, the first `holdout` fraction held out
+    (at least one). tools/dump_heldout.py rebuilds the held-out stream with it."""
+    order = list(range(len(entries)))
+    random.Random(seed).shuffle(order)
+    n_held = max(1, int(len(entries) * holdout))
+    return [entries[i] for i in order[:n_held]], [entries[i] for i in order[n_held:]]
+
+
 def encode_docs(tok: Tokenizer, hf, entries: list) -> list:
     """Token stream: every entry as <s> text </s>; Q/A entries also as a rendered chat."""
     raw = tok.encode_batch(entries, add_special_tokens=False)
@@ -381,11 +390,7 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
 
     entries = hf_common.read_corpus(args.corpus)
-    order = list(range(len(entries)))
-    random.Random(args.seed).shuffle(order)
-    n_held = max(1, int(len(entries) * args.holdout))
-    held = [entries[i] for i in order[:n_held]]
-    train_entries = [entries[i] for i in order[n_held:]]
+    held, train_entries = split_corpus(entries, args.seed, args.holdout)
     log(f"corpus {args.corpus}: {len(entries)} entries ({hf_common.sha256(args.corpus)[:12]}), "
         f"{len(train_entries)} train / {len(held)} held out")
 

@@ -6,7 +6,7 @@ import type { SamplingRow } from '../kernels/sampling.js';
 import { flattenSchedulerOutput, type SchedulerOutput } from '../scheduler/scheduler_output.js';
 
 export const GREEDY = normalizeSamplingParams({ temperature: 0, ignoreEos: true, maxTokens: 1 }, {}, () => 0);
-const greedyRow = (): SamplingRow => ({ temperature: 0, topK: 0, topP: 1, seed: 0, step: 0 });
+export const greedyRow = (): SamplingRow => ({ temperature: 0, topK: 0, topP: 1, seed: 0, step: 0 });
 
 /** Runs one step through the executor and returns the sampled token of each sampling request. */
 export async function execute(ex: Executor, out: SchedulerOutput, maxBlocksPerSeq: number): Promise<Map<string, number>> {

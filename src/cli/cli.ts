@@ -1,10 +1,11 @@
-// tknp command line: `generate`, `serve`, `bench kernels|report|decode|serve|comm`, `info`. main.ts runs
+// tknp command line: `generate`, `serve`, `bench kernels|report|decode|perplexity|serve|comm`, `info`. main.ts runs
 // it for the process; tests call runCli in-process, the same path with the same arguments.
 import yargs from 'yargs';
 import { benchKernels, mergeBenchReports } from './bench.js';
 import { benchComm } from './bench_comm.js';
 import { SWEEPS } from '../bench/types.js';
 import { benchDecode, benchDecodeOptions, type BenchDecodeArgs } from './bench_decode.js';
+import { benchPerplexity, benchPerplexityOptions, type BenchPerplexityArgs } from './bench_perplexity.js';
 import { benchServe, benchServeOptions, type BenchServeArgs } from './bench_serve.js';
 import { Gpu } from '../gpu/gpu.js';
 import { generate } from './generate.js';
@@ -143,6 +144,14 @@ export async function runCli(args: readonly string[]): Promise<void> {
           (k) => benchDecodeOptions(k),
           async (a) => {
             await benchDecode(a as unknown as BenchDecodeArgs, command);
+          },
+        )
+        .command(
+          'perplexity',
+          'perplexity of a model on a token stream through the engine (default: the embedded model on its held-out text), one prefill per window',
+          (k) => benchPerplexityOptions(k),
+          async (a) => {
+            await benchPerplexity(a as unknown as BenchPerplexityArgs, command);
           },
         )
         .command(
