@@ -45,6 +45,9 @@ for k in BUNDLE_ID NODE_FILE NODE_SHA256 APP_FILE APP_SHA256; do
   [ -n "${B[$k]:-}" ] || die "bundle.env lacks $k"
 done
 id=${B[BUNDLE_ID]}
+if [ -z "$tree" ] && [ "${B[LEAN]:-0}" = 1 ]; then
+  die "this --lean bundle carries node and node_modules only, no project: run it as run.sh --tree DIR (a project copy with dist/ compiled), or build a complete bundle (npm run bundle)"
+fi
 
 # --- unpacking ---------------------------------------------------------------------------
 py_unxz='import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))'
@@ -211,9 +214,6 @@ if [ -n "$tree" ]; then
   if [ ! -e "$root/native-nccl/build/Release/tknp_nccl.node" ] && [ -e "$dir/app/native-nccl/build/Release/tknp_nccl.node" ]; then
     export TKNP_NCCL_ADDON="$dir/app/native-nccl/build/Release/tknp_nccl.node"
   fi
-fi
-if [ -z "$tree" ] && [ "${B[LEAN]:-0}" = 1 ]; then
-  die "this --lean bundle carries node and node_modules only, no project: run it as run.sh --tree DIR (a project copy with dist/ compiled), or build a complete bundle (npm run bundle)"
 fi
 cd "$root"
 
