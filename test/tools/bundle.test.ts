@@ -199,6 +199,7 @@ describe.each(kinds)('run.sh (%s bundle)', (kind) => {
     const refused = launch(lean, ['test']);
     expect([refused.status, refused.seen.args]).toEqual([125, []]);
     expect(refused.stderr).toMatch(/--lean bundle carries node and node_modules only, no project: run it as run.sh --tree DIR/);
+    expect(existsSync(join(work, 'cache', lean.id))).toBe(false); // refused before unpacking
     const tree = join(work, `lean-tree-${kind}`);
     mkdirSync(tree);
     const inTree = launch(lean, ['--tree', tree, 'test', 'a.test.ts']);
