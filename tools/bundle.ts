@@ -2,21 +2,24 @@
 // driver, but no node, npm or network) needs to run and test tknp: `bash .bundle/run.sh ...`.
 // Layout and use: docs/BUNDLE.md.
 //
-//   node dist/tools/bundle.js [--lean] [--with-tsc] [--out DIR] [--gzip] [--refresh-debs] [--max-mib N]
+//   node dist/tools/bundle.js [--lean] [--with-tsc] [--full-icu] [--out DIR] [--gzip] [--refresh-debs] [--max-mib N]
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { compressFile, hasXz, sha256File, stripBinary, tarFiles, type Compression } from './bundle/archive.js';
+import { hasXz, sha256File, stripSharedObject, tarFiles, type Compression } from './bundle/archive.js';
 import { debFields, ensureDebs } from './bundle/debs.js';
 import { bundleRoots, dependencyClosure, listFiles, nodeModulesFiles, type Lockfile } from './bundle/deps.js';
+import { packNode } from './bundle/node_binary.js';
 import { bundleEnv, bundleId, sizeBreakdown, type BundleManifest } from './bundle/manifest.js';
 
 interface Options {
   readonly out: string;
-  /** Leave out models/ and the test fixtures (for hosts that get the repo beside the bundle). */
+  /** node_modules and native builds only: the project comes from the tree of `run.sh --tree DIR`. */
   readonly lean: boolean;
+  /** Keep node's ICU data whole (every locale) instead of cutting it to English (icu.ts). */
+  readonly fullIcu: boolean;
   /** Add typescript and @types (`run.sh tsc`). */
   readonly withTsc: boolean;
   readonly compression: Compression;
@@ -27,10 +30,8 @@ interface Options {
 const MiB = 1024 * 1024;
 const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
 
-/** Project folders that ship whole (tests run from TS sources, so src/ ships beside dist/). */
+/** Project folders that ship whole in a complete bundle (tests run from TS sources, so src/ ships beside dist/). */
 const PROJECT_DIRS = ['dist', 'src', 'test', 'bench', 'tools', 'shaders', 'models', 'fixtures'];
-/** Model weights and fixtures: what --lean leaves to the repo copy. */
-const DATA_DIRS = new Set(['models', 'fixtures', 'test/fixtures']);
 const PROJECT_FILES = ['package.json', 'package-lock.json', 'tsconfig.json', 'vitest.config.ts'];
 const SKIP_DIRS = new Set(['bench/results', 'test/.cache']);
 const SKIP_FILE = /(\.log|\.tmp|\.pyc|\.DS_Store)$/;
@@ -44,18 +45,20 @@ function parseArgs(root: string, argv: readonly string[]): Options {
   let maxMiB = 60;
   let lean = false;
   let withTsc = false;
+  let fullIcu = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--out') out = resolve(argv[++i] ?? '');
     else if (a === '--lean') lean = true;
     else if (a === '--with-tsc') withTsc = true;
+    else if (a === '--full-icu') fullIcu = true;
     else if (a === '--gzip') compression = 'gz';
     else if (a === '--refresh-debs') refreshDebs = true;
     else if (a === '--max-mib') maxMiB = Number(argv[++i]);
-    else throw new Error(`unknown argument '${a}' (usage: node dist/tools/bundle.js [--lean] [--with-tsc] [--out DIR] [--gzip] [--refresh-debs] [--max-mib N])`);
+    else throw new Error(`unknown argument '${a}' (usage: node dist/tools/bundle.js [--lean] [--with-tsc] [--full-icu] [--out DIR] [--gzip] [--refresh-debs] [--max-mib N])`);
   }
   if (!(maxMiB > 0)) throw new Error('--max-mib needs a positive number');
-  return { out, lean, withTsc, compression, refreshDebs, maxMiB };
+  return { out, lean, fullIcu, withTsc, compression, refreshDebs, maxMiB };
 }
 
 /** Recompiles with the project's tsc when a .ts under src/, bench/ or tools/ is newer than its .js. */
@@ -77,16 +80,37 @@ function ensureBuilt(root: string): void {
   }
 }
 
-function projectFiles(root: string, lean: boolean): string[] {
-  const files = PROJECT_FILES.filter((f) => existsSync(join(root, f)));
-  const skipDir = (r: string) => SKIP_DIRS.has(r) || (lean && DATA_DIRS.has(r)) || r.endsWith('/node_modules') || r.endsWith('/__pycache__');
-  for (const d of PROJECT_DIRS.filter((d) => !(lean && DATA_DIRS.has(d)))) files.push(...listFiles(root, d, skipDir).filter((f) => d !== 'tools' || TOOL_FILE.test(f)));
+/**
+ * The git-ignored native builds, when present: the NCCL addon and the device-select Vulkan layer
+ * with its manifest (src/gpu/device_select.ts finds them there; `--tree` runs whose copy lacks
+ * them get the bundle's).
+ */
+function nativeBuildFiles(root: string): string[] {
+  const files: string[] = [];
   const nccl = join(root, 'native-nccl/build/Release');
   if (existsSync(nccl)) files.push(...readdirSync(nccl).filter((f) => f.endsWith('.node')).map((f) => `native-nccl/build/Release/${f}`));
-  // The device-select Vulkan layer and its manifest (src/gpu/device_select.ts finds them there).
   const vkSelect = join(root, 'native-vk-select/build');
   if (existsSync(vkSelect)) files.push(...readdirSync(vkSelect).filter((f) => /\.(so|json)$/.test(f)).map((f) => `native-vk-select/build/${f}`));
-  return files.filter((f) => !SKIP_FILE.test(f));
+  return files;
+}
+
+/** The project's own files: none in a lean bundle (`run.sh --tree` takes them from the tree), else code, data and native builds. */
+function projectFiles(root: string, lean: boolean): string[] {
+  if (lean) return nativeBuildFiles(root);
+  const files = PROJECT_FILES.filter((f) => existsSync(join(root, f)));
+  const skipDir = (r: string) => SKIP_DIRS.has(r) || r.endsWith('/node_modules') || r.endsWith('/__pycache__');
+  for (const d of PROJECT_DIRS) files.push(...listFiles(root, d, skipDir).filter((f) => d !== 'tools' || TOOL_FILE.test(f)));
+  return [...files, ...nativeBuildFiles(root)].filter((f) => !SKIP_FILE.test(f));
+}
+
+/** Stripped copies (under `tmp`, same relative paths) of the native binaries among `files` that strip smaller. */
+function stripNatives(root: string, files: readonly string[], tmp: string): Set<string> {
+  const stripped = new Set<string>();
+  for (const f of files.filter((f) => /\.(node|so)$/.test(f))) {
+    mkdirSync(dirname(join(tmp, f)), { recursive: true });
+    if (stripSharedObject(join(root, f), join(tmp, f))) stripped.add(f);
+  }
+  return stripped;
 }
 
 function previousManifest(out: string): BundleManifest | undefined {
@@ -97,52 +121,32 @@ function previousManifest(out: string): BundleManifest | undefined {
   }
 }
 
-/**
- * node.<xz|gz>: the running node binary without its symbols (they are 12 MB of it), at the
- * strongest compression; reused from the last build while the binary is unchanged.
- */
-function packNode(out: string, kind: Compression, prev: BundleManifest | undefined): BundleManifest['node'] {
-  const src = process.execPath;
-  const sourceSha256 = sha256File(src);
-  const file = `node.${kind}`;
-  const dst = join(out, file);
-  const recipe = `strip-all, ${kind === 'xz' ? 'xz -9e' : 'gzip -9'}`;
-  const old = prev?.node;
-  if (old && old.file === file && old.recipe === recipe && old.sourceSha256 === sourceSha256 && existsSync(dst) && sha256File(dst) === old.sha256) return old;
-  const tmp = mkdtempSync(join(tmpdir(), 'tknp-bundle-node-'));
-  try {
-    const stripped = join(tmp, 'node');
-    const input = stripBinary(src, stripped) ? stripped : src;
-    console.log(`bundle: compressing ${src} (${process.version}, ${mib(statSync(input).size)}${input === src ? '' : ' stripped'}) with ${kind}; takes minutes, once per node binary`);
-    compressFile(input, `${dst}.tmp`, kind, true);
-    renameSync(`${dst}.tmp`, dst);
-    const how = input === src ? recipe.replace('strip-all', 'unstripped') : recipe;
-    return { file, bytes: statSync(dst).size, sha256: sha256File(dst), version: process.version, compression: kind, recipe: how, sourceBytes: statSync(input).size, sourceSha256 };
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-}
-
 function packApp(root: string, opts: Options): BundleManifest['app'] {
   const { out, compression: kind } = opts;
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { dependencies?: object; devDependencies?: object };
   const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as Lockfile;
-  const files = [...projectFiles(root, opts.lean), ...nodeModulesFiles(root, dependencyClosure(lock, bundleRoots(pkg, opts.withTsc)))];
-  const sized = files.map((path) => ({ path, bytes: statSync(join(root, path)).size }));
-  const file = `app.tar.${kind}`;
-  const dst = join(out, file);
-  console.log(`bundle: packing ${files.length} files (${mib(sized.reduce((s, f) => s + f.bytes, 0))}) into ${file}`);
-  tarFiles(root, files, `${dst}.tmp`, kind);
-  renameSync(`${dst}.tmp`, dst);
-  return {
-    file,
-    bytes: statSync(dst).size,
-    sha256: sha256File(dst),
-    compression: kind,
-    files: files.length,
-    unpackedBytes: sized.reduce((s, f) => s + f.bytes, 0),
-    breakdown: sizeBreakdown(sized),
-  };
+  const files = [...projectFiles(root, opts.lean), ...nodeModulesFiles(root, dependencyClosure(lock, bundleRoots(pkg, opts.withTsc)), opts.withTsc)];
+  const tmp = mkdtempSync(join(tmpdir(), 'tknp-bundle-app-'));
+  try {
+    const stripped = stripNatives(root, files, tmp);
+    const sized = files.map((path) => ({ path, bytes: statSync(join(stripped.has(path) ? tmp : root, path)).size }));
+    const file = `app.tar.${kind}`;
+    const dst = join(out, file);
+    console.log(`bundle: packing ${files.length} files (${mib(sized.reduce((s, f) => s + f.bytes, 0))}; ${stripped.size} native binaries stripped) into ${file}`);
+    tarFiles(root, files, `${dst}.tmp`, kind, { root: tmp, files: stripped });
+    renameSync(`${dst}.tmp`, dst);
+    return {
+      file,
+      bytes: statSync(dst).size,
+      sha256: sha256File(dst),
+      compression: kind,
+      files: files.length,
+      unpackedBytes: sized.reduce((s, f) => s + f.bytes, 0),
+      breakdown: sizeBreakdown(sized),
+    };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 function report(m: BundleManifest, out: string, maxMiB: number): void {
@@ -151,7 +155,7 @@ function report(m: BundleManifest, out: string, maxMiB: number): void {
     [m.app.file, m.app.bytes, `${m.app.files} files, ${mib(m.app.unpackedBytes)} unpacked`],
     ['debs/', m.debs.reduce((s, d) => s + d.bytes, 0), m.debs.map((d) => `${d.package} ${d.version}`).join(', ')],
   ];
-  const kind = [m.lean ? 'lean: no models/fixtures' : 'complete', m.withTsc ? 'with tsc' : ''].filter(Boolean).join(', ');
+  const kind = [m.lean ? 'lean: node_modules only, for run.sh --tree' : 'complete', m.withTsc ? 'with tsc' : ''].filter(Boolean).join(', ');
   console.log(`bundle: ${out} (id ${m.id}, ${kind}): ${mib(m.totalBytes)} of at most ${maxMiB} MiB`);
   for (const [f, b, what] of rows) console.log(`  ${f.padEnd(14)} ${mib(b).padStart(10)}  ${what}`);
   console.log('  unpacked project, largest groups:');
@@ -169,7 +173,7 @@ export function main(argv: readonly string[]): void {
   mkdirSync(opts.out, { recursive: true });
   const prev = previousManifest(opts.out);
 
-  const node = packNode(opts.out, opts.compression, prev);
+  const node = packNode(opts.out, opts.compression, opts.fullIcu, prev);
   const debDir = join(opts.out, 'debs');
   const debs = ensureDebs(debDir, undefined, { refresh: opts.refreshDebs }).map((file) => {
     const path = join(debDir, file);

@@ -68,6 +68,13 @@ describe('dependency closure', () => {
     expect(keepFile('node_modules/.bin/vitest')).toBe(false);
     expect(keepFile('node_modules/lightningcss-linux-x64-gnu/lightningcss.linux-x64-gnu.node')).toBe(false);
     expect(keepFile('node_modules/@rolldown/binding-linux-x64-gnu/rolldown-binding.linux-x64-gnu.node')).toBe(true);
+    // Source maps and docs never load; licences stay; type declarations only for tsc.
+    expect(['vite/dist/node/index.js.map', 'vite/README.md', 'vite/LICENSE.md', 'ws/index.js'].map((f) => keepFile(`node_modules/${f}`))).toEqual([false, false, true, true]);
+    expect(['chai/index.d.ts', 'vite/dist/node/index.d.mts', '@types/node/fs.d.ts'].map((f) => [keepFile(`node_modules/${f}`), keepFile(`node_modules/${f}`, true)])).toEqual([
+      [false, true],
+      [false, true],
+      [false, true],
+    ]);
   });
 
   it('groups sizes by folder, package and native binary', () => {
@@ -187,9 +194,16 @@ describe.each(kinds)('run.sh (%s bundle)', (kind) => {
     expect(launch(fake, ['x']).seen.env.VK_DRIVER_FILES).toBe('');
   });
 
-  it('says when a --lean bundle runs its own snapshot, and refuses tsc where typescript is missing', () => {
+  it('runs a --lean bundle (no project inside) only with --tree, and refuses tsc where typescript is missing', () => {
     const lean = makeBundle(kind, [], true);
-    expect(launch(lean, ['x']).stderr).toMatch(/--lean bundle has no models/);
+    const refused = launch(lean, ['test']);
+    expect([refused.status, refused.seen.args]).toEqual([125, []]);
+    expect(refused.stderr).toMatch(/--lean bundle carries node and node_modules only, no project: run it as run.sh --tree DIR/);
+    expect(existsSync(join(work, 'cache', lean.id))).toBe(false); // refused before unpacking
+    const tree = join(work, `lean-tree-${kind}`);
+    mkdirSync(tree);
+    const inTree = launch(lean, ['--tree', tree, 'test', 'a.test.ts']);
+    expect([inTree.status, inTree.seen.args]).toEqual([0, ['node_modules/vitest/vitest.mjs', 'run', 'a.test.ts']]);
     expect(launch(fake, ['x']).stderr).not.toMatch(/--lean/);
     rmSync(join(work, 'cache', fake.id, 'app/node_modules/typescript'), { recursive: true });
     const r = launch(fake, ['tsc']);

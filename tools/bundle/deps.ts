@@ -100,17 +100,21 @@ export function bundleRoots(pkg: { dependencies?: object; devDependencies?: obje
 
 /**
  * Files inside packages that the target never loads: webgpu's dawn.node builds for other
- * platforms (one directory per platform under dist/), npm's .bin links, and lightningcss's
- * native binary (vite imports lightningcss lazily, for CSS only; tknp has no CSS: 9.6 MiB saved).
+ * platforms (one directory per platform under dist/), npm's .bin links, lightningcss's native
+ * binary (vite imports lightningcss lazily, for CSS only; tknp has no CSS: 9.6 MiB saved), source
+ * maps and markdown other than licences (2 MiB).
  */
 const DROP: readonly RegExp[] = [
   /^node_modules\/webgpu\/dist\/(?!linux-x64\/)/,
   /(^|\/)node_modules\/\.bin\//,
   /^node_modules\/lightningcss-[^/]+\/.*\.node$/,
+  /\/(?!licen[cs]e)[^/]*\.(map|md|markdown)$/i,
 ];
+/** Type declarations: only tsc reads them (kept in bundles built --with-tsc). */
+const TYPES = /\.d\.[cm]?ts$/;
 
-export function keepFile(rel: string): boolean {
-  return !DROP.some((re) => re.test(rel));
+export function keepFile(rel: string, withTsc = false): boolean {
+  return !DROP.some((re) => re.test(rel)) && (withTsc || !TYPES.test(rel));
 }
 
 /** Regular files (paths relative to `root`, '/'-separated) under `rel`, not descending into `skipDirs`. */
@@ -133,12 +137,12 @@ export function listFiles(root: string, rel: string, skipDir: (relDir: string) =
 }
 
 /** The bundle's node_modules files: each package of the closure, minus its nested packages and dropped files. */
-export function nodeModulesFiles(root: string, keys: readonly string[]): string[] {
+export function nodeModulesFiles(root: string, keys: readonly string[], withTsc = false): string[] {
   const files: string[] = [];
   for (const key of keys) {
     if (!existsSync(join(root, key))) throw new Error(`${key} is in the lock but not installed: run npm ci`);
     // Nested node_modules hold other lock entries, which the closure lists on their own.
-    files.push(...listFiles(root, key, (d) => d === `${key}/node_modules`).filter(keepFile));
+    files.push(...listFiles(root, key, (d) => d === `${key}/node_modules`).filter((f) => keepFile(f, withTsc)));
   }
   return files;
 }

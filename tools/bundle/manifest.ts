@@ -15,7 +15,7 @@ export interface BundleManifest {
   readonly id: string;
   readonly created: string;
   readonly target: string;
-  /** Built with --lean: models/ and the test fixtures are left to the repo copy (run.sh --tree). */
+  /** Built with --lean: node_modules and native builds only; the project comes from the tree of `run.sh --tree DIR`. */
   readonly lean: boolean;
   /** Built with --with-tsc: typescript and @types are in node_modules. */
   readonly withTsc: boolean;

@@ -8,7 +8,8 @@
 #     doctor              prints the Vulkan setup and the adapter tknp gets
 #     anything else       node dist/src/cli/main.js COMMAND ARGS...
 #   --tree DIR            run in the project tree DIR (its src/, test/, shaders/, dist/) instead of
-#                         the bundled snapshot, with the bundle's node and node_modules
+#                         the bundled snapshot, with the bundle's node and node_modules (a --lean
+#                         bundle has no snapshot: it needs --tree)
 #
 # Needs bash, tar, and xz or python3 (for .xz files); no node, npm or network. Unpacks node and
 # the project once per bundle id into $TKNP_BUNDLE_CACHE (default ${TMPDIR:-/tmp}/tknp-bundle-UID),
@@ -44,6 +45,9 @@ for k in BUNDLE_ID NODE_FILE NODE_SHA256 APP_FILE APP_SHA256; do
   [ -n "${B[$k]:-}" ] || die "bundle.env lacks $k"
 done
 id=${B[BUNDLE_ID]}
+if [ -z "$tree" ] && [ "${B[LEAN]:-0}" = 1 ]; then
+  die "this --lean bundle carries node and node_modules only, no project: run it as run.sh --tree DIR (a project copy with dist/ compiled), or build a complete bundle (npm run bundle)"
+fi
 
 # --- unpacking ---------------------------------------------------------------------------
 py_unxz='import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))'
@@ -212,9 +216,6 @@ if [ -n "$tree" ]; then
   fi
 fi
 cd "$root"
-if [ -z "$tree" ] && [ "${B[LEAN]:-0}" = 1 ]; then
-  say "note: a --lean bundle has no models/ or test fixtures; --tree DIR runs in a project copy that has them"
-fi
 
 doctor_js='const { pathToFileURL } = await import("node:url");
 const { Gpu } = await import(pathToFileURL(process.cwd() + "/dist/src/gpu/gpu.js").href);
