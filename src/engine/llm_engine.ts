@@ -313,7 +313,7 @@ export class LLMEngine {
 
 /** What besides the tokens decides the KV contents: the root of the prefix cache's block hashes. */
 function prefixCacheSalt(c: EngineConfig): string {
-  return JSON.stringify({ model: c.model, loadFormat: c.loadFormat, batchInvariant: c.batchInvariant, tp: c.tensorParallelSize });
+  return JSON.stringify({ model: c.model, loadFormat: c.loadFormat, batchInvariant: c.batchInvariant, tp: c.tensorParallelSize, quantization: c.quantization });
 }
 
 function prefixCachingLine(c: EngineConfig): string {
