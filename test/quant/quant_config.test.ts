@@ -15,7 +15,7 @@ import { tinyConfig } from '../helpers/model_dir.js';
 
 const AWQ = { quant_method: 'awq', bits: 4, group_size: 128, zero_point: true, version: 'gemm', modules_to_not_convert: null };
 const GPTQ = { quant_method: 'gptq', bits: 4, group_size: 128, desc_act: false, sym: true, checkpoint_format: 'gptq' };
-const parse = (q: unknown) => parseQuantizationConfig({ quantization_config: q }, 'config.json');
+const parse = (q: unknown) => parseQuantizationConfig({ quantization_config: q }, 'config.json')!;
 
 function refusal(q: unknown): ModelConfigError {
   try {
@@ -83,7 +83,7 @@ describe('--quantization', () => {
     expect(resolveWeightFormat('int8', null)).toMatchObject({ bits: 8, symmetric: true, groupSize: null, int8Activations: false });
     expect(resolveWeightFormat('int4', null)).toMatchObject({ bits: 4, symmetric: false, groupSize: 128 });
     expect(resolveWeightFormat('w8a8', null)).toMatchObject({ bits: 8, symmetric: true, int8Activations: true });
-    const awq = parse(AWQ)!;
+    const awq = parse(AWQ);
     expect(resolveWeightFormat('none', awq)).toMatchObject({ source: 'checkpoint', bits: 4, groupSize: 128, description: 'awq 4-bit (g128, asymmetric)' });
     expect(() => resolveWeightFormat('int8', awq, 'dir/config.json')).toThrow(/dir\/config.json: --quantization int8 asks to quantize weights that are already quantized \(quantization_config: awq 4-bit/);
   });
