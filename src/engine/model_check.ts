@@ -28,7 +28,7 @@ export async function checkModel(c: EngineConfig): Promise<CheckedModel> {
   const mc = readModelConfig(c.model);
   const configFile = join(c.model, 'config.json');
   const maxModelLen = resolveMaxModelLen(mc, c.maxModelLen, configFile);
-  checkQuantizedShapes(mc, resolveWeightFormat(c.quantization, mc.quantization, configFile), c.tensorParallelSize);
+  checkQuantizedShapes(mc, resolveWeightFormat(c.quantization, mc.quantization, configFile), c.tensorParallelSize, configFile);
   if (c.loadFormat === 'safetensors') await (await openModelCheckpoint(c.model, mc)).close();
   const tokenizer = Tokenizer.load(c.model, mc.eosTokenIds);
   try {

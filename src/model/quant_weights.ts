@@ -69,9 +69,8 @@ export function quantizedLinears(gpu: Gpu, format: WeightFormat, r: LinearReads,
   const upload = (p: PackedWeight, label: string) => uploadPacked(gpu, p, label, format.int8Activations);
   return {
     async column(parts, label) {
-      const kinds = new Set(parts.map((p) => stored(p.name)));
-      if (kinds.size > 1) throw new Error(`${label}: the checkpoint quantizes some of its parts (${parts.filter((p) => stored(p.name)).map((p) => p.name).join(', ')}) and not others; tknp fuses them into one linear of one format`);
-      if (!kinds.has(true)) return r.f16Column(parts, label);
+      // All parts quantized or none (model/weight_names.ts refuses a mix before loading).
+      if (!stored(parts[0].name)) return r.f16Column(parts, label);
       const fused = new Map<string, PackedWeight>();
       const local: PackedWeight[] = [];
       for (const part of parts) {

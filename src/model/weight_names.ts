@@ -7,11 +7,11 @@
 // ignore on load: tknp computes RoPE from config.json, so it is skipped as transformers does.
 import { join } from 'node:path';
 import { Checkpoint } from '../loader/checkpoint.js';
-import { CheckpointError } from '../loader/errors.js';
 import type { ModelConfig } from '../loader/model_config.js';
-import { quantizesModule } from '../loader/quantization_config.js';
+import { CheckpointError, ModelConfigError } from '../loader/errors.js';
+import { quantizesModule, type CheckpointQuantization } from '../loader/quantization_config.js';
 import { quantizedTensorSpecs } from '../quant/checkpoint_tensors.js';
-import { layerTensorShapes } from './weights.js';
+import { layerTensors, layerTensorShapes } from './weights.js';
 
 /** Tensors transformers ignores when loading (saved buffers, recomputed from the config). */
 const IGNORED = /(^|\.)rotary_emb\.inv_freq$/;
@@ -41,6 +41,7 @@ export function expectedWeights(c: ModelConfig, configFile = 'config.json'): { r
   (c.tieWordEmbeddings ? optional : required).set('lm_head.weight', float([c.vocabSize, H]));
   const q = c.quantization;
   for (let i = 0; i < c.numLayers; i++) {
+    if (q) for (const parts of [layerTensors(c, i).qkv, layerTensors(c, i).gateUp]) checkOneFormat(q, parts.map((p) => p.name), configFile);
     for (const [name, shape] of layerTensorShapes(c, i)) {
       const module = name.replace(/\.weight$/, '');
       // The layer's 2-D tensors are its projections.
@@ -52,6 +53,15 @@ export function expectedWeights(c: ModelConfig, configFile = 'config.json'): { r
     }
   }
   return { required, optional };
+}
+
+/** The parts tknp fuses into one linear (q, k, v; gate, up) must all be quantized or all f16. */
+function checkOneFormat(q: CheckpointQuantization, names: readonly string[], configFile: string): void {
+  const quantized = names.filter((n) => quantizesModule(q, n.replace(/\.weight$/, '')));
+  if (quantized.length > 0 && quantized.length < names.length) {
+    const field = q.method === 'awq' ? 'modules_to_not_convert' : 'modules_in_block_to_quantize';
+    throw new ModelConfigError(configFile, `quantization_config.${field} quantizes ${list(quantized)} but not ${list(names.filter((n) => !quantized.includes(n)))}; tknp runs them as one fused linear of one format`, `quantization_config.${field}`);
+  }
 }
 
 function list(names: readonly string[]): string {

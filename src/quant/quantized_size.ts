@@ -3,6 +3,7 @@
 // values a word holds) and, under tensor parallelism, the row-parallel ones (o_proj, down_proj)
 // must split by in features on group and word boundaries; the memory plan's weight bytes.
 import type { ModelConfig } from '../loader/model_config.js';
+import { checkpointGroupSize } from './checkpoint_tensors.js';
 import { checkPackable } from './packed_weight.js';
 import { checkColumnSplit } from './packed_split.js';
 import { groupSizeFor, type WeightFormat } from './weight_format.js';
@@ -34,11 +35,12 @@ function projections(c: ModelConfig): Projection[] {
  * Refuses (QuantLayoutError naming the projection and its shape) a model whose projections cannot be
  * packed in `f`, or split over `tp` ranks by in features. `c` is the whole (tp = 1) config.
  */
-export function checkQuantizedShapes(c: ModelConfig, f: WeightFormat, tp: number): void {
+export function checkQuantizedShapes(c: ModelConfig, f: WeightFormat, tp: number, configFile = 'config.json'): void {
   if (f.source === 'f16') return;
   const bits = f.bits as 4 | 8;
   for (const p of projections(c)) {
-    const g = groupSizeFor(f, p.shape[1], p.what);
+    // A checkpoint's group size is config.json's field: refused as such where it does not divide in_features.
+    const g = f.checkpoint ? checkpointGroupSize(f.checkpoint, p.shape[1], p.what, configFile) : groupSizeFor(f, p.shape[1], p.what);
     checkPackable(p.shape, bits, g, p.what);
     if (p.rowParallel) checkColumnSplit(p.shape, bits, g, tp, `${p.what} (row-parallel)`);
   }

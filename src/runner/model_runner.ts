@@ -130,7 +130,7 @@ export class ModelRunner {
     // Sampling covers the ids the tokenizer has where config.json's vocabulary is padded beyond them.
     const sampledVocab = Math.min(fullConfig.vocabSize, (o.loadFormat === 'dummy' ? undefined : readTokenizerIdLimit(modelDir)) ?? Infinity);
     const format = resolveWeightFormat(o.quantization ?? 'none', fullConfig.quantization, join(modelDir, 'config.json'));
-    checkQuantizedShapes(fullConfig, format, parallel?.tpSize ?? 1);
+    checkQuantizedShapes(fullConfig, format, parallel?.tpSize ?? 1, join(modelDir, 'config.json'));
     const plan = runnerMemoryParts(config, maxTokens, maxSeqs, maxModelLen, format);
     const device = checkRankMemory(gpu, o, [plan.weights, ...plan.buffers], hostPlanParts(maxTokens, maxSeqs, maxModelLen));
     const loaded =
