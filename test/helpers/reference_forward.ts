@@ -12,9 +12,10 @@ import { f16BitsToF32 } from '../../src/util/f16.js';
 
 type Vec = Float64Array;
 
-/** An F16 checkpoint tensor's values. */
+/** An F16 (or F32: e.g. dequantized weights) checkpoint tensor's values. */
 function values(t: RawTensor): Vec {
-  if (t.dtype !== 'F16') throw new Error(`reference forward reads F16 tensors, got ${t.dtype}`);
+  if (t.dtype === 'F32') return Float64Array.from(new Float32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)));
+  if (t.dtype !== 'F16') throw new Error(`reference forward reads F16 or F32 tensors, got ${t.dtype}`);
   const u = new Uint16Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 2);
   return Float64Array.from(u, f16BitsToF32);
 }
