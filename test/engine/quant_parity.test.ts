@@ -6,7 +6,8 @@
 //   * the AWQ and GPTQ fixtures of tools/make_quant_fixtures.py (transformers, float32 forward of the
 //     dequantized weights), as parity.test.ts runs the float ones (skipped, with the reason, while absent);
 //   * greedy agreement of int8 / int4 / w8a8 with the f16 engine on the float fixtures: measured and
-//     printed; asserted only where the f16 reference margin dwarfs the quantization error.
+//     printed; asserted only where the f16 reference margin dwarfs the quantization error;
+//   * tknp 2 bitwise identical to tknp 1, tp 2 within tolerance (quantized projections split by rank).
 // Every test here needs the dequantizing kernels (kernels/quant_linear): until they exist the file
 // skips, printing QuantKernelMissingError's message.
 import { readFileSync } from 'node:fs';
@@ -25,6 +26,7 @@ import { noGpuReason, run, testGpu } from '../helpers/gpu.js';
 import { makeTinyModel, tinyConfig, tinyTensors } from '../helpers/model_dir.js';
 import { makeQuantModel, type QuantModelOptions, type QuantTruth } from '../helpers/quant_model.js';
 import { referenceLogits } from '../helpers/reference_forward.js';
+import { expectBitwiseEqual, maxLogitDiff, runWorkload, type WorkloadRequest } from '../helpers/workload.js';
 
 const gpu = await testGpu();
 
@@ -215,6 +217,31 @@ describe.skipIf(!!missing)(`greedy agreement with the f16 engine on the float fi
         }
       }
       console.log(rows.join('\n'));
+    });
+  }
+});
+
+// Token parallelism changes no bit at fixed tp (attention runs whole on one rank, the projections on
+// the root); tp 2 splits the quantized projections (rows, and in features on group boundaries) and
+// changes only the summation order of the row-parallel ones.
+describe.skipIf(!!missing)(`quantized weights under token and tensor parallelism${skipNote}`, () => {
+  const base = { maxNumBatchedTokens: 24, maxNumSeqs: 8, kvCacheBytes: 4 << 20, commTimeoutMs: 60_000 };
+  const rng = new Rng(9);
+  const prompt = (n: number) => Array.from({ length: n }, () => rng.int(5, 1000));
+  const work: WorkloadRequest[] = [
+    { promptTokenIds: prompt(29), params: { temperature: 0, maxTokens: 6, ignoreEos: true } },
+    { promptTokenIds: prompt(7), params: { temperature: 0, maxTokens: 8, ignoreEos: true }, addAtStep: 2 },
+  ];
+  for (const q of ['int4', 'int8'] as const) {
+    it(`${q}: tknp 2 is bitwise identical to tknp 1; tp 2 within tolerance, same greedy tokens`, async () => {
+      const model = join('test', 'fixtures', 'models', 'tiny-llama');
+      const one = await runWorkload({ model, ...base, quantization: q }, work);
+      expectBitwiseEqual(one, await runWorkload({ model, ...base, quantization: q, tokenParallelSize: 2 }, work), `${q} tknp 2`);
+      const tp2 = await runWorkload({ model, ...base, quantization: q, tensorParallelSize: 2 }, work);
+      for (const id of ['r0', 'r1']) expect(tp2.tokens.get(id), `${q} tp 2 ${id}`).toEqual(one.tokens.get(id));
+      const diff = maxLogitDiff(one, tp2, ['r0', 'r1']);
+      console.log(`${q}: max |logit(tp 2) - logit(tp 1)| = ${diff.toExponential(2)}`);
+      expect(diff).toBeLessThan(5e-2);
     });
   }
 });
