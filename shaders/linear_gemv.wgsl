@@ -7,6 +7,8 @@
 //   same chunks of every x row (L1-resident) and accumulates MR ≤ 8 rows in f32; the TPR partial sums are
 //   added with subgroupAdd (SG_REDUCE: subgroups of exactly TPR lanes) or through workgroup memory.
 // Dispatch: grid(ceil(N / RPW)), linearised as wid.x + wid.y * nwg.x.
+// QUANT: w is a packed quantized weight (lib/quant_weight: bindings 1-2 or 1-3, the rest move up; K % 8 == 0),
+//   each chunk dequantized to f16 as it is read.
 enable f16;
 //#if SG_REDUCE
 enable subgroups;
@@ -14,12 +16,17 @@ enable subgroups;
 
 struct Params { M: u32, N: u32, K: u32, pad: u32 }
 
+//#if QUANT
+@group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
+//#include quant_weight
+//#else
 //#if VEC
 @group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
 //#else
 @group(0) @binding(0) var<storage, read> x: array<f16>;
 @group(0) @binding(1) var<storage, read> w: array<f16>;
+//#endif
 //#endif
 //#include linear_out
 
@@ -32,6 +39,11 @@ var<workgroup> red: array<f32, TPR * RPW * 8>;
 //#endif
 
 // Chunk c (8 f16) of row r of a [rows, K] matrix, zero past K; K % 8 != 0 builds it from guarded scalars.
+//#if QUANT
+const U = 8u;                              // chunks per lane per step: 4-byte (Q4) / 8-byte (Q8) loads in flight
+fn chunkX(r: u32, c: u32) -> vec4<u32> { return select(vec4<u32>(), x[r * (p.K / 8u) + min(c, p.K / 8u - 1u)], c < p.K / 8u); }
+fn chunkW(r: u32, c: u32) -> vec4<u32> { return select(vec4<u32>(), wAt(r, min(c, p.K / 8u - 1u)), c < p.K / 8u); }
+//#else
 //#if VEC
 const U = 4u;                              // chunks per lane per step: independent 16-byte loads in flight
 fn chunkX(r: u32, c: u32) -> vec4<u32> { return select(vec4<u32>(), x[r * (p.K / 8u) + min(c, p.K / 8u - 1u)], c < p.K / 8u); }
@@ -50,6 +62,7 @@ fn chunkW(r: u32, c: u32) -> vec4<u32> {
   for (var j = 0u; j < 4u; j++) { v[j] = bitcast<u32>(vec2<f16>(wAt(r, c * 8u + 2u * j), wAt(r, c * 8u + 2u * j + 1u))); }
   return v;
 }
+//#endif
 //#endif
 
 fn dot8(a: vec4<u32>, b: vec4<u32>) -> f32 {

@@ -26,6 +26,8 @@
 //   read one weight slice run side by side).
 // EMULATE: matrix ops emulated in plain WGSL (BK 32: lavapipe has 32 KiB of workgroup memory; BK never
 //   changes the order).
+// QUANT: w is a packed quantized weight (lib/quant_weight: bindings 1-2 or 1-3; the rest move up by one or
+//   two), dequantized to f16 as it is staged; the order, hence the bits for the same f16 weights, is unchanged.
 enable f16;
 //#if !EMULATE
 enable chromium_experimental_subgroup_matrix;
@@ -52,10 +54,19 @@ const MAX_SUBGROUPS = 8u;
 struct Params { M: u32, N: u32, K: u32, segLen: u32, numSeg: u32, tilesM: u32, tilesN: u32, zero: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
+//#if QUANT
+//#include quant_weight
+//#else
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
+//#endif
 //#if PAR
+//#if QUANT
+@group(0) @binding(WB_END) var<storage, read_write> part: array<f32>;
+@group(0) @binding(WB_END + 1u) var<uniform> p: Params;
+//#else
 @group(0) @binding(2) var<storage, read_write> part: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
+//#endif
 //#else
 //#include linear_out
 //#endif

@@ -18,6 +18,8 @@
 //   20% at 4096→28672, bench/probes/sgmat_ceiling.ts).
 // Dispatch: grid(tilesN · numSeg), slice = id % tilesN, segment = id / tilesN.
 // EMULATE: matrix ops emulated in plain WGSL (BK 32, for lavapipe's 32 KiB of workgroup memory).
+// QUANT: w is a packed quantized weight (lib/quant_weight: bindings 1-2 or 1-3, part and params after),
+//   dequantized to f16 as it is staged; the order, hence the bits for the same f16 weights, is unchanged.
 enable f16;
 //#if !EMULATE
 enable chromium_experimental_subgroup_matrix;
@@ -56,9 +58,15 @@ const ROW3 = min(48u, BM - 16u);
 struct Params { M: u32, N: u32, K: u32, segLen: u32, numSeg: u32, tilesM: u32, tilesN: u32, zero: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<u32>>;
+//#if QUANT
+//#include quant_weight
+@group(0) @binding(WB_END) var<storage, read_write> part: array<f32>;
+@group(0) @binding(WB_END + 1u) var<uniform> p: Params;
+//#else
 @group(0) @binding(1) var<storage, read> w: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read_write> part: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
+//#endif
 
 var<workgroup> As: array<f16, BM * LDS>;
 var<workgroup> Bs: array<f16, BN * LDS>;

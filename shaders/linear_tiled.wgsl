@@ -9,12 +9,20 @@
 //   memory, BK k at a time (loads coalesced along k).
 // Dispatch: grid(tilesM · tilesN), linear id = tileN · tilesM + tileM (m fastest: one weight tile is reused
 //   by consecutive workgroups).
+// QUANT: w is a packed quantized weight (lib/quant_weight: bindings 1-2 or 1-3, the rest move up), staged
+//   as its f16 dequantized values; the order is unchanged.
 enable f16;
 
 struct Params { M: u32, N: u32, K: u32, tilesM: u32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f16>;
+//#if QUANT
+//#include quant_weight
+alias WsT = f16;                // dequantized weights stay f16-typed (lavapipe would fold f32(f16(v)) to v)
+//#else
 @group(0) @binding(1) var<storage, read> w: array<f16>;
+alias WsT = f32;
+//#endif
 //#include linear_out
 
 override TX: u32 = 16;
@@ -26,7 +34,7 @@ override BM = TY * TM;
 override BN = TX * TN;
 
 var<workgroup> xs: array<f32, BM * BK>;   // [k][row]
-var<workgroup> ws: array<f32, BN * BK>;   // [k][col]
+var<workgroup> ws: array<WsT, BN * BK>;   // [k][col]
 
 @compute @workgroup_size(TX * TY)
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -48,13 +56,17 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
     for (var i = lid; i < BN * BK; i += TX * TY) {
       let c = n0 + i / BK;
       let k = k0 + i % BK;
+//#if QUANT
+      ws[(i % BK) * BN + i / BK] = select(WsT(0.0), wOne(min(c, p.N - 1u), min(k, p.K - 1u)), c < p.N && k < p.K);
+//#else
       ws[(i % BK) * BN + i / BK] = select(0.0, f32(w[min(c * p.K + k, arrayLength(&w) - 1u)]), c < p.N && k < p.K);
+//#endif
     }
     workgroupBarrier();
     let kn = min(BK, p.K - k0);             // never run the chain past K: every M sees the same steps
     for (var k = 0u; k < kn; k++) {
       var b: array<f32, 4>;
-      for (var j = 0u; j < TN; j++) { b[j] = ws[k * BN + tx + j * TX]; }
+      for (var j = 0u; j < TN; j++) { b[j] = f32(ws[k * BN + tx + j * TX]); }
       for (var i = 0u; i < TM; i++) {
         let a = xs[k * BM + ty + i * TY];
         for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a, b[j], acc[i][j]); }

@@ -1,13 +1,16 @@
 // Global → workgroup staging of the block and stream linear kernels: xAt / wAt read one vec4 (8 f16) of
 // a row of x or w, putA / putB store 8 f16 into As / Bs. The including shader declares x, w (as
-// array<vec4<u32>>), As, Bs (f16) and Params (M, N, K).
+// array<vec4<u32>>), As, Bs (f16) and Params (M, N, K); under QUANT lib/quant_weight's wAt (dequantized
+// from the packed weight) stands in for w's.
 // One vec4 (8 f16) of x row r or w row r at k-vector kc. Rows past M (N) read row M-1 (N-1) instead:
 // they only feed outputs that are never stored, and the loads stay unconditional (bounds checks around
 // them cost 24% at 4096³, bench/probes/sgmat_ceiling.ts). x's rows past M then become zeros (a select
 // after the load): the tensor cores' power, hence the clock, depends on the data they multiply, and a
 // decode tile of 16 or 64 rows is mostly padding.
 fn xAt(r: u32, kc: u32) -> vec4<u32> { return select(x[min(r, p.M - 1u) * (p.K / 8u) + kc], vec4<u32>(), r >= p.M); }
+//#if !QUANT
 fn wAt(r: u32, kc: u32) -> vec4<u32> { return w[min(r, p.N - 1u) * (p.K / 8u) + kc]; }
+//#endif
 
 // 8 f16 into workgroup memory at o.
 fn putA(o: u32, v: vec4<u32>) {

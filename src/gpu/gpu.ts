@@ -1,6 +1,6 @@
 // Gpu: one Dawn device with its capabilities, pipeline cache, buffer helpers and error
 // reporting. Everything above src/gpu/ talks to the GPU through this class and Recorder.
-import { requestAdapter, resolveAdapterOptions, type AdapterOptions } from './instance.js';
+import { gpuInstance, requestAdapter, resolveAdapterOptions, type AdapterOptions } from './instance.js';
 import { GpuDeviceLostError, GpuUnavailableError, toNamedError } from './errors.js';
 import { BindGroupCache } from './bind_groups.js';
 import { BufferPool } from './pool.js';
@@ -36,6 +36,8 @@ export interface GpuCaps {
   readonly subgroupMatrixSyntax: 'template' | 'bool';
   /** Dawn's bounds clamps on shader memory accesses (AdapterOptions.robustness; off by default). */
   readonly robustness: boolean;
+  /** WGSL's packed_4x8_integer_dot_product language feature (dot4I8Packed): the W8A8 plain kernel uses it. */
+  readonly packedDot4: boolean;
 }
 
 export interface GpuOptions extends AdapterOptions {
@@ -128,6 +130,7 @@ export class Gpu {
       subgroupMatrix: sgm,
       subgroupMatrixSyntax: sgm.length ? await probeSubgroupMatrixSyntax(device, sgm) : 'template',
       robustness: resolveAdapterOptions(opts).robustness === true,
+      packedDot4: gpuInstance(resolveAdapterOptions(opts)).wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') === true,
     };
     return new Gpu(adapter, device, caps);
   }

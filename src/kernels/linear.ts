@@ -21,7 +21,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { grid, type Param, type Recorder } from '../gpu/recorder.js';
 import { byteSize, expect, expectShape, fail, type DType, type Tensor } from '../gpu/tensor.js';
 import { isQuantized, type LinearWeight } from './quantized_weight.js';
-import { quantLinear } from './quant_linear.js';
+import { quantLinear, quantLinearDeferred } from './quant_linear.js';
 
 export type LinearMode = 'invariant' | 'fast';
 export type LinearVariantName = 'plain' | 'subgroup-matrix' | 'gemv' | 'subgroup-matrix-emulated';
@@ -406,10 +406,7 @@ export function isPartialSums(x: Tensor | PartialSums): x is PartialSums {
  * silu_and_mul), so the bits never depend on which one the plan (hence M) gave.
  */
 export function linearDeferred(rec: Recorder, x: Tensor, weight: LinearWeight, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): Tensor | PartialSums {
-  if (isQuantized(weight)) {
-    quantLinear(rec, x, weight, bias, out, opts);
-    return out;
-  }
+  if (isQuantized(weight)) return quantLinearDeferred(rec, x, weight, bias, out, opts);
   const kernels = checkedKernels(rec, x, weight, bias, out, opts);
   if (!kernels) return out;
   if (!kernels.plan.fold || out.dtype !== 'f16') {

@@ -9,6 +9,7 @@ import { logitSoftcapSuite } from './logit_softcap.js';
 import { logprobsSuite } from './logprobs.js';
 import { penaltiesSuite } from './penalties.js';
 import { prefillAttentionSuite } from './prefill_attention.js';
+import { quantLinearSuite } from './quant_linear.js';
 import { rmsNormSuite } from './rms_norm.js';
 import { rotarySuite } from './rotary.js';
 import { samplingSuite } from './sampling.js';
@@ -20,6 +21,7 @@ import { splitQkvRotarySuite } from './split_qkv_rotary.js';
 export const suites: readonly BenchSuite[] = [
   decodeAttentionSuite,
   linearSuite,
+  quantLinearSuite,
   prefillAttentionSuite,
   embeddingSuite,
   rmsNormSuite,

@@ -1,0 +1,100 @@
+// Dequantizing weight reads (QUANT): the packed layout of src/quant/packed_weight.ts in place of an f16
+// weight w [N, K]. Included by the linear kernels under QUANT (stream, block, tiled, GEMV), whose weight
+// bindings these replace:
+//   1 qw: [N, K·bits/32] u32, packed along K little end first (Q4: 8 per word, read as array<u32>, one word
+//     per 8 k; Q8: 4 per word, read as array<vec2<u32>>, two words per 8 k; SIGNED (8-bit symmetric):
+//     two's-complement bytes, else unsigned)
+//   2 qs: [N, K / GS] f16 scales   ZEROS: 3 qz: [N, K / GS] f16 integer zeros (else z = 8 (Q4) or 0 (Q8))
+// WB_END: the first binding after them (the including kernel's next tensor).
+// A weight is f16((q − z) · s) with (q − z) · s computed in f32 (exact, see packed_weight.ts) and rounded
+// once to f16: every kernel and schedule multiplies x by the same f16 values, so the tensor-core kernels
+// give the bits they give for an f16 weight holding them (the test anchor), and the CPU reference is
+// x · f16(dequantize(W))ᵀ.
+// Needs from the including shader: Params with N, K; GS: group size (override), a multiple of 8 for wAt.
+// Defines: wAt(r, kc) (8 f16 of row min(r, N-1) at k = 8kc..8kc+7, as linear_stage's f16 one) and
+//   wOne(r, k) (one f16 weight of row r < N, k < K).
+override GS: u32 = 128u;
+
+//#if Q4
+@group(0) @binding(1) var<storage, read> qw: array<u32>;
+//#else
+@group(0) @binding(1) var<storage, read> qw: array<vec2<u32>>;
+//#endif
+@group(0) @binding(2) var<storage, read> qs: array<f16>;
+//#if ZEROS
+@group(0) @binding(3) var<storage, read> qz: array<f16>;
+const WB_END = 4u;
+//#else
+const WB_END = 3u;
+//#endif
+
+// Scale and zero point of group g of row n, in f32.
+fn qScale(n: u32, g: u32) -> f32 { return f32(qs[n * (p.K / GS) + g]); }
+fn qZero(n: u32, g: u32) -> f32 {
+//#if ZEROS
+  return f32(qz[n * (p.K / GS) + g]);
+//#else
+//#if Q4
+  return 8.0;
+//#else
+  return 0.0;
+//#endif
+//#endif
+}
+
+// Four stored integers (bytes of v at shifts sh, masked) as f32: signed bytes for SIGNED.
+fn qBytes(v: u32, sh: vec4<u32>, mask: u32) -> vec4<f32> {
+//#if SIGNED
+  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(v) << (vec4<u32>(24u) - sh)) >> vec4<u32>(24u));
+//#else
+  return vec4<f32>((vec4<u32>(v) >> sh) & vec4<u32>(mask));
+//#endif
+}
+
+// f16((q − z)·s) of two vec4 (elements a.i, b.i alternate: a holds the even k, b the odd k) packed as
+// 4 u32 of f16 pairs (k order).
+fn qPackPairs(a: vec4<f32>, b: vec4<f32>, z: f32, s: f32) -> vec4<u32> {
+  let ha = vec4<f16>((a - z) * s);
+  let hb = vec4<f16>((b - z) * s);
+  return vec4<u32>(bitcast<u32>(vec2<f16>(ha.x, hb.x)), bitcast<u32>(vec2<f16>(ha.y, hb.y)),
+                   bitcast<u32>(vec2<f16>(ha.z, hb.z)), bitcast<u32>(vec2<f16>(ha.w, hb.w)));
+}
+
+fn wAt(r: u32, kc: u32) -> vec4<u32> {
+  let n = min(r, p.N - 1u);
+  let g = (kc * 8u) / GS;
+  let s = qScale(n, g);
+  let z = qZero(n, g);
+  let v = qw[n * (p.K / 8u) + kc];
+//#if Q4
+  // nibble i at bit 4i: even k in bytes' low nibbles, odd k in their high nibbles
+  return qPackPairs(qBytes(v, vec4<u32>(0u, 8u, 16u, 24u), 15u), qBytes(v, vec4<u32>(4u, 12u, 20u, 28u), 15u), z, s);
+//#else
+  // byte i of word j = element 4j + i: even k are bytes 0, 2 of each word, odd k bytes 1, 3
+  let e = vec4<u32>(0u, 16u, 0u, 16u);
+  let o = vec4<u32>(8u, 24u, 8u, 24u);
+  let lo = qBytes(v.x, e, 255u);
+  let hi = qBytes(v.y, e, 255u);
+  let lo1 = qBytes(v.x, o, 255u);
+  let hi1 = qBytes(v.y, o, 255u);
+  return qPackPairs(vec4<f32>(lo.xy, hi.xy), vec4<f32>(lo1.xy, hi1.xy), z, s);
+//#endif
+}
+
+fn wOne(r: u32, k: u32) -> f16 {
+  let g = k / GS;
+//#if Q4
+  let word = qw[r * (p.K / 8u) + k / 8u];
+  let sh = 4u * (k % 8u);
+//#else
+  let pair = qw[r * (p.K / 8u) + k / 8u];
+  let word = select(pair.x, pair.y, (k % 8u) >= 4u);
+  let sh = 8u * (k % 4u);
+//#endif
+//#if Q4
+  let q = qBytes(word, vec4<u32>(sh), 15u).x;
+//#else
+  let q = qBytes(word, vec4<u32>(sh), 255u).x;
+//#endif
+  return f16((q - qZero(r, g)) * qScale(r, g));
+}
