@@ -8,21 +8,17 @@
 //   * greedy agreement of int8 / int4 / w8a8 with the f16 engine on the float fixtures: measured and
 //     printed; asserted only where the f16 reference margin dwarfs the quantization error;
 //   * tknp 2 bitwise identical to tknp 1, tp 2 within tolerance (quantized projections split by rank).
-// Every test here needs the dequantizing kernels (kernels/quant_linear): until they exist the file
-// skips, printing QuantKernelMissingError's message.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EngineConfig } from '../../src/engine/config.js';
-import { QuantKernelMissingError, quantLinear } from '../../src/kernels/quant_linear.js';
-import { uploadPacked } from '../../src/kernels/quantized_weight.js';
 import { parseModelConfig } from '../../src/loader/model_config.js';
 import type { RawTensor } from '../../src/loader/safetensors_writer.js';
 import { dequantize, quantize, type PackedWeight } from '../../src/quant/packed_weight.js';
 import { f32ToF16Bits, fromF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
 import { argmaxOf, commonPrefix, drive, loadFixture, maxAbsDiff, missingFixture, QUANT_FIXTURE_NAMES, testEngine, FIXTURE_NAMES } from '../helpers/engine.js';
-import { noGpuReason, run, testGpu } from '../helpers/gpu.js';
+import { noGpuReason, testGpu } from '../helpers/gpu.js';
 import { makeTinyModel, tinyConfig, tinyTensors } from '../helpers/model_dir.js';
 import { makeQuantModel, type QuantModelOptions, type QuantTruth } from '../helpers/quant_model.js';
 import { referenceLogits } from '../helpers/reference_forward.js';
@@ -30,22 +26,7 @@ import { expectBitwiseEqual, maxLogitDiff, runWorkload, type WorkloadRequest } f
 
 const gpu = await testGpu();
 
-/** Why the quantized kernels cannot run here (no GPU, or QuantKernelMissingError), or '' when they can. */
-async function kernelsMissing(): Promise<string> {
-  if (!gpu) return noGpuReason();
-  const p = quantize(new Float32Array(16 * 128).fill(0.25), [16, 128], 4, 128, false);
-  const x = gpu.upload(new Uint16Array(128), [1, 128], 'f16', 'probe x');
-  const out = gpu.tensor([1, 16], 'f16', 'probe out');
-  try {
-    await run(gpu, (rec) => quantLinear(rec, x, uploadPacked(gpu, p, 'probe'), null, out));
-    return '';
-  } catch (e) {
-    if (e instanceof QuantKernelMissingError) return `${e.name}: ${e.message} (the kernels land with the quant-kernels branch)`;
-    throw e;
-  }
-}
-const missing = await kernelsMissing();
-if (missing) console.log(`[quant_parity.test] skipped: ${missing}`);
+const missing = gpu ? '' : noGpuReason();
 const skipNote = missing ? ` (skipped: ${missing})` : '';
 
 const MAX_MODEL_LEN = 256;
@@ -54,9 +35,22 @@ const STEPS = 5;
 // f16 activations and KV against f64 with the same (dequantized) weights: the f16 path's tolerance
 // (architectures.test.ts measures <= 0.0085 there and allows 0.03).
 const TOL = 0.03;
-// W8A8 also rounds every projection's input to 255 levels per token (relative error up to 1/254 of the
-// row's largest |x|): provisional, ~3x an estimate of 0.03-0.05; to be set from the first measured run.
-const W8A8_TOL = 0.15;
+// W8A8: the reference rounds every projection's input to int8 per token too (the kernels' rule,
+// kernels/ref/w8a8_linear: s = max|x| / 127, q = round(x / s)), but it cannot follow the engine's
+// rounding: the f16 engine's activations differ from f64 ones by ~1e-3 relative, and wherever that
+// moves x / s across a half level, q differs by one whole level (s · w in the product): up to a quarter
+// of the largest inputs do. Measured on lavapipe (tiny Llama, 5 steps): <= 0.195, against <= 0.013
+// for the weight-only formats; the tolerance is ~1.5x that, still 25x below the logit spread.
+const W8A8_TOL = 0.3;
+
+/** Per-token int8 quantization of a projection's input, as the W8A8 kernels do it (in f64). */
+function int8Row(x: Float64Array): Float64Array {
+  let amax = 0;
+  for (const v of x) amax = Math.max(amax, Math.abs(v));
+  if (amax === 0) return x;
+  const s = amax / 127;
+  return x.map((v) => Math.max(-127, Math.min(127, Math.round(v / s))) * s);
+}
 
 /** Greedy STEPS tokens after PROMPT random ids (prefill in chunks of 8): prompt, tokens and logits. */
 async function greedy(dir: string, overrides: Partial<EngineConfig> = {}) {
@@ -108,7 +102,7 @@ describe.skipIf(!!missing)(`quantized engine against a float64 forward of the de
       });
       const { prompt, trace } = await greedy(dir, { quantization: q });
       const got = trace.final!.tokenIds;
-      const ref = referenceLogits(c, deq, [...prompt, ...got.slice(0, STEPS - 1)], MAX_MODEL_LEN);
+      const ref = referenceLogits(c, deq, [...prompt, ...got.slice(0, STEPS - 1)], MAX_MODEL_LEN, q === 'w8a8' ? int8Row : undefined);
       const errs = trace.logits.map((l, k) => maxAbsDiff(l, ref[PROMPT - 1 + k]));
       const tol = q === 'w8a8' ? W8A8_TOL : TOL;
       console.log(`${q}: max |logit - f64 reference of the dequantized weights| per step ${errs.map((e) => e.toFixed(4)).join(' ')} (tolerance ${tol})`);
@@ -244,4 +238,22 @@ describe.skipIf(!!missing)(`quantized weights under token and tensor parallelism
       expect(diff).toBeLessThan(5e-2);
     });
   }
+});
+
+// Dummy quantized weights (bench decode --load-format dummy) keep 32 layers' activations finite.
+describe.skipIf(!!missing)(`dummy quantized weights${skipNote}`, () => {
+  it.each(['none', 'int8', 'int4', 'w8a8'] as const)('%s: 32 layers give finite, non-constant logits', async (q) => {
+    const dir = makeTinyModel({ config: { num_hidden_layers: 32 } });
+    const engine = await testEngine(dir, { loadFormat: 'dummy', quantization: q, maxModelLen: MAX_MODEL_LEN });
+    try {
+      engine.addRequest({ promptTokenIds: [5, 17, 300, 42, 9] }, { temperature: 0, maxTokens: 3, ignoreEos: true }, 'r');
+      const t = (await drive(engine, { returnLogits: true })).get('r')!;
+      for (const l of t.logits) {
+        expect(l.every((v) => Number.isFinite(v)), `${q}: finite logits`).toBe(true);
+        expect(Math.max(...l) - Math.min(...l), `${q}: logits not constant`).toBeGreaterThan(0);
+      }
+    } finally {
+      await engine.shutdown();
+    }
+  });
 });
