@@ -58,16 +58,18 @@ function describe(p: PackedWeight): string {
 
 /**
  * Checks that in_features K of a [N, K] weight of `bits` with group `groupSize` splits into `parts` equal
- * slices on word and group boundaries (per channel, groupSize = K: any word-aligned cut); QuantLayoutError naming the shape.
+ * slices on group boundaries, each a multiple of 8 values (per channel, groupSize = K: any cut at a multiple
+ * of 8); QuantLayoutError naming the shape.
  */
 export function checkColumnSplit(shape: readonly [number, number], bits: number, groupSize: number, parts: number, what: string): void {
   const [N, K] = shape;
   if (parts === 1) return;
   const per = K / parts;
-  const unit = groupSize === K ? 32 / bits : Math.max(groupSize, 32 / bits);
+  // Whole groups, and whole runs of 8 values (the quantized kernels read 8 weights at a time; a word holds 4 or 8).
+  const unit = groupSize === K ? 8 : Math.max(groupSize, 8);
   if (!Number.isInteger(per) || per % unit !== 0) {
     throw new QuantLayoutError(
-      `${what}: a [${N}, ${K}] ${bits}-bit weight with groups of ${groupSize === K ? `${K} (per channel)` : groupSize} cannot be split by in_features into ${parts} tensor-parallel parts of ${per}: each part must be a whole number of ${groupSize === K ? `${32 / bits}-value words` : `groups of ${groupSize}`}`,
+      `${what}: a [${N}, ${K}] ${bits}-bit weight with groups of ${groupSize === K ? `${K} (per channel)` : groupSize} cannot be split by in_features into ${parts} tensor-parallel parts of ${per}: each part must be a whole number of ${groupSize === K ? 'runs of 8 values' : `groups of ${groupSize}`}`,
     );
   }
 }

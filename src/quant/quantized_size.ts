@@ -1,10 +1,10 @@
 // Whole-model checks and sizes of a WeightFormat, before anything is read or allocated:
 // every projection must pack in its format (in_features a multiple of the group and of the
-// values a word holds) and, under tensor parallelism, the row-parallel ones (o_proj, down_proj)
+// values a word holds; group and in_features multiples of 8, as the kernels read them) and, under tensor parallelism, the row-parallel ones (o_proj, down_proj)
 // must split by in features on group and word boundaries; the memory plan's weight bytes.
 import type { ModelConfig } from '../loader/model_config.js';
 import { checkpointGroupSize } from './checkpoint_tensors.js';
-import { checkPackable } from './packed_weight.js';
+import { checkPackable, QuantLayoutError } from './packed_weight.js';
 import { checkColumnSplit } from './packed_split.js';
 import { groupSizeFor, type WeightFormat } from './weight_format.js';
 
@@ -42,6 +42,7 @@ export function checkQuantizedShapes(c: ModelConfig, f: WeightFormat, tp: number
     // A checkpoint's group size is config.json's field: refused as such where it does not divide in_features.
     const g = f.checkpoint ? checkpointGroupSize(f.checkpoint, p.shape[1], p.what, configFile) : groupSizeFor(f, p.shape[1], p.what);
     checkPackable(p.shape, bits, g, p.what);
+    if (p.shape[1] % 8 !== 0 || g % 8 !== 0) throw new QuantLayoutError(`${p.what}: in_features ${p.shape[1]} with groups of ${g}: the quantized kernels read 8 weights of one group at a time (both must be multiples of 8)`);
     if (p.rowParallel) checkColumnSplit(p.shape, bits, g, tp, `${p.what} (row-parallel)`);
   }
 }

@@ -104,7 +104,7 @@ describe('--quantization', () => {
     expect(() => checkQuantizedShapes(mc, int4, 2)).toThrow(QuantLayoutError);
     expect(() => checkQuantizedShapes(mc, int4, 2)).toThrow(/down_proj \(row-parallel\): a \[256, 384\] 4-bit weight with groups of 128 cannot be split by in_features into 2 tensor-parallel parts of 192/);
     checkQuantizedShapes(mc, resolveWeightFormat('int8', null), 2);
-    expect(() => checkQuantizedShapes(mc, resolveWeightFormat('int8', null), 128)).toThrow(/o_proj \(row-parallel\): a \[256, 256\] 8-bit weight with groups of 256 \(per channel\) cannot be split by in_features into 128 tensor-parallel parts of 2: each part must be a whole number of 4-value words/);
+    expect(() => checkQuantizedShapes(mc, resolveWeightFormat('int8', null), 64)).toThrow(/o_proj \(row-parallel\): a \[256, 256\] 8-bit weight with groups of 256 \(per channel\) cannot be split by in_features into 64 tensor-parallel parts of 4: each part must be a whole number of runs of 8 values/);
   });
 
   it('counts packed bytes for the memory plan', () => {
