@@ -10,6 +10,8 @@ import type { Executor } from '../engine/executor.js';
 import { createExecutor } from '../engine/executor_factory.js';
 import { parameterCount, type ModelConfig } from '../loader/model_config.js';
 import { readModelConfig } from '../runner/model_runner.js';
+import { weightBytesOf } from '../quant/quantized_size.js';
+import { resolveWeightFormat } from '../quant/weight_format.js';
 import { Scheduler } from '../scheduler/scheduler.js';
 import { Rng } from '../util/rng.js';
 import { caseList, fitBatch, prefillChunks, stepStats, type DecodeCase } from './decode_plan.js';
@@ -76,6 +78,10 @@ export interface DecodeBenchReport {
   readonly model: string;
   readonly modelConfig: Pick<ModelConfig, 'hiddenSize' | 'intermediateSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'vocabSize'> & { parameters: number; tieWordEmbeddings?: boolean };
   readonly loadFormat: string;
+  /** The projections' weight format (e.g. 'f16', 'int4 (g128, asymmetric)'); absent in older reports: f16. */
+  readonly weightFormat?: string;
+  /** Bytes of every layer's weights (projections in weightFormat, norms f16) over all TP ranks; absent: 2 per parameter. */
+  readonly layerWeightBytes?: number;
   readonly tensorParallelSize: number;
   readonly tokenParallelSize: number;
   readonly worldSize: number;
@@ -155,6 +161,7 @@ export async function runDecodeBench(o: DecodeBenchOptions): Promise<DecodeBench
       model: config.model,
       modelConfig: { hiddenSize: mc.hiddenSize, intermediateSize: mc.intermediateSize, numLayers: mc.numLayers, numHeads: mc.numHeads, numKvHeads: mc.numKvHeads, headDim: mc.headDim, vocabSize: mc.vocabSize, parameters: parameterCount(mc), tieWordEmbeddings: mc.tieWordEmbeddings },
       loadFormat: config.loadFormat,
+      ...weightFormatOf(config),
       tensorParallelSize: config.tensorParallelSize,
       tokenParallelSize: config.tokenParallelSize,
       worldSize: world,
@@ -254,4 +261,12 @@ async function runCase(ex: Executor, config: EngineConfig, o: DecodeBenchOptions
   for (const r of admitted.requests) scheduler.abortRequest(r.requestId);
   const recordMs = recordTime && recordTime.steps > recordStart.steps ? (recordTime.ms - recordStart.ms) / (recordTime.steps - recordStart.steps) : undefined;
   return { ...base, ranBatch: n, prefill, stepMs: stats, tokensPerSecond, tokensPerSecondPerGpu: tokensPerSecond / world, profile, recordMs };
+}
+
+/** The report's weightFormat and layerWeightBytes (the bytes roofline reads them). */
+function weightFormatOf(config: EngineConfig): { weightFormat: string; layerWeightBytes: number } {
+  const mc = readModelConfig(config.model);
+  const format = resolveWeightFormat(config.quantization, mc.quantization);
+  const f16 = 2 * (mc.vocabSize * mc.hiddenSize * (mc.tieWordEmbeddings ? 1 : 2) + mc.hiddenSize); // embeddings, lm_head, final norm
+  return { weightFormat: format.description, layerWeightBytes: weightBytesOf(mc, format) - f16 };
 }

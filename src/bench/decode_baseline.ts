@@ -164,13 +164,14 @@ export interface DecodeComparison {
 /**
  * Bytes a decode step reads per GPU at least: every weight once (the embedding table only
  * where it is tied to lm_head, else just the batch's rows: left out; layer weights split over
- * tp ranks, lm_head replicated) plus the batch's KV at `context` tokens (spread over tknp ranks).
+ * tp ranks, in the report's weight format, lm_head replicated) plus the batch's KV at `context` tokens (spread over tknp ranks).
  */
 export function decodeStepBytes(rep: DecodeBenchReport, r: Pick<DecodeCaseResult, 'ranBatch' | 'context'>): number {
   const mc = rep.modelConfig;
   const table = mc.vocabSize * mc.hiddenSize;
   const layers = mc.parameters - table * (mc.tieWordEmbeddings ? 1 : 2) - mc.hiddenSize;
-  const weights = 2 * (layers / rep.tensorParallelSize + table + mc.hiddenSize);
+  const layerBytes = rep.layerWeightBytes ?? 2 * layers; // quantized projections: their packed bytes
+  const weights = layerBytes / rep.tensorParallelSize + 2 * (table + mc.hiddenSize);
   const kv = (r.ranBatch * r.context * rep.kv.bytesPerToken) / rep.tokenParallelSize;
   return weights + kv;
 }

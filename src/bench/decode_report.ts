@@ -38,7 +38,7 @@ export function renderDecodeTable(rep: DecodeBenchReport, comparison?: readonly 
   const params = rep.modelConfig.parameters;
   const size = params >= 1e9 ? `${fmt(params / 1e9, 2)}B` : `${fmt(params / 1e6, 1)}M`;
   lines.push(
-    `tknp bench decode: ${rep.preset ?? rep.model} (${size} parameters, ${rep.loadFormat} weights), tp ${rep.tensorParallelSize} × tknp ${rep.tokenParallelSize} = ${rep.worldSize} GPU${rep.worldSize > 1 ? 's' : ''}; ${rep.results[0]?.steps ?? 0} timed decode steps after ${rep.warmupSteps} warm-up; started in ${fmt(rep.startSeconds)} s`,
+    `tknp bench decode: ${rep.preset ?? rep.model} (${size} parameters, ${rep.loadFormat} weights${rep.weightFormat && rep.weightFormat !== 'f16' ? `, ${rep.weightFormat}` : ''}), tp ${rep.tensorParallelSize} × tknp ${rep.tokenParallelSize} = ${rep.worldSize} GPU${rep.worldSize > 1 ? 's' : ''}; ${rep.results[0]?.steps ?? 0} timed decode steps after ${rep.warmupSteps} warm-up; started in ${fmt(rep.startSeconds)} s`,
   );
   const kv = rep.kv.numBlocksPerRank.map((n, k) => `tknp ${k}: ${n} blocks = ${n * 16} tokens`).join(', ');
   lines.push(`KV cache per token-parallel rank: ${kv}; total ${rep.kv.totalTokens} tokens (${fmt(rep.kv.bytesPerToken / 1024, 1)} KiB of KV per token per GPU)`);

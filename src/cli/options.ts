@@ -2,7 +2,7 @@
 // configuration and the sampling parameters, mapped onto EngineConfig / SamplingParamsInput.
 import { join } from 'node:path';
 import type { Argv } from 'yargs';
-import type { EngineConfig } from '../engine/config.js';
+import { QUANTIZATIONS, type EngineConfig, type Quantization } from '../engine/config.js';
 import type { SamplingParamsInput } from '../engine/sampling_params.js';
 import { packageRoot } from '../util/package_root.js';
 
@@ -33,6 +33,7 @@ export function engineOptions<T>(y: Argv<T>) {
     .option('master-addr', { type: 'string', default: '127.0.0.1', describe: 'address of node 0' })
     .option('master-port', { type: 'number', default: 29500, describe: 'rendezvous port on node 0' })
     .option('enable-prefix-caching', { type: 'boolean', default: true, describe: 'reuse the KV cache of prompt prefixes shared with earlier requests (--no-enable-prefix-caching: recompute every prompt)' })
+    .option('quantization', { choices: QUANTIZATIONS, default: 'none' as const, describe: "quantize the weights at load: int8 (per channel), int4 (groups of 128, asymmetric), w8a8 (int8 weights and activations); 'none': the checkpoint's format (f16, or AWQ / GPTQ from its quantization_config)" })
     .option('comm', { choices: ['auto', 'socket', 'nccl'] as const, default: 'auto' as const, describe: 'data plane between ranks (nccl: one GPU per rank)' });
 }
 
@@ -54,6 +55,7 @@ export interface EngineArgs {
   'comm-timeout': number;
   comm: 'auto' | 'socket' | 'nccl';
   'enable-prefix-caching': boolean;
+  quantization: Quantization;
   nnodes: number;
   'node-rank': number;
   'master-addr': string;
@@ -84,6 +86,7 @@ export function engineConfigFrom(a: EngineArgs): Partial<EngineConfig> & { model
     commTimeoutMs: Math.round(a['comm-timeout'] * 1000),
     communicator: a.comm,
     enablePrefixCaching: a['enable-prefix-caching'],
+    quantization: a.quantization,
     nnodes: a.nnodes,
     nodeRank: a['node-rank'],
     masterAddr: a['master-addr'],

@@ -1,5 +1,8 @@
 // EngineConfig: the one readonly configuration of an LLM engine, like vLLM's EngineArgs,
 // validated once by a pure function that throws a named error naming the field.
+import { QUANTIZATIONS, type Quantization } from '../quant/weight_format.js';
+
+export { QUANTIZATIONS, type Quantization };
 
 export class EngineConfigError extends Error {
   override readonly name = 'EngineConfigError';
@@ -73,7 +76,16 @@ export interface EngineConfig {
    * token-parallel rank with its own cache. Outputs are bitwise the same either way.
    */
   readonly enablePrefixCaching: boolean;
+  /**
+   * Weights quantized at load from an f16/bf16/f32 checkpoint (vLLM's `quantization`; docs/QUANTIZATION.md):
+   * 'int8' per-output-channel symmetric int8, 'int4' group-wise (128) asymmetric 4-bit, 'w8a8' the int8
+   * weights with activations quantized per token to int8 (int8 tensor cores). 'none': the checkpoint's
+   * own format (f16, or an AWQ / GPTQ checkpoint's, read from config.json's quantization_config).
+   * Projections only: embeddings, norms and lm_head stay f16.
+   */
+  readonly quantization: Quantization;
 }
+
 
 export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
   tensorParallelSize: 1,
@@ -100,6 +112,7 @@ export const ENGINE_DEFAULTS: Omit<EngineConfig, 'model'> = {
   communicator: 'auto',
   loadFormat: 'safetensors',
   enablePrefixCaching: true,
+  quantization: 'none',
 };
 
 function int(field: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -134,6 +147,7 @@ export function resolveEngineConfig(partial: Partial<EngineConfig> & { model: st
   }
   if (!['auto', 'socket', 'nccl'].includes(c.communicator)) throw new EngineConfigError('communicator', `must be auto, socket or nccl, got ${JSON.stringify(c.communicator)}`);
   if (typeof c.enablePrefixCaching !== 'boolean') throw new EngineConfigError('enablePrefixCaching', `must be true or false, got ${JSON.stringify(c.enablePrefixCaching)}`);
+  if (!(QUANTIZATIONS as readonly unknown[]).includes(c.quantization)) throw new EngineConfigError('quantization', `must be ${QUANTIZATIONS.join(', ')}, got ${JSON.stringify(c.quantization)}`);
   if (!['safetensors', 'dummy'].includes(c.loadFormat)) throw new EngineConfigError('loadFormat', `must be safetensors or dummy, got ${JSON.stringify(c.loadFormat)}`);
   return Object.freeze(c);
 }

@@ -25,6 +25,7 @@ import {
   type SamplingParams,
   type SamplingParamsInput,
 } from './sampling_params.js';
+import { resolveWeightFormat } from '../quant/weight_format.js';
 import { StopStrings } from './stop_strings.js';
 
 export type PromptInput = string | { readonly promptTokenIds: readonly number[] } | { readonly messages: readonly ChatMessage[] };
@@ -136,6 +137,11 @@ export class LLMEngine {
 
   get modelConfig() {
     return this.executor.modelConfig;
+  }
+
+  /** The projections' weight format, e.g. 'f16', 'int4 (g128, asymmetric)', 'awq 4-bit (g128, asymmetric)'. */
+  get weightFormat(): string {
+    return resolveWeightFormat(this.config.quantization, this.modelConfig.quantization).description;
   }
 
   /** Token ids of a prompt (plain text gets the tokenizer's special tokens; chats the template). */
@@ -313,7 +319,7 @@ export class LLMEngine {
 
 /** What besides the tokens decides the KV contents: the root of the prefix cache's block hashes. */
 function prefixCacheSalt(c: EngineConfig): string {
-  return JSON.stringify({ model: c.model, loadFormat: c.loadFormat, batchInvariant: c.batchInvariant, tp: c.tensorParallelSize });
+  return JSON.stringify({ model: c.model, loadFormat: c.loadFormat, batchInvariant: c.batchInvariant, tp: c.tensorParallelSize, quantization: c.quantization });
 }
 
 function prefixCachingLine(c: EngineConfig): string {

@@ -1,5 +1,6 @@
 // Everything about a model directory that can be checked without a GPU, checked before any rank
-// starts: config.json (every field typed and in range), the served length against the model's
+// starts: config.json (every field typed and in range; quantization_config against --quantization and the
+// projections' shapes), the served length against the model's
 // (and an active sliding window), the checkpoint's headers and tensor names, the tokenizer
 // against vocab_size, and generation_config.json. A bad directory is refused in milliseconds
 // with one named error, instead of after GPU start-up or halfway through loading weights.
@@ -8,6 +9,8 @@ import { ModelConfigError, TokenizerError } from '../loader/errors.js';
 import { readGenerationConfig } from '../loader/generation_config.js';
 import { resolveMaxModelLen, type ModelConfig } from '../loader/model_config.js';
 import { openModelCheckpoint } from '../model/weight_names.js';
+import { checkQuantizedShapes } from '../quant/quantized_size.js';
+import { resolveWeightFormat } from '../quant/weight_format.js';
 import { readModelConfig } from '../runner/model_runner.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import type { EngineConfig } from './config.js';
@@ -25,6 +28,7 @@ export async function checkModel(c: EngineConfig): Promise<CheckedModel> {
   const mc = readModelConfig(c.model);
   const configFile = join(c.model, 'config.json');
   const maxModelLen = resolveMaxModelLen(mc, c.maxModelLen, configFile);
+  checkQuantizedShapes(mc, resolveWeightFormat(c.quantization, mc.quantization, configFile), c.tensorParallelSize, configFile);
   if (c.loadFormat === 'safetensors') await (await openModelCheckpoint(c.model, mc)).close();
   const tokenizer = Tokenizer.load(c.model, mc.eosTokenIds);
   try {

@@ -100,6 +100,24 @@ export class Checkpoint {
     }
   }
 
+  /**
+   * Reads an int32 tensor (the packed words of an AWQ / GPTQ checkpoint) as its raw 32-bit words,
+   * checking its dtype and shape.
+   */
+  async readI32(name: string, shape: readonly number[]): Promise<Uint32Array> {
+    const f = this.index.get(name);
+    if (!f) throw new CheckpointError(this.dir, `missing tensor '${name}'`, name);
+    const t = f.tensors.get(name)!;
+    if (t.dtype !== 'I32') throw new CheckpointError(f.path, `tensor '${name}' has dtype ${t.dtype}; expected I32 (packed quantized values)`, name);
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+      throw new CheckpointError(f.path, `tensor '${name}' has shape [${t.shape}], expected [${shape}]`, name);
+    }
+    const raw = await f.read(name);
+    const out = new Uint32Array(raw.length / 4);
+    new Uint8Array(out.buffer).set(raw);
+    return out;
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.files.map((f) => f.close()));
   }

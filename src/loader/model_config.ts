@@ -7,6 +7,7 @@ import { ATTENTION_HEAD_DIMS, MAX_GQA_RATIO } from '../kernels/attention_shapes.
 import { architectureDefaults, ARCHITECTURES, parseFeatures, perLayerTypeRope, type Architecture, type ArchitectureFeatures } from './architectures.js';
 import { ModelConfigError, UnsupportedArchitectureError } from './errors.js';
 import { JsonFields } from './json_fields.js';
+import { parseQuantizationConfig, type CheckpointQuantization } from './quantization_config.js';
 import { parseRope, parseRotaryDim, type RopeConfig } from './rope_config.js';
 
 export type { RopeConfig } from './rope_config.js';
@@ -33,6 +34,8 @@ export interface ModelConfig extends ArchitectureFeatures {
   readonly eosTokenIds: readonly number[];
   /** Storage dtype declared by the checkpoint ('float16', 'bfloat16', 'float32'). */
   readonly dtype: string;
+  /** A pre-quantized checkpoint's format (config.json's quantization_config: AWQ or GPTQ), or null. */
+  readonly quantization: CheckpointQuantization | null;
 }
 
 type Json = Record<string, unknown>;
@@ -48,9 +51,7 @@ export function parseModelConfig(raw: Json, file = 'config.json'): ModelConfig {
   if (!architecture) {
     throw new UnsupportedArchitectureError(file, `unsupported architecture ${JSON.stringify(archs[0])}: tknp supports ${Object.keys(ARCHITECTURES).join(', ')}`, 'architectures');
   }
-  if (raw.quantization_config != null) {
-    throw new ModelConfigError(file, 'field \'quantization_config\' is set: quantized checkpoints are not supported (tknp loads float16, bfloat16 or float32 weights)', 'quantization_config');
-  }
+  const quantization = parseQuantizationConfig(raw, file);
   const defaults = architectureDefaults(architecture);
   const hiddenSize = f.int('hidden_size');
   const numHeads = f.int('num_attention_heads');
@@ -93,6 +94,7 @@ export function parseModelConfig(raw: Json, file = 'config.json'): ModelConfig {
     bosTokenId: bos[0] ?? null,
     eosTokenIds: f.tokenIds('eos_token_id', vocabSize),
     dtype,
+    quantization,
   };
 }
 

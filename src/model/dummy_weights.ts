@@ -8,7 +8,10 @@ import type { Gpu } from '../gpu/gpu.js';
 import { Recorder } from '../gpu/recorder.js';
 import type { Tensor } from '../gpu/tensor.js';
 import { fillRandom, fillRandomKey } from '../kernels/fill_random.js';
+import type { LinearWeight } from '../kernels/quantized_weight.js';
 import { ModelLoadError } from '../loader/errors.js';
+import { F16_FORMAT, type WeightFormat } from '../quant/weight_format.js';
+import { dummyQuantized } from './dummy_quant.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import { layerTensors, WHOLE_LAYOUT, type LayerWeights, type ModelWeights, type ShardRole, type TensorPart, type WeightLayout } from './weights.js';
 
@@ -26,6 +29,8 @@ export interface DummyWeightOptions {
   readonly amplitude?: number;
   /** This rank's part of each tensor (tensor parallelism); default: whole tensors. */
   readonly layout?: WeightLayout;
+  /** The projections' format (default f16): quantized ones are made by model/dummy_quant.ts. */
+  readonly format?: WeightFormat;
 }
 
 /**
@@ -54,12 +59,18 @@ export async function createDummyWeights(gpu: Gpu, c: ModelConfig, opts: DummyWe
     return w.shape;
   };
   // Every kernel binds a weight whole: one larger than a binding cannot be used on this device.
-  const allocate = (shape: number[], name: string) => {
-    const bytes = shape.reduce((a, b) => a * b, 2);
+  const allocate = (shape: number[], name: string, dtype: 'f16' | 'u32' = 'f16') => {
+    const bytes = shape.reduce((a, b) => a * b, dtype === 'f16' ? 2 : 4);
     const max = Number(gpu.limits.maxStorageBufferBindingSize);
     if (bytes > max) throw new ModelLoadError(name, `${(bytes / 2 ** 20).toFixed(0)} MiB exceeds this adapter's largest storage binding (${(max / 2 ** 20).toFixed(0)} MiB): the model does not fit this device`);
-    return gpu.allocate(shape, 'f16', name);
+    return gpu.allocate(shape, dtype, name);
   };
+  const format = opts.format ?? F16_FORMAT;
+  const quant = { format, seed, amplitude, layout, allocate: (shape: number[], dtype: 'u32' | 'f16', name: string) => allocate(shape, name, dtype) };
+  // A projection: f16 (as the other weights), or quantized.
+  const column = (parts: [string, number[]][], label: string): Promise<LinearWeight> =>
+    format.source === 'f16' ? stacked(parts, label) : dummyQuantized(gpu, rec, parts, 'column', label, quant);
+  const row = (name: string, shape: number[]): Promise<LinearWeight> => (format.source === 'f16' ? make(name, shape, 'row') : dummyQuantized(gpu, rec, [[name, shape]], 'row', name, quant));
   const make = async (name: string, shape: number[], role: ShardRole = 'replicated'): Promise<Tensor> => {
     const t = await allocate(layout(name, role, shape).shape, name);
     fill(t, name, role, shape);
@@ -93,14 +104,14 @@ export async function createDummyWeights(gpu: Gpu, c: ModelConfig, opts: DummyWe
       inputNorm: await make(n.inputNorm, [H]),
       qNorm: await optional(n.qNorm, [c.headDim]),
       kNorm: await optional(n.kNorm, [c.headDim]),
-      qkv: await stacked(partsOf(n.qkv, ['q', 'k', 'v']), `${n.qkv[0].name}(qkv)`),
+      qkv: await column(partsOf(n.qkv, ['q', 'k', 'v']), `${n.qkv[0].name}(qkv)`),
       qkvBias: n.qkvBias ? await stacked(partsOf(n.qkvBias, ['q', 'k', 'v']), `${n.qkvBias[0].name}(qkv)`) : null,
-      o: await make(n.o, [H, qDim], 'row'),
+      o: await row(n.o, [H, qDim]),
       oBias: n.oBias ? await make(n.oBias, [H], 'rowBias') : null,
       attnOutNorm: await optional(n.attnOutNorm, [H]),
       postNorm: await make(n.postNorm, [H]),
-      gateUp: await stacked(partsOf(n.gateUp, ['gate', 'up']), `${n.gateUp[0].name}(gate_up)`),
-      down: await make(n.down, [H, I], 'row'),
+      gateUp: await column(partsOf(n.gateUp, ['gate', 'up']), `${n.gateUp[0].name}(gate_up)`),
+      down: await row(n.down, [H, I]),
       mlpOutNorm: await optional(n.mlpOutNorm, [H]),
     });
     await flush();

@@ -11,6 +11,7 @@ import type { Recorder } from '../gpu/recorder.js';
 import { reshape, rows, type Tensor } from '../gpu/tensor.js';
 import { embedding } from '../kernels/embedding.js';
 import { linear, linearDeferred, type LinearMode, type PartialSums } from '../kernels/linear.js';
+import type { LinearWeight } from '../kernels/quantized_weight.js';
 import { logitSoftcap } from '../kernels/logit_softcap.js';
 import { fusedAddRmsNorm, rmsNorm } from '../kernels/rms_norm.js';
 import { siluAndMul } from '../kernels/silu_and_mul.js';
@@ -147,7 +148,7 @@ export class LlamaModel {
    * has one (linearDeferred; same bits); under TP the all-reduce needs the output itself.
    */
   // x: [T, K] -> out: [T, N] (or its partial sums)
-  private blockLinear(rec: Recorder, x: Tensor, w: Tensor, bias: Tensor | null, out: Tensor, defer: boolean): Tensor | PartialSums | Promise<Tensor> {
+  private blockLinear(rec: Recorder, x: Tensor, w: LinearWeight, bias: Tensor | null, out: Tensor, defer: boolean): Tensor | PartialSums | Promise<Tensor> {
     // Gemma's norm after each block reads the output itself (rmsNorm takes no partial sums).
     if (defer && this.tp === NO_REDUCE && !this.config.sandwichNorms) return linearDeferred(rec, x, w, bias, out, { mode: this.linearMode });
     linear(rec, x, w, bias, out, { mode: this.linearMode }); // out: partial sum under TP

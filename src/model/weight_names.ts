@@ -7,26 +7,61 @@
 // ignore on load: tknp computes RoPE from config.json, so it is skipped as transformers does.
 import { join } from 'node:path';
 import { Checkpoint } from '../loader/checkpoint.js';
-import { CheckpointError } from '../loader/errors.js';
 import type { ModelConfig } from '../loader/model_config.js';
-import { layerTensorShapes } from './weights.js';
+import { CheckpointError, ModelConfigError } from '../loader/errors.js';
+import { quantizesModule, type CheckpointQuantization } from '../loader/quantization_config.js';
+import { quantizedTensorSpecs } from '../quant/checkpoint_tensors.js';
+import { layerTensors, layerTensorShapes } from './weights.js';
 
 /** Tensors transformers ignores when loading (saved buffers, recomputed from the config). */
 const IGNORED = /(^|\.)rotary_emb\.inv_freq$/;
 /** How many names an error lists before "and N more". */
 const SHOW = 4;
 
-/** Every tensor the model loads from a checkpoint for `c`, with its shape (lm_head optional when tied). */
-export function expectedWeights(c: ModelConfig): { required: Map<string, number[]>; optional: Map<string, number[]> } {
+/** A tensor the model loads: its shape and the dtypes accepted. */
+export interface ExpectedTensor {
+  readonly shape: number[];
+  readonly dtypes: readonly string[];
+}
+
+const FLOAT = ['F16', 'BF16', 'F32'];
+
+/**
+ * Every tensor the model loads from a checkpoint for `c`, with its shape and dtypes (lm_head optional when
+ * tied): a projection an AWQ / GPTQ checkpoint quantizes is its packed tensors (quant/checkpoint_tensors.ts).
+ */
+export function expectedWeights(c: ModelConfig, configFile = 'config.json'): { required: Map<string, ExpectedTensor>; optional: Map<string, ExpectedTensor> } {
   const H = c.hiddenSize;
-  const required = new Map<string, number[]>([
-    ['model.embed_tokens.weight', [c.vocabSize, H]],
-    ['model.norm.weight', [H]],
+  const float = (shape: number[]): ExpectedTensor => ({ shape, dtypes: FLOAT });
+  const required = new Map<string, ExpectedTensor>([
+    ['model.embed_tokens.weight', float([c.vocabSize, H])],
+    ['model.norm.weight', float([H])],
   ]);
-  const optional = new Map<string, number[]>();
-  (c.tieWordEmbeddings ? optional : required).set('lm_head.weight', [c.vocabSize, H]);
-  for (let i = 0; i < c.numLayers; i++) for (const [name, shape] of layerTensorShapes(c, i)) required.set(name, shape);
+  const optional = new Map<string, ExpectedTensor>();
+  (c.tieWordEmbeddings ? optional : required).set('lm_head.weight', float([c.vocabSize, H]));
+  const q = c.quantization;
+  for (let i = 0; i < c.numLayers; i++) {
+    if (q) for (const parts of [layerTensors(c, i).qkv, layerTensors(c, i).gateUp]) checkOneFormat(q, parts.map((p) => p.name), configFile);
+    for (const [name, shape] of layerTensorShapes(c, i)) {
+      const module = name.replace(/\.weight$/, '');
+      // The layer's 2-D tensors are its projections.
+      if (!q || shape.length !== 2 || !quantizesModule(q, module)) {
+        required.set(name, float(shape));
+        continue;
+      }
+      for (const [n, spec] of quantizedTensorSpecs(q, module, [shape[0], shape[1]], configFile)) (spec.optional ? optional : required).set(n, spec);
+    }
+  }
   return { required, optional };
+}
+
+/** The parts tknp fuses into one linear (q, k, v; gate, up) must all be quantized or all f16. */
+function checkOneFormat(q: CheckpointQuantization, names: readonly string[], configFile: string): void {
+  const quantized = names.filter((n) => quantizesModule(q, n.replace(/\.weight$/, '')));
+  if (quantized.length > 0 && quantized.length < names.length) {
+    const field = q.method === 'awq' ? 'modules_to_not_convert' : 'modules_in_block_to_quantize';
+    throw new ModelConfigError(configFile, `quantization_config.${field} quantizes ${list(quantized)} but not ${list(names.filter((n) => !quantized.includes(n)))}; tknp runs them as one fused linear of one format`, `quantization_config.${field}`);
+  }
 }
 
 function list(names: readonly string[]): string {
@@ -53,15 +88,13 @@ export interface WeightEntry {
   readonly file: string;
 }
 
-const DTYPES = new Set(['F16', 'BF16', 'F32']);
-
 /**
  * Refuses a checkpoint whose tensors differ from what `c` needs: a missing or unexpected name, a
  * shape other than the config's, a dtype tknp does not load. `configFile` is named when the
  * layer count is what differs.
  */
 export function checkWeights(entries: readonly WeightEntry[], c: ModelConfig, dir: string, configFile: string): void {
-  const { required, optional } = expectedWeights(c);
+  const { required, optional } = expectedWeights(c, configFile);
   const have = new Map(entries.map((e) => [e.name, e]));
   const missing = [...required.keys()].filter((n) => !have.has(n));
   const unexpected = entries.map((e) => e.name).filter((n) => !required.has(n) && !optional.has(n) && !IGNORED.test(n)).sort();
@@ -82,12 +115,13 @@ export function checkWeights(entries: readonly WeightEntry[], c: ModelConfig, di
     );
   }
   for (const e of entries) {
-    const shape = required.get(e.name) ?? optional.get(e.name);
-    if (!shape) continue;
+    const want = required.get(e.name) ?? optional.get(e.name);
+    if (!want) continue;
+    const { shape, dtypes } = want;
     if (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i])) {
       throw new CheckpointError(e.file, `tensor '${e.name}' has shape [${e.shape}], expected [${shape}] from config.json`, e.name);
     }
-    if (!DTYPES.has(e.dtype)) throw new CheckpointError(e.file, `tensor '${e.name}' has dtype ${e.dtype}; expected F16, BF16 or F32`, e.name);
+    if (!dtypes.includes(e.dtype)) throw new CheckpointError(e.file, `tensor '${e.name}' has dtype ${e.dtype}; expected ${dtypes.length > 1 ? `${dtypes.slice(0, -1).join(', ')} or ${dtypes[dtypes.length - 1]}` : dtypes[0]}`, e.name);
   }
 }
 

@@ -6,10 +6,13 @@
 // (1 + weight): its norm weights are loaded as 1 + weight, so every norm kernel multiplies by the weight.
 import type { Gpu } from '../gpu/gpu.js';
 import type { Tensor } from '../gpu/tensor.js';
+import { isQuantized, type LinearWeight } from '../kernels/quantized_weight.js';
 import type { Checkpoint } from '../loader/checkpoint.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import { Progress } from '../loader/progress.js';
+import { F16_FORMAT, type WeightFormat } from '../quant/weight_format.js';
 import { fromF16, toF16 } from '../util/f16.js';
+import { quantizedLinears, type PackedTransform } from './quant_weights.js';
 
 export interface LayerWeights {
   readonly inputNorm: Tensor; // [H]
@@ -17,13 +20,13 @@ export interface LayerWeights {
   readonly kNorm: Tensor | null; // [D]
   readonly attnOutNorm: Tensor | null; // [H] (Gemma: post_attention_layernorm, on the attention output)
   readonly mlpOutNorm: Tensor | null; // [H] (Gemma: post_feedforward_layernorm, on the MLP output)
-  readonly qkv: Tensor; // [(Hq + 2·Hk)·D, H]: q rows, k rows, v rows
+  readonly qkv: LinearWeight; // [(Hq + 2·Hk)·D, H]: q rows, k rows, v rows
   readonly qkvBias: Tensor | null; // [(Hq + 2·Hk)·D]
-  readonly o: Tensor; // [H, Hq*D]
+  readonly o: LinearWeight; // [H, Hq*D]
   readonly oBias: Tensor | null; // [H]
   readonly postNorm: Tensor; // [H] (the norm before the MLP: Llama's post_attention_layernorm, Gemma's pre_feedforward_layernorm)
-  readonly gateUp: Tensor; // [2I, H]
-  readonly down: Tensor; // [H, I]
+  readonly gateUp: LinearWeight; // [2I, H]
+  readonly down: LinearWeight; // [H, I]
 }
 
 export interface ModelWeights {
@@ -126,14 +129,26 @@ export function layerTensorShapes(c: ModelConfig, i: number): Map<string, number
   return out;
 }
 
-/** Reads every weight from the checkpoint (checking shapes) and uploads it as f16. */
-export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, opts: { quiet?: boolean; transform?: WeightTransform } = {}): Promise<ModelWeights> {
+export interface LoadWeightsOptions {
+  readonly quiet?: boolean;
+  readonly transform?: WeightTransform;
+  /** The projections' format (default f16); quantized ones are split by `packedTransform`. */
+  readonly format?: WeightFormat;
+  readonly packedTransform?: PackedTransform;
+  /** config.json's path, for messages. */
+  readonly configFile?: string;
+}
+
+/**
+ * Reads every weight from the checkpoint (checking shapes) and uploads it: f16, or the projections in
+ * `format` (model/quant_weights.ts).
+ */
+export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, opts: LoadWeightsOptions = {}): Promise<ModelWeights> {
   const transform = opts.transform ?? KEEP;
   const H = c.hiddenSize;
   const I = c.intermediateSize;
   const qDim = c.numHeads * c.headDim;
-  const total = Array.from({ length: c.numLayers }, (_, i) => layerTensorShapes(c, i).size).reduce((a, b) => a + b, 0) + 2 + (c.tieWordEmbeddings ? 0 : 1);
-  const progress = new Progress('loading weights', total, ckpt.totalBytes(), process.stderr, opts.quiet);
+  const progress = new Progress('loading weights', [...ckpt.names()].length, ckpt.totalBytes(), process.stderr, opts.quiet);
   const readWhole = async (name: string, shape: number[]) => {
     const data = await ckpt.readF16(name, shape);
     progress.tick(data.byteLength);
@@ -172,6 +187,28 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
     const rows = got.reduce((n, t) => n + t.shape[0], 0);
     return gpu.upload(all, got[0].shape.length > 1 ? [rows, got[0].shape[1]] : [rows], 'f16', label);
   };
+  const format = opts.format ?? F16_FORMAT;
+  const linears =
+    format.source === 'f16'
+      ? { column: stackParts, row: (name: string, shape: [number, number]) => load(name, shape, 'row') }
+      : quantizedLinears(
+          gpu,
+          format,
+          {
+            file: (name) => ckpt.fileOf(name),
+            configFile: opts.configFile ?? 'config.json',
+            readF16: readWhole,
+            readI32: async (name, shape) => {
+              const data = await ckpt.readI32(name, shape);
+              progress.tick(data.byteLength);
+              return data;
+            },
+            has: (name) => ckpt.has(name),
+            f16Column: stackParts,
+            f16Row: (name, shape) => load(name, shape, 'row'),
+          },
+          opts.packedTransform,
+        );
   const embed = await load('model.embed_tokens.weight', [c.vocabSize, H]);
   const layers: LayerWeights[] = [];
   for (let i = 0; i < c.numLayers; i++) {
@@ -180,14 +217,14 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
       inputNorm: await loadNorm(n.inputNorm, [H]),
       qNorm: await loadOptionalNorm(n.qNorm, [c.headDim]),
       kNorm: await loadOptionalNorm(n.kNorm, [c.headDim]),
-      qkv: await stackParts(n.qkv, `${n.qkv[0].name}(qkv)`),
+      qkv: await linears.column(n.qkv, `${n.qkv[0].name}(qkv)`),
       qkvBias: n.qkvBias ? await stackParts(n.qkvBias, `${n.qkvBias[0].name}(qkv)`) : null,
-      o: await load(n.o, [H, qDim], 'row'),
+      o: await linears.row(n.o, [H, qDim]),
       oBias: n.oBias ? await load(n.oBias, [H], 'rowBias') : null,
       attnOutNorm: await loadOptionalNorm(n.attnOutNorm, [H]),
       postNorm: await loadNorm(n.postNorm, [H]),
-      gateUp: await stackParts(n.gateUp, `${n.gateUp[0].name}(gate_up)`),
-      down: await load(n.down, [H, I], 'row'),
+      gateUp: await linears.column(n.gateUp, `${n.gateUp[0].name}(gate_up)`),
+      down: await linears.row(n.down, [H, I]),
       mlpOutNorm: await loadOptionalNorm(n.mlpOutNorm, [H]),
     });
     await gpu.flush(); // surface allocation errors per layer, and keep staging memory bounded
@@ -201,6 +238,11 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
 /** Bytes the weights occupy on the GPU. */
 export function weightBytes(w: ModelWeights): number {
   const all: (Tensor | null)[] = [w.embed, w.finalNorm, ...(w.lmHead.buffer === w.embed.buffer ? [] : [w.lmHead]), w.logitsMask ?? null]; // tied: one buffer (lm_head may be a view of its first rows)
-  for (const l of w.layers) all.push(...Object.values(l));
+  for (const l of w.layers) {
+    for (const t of Object.values(l) as (LinearWeight | null)[]) {
+      if (t && isQuantized(t)) all.push(t.qweight, t.scales, t.zeros);
+      else all.push(t);
+    }
+  }
   return all.reduce((n, t) => n + (t ? t.buffer.size : 0), 0);
 }

@@ -13,7 +13,7 @@ import { ModelRunner, readModelConfig, type StepResult } from '../runner/model_r
 import { AttentionBuffers } from '../runner/step_buffers.js';
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
 import type { ProcessGroups } from './process_group.js';
-import { localModelConfig, TensorParallelReduce, tensorParallelLayout, tensorParallelShard } from './tensor_parallel.js';
+import { localModelConfig, TensorParallelReduce, tensorParallelLayout, tensorParallelPackedShard, tensorParallelShard } from './tensor_parallel.js';
 import { AttentionRank, emptyProfile, TokenParallelAttention } from './token_parallel_attention.js';
 
 export interface RankRole {
@@ -37,6 +37,7 @@ export async function createRankRole(gpu: Gpu, c: EngineConfig, g: ProcessGroups
       tpSize: topo.tensorParallelSize,
       localConfig: local,
       transform: tensorParallelShard(topo.tpRank, topo.tensorParallelSize),
+      packedTransform: tensorParallelPackedShard(topo.tpRank, topo.tensorParallelSize),
       layout: tensorParallelLayout(topo.tpRank, topo.tensorParallelSize),
       reduce: tpReduce ?? NO_REDUCE,
       wrapAttention: (paged) => (topo.tokenParallelSize === 1 ? paged : (tpAttention = new TokenParallelAttention(gpu, paged, g.tknp))),

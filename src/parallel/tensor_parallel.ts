@@ -7,6 +7,9 @@ import type { Tensor } from '../gpu/tensor.js';
 import type { ModelConfig } from '../loader/model_config.js';
 import type { RowParallelReduce } from '../model/attention.js';
 import { wholeWindow, type ShardRole, type WeightLayout, type WeightTransform } from '../model/weights.js';
+import type { PackedTransform } from '../model/quant_weights.js';
+import type { PackedWeight } from '../quant/packed_weight.js';
+import { packedColumns, packedRows } from '../quant/packed_split.js';
 import type { Communicator } from './communicator.js';
 import { TopologyError } from './topology.js';
 
@@ -41,6 +44,21 @@ export function tensorParallelShard(rank: number, size: number): WeightTransform
     const out = new Uint16Array(rows * per);
     for (let r = 0; r < rows; r++) out.set(data.subarray(r * cols + rank * per, r * cols + (rank + 1) * per), r * per);
     return { data: out, shape: [rows, per] };
+  };
+}
+
+/**
+ * tensorParallelShard's split of a quantized projection (src/quant/packed_split.ts): column-parallel by
+ * rows, row-parallel by in features on group and word boundaries (refused, naming the shape, elsewhere).
+ */
+export function tensorParallelPackedShard(rank: number, size: number): PackedTransform {
+  return (name: string, role: 'column' | 'row', p: PackedWeight) => {
+    if (size === 1) return p;
+    if (role === 'row') return packedColumns(p, rank, size, name);
+    const rows = p.shape[0];
+    if (rows % size !== 0) throw new TopologyError(`${name}: ${rows} rows not divisible by tensorParallelSize ${size}`);
+    const per = rows / size;
+    return packedRows(p, rank * per, per);
   };
 }
 

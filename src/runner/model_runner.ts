@@ -15,6 +15,9 @@ import { checkAttentionDevice, PagedAttention } from '../model/paged_attention.j
 import { attentionLayers, NO_REDUCE, type RowParallelReduce, type StepAttention } from '../model/attention.js';
 import { createDummyWeights } from '../model/dummy_weights.js';
 import { loadWeights, weightBytes, type ModelWeights, type WeightLayout, type WeightTransform } from '../model/weights.js';
+import type { PackedTransform } from '../model/quant_weights.js';
+import { checkQuantizedShapes, weightBytesOf } from '../quant/quantized_size.js';
+import { F16_FORMAT, resolveWeightFormat, type Quantization, type WeightFormat } from '../quant/weight_format.js';
 import type { FlatBatch } from '../scheduler/scheduler_output.js';
 import { allocateRankKvCache, checkRankMemory, hostPlanParts, maxBlocksPerSeqFor } from './memory.js';
 import type { PlanPart } from './memory_plan.js';
@@ -39,6 +42,8 @@ export interface RunnerOptions {
   readonly submitEveryLayers: number;
   /** Record every step afresh instead of replaying captured decode steps (EngineConfig.enforceEager). */
   readonly enforceEager?: boolean;
+  /** Weights quantized at load (EngineConfig.quantization; default 'none': the checkpoint's format). */
+  readonly quantization?: Quantization;
 }
 
 /**
@@ -51,6 +56,8 @@ export interface RunnerParallel {
   /** The shapes this rank computes with (heads and MLP divided by tpSize). */
   readonly localConfig: ModelConfig;
   readonly transform: WeightTransform;
+  /** The same split of quantized projections. */
+  readonly packedTransform: PackedTransform;
   /** The same split as `transform`, shapes only (for dummy weights). */
   readonly layout: WeightLayout;
   readonly reduce: RowParallelReduce;
@@ -122,12 +129,14 @@ export class ModelRunner {
     const maxBlocksPerSeq = maxBlocksPerSeqFor(maxModelLen);
     // Sampling covers the ids the tokenizer has where config.json's vocabulary is padded beyond them.
     const sampledVocab = Math.min(fullConfig.vocabSize, (o.loadFormat === 'dummy' ? undefined : readTokenizerIdLimit(modelDir)) ?? Infinity);
-    const plan = runnerMemoryParts(config, maxTokens, maxSeqs, maxModelLen);
+    const format = resolveWeightFormat(o.quantization ?? 'none', fullConfig.quantization, join(modelDir, 'config.json'));
+    checkQuantizedShapes(fullConfig, format, parallel?.tpSize ?? 1, join(modelDir, 'config.json'));
+    const plan = runnerMemoryParts(config, maxTokens, maxSeqs, maxModelLen, format);
     const device = checkRankMemory(gpu, o, [plan.weights, ...plan.buffers], hostPlanParts(maxTokens, maxSeqs, maxModelLen));
     const loaded =
       o.loadFormat === 'dummy'
-        ? await createDummyWeights(gpu, fullConfig, { layout: parallel?.layout })
-        : await loadCheckpoint(gpu, modelDir, fullConfig, o, parallel);
+        ? await createDummyWeights(gpu, fullConfig, { layout: parallel?.layout, format })
+        : await loadCheckpoint(gpu, modelDir, fullConfig, o, format, parallel);
     const weights = sampledVocab < fullConfig.vocabSize ? confineVocab(gpu, loaded, sampledVocab) : loaded;
     const shape = { numLayers: config.numLayers, numKvHeads: config.numKvHeads, headDim: config.headDim };
     const used = weightBytes(weights) + plan.buffers.reduce((n, p) => n + p.bytes, 0);
@@ -137,7 +146,7 @@ export class ModelRunner {
     const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE, o.batchInvariant === false ? 'fast' : 'invariant', o.submitEveryLayers, maxModelLen);
     await gpu.flush();
     const log = [
-      `${memoryLog}; weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB${o.loadFormat === 'dummy' ? ' (dummy)' : ''}; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
+      `${memoryLog}; weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB ${format.description}${format.source === 'f16' ? '' : ' (embeddings, norms and lm_head f16)'}${o.loadFormat === 'dummy' ? ' (dummy)' : ''}; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
       ...(sampledVocab < fullConfig.vocabSize ? [`sampling over the tokenizer's ${sampledVocab} ids of vocab_size ${fullConfig.vocabSize}`] : []),
     ];
     return new ModelRunner(gpu, config, model, attention, parallel?.tpRank ?? 0, numBlocks, maxModelLen, maxBlocksPerSeq, new TokenBuffers(gpu, maxTokens, maxSeqs), new AttentionBuffers(gpu, maxTokens, maxSeqs, maxBlocksPerSeq), log, o.profile === true, o.enforceEager !== true && (parallel?.reduce ?? NO_REDUCE) === NO_REDUCE);
@@ -212,10 +221,10 @@ export class ModelRunner {
   }
 }
 
-async function loadCheckpoint(gpu: Gpu, modelDir: string, c: ModelConfig, o: RunnerOptions, parallel?: RunnerParallel): Promise<ModelWeights> {
+async function loadCheckpoint(gpu: Gpu, modelDir: string, c: ModelConfig, o: RunnerOptions, format: WeightFormat, parallel?: RunnerParallel): Promise<ModelWeights> {
   const ckpt = await openModelCheckpoint(modelDir, c);
   try {
-    return await loadWeights(gpu, ckpt, c, { quiet: o.quiet, transform: parallel?.transform });
+    return await loadWeights(gpu, ckpt, c, { quiet: o.quiet, transform: parallel?.transform, format, packedTransform: parallel?.packedTransform, configFile: join(modelDir, 'config.json') });
   } finally {
     await ckpt.close();
   }
@@ -227,14 +236,14 @@ async function loadCheckpoint(gpu: Gpu, modelDir: string, c: ModelConfig, o: Run
  * the step's token inputs), buffers per sequence (final rows, f32 logits, sampling), the rope
  * table and the block tables; `binding`: the largest buffer, which a kernel binds whole.
  */
-export function runnerMemoryParts(c: ModelConfig, maxTokens: number, maxSeqs: number, maxModelLen: number): { weights: PlanPart; buffers: PlanPart[] } {
+export function runnerMemoryParts(c: ModelConfig, maxTokens: number, maxSeqs: number, maxModelLen: number, format: WeightFormat = F16_FORMAT): { weights: PlanPart; buffers: PlanPart[] } {
   const qkv = qkvWidth(c);
   const ownQkv = Math.max(0, qkv - 2 * c.intermediateSize); // qkv shares gateUp's buffer where it fits
   const perToken = 2 * (3 * c.hiddenSize + 2 * c.numHeads * c.headDim + 2 * c.numKvHeads * c.headDim + 3 * c.intermediateSize + ownQkv) + 3 * 4;
   const widest = Math.max(c.hiddenSize, c.numHeads * c.headDim, 2 * c.intermediateSize, qkv);
   const tables = maxSeqs * maxBlocksPerSeqFor(maxModelLen) * 4;
   return {
-    weights: { what: 'weights', bytes: parameterCount(c) * 2, field: 'model', binding: Math.max(c.vocabSize, 2 * c.intermediateSize, qkv) * c.hiddenSize * 2 },
+    weights: { what: 'weights', bytes: weightBytesOf(c, format), field: 'model', binding: Math.max(c.vocabSize, 2 * c.intermediateSize, qkv) * c.hiddenSize * 2 },
     buffers: [
       { what: 'activations', bytes: maxTokens * perToken, field: 'maxNumBatchedTokens', binding: maxTokens * widest * 2 },
       { what: 'per-sequence buffers', bytes: maxSeqs * (4 * c.hiddenSize + 4 * c.vocabSize + 4 * 16), field: 'maxNumSeqs', binding: maxSeqs * c.vocabSize * 4 },

@@ -4,7 +4,7 @@
 // buckets, prompt and generation token counters, preemptions, finished requests by reason,
 // prefix-cache queries and hits in tokens), plus tknp's own per token-parallel rank: KV blocks
 // used, cached and total, sequences placed, prefix-cache queries and hits, and the attention time
-// per step of the ranks that measure it; and the prefill tokens actually computed. Engine state is read when scraped;
+// per step of the ranks that measure it; the prefill tokens actually computed; and the weight format (tknp:weights_info). Engine state is read when scraped;
 // latencies are observed from every request output the engine loop delivers.
 import type { LLMEngine, RequestOutput } from '../engine/llm_engine.js';
 import { prefixCacheSummary } from '../scheduler/prefix_cache_summary.js';
@@ -58,6 +58,7 @@ export class ServerMetrics {
     r.register(new Collected('counter', 'vllm:num_preemptions_total', 'Requests preempted (by recompute) since start.', () => [[m, engine.stats.preemptions]]));
     r.register(new Collected('counter', 'vllm:prefix_cache_queries_total', 'Prefix cache queries: tokens of the requests admitted with prefix caching on.', () => [[m, sched.prefixCacheStats().queries]]));
     r.register(new Collected('counter', 'vllm:prefix_cache_hits_total', 'Prefix cache hits: tokens found in the cache (their prefill skipped).', () => [[m, sched.prefixCacheStats().hits]]));
+    r.register(new Collected('gauge', 'tknp:weights_info', 'Always 1; label format: the projections\' weight format (f16, int8, int4, w8a8, awq, gptq; embeddings and lm_head stay f16).', () => [[{ ...m, format: engine.weightFormat }, 1]]));
     r.register(new Collected('counter', 'tknp:prefill_tokens_computed_total', 'Tokens of prefill chunks computed (prompts minus prefix-cache hits, plus recomputes after preemption).', () => [[m, engine.stats.prefillTokens]]));
     this.promptTokens = r.register(new Counter('vllm:prompt_tokens_total', 'Prompt tokens of requests whose prefill completed.'));
     this.genTokens = r.register(new Counter('vllm:generation_tokens_total', 'Generated tokens.'));

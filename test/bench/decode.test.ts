@@ -210,23 +210,23 @@ describe.skipIf(!gpu)(`bench decode on the tiny preset ${gpu ? '' : `(skipped: $
       // qkv: rank's q rows, then its k rows, then its v rows, each a column shard of the full q / k / v.
       const qDim = c.numHeads * c.headDim;
       const kvDim = c.numKvHeads * c.headDim;
-      const fqkv = await read(full.layers[L].qkv);
+      const fqkv = await read(full.layers[L].qkv as Tensor);
       const parts = [
         split(n.qkv[0].name, 'column', fqkv.subarray(0, qDim * H), [qDim, H]),
         split(n.qkv[1].name, 'column', fqkv.subarray(qDim * H, (qDim + kvDim) * H), [kvDim, H]),
         split(n.qkv[2].name, 'column', fqkv.subarray((qDim + kvDim) * H), [kvDim, H]),
       ];
       expect(shard.layers[L].qkv.shape).toEqual([parts.reduce((r, p) => r + p.shape[0], 0), H]);
-      expect(bytes(await read(shard.layers[L].qkv)).equals(Buffer.concat(parts.map((p) => bytes(p.data)))), `qkv rank ${rank}`).toBe(true);
-      await same(n.o, 'row', full.layers[L].o, shard.layers[L].o, [H, c.numHeads * c.headDim]);
-      await same(n.down, 'row', full.layers[L].down, shard.layers[L].down, [H, I]);
+      expect(bytes(await read(shard.layers[L].qkv as Tensor)).equals(Buffer.concat(parts.map((p) => bytes(p.data)))), `qkv rank ${rank}`).toBe(true);
+      await same(n.o, 'row', full.layers[L].o as Tensor, shard.layers[L].o as Tensor, [H, c.numHeads * c.headDim]);
+      await same(n.down, 'row', full.layers[L].down as Tensor, shard.layers[L].down as Tensor, [H, I]);
       await same(n.postNorm, 'replicated', full.layers[L].postNorm, shard.layers[L].postNorm, [H]);
       await same('model.embed_tokens.weight', 'replicated', full.embed, shard.embed, [c.vocabSize, H]);
       // gate_up: rank's gate rows then its up rows, each a column shard of the full gate / up.
-      const fg = await read(full.layers[L].gateUp);
+      const fg = await read(full.layers[L].gateUp as Tensor);
       const gate = split(n.gateUp[0].name, 'column', fg.subarray(0, I * H), [I, H]);
       const up = split(n.gateUp[1].name, 'column', fg.subarray(I * H), [I, H]);
-      const got = await read(shard.layers[L].gateUp);
+      const got = await read(shard.layers[L].gateUp as Tensor);
       expect(shard.layers[L].gateUp.shape).toEqual([I, H]);
       expect(bytes(got).equals(Buffer.concat([bytes(gate.data), bytes(up.data)]))).toBe(true);
     }

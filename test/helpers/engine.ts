@@ -13,13 +13,16 @@ export const FIXTURE_ROOT = 'test/fixtures/models';
 export const FIXTURE_NAMES = ['tiny-llama', 'tiny-mistral', 'tiny-qwen2'] as const;
 /** Fixtures of issue 16 (architectures, odd shapes, a long context), made on the GPU host: absent until the lead adds them. */
 export const COVERAGE_FIXTURE_NAMES = ['tiny-qwen3', 'tiny-phi3', 'tiny-gemma2', 'tiny-gemma3', 'tiny-long'] as const;
-export type FixtureName = (typeof FIXTURE_NAMES)[number] | (typeof COVERAGE_FIXTURE_NAMES)[number];
+/** Issue 17's AWQ and GPTQ fixtures (tools/make_quant_fixtures.py on the GPU host): absent until the lead adds them. */
+export const QUANT_FIXTURE_NAMES = ['tiny-awq', 'tiny-gptq'] as const;
+export type QuantFixtureName = (typeof QUANT_FIXTURE_NAMES)[number];
+export type FixtureName = (typeof FIXTURE_NAMES)[number] | (typeof COVERAGE_FIXTURE_NAMES)[number] | QuantFixtureName;
 
 /** Why fixture `name` cannot be loaded (its fixture.json or logits.bin is missing), or null when it can. */
 export function missingFixture(name: FixtureName): string | null {
   const dir = join(FIXTURE_ROOT, name);
   for (const f of ['fixture.json', 'logits.bin', 'config.json', 'model.safetensors']) {
-    if (!existsSync(join(dir, f))) return `${join(dir, f)} is absent (made by tools/make_fixtures.py on the GPU host: docs/MODELS.md)`;
+    if (!existsSync(join(dir, f))) return `${join(dir, f)} is absent (made by tools/${(QUANT_FIXTURE_NAMES as readonly string[]).includes(name) ? 'make_quant_fixtures.py' : 'make_fixtures.py'} on the GPU host: docs/MODELS.md)`;
   }
   return null;
 }

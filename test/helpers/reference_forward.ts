@@ -12,9 +12,10 @@ import { f16BitsToF32 } from '../../src/util/f16.js';
 
 type Vec = Float64Array;
 
-/** An F16 checkpoint tensor's values. */
+/** An F16 (or F32: e.g. dequantized weights) checkpoint tensor's values. */
 function values(t: RawTensor): Vec {
-  if (t.dtype !== 'F16') throw new Error(`reference forward reads F16 tensors, got ${t.dtype}`);
+  if (t.dtype === 'F32') return Float64Array.from(new Float32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)));
+  if (t.dtype !== 'F16') throw new Error(`reference forward reads F16 or F32 tensors, got ${t.dtype}`);
   const u = new Uint16Array(t.data.buffer, t.data.byteOffset, t.data.byteLength / 2);
   return Float64Array.from(u, f16BitsToF32);
 }
@@ -46,7 +47,14 @@ const geluTanh = (g: number) => 0.5 * g * (1 + Math.tanh(Math.sqrt(2 / Math.PI) 
  * Logits [ids.length][vocab] of the model `c` with checkpoint `tensors` over `ids` (positions 0..n-1),
  * served up to `maxModelLen` tokens (what longrope's factors depend on).
  */
-export function referenceLogits(c: ModelConfig, tensors: Record<string, RawTensor>, ids: readonly number[], maxModelLen: number): Vec[] {
+export function referenceLogits(
+  c: ModelConfig,
+  tensors: Record<string, RawTensor>,
+  ids: readonly number[],
+  maxModelLen: number,
+  /** Applied to each projection's input (q/k/v, o, gate/up, down; not lm_head): W8A8's activation quantization. */
+  projectionInput: (x: Vec) => Vec = (x) => x,
+): Vec[] {
   const decoded = new Map<string, Vec>();
   const get = (name: string): Vec => {
     const t = tensors[name];
@@ -93,7 +101,7 @@ export function referenceLogits(c: ModelConfig, tensors: Record<string, RawTenso
     const ks: Vec[] = [];
     const vs: Vec[] = [];
     for (let t = 0; t < T; t++) {
-      const x = rmsNorm(h[t], get(`${p}input_layernorm.weight`), c.rmsNormEps, off);
+      const x = projectionInput(rmsNorm(h[t], get(`${p}input_layernorm.weight`), c.rmsNormEps, off));
       const q = matvec(wq, x, Hq * D, bias('q'));
       const k = matvec(wk, x, Hk * D, bias('k'));
       vs.push(matvec(wv, x, Hk * D, bias('v')));
@@ -126,15 +134,15 @@ export function referenceLogits(c: ModelConfig, tensors: Record<string, RawTenso
         for (let j = first; j <= t; j++) sum += s[j] = Math.exp(s[j] - max);
         for (let j = first; j <= t; j++) for (let d = 0; d < D; d++) attn[head * D + d] += (s[j] / sum) * vs[j][kvh * D + d];
       }
-      let o = matvec(get(`${a}o_proj.weight`), attn, H, c.oBias ? get(`${a}o_proj.bias`) : undefined);
+      let o = matvec(get(`${a}o_proj.weight`), projectionInput(attn), H, c.oBias ? get(`${a}o_proj.bias`) : undefined);
       if (gemma) o = rmsNorm(o, get(`${p}post_attention_layernorm.weight`), c.rmsNormEps, off);
       const mid = h[t].map((v, i) => v + o[i]);
-      const x = rmsNorm(mid, get(`${p}${gemma ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`), c.rmsNormEps, off);
+      const x = projectionInput(rmsNorm(mid, get(`${p}${gemma ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'}.weight`), c.rmsNormEps, off));
       const gateUp = c.fusedProjections ? get(`${p}mlp.gate_up_proj.weight`) : null;
       const gate = matvec(gateUp ? gateUp.subarray(0, I * H) : get(`${p}mlp.gate_proj.weight`), x, I);
       const up = matvec(gateUp ? gateUp.subarray(I * H) : get(`${p}mlp.up_proj.weight`), x, I);
       const act = c.hiddenAct === 'silu' ? silu : geluTanh;
-      let m = matvec(get(`${p}mlp.down_proj.weight`), gate.map((g, i) => act(g) * up[i]), H);
+      let m = matvec(get(`${p}mlp.down_proj.weight`), projectionInput(gate.map((g, i) => act(g) * up[i])), H);
       if (gemma) m = rmsNorm(m, get(`${p}post_feedforward_layernorm.weight`), c.rmsNormEps, off);
       next.push(mid.map((v, i) => v + m[i]));
     }

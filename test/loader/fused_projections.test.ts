@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Checkpoint } from '../../src/loader/checkpoint.js';
 import { parseModelConfig } from '../../src/loader/model_config.js';
+import type { Tensor } from '../../src/gpu/tensor.js';
 import { encodeSafetensors, type RawTensor } from '../../src/loader/safetensors_writer.js';
 import { loadWeights } from '../../src/model/weights.js';
 import { tensorParallelShard } from '../../src/parallel/tensor_parallel.js';
@@ -54,7 +55,7 @@ describe.skipIf(!gpu)(`fused projections (Phi-3) ${gpu ? '' : `(skipped: ${noGpu
       for (const l of [0, 1]) {
         for (const key of ['qkv', 'gateUp'] as const) {
           expect(wb.layers[l][key].shape).toEqual(wa.layers[l][key].shape);
-          const [x, y] = [(await g.read(wa.layers[l][key])) as Uint16Array, (await g.read(wb.layers[l][key])) as Uint16Array];
+          const [x, y] = [(await g.read(wa.layers[l][key] as Tensor)) as Uint16Array, (await g.read(wb.layers[l][key] as Tensor)) as Uint16Array];
           expect(Buffer.from(y.buffer, y.byteOffset, y.byteLength).equals(Buffer.from(x.buffer, x.byteOffset, x.byteLength)), `layer ${l} ${key}`).toBe(true);
         }
       }

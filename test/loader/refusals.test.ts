@@ -13,7 +13,9 @@ import { ChatTemplateError, CheckpointError, ModelConfigError, ModelFileError, T
 import { encodeSafetensors } from '../../src/loader/safetensors_writer.js';
 import { MemoryPlanError } from '../../src/runner/memory_plan.js';
 import { noGpuReason, testGpu } from '../helpers/gpu.js';
-import { copyModel, editHeader, editJson, makeTinyModel, pokeF16, pokeF32, tinyConfig, tinyTensors } from '../helpers/model_dir.js';
+import { copyModel, editHeader, editJson, makeTinyModel, pokeF16, pokeF32, readHeader, tinyConfig, tinyTensors } from '../helpers/model_dir.js';
+import { makeQuantModel } from '../helpers/quant_model.js';
+import { QuantLayoutError } from '../../src/quant/packed_weight.js';
 
 const gpu = await testGpu();
 const LLAMA = makeTinyModel();
@@ -76,6 +78,27 @@ const withTensor = (name: string) => (d: string) => {
   writeFileSync(join(d, ST), encodeSafetensors({ ...t, [name]: t['model.norm.weight'] }));
 };
 
+const AWQ = makeQuantModel({ method: 'awq' }).dir;
+const GPTQ = makeQuantModel({ method: 'gptq', bits: 4, sym: true }).dir;
+const qconfig = (fields: Record<string, unknown>) => json('config.json', (c) => ({ ...c, quantization_config: { ...(c.quantization_config as object), ...fields } }));
+
+/** Rewrites model.safetensors without tensor `name`. */
+const withoutTensor = (name: string) => (d: string) => {
+  const b = readFileSync(join(d, ST));
+  const { header, dataStart } = readHeader(join(d, ST));
+  const kept = Object.entries(header).filter(([n]) => n !== name && n !== '__metadata__');
+  const tensors = Object.fromEntries(kept.map(([n, t]) => [n, { dtype: t.dtype as 'I32', shape: t.shape, data: b.subarray(dataStart + t.data_offsets[0], dataStart + t.data_offsets[1]) }]));
+  writeFileSync(join(d, ST), encodeSafetensors(tensors));
+};
+
+/** Overwrites element `index` of an I32 tensor with `value`'s 32 bits. */
+function pokeI32(path: string, tensor: string, index: number, value: number): void {
+  const b = readFileSync(path);
+  const { header, dataStart } = readHeader(path);
+  b.writeUInt32LE(value >>> 0, dataStart + header[tensor].data_offsets[0] + 4 * index);
+  writeFileSync(path, b);
+}
+
 const loopTemplate = (body: string) => json('tokenizer_config.json', (c) => ({ ...c, chat_template: body }));
 
 const CASES: Case[] = [
@@ -132,7 +155,20 @@ const CASES: Case[] = [
   { name: 'an eos id outside the vocabulary', edit: config({ eos_token_id: [1, 5000] }), error: ModelConfigError, file: 'config.json', field: 'eos_token_id[1]', message: /5000 is outside the vocabulary \(vocab_size 1024\)/ },
   { name: 'a negative eos id', edit: config({ eos_token_id: -1 }), error: ModelConfigError, file: 'config.json', field: 'eos_token_id', message: /must be a token id/ },
   { name: 'a bos id outside the vocabulary', edit: config({ bos_token_id: 1024 }), error: ModelConfigError, file: 'config.json', field: 'bos_token_id', message: /1024 is outside the vocabulary/ },
-  { name: 'a quantized checkpoint', edit: config({ quantization_config: { quant_method: 'gptq' } }), error: ModelConfigError, file: 'config.json', field: 'quantization_config', message: /quantized checkpoints are not supported/ },
+  // Quantized checkpoints and --quantization (docs/QUANTIZATION.md).
+  { name: 'a bitsandbytes checkpoint', edit: config({ quantization_config: { quant_method: 'bitsandbytes', load_in_4bit: true } }), error: ModelConfigError, file: 'config.json', field: 'quantization_config.quant_method', message: /'quantization_config.quant_method' "bitsandbytes" is not supported: tknp reads 'awq' \(GEMM, 4-bit\) and 'gptq'/ },
+  { name: 'a GPTQ checkpoint with desc_act true', base: GPTQ, edit: qconfig({ desc_act: true }), error: ModelConfigError, file: 'config.json', field: 'quantization_config.desc_act', message: /'quantization_config.desc_act' true is not supported/ },
+  { name: 'a GPTQ checkpoint of 3 bits', base: GPTQ, edit: qconfig({ bits: 3 }), error: ModelConfigError, file: 'config.json', field: 'quantization_config.bits', message: /bits' 3 is not supported: tknp reads GPTQ checkpoints of 4 or 8 bits/ },
+  { name: 'an AWQ checkpoint of version gemv', base: AWQ, edit: qconfig({ version: 'gemv' }), error: ModelConfigError, file: 'config.json', field: 'quantization_config.version', message: /'quantization_config.version' "gemv" is not supported: tknp reads AWQ's GEMM packing/ },
+  { name: 'a GPTQ group_size that does not divide in_features', base: GPTQ, edit: qconfig({ group_size: 48 }), error: ModelConfigError, file: 'config.json', field: 'quantization_config.group_size', message: /quantization_config.group_size 48 does not divide in_features 128 of 'q_proj' into whole groups/ },
+  { name: 'an AWQ checkpoint keeping only v_proj in f16', base: AWQ, edit: qconfig({ modules_to_not_convert: ['self_attn.v_proj'] }), error: ModelConfigError, file: 'config.json', field: 'quantization_config.modules_to_not_convert', message: /quantizes 'model.layers.0.self_attn.q_proj.weight', 'model.layers.0.self_attn.k_proj.weight' but not 'model.layers.0.self_attn.v_proj.weight'; tknp runs them as one fused linear/ },
+  { name: '--quantization int8 on an AWQ checkpoint', base: AWQ, args: ['--quantization', 'int8'], error: ModelConfigError, file: 'config.json', field: 'quantization_config', message: /--quantization int8 asks to quantize weights that are already quantized \(quantization_config: awq 4-bit \(g64, asymmetric\)\)/ },
+  { name: 'an AWQ qweight stored as F16', base: AWQ, edit: header((h) => ((h['model.layers.1.mlp.up_proj.qweight'].dtype = 'F32'), void 0)), error: CheckpointError, file: ST, field: 'model.layers.1.mlp.up_proj.qweight', message: /tensor 'model.layers.1.mlp.up_proj.qweight' has dtype F32; expected I32/ },
+  { name: 'a GPTQ checkpoint without a qzeros', base: GPTQ, edit: withoutTensor('model.layers.0.mlp.down_proj.qzeros'), error: CheckpointError, field: 'model.layers.0.mlp.down_proj.qzeros', message: /missing tensor 'model.layers.0.mlp.down_proj.qzeros'/ },
+  { name: 'a GPTQ g_idx out of order (desc_act)', base: GPTQ, edit: (d) => pokeI32(join(d, ST), 'model.layers.1.self_attn.o_proj.g_idx', 70, 0), gpu: true, error: CheckpointError, file: ST, field: 'model.layers.1.self_attn.o_proj.g_idx', message: /has group 0 at index 70, expected 1 \(floor\(k \/ group_size 64\)\): a permuted g_idx \(desc_act\) is not supported/ },
+  { name: 'a symmetric GPTQ checkpoint whose zeros are not 8', base: GPTQ, edit: (d) => pokeI32(join(d, ST), 'model.layers.0.self_attn.k_proj.qzeros', 8, 0x77777775), gpu: true, error: CheckpointError, file: ST, field: 'model.layers.0.self_attn.k_proj.qzeros', message: /holds zero 6 for group 1 of output 0, but quantization_config.sym true means every zero is 8/ },
+  { name: '--quantization int4 on in_features that are not a multiple of 32', edit: config({ hidden_size: 200 }), args: ['--quantization', 'int4'], error: QuantLayoutError, message: /q_proj: in_features 200 is not a multiple of 32, so int4 \(g128, asymmetric\) has no group size/ },
+  { name: '--quantization int4 --tp 2 splitting down_proj off its groups', edit: config({ intermediate_size: 384 }), args: ['--quantization', 'int4', '--tp', '2'], error: QuantLayoutError, message: /down_proj \(row-parallel\): a \[128, 384\] 4-bit weight with groups of 128 cannot be split by in_features into 2 tensor-parallel parts of 192/ },
   { name: 'a multimodal Gemma 3 (Gemma3ForConditionalGeneration)', edit: config({ architectures: ['Gemma3ForConditionalGeneration'] }), error: UnsupportedArchitectureError, file: 'config.json', field: 'architectures', message: /unsupported architecture "Gemma3ForConditionalGeneration": tknp supports LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Phi3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM/ },
   { name: 'hidden_act gelu', edit: config({ hidden_act: 'gelu' }), error: ModelConfigError, file: 'config.json', field: 'hidden_act', message: /hidden_act 'gelu' is not supported \(silu, gelu_pytorch_tanh\)/ },
   { name: 'a Gemma 2 attn_logit_softcapping of 0', edit: config({ architectures: ['Gemma2ForCausalLM'], attn_logit_softcapping: 0 }), error: ModelConfigError, file: 'config.json', field: 'attn_logit_softcapping', message: /must be a number in \(0, Infinity\), got 0/ },

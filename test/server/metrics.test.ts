@@ -41,6 +41,7 @@ const VLLM: [string, string][] = [
   ['tknp:prefix_cache_queries', 'counter'],
   ['tknp:prefix_cache_hits', 'counter'],
   ['tknp:prefill_tokens_computed', 'counter'],
+  ['tknp:weights_info', 'gauge'],
 ];
 
 async function scrape(base: string): Promise<Map<string, PromFamily>> {
@@ -83,6 +84,7 @@ describe.skipIf(skip)(`GET /metrics ${skip ? `(skipped: ${missing ?? noGpuReason
     const before = await scrape(base);
     for (const [name, type] of VLLM) expect(before.get(name)?.type, name).toBe(type);
     expect(sampleValue(before, 'tknp:kv_blocks_total', 'tknp:kv_blocks_total', { rank: '0' })).toBe(64);
+    expect(sampleValue(before, 'tknp:weights_info', 'tknp:weights_info', { ...m, format: 'f16' })).toBe(1);
     const lengths = [3, 5, 8];
     const replies = (await Promise.all(lengths.map((n, i) => post({ prompt: `request number ${i}`, max_tokens: n, temperature: 0, ignore_eos: true }).then((r) => r.json() as Promise<Json>)))) as Json[];
     const promptTokens = replies.reduce((a, r) => a + r.usage.prompt_tokens, 0);
