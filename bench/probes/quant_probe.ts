@@ -38,10 +38,10 @@ const SHAPES: Shape[] = (process.env.PROBE_SHAPES ?? 'llama3 qkv:4096:6144,llama
   const [name, K, N] = d.split(':');
   return { name, K: Number(K), N: Number(N) };
 });
-const pick = new RegExp(process.argv[2] ?? '.');
-const MS = (process.argv[3] ?? '1,2,4,8,16').split(',').map(Number);
-const VARIANTS = (process.argv[4] ?? 'f16,cur,cur-fast,sw128,sw128h,sw256,sw256h,gw1x4,gw2x2,gw4x1,gw4x2').split(',') as VariantName[];
-const FORMATS = probeFormats(process.argv[5]);
+const pick = new RegExp(process.argv[2] || '.');
+const MS = (process.argv[3] || '1,2,4,8,16').split(',').map(Number);
+const VARIANTS = (process.argv[4] || 'f16,cur,cur-fast,sw128,sw128h,sw256,sw256h,gw1x4,gw2x2,gw4x1,gw4x2').split(',') as VariantName[];
+const FORMATS = probeFormats(process.argv[5] || undefined);
 const jsonPath = process.env.QUANT_PROBE_JSON;
 const emulate = process.env.PROBE_EMULATE === '1';
 const copyBytes = Number(process.env.PROBE_COPY_BYTES ?? 400e6);
@@ -92,6 +92,10 @@ interface Cell {
   gbps?: number;
   status: string;
 }
+
+// Per (format, M, variant): µs summed over the shapes timed (the default shapes: one layer's projections).
+const layerSums = new Map<string, { us: number; shapes: number }>();
+const shapesRun = SHAPES.filter((s) => pick.test(s.name)).length;
 
 for (const s of SHAPES) {
   if (!pick.test(s.name)) continue;
@@ -198,12 +202,30 @@ for (const s of SHAPES) {
         txt.push(c.us === undefined ? `${v} ${c.status}` : `${v} ${c.us.toFixed(1)}us ${c.gbps!.toFixed(0)}GB/s${c.status === 'ok' ? '' : ` ${c.status}`}`);
       }
       console.log(`${s.name.padEnd(15)} ${fmt.name} M${String(M).padEnd(3)} ${txt.join(' | ')}`);
+      for (const v of VARIANTS) {
+        const c = cells.get(`${M} ${v}`);
+        if (c?.us === undefined) continue;
+        const k = `${fmt.name} M${M} ${v}`;
+        const t = layerSums.get(k) ?? { us: 0, shapes: 0 };
+        layerSums.set(k, { us: t.us + c.us, shapes: t.shapes + 1 });
+      }
       if (jsonPath) appendFileSync(jsonPath, JSON.stringify(line) + '\n');
     }
     for (const t of [...qws, ...qss, ...(qzs ?? []), ...w16s]) t.buffer.destroy();
   }
   x.buffer.destroy();
   out.buffer.destroy();
+}
+// One line per (format, M): each variant's sum over every shape (variants timed on all of them), then its
+// ratio to f16 and to cur: 'layer' lines, a decode step's linears per layer at the default shapes.
+for (const fmt of FORMATS) {
+  for (const M of MS) {
+    const sums = VARIANTS.map((v) => [v, layerSums.get(`${fmt.name} M${M} ${v}`)] as const).filter(([, t]) => t && t.shapes === shapesRun);
+    const f16 = sums.find(([v]) => v === 'f16')?.[1]?.us;
+    const cur = sums.find(([v]) => v === 'cur')?.[1]?.us;
+    const cellsTxt = sums.map(([v, t]) => `${v} ${t!.us.toFixed(0)}us${f16 ? ` ${(f16 / t!.us).toFixed(2)}x f16` : ''}${cur ? ` ${(cur / t!.us).toFixed(2)}x cur` : ''}`);
+    if (sums.length) console.log(`layer ${fmt.name} M${M}: ${cellsTxt.join(' | ')}`);
+  }
 }
 gpu.destroy();
 
