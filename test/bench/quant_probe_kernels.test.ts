@@ -47,7 +47,7 @@ async function outBits(p: PackedWeight, x: Uint16Array, M: number, v: VariantNam
   return (await gpu!.read(out)) as Uint16Array;
 }
 
-describe.skipIf(!gpu)(`quant probe kernels ${noGpuReason(gpu)}`, () => {
+describe.skipIf(!gpu)(`quant probe kernels ${gpu ? gpu.describe() : `(skipped: ${noGpuReason()})`}`, () => {
   for (const [i, l] of LAYOUTS.entries()) {
     it(`wide streams give the shipped plan's bits: ${l.name}`, async () => {
       for (const [M, tiny] of i === 0 ? ([[1, false], [17, false]] as const) : i === 1 ? ([[3, true]] as const) : ([[2, false]] as const)) {
