@@ -3,7 +3,7 @@
 # files come back from the device tool). Prepare here: `npm run bundle -- --lean` and
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
-# Stages: linear-tiles (TILES_SHAPES, TILES_M, TILES) | probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
+# Stages: linear-tiles (TILES_SHAPES, TILES_M, TILES) | quant-probe (QPROBE_SHAPES, QPROBE_M, QPROBE_VARIANTS, QPROBE_FORMATS) | probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
 # subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | prefix-bench (PREFIX_TKNP, PREFIX_SHARED, PREFIX_INPUT, PREFIX_OUTPUT, PREFIX_PROMPTS, PREFIX_RATES, PREFIX_CONC) | quant-quality (QUANTS, PPL_ARGS) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
@@ -88,6 +88,14 @@ for stage in "$@"; do
       summary linear-tiles "exit $? — $(grep -c 'WRONG\|BITS\|ERROR' "$OUT/linear_tiles.log") bad cells"
       LINEAR_TILES_TORCH_JSON="$OUT/linear_tiles_torch.jsonl" timeout "${STAGE_TIMEOUT:-900}" python3 bench/probes/linear_tiles_torch.py "${TILES_SHAPES:-.}" ${TILES_M:-} > "$OUT/linear_tiles_torch.log" 2>&1
       summary linear-tiles-torch "exit $?"
+      ;;
+    quant-probe)
+      # Issue 17: the quantized decode weight stream (bench/probes/quant_probe.ts): the shipped quantized plan,
+      # wide-load (16-byte) stream and GEMV variants and the f16 kernel at Llama-3-8B shapes, int4 g128 and
+      # int8 per channel, M = 1-16, each validated (CPU reference / bits of the shipped plan) then timed.
+      # QPROBE_SHAPES (regex), QPROBE_M, QPROBE_VARIANTS, QPROBE_FORMATS select.
+      QUANT_PROBE_JSON="$OUT/quant_probe.jsonl" "${B[@]}" node dist/bench/probes/quant_probe.js "${QPROBE_SHAPES:-.}" "${QPROBE_M:-}" "${QPROBE_VARIANTS:-}" "${QPROBE_FORMATS:-}" > "$OUT/quant_probe.log" 2>&1
+      summary quant-probe "exit $? — $(grep -c 'WRONG\|BITS\|ERROR' "$OUT/quant_probe.log") bad cells; $(grep -a '^layer .* M1:' "$OUT/quant_probe.log" | cut -c1-400 | tr '\n' ' ')"
       ;;
     decode-tknp)
       # Item 8 of the token-parallel issue: per-step split (root compute, scatter, attention per
