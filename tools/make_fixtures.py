@@ -22,7 +22,7 @@ special_tokens_map.json, fixture.json and logits.bin:
                 window 48, Mistral-style tokenizer.
 - tiny-gemma2:  Gemma2ForCausalLM, hidden 64, 2 q / 1 kv heads x 256, query_pre_attn_scalar 144, attention
                 soft-cap 10, final soft-cap 5, sliding window 16 on layer 0, tied, Llama-3 tokenizer.
-- tiny-gemma3:  Gemma3ForCausalLM, hidden 64, 7 q / 1 kv heads x 80 (GQA 7), q/k norms, sliding window 16 on
+- tiny-gemma3:  Gemma3ForCausalLM, hidden 112 (Gemma3TextConfig wants a multiple of the 7 heads), 7 q / 1 kv heads x 80 (GQA 7), q/k norms, sliding window 16 on
                 layer 0 with its local RoPE (theta 1e4), linear-scaled global RoPE (1e6, x8), tied.
 - tiny-long:    Qwen2ForCausalLM with YaRN (factor 4 over 1024), hidden 128, 2 q / 1 kv heads x 64, tied, one prompt of
                 over 2,000 tokens (decode spans several 512-token partitions, prefill several chunks).
@@ -267,7 +267,7 @@ def fixture_specs(ids: dict, corpus: list) -> list:
         {
             "name": "tiny-gemma3", "style": "llama3", "dtype": torch.float16, "cls": Gemma3ForCausalLM, "gemmaNorms": True,
             "config": lambda v: Gemma3TextConfig(
-                vocab_size=v, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=7,
+                vocab_size=v, hidden_size=112, intermediate_size=128, num_hidden_layers=2, num_attention_heads=7,
                 num_key_value_heads=1, head_dim=80, query_pre_attn_scalar=80, sliding_window=16,
                 layer_types=["sliding_attention", "full_attention"], hidden_activation="gelu_pytorch_tanh",
                 rms_norm_eps=1e-6, tie_word_embeddings=True, max_position_embeddings=1024, attention_bias=False,
@@ -378,6 +378,9 @@ def build_fixture(spec: dict, tok: Tokenizer, root: str, seed: int) -> dict:
     hf = hf_common.load_hf_tokenizer(out, STYLES[style]["template"])
     vocab = tok.get_vocab_size()
     config = spec["config"](vocab)
+    # The in-memory copy below must run the reference's eager attention: the default (SDPA) has no
+    # attention soft-cap (Gemma 2), so the round-trip check would compare two different computations.
+    config._attn_implementation = "eager"
     torch.manual_seed(seed)
     model = spec["cls"](config)
     randomise(model, seed, config.tie_word_embeddings, spec.get("gemmaNorms", False), spec.get("embedStd"))
