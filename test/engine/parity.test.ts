@@ -34,18 +34,21 @@ import type { EngineConfig } from '../../src/engine/config.js';
 
 const gpu = await testGpu();
 
-// Issue 16's fixtures: provisional tolerances from the f64 comparison of the same paths on tiny models
-// (test/engine/architectures.test.ts: <= 0.009); to be set to ~3x what the first run on the fixtures prints.
+// Issue 16's fixtures, measured max |logit error| (lavapipe; H100, session 8): tiny-qwen3 0.0055; 0.0070,
+// tiny-phi3 0.0027; 0.0023, tiny-long 0.0049; 0.0042: tolerances ~3x the larger. tiny-gemma2/3 are not made
+// yet (their first generation failed on the GPU host; the generator is fixed): provisional tolerances from
+// the f64 comparison of the same paths (test/engine/architectures.test.ts: <= 0.009), to be set to ~3x what
+// their first run prints.
 type FloatFixture = Exclude<FixtureName, QuantFixtureName>; // the quantized ones: quant_parity.test.ts
 const LOGIT_TOL: Record<FloatFixture, number> = {
   'tiny-llama': 0.02,
   'tiny-mistral': 0.02,
   'tiny-qwen2': 0.06,
-  'tiny-qwen3': 0.03,
-  'tiny-phi3': 0.03,
+  'tiny-qwen3': 0.02,
+  'tiny-phi3': 0.01,
   'tiny-gemma2': 0.03,
   'tiny-gemma3': 0.03,
-  'tiny-long': 0.05,
+  'tiny-long': 0.015,
 };
 
 /** Engine settings a fixture needs beyond testEngine's. */
