@@ -146,7 +146,7 @@ def build(spec: dict, args, seed: int) -> dict:
             reference[name] = w16.float()
     save_file(stored, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
     config.save_pretrained(out)
-    hf_common.rewrite_config(out, lambda c: c.update(torch_dtype="float16", dtype="float16", quantization_config=spec["quantization_config"]))
+    hf_common.rewrite_config(out, lambda c: c.update(architectures=["LlamaForCausalLM"], torch_dtype="float16", dtype="float16", quantization_config=spec["quantization_config"]))
     hf_common.finish_model_dir(out, bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id)
 
     ref_model = LlamaForCausalLM(make_config(attn_implementation="eager")).float()
