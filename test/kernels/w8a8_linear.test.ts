@@ -115,11 +115,11 @@ describe.skipIf(!gpu)(`w8a8Linear ${gpu ? gpu.describe() : `(skipped: ${noGpuRea
     expect(Array.from(await runW8A8(g, mid, 'f16', EMU)), 'rows 40..76 emulated').toEqual(Array.from(plain.subarray(40 * c.N, 77 * c.N)));
   }, 300_000);
 
-  it('picks the int8 tensor cores only where the device has them, from W8A8_SGM_MIN_ROWS rows', () => {
+  it('runs the int8 tensor cores only when asked for by name (wrong on the H100 until fixed), emulated anywhere', () => {
     expect(planW8A8(g, 1, 4096, 4096).shader).toBe('w8a8_linear_tiled');
     expect(planW8A8(g, 256, 4096, 4096, EMU).shader).toBe('w8a8_linear_sgm');
     const tc = g.caps.subgroupMatrix.some((m) => m.componentType === 'i8');
-    expect(planW8A8(g, W8A8_SGM_MIN_ROWS, 4096, 4096).shader).toBe(tc ? 'w8a8_linear_sgm' : 'w8a8_linear_tiled');
+    expect(planW8A8(g, W8A8_SGM_MIN_ROWS, 4096, 4096).shader).toBe('w8a8_linear_tiled'); // tensor cores only by name (wrong on the H100)
     if (!tc) expect(() => planW8A8(g, 256, 4096, 4096, { variant: 'subgroup-matrix' })).toThrow(/no i8 16x16x32/);
   });
 
