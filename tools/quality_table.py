@@ -64,7 +64,12 @@ def table(directory: str, formats: list, meta: dict = None) -> str:
         lines.append("")
     lines += ["| format | mean NLL | perplexity | Δ perplexity vs f16 | target | |", "|---|---|---|---|---|---|"]
     if meta:
-        lines.append(f"| transformers float32 (reference) | {meta['referenceLoss']:.4f} | {math.exp(meta['referenceLoss']):.3f} | | | |")
+        # The float32 loss of the same windows the runs evaluated (a --max-windows run covers the first N).
+        n = first["windows"] if first else len(meta.get("windowLosses", []))
+        losses = meta.get("windowLosses", [])[:n]
+        loss = sum(losses) / len(losses) if losses and len(losses) == n else meta["referenceLoss"]
+        what = f"first {n} windows" if losses and n < len(meta.get("windowLosses", [])) else "all windows"
+        lines.append(f"| transformers float32 (reference, {what}) | {loss:.4f} | {math.exp(loss):.3f} | | | |")
     for fmt in formats:
         target = TARGETS.get(fmt)
         target_cell = f"≤ +{target:g} %" if target is not None else ""

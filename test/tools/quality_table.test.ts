@@ -32,13 +32,23 @@ describe.skipIf(!!noPython)(`tools/quality_table.py ${noPython ? `(skipped: ${no
     expect(r.status, r.stderr).toBe(0);
     const rows = r.stdout.split('\n').filter((l) => l.startsWith('| ') && !l.startsWith('| format'));
     expect(rows).toEqual([
-      '| transformers float32 (reference) | 4.2153 | 67.714 | | | |',
+      '| transformers float32 (reference, all windows) | 4.2153 | 67.714 | | | |',
       '| f16 (none) | 4.2000 | 66.686 |  |  | reference |',
       '| int8 | 4.2050 | 67.021 | +0.50 % | ≤ +1 % | met |',
       '| int4 | 4.2600 | 70.810 | +6.18 % | ≤ +5 % | MISSED |',
       '| w8a8 | EngineConfigError: quantization: must be none, int8 or int4, got "w8a8" | | |  | not run |',
     ]);
     expect(r.stdout).toContain('86 windows × 512 = 44032 predicted tokens');
+  });
+
+  it('a run over the first N windows is compared with the float32 loss of those N windows', () => {
+    // windowLosses 4, 5, 6, 7: the first 2 average 4.5 (perplexity e^4.5 = 90.017), not referenceLoss.
+    const dir = mkdtempSync(join(work, 'firstn-'));
+    writeFileSync(join(dir, 'ppl_none.json'), JSON.stringify({ ...report(4.5), windows: 2, tokens: 1024 }));
+    writeFileSync(join(dir, 'meta.json'), JSON.stringify({ referenceLoss: 5.5, windowLosses: [4, 5, 6, 7] }));
+    const r = runTable(dir, 'none', join(dir, 'meta.json'));
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('| transformers float32 (reference, first 2 windows) | 4.5000 | 90.017 | | | |');
   });
 
   it('without an f16 report there is nothing to compare with; a format without log says so', () => {
