@@ -38,6 +38,8 @@ export interface ModelWeights {
   readonly lmHead: Tensor; // [V, H] (the embedding when tied)
   /** [V] f16 added to the logits: 0, or -inf for ids the tokenizer lacks (a padded vocabulary); null: none. */
   readonly logitsMask?: Tensor | null;
+  /** At-load quantization's cost (AtLoadQuantizer.summary()), for the start-up line; absent: none. */
+  readonly quantizedAtLoad?: string;
 }
 
 /** How tensor parallelism splits a weight (dist/ supplies the split; single-rank keeps all). */
@@ -239,8 +241,9 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
     }
     const finalNorm = await loadNorm('model.norm.weight', [H]);
     const lmHead = c.tieWordEmbeddings && !ckpt.has('lm_head.weight') ? embed : await load('lm_head.weight', [c.vocabSize, H]);
-    progress.finish(quantizer?.summary());
-    return { embed, layers, finalNorm, lmHead };
+    const quantizedAtLoad = quantizer?.summary();
+    progress.finish(quantizedAtLoad);
+    return { embed, layers, finalNorm, lmHead, ...(quantizedAtLoad ? { quantizedAtLoad } : {}) };
   } finally {
     await pool?.close();
   }
