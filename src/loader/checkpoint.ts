@@ -4,12 +4,11 @@
 // are read one at a time and converted to f16 bit patterns; every value is checked (NaN and
 // ±Inf are refused in every dtype, values beyond f16's range where the source dtype is wider).
 import { join } from 'node:path';
-import { bf16BitsToF32, f32ToF16Bits } from '../util/f16.js';
 import { CheckpointError, ModelFileError } from './errors.js';
+import { decodeF16, type FloatDType } from './f16_decode.js';
 import { exists, plainFileName, readJsonObject } from './model_files.js';
 import { SafetensorsFile, type TensorInfo } from './safetensors.js';
 
-const F16_MAX = 65504;
 export const INDEX_FILE = 'model.safetensors.index.json';
 const SINGLE_FILE = 'model.safetensors';
 
@@ -76,28 +75,31 @@ export class Checkpoint {
    * errors naming the tensor and the index, as are bf16/f32 values beyond f16's ±65504.
    */
   async readF16(name: string, shape: readonly number[]): Promise<Uint16Array> {
+    const { f, dtype } = this.floatTensor(name, shape);
+    return decodeF16(f.path, name, dtype, await f.read(name));
+  }
+
+  /**
+   * Rows [r0, r1) of the float tensor `name` [rows, ...] as raw bytes in their own buffer (for a
+   * thread to decode with decodeF16, counting indices from `indexBase`), shape and dtype checked as readF16 does.
+   */
+  async readFloatRows(name: string, shape: readonly number[], r0: number, r1: number): Promise<{ raw: Uint8Array; dtype: FloatDType; path: string; indexBase: number }> {
+    const { f, dtype } = this.floatTensor(name, shape);
+    const rowElems = shape.slice(1).reduce((a, b) => a * b, 1);
+    const bytes = dtype === 'F32' ? 4 : 2;
+    return { raw: await f.readRange(name, r0 * rowElems * bytes, r1 * rowElems * bytes), dtype, path: f.path, indexBase: r0 * rowElems };
+  }
+
+  /** The shard of float tensor `name`, its shape checked against `shape` and its dtype against F16, BF16, F32. */
+  private floatTensor(name: string, shape: readonly number[]): { f: SafetensorsFile; dtype: FloatDType } {
     const f = this.index.get(name);
     if (!f) throw new CheckpointError(this.dir, `missing tensor '${name}'`, name);
     const t = f.tensors.get(name)!;
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
       throw new CheckpointError(f.path, `tensor '${name}' has shape [${t.shape}], expected [${shape}]`, name);
     }
-    const raw = await f.read(name);
-    const n = raw.length / (t.dtype === 'F32' ? 4 : 2);
-    switch (t.dtype) {
-      case 'F16': {
-        const out = new Uint16Array(n);
-        new Uint8Array(out.buffer).set(raw);
-        checkF16(f.path, name, out);
-        return out;
-      }
-      case 'BF16':
-        return convert(f.path, name, n, (i) => bf16BitsToF32(raw.readUInt16LE(i * 2)));
-      case 'F32':
-        return convert(f.path, name, n, (i) => raw.readFloatLE(i * 4));
-      default:
-        throw new CheckpointError(f.path, `tensor '${name}' has dtype ${t.dtype}; expected F16, BF16 or F32`, name);
-    }
+    if (t.dtype !== 'F16' && t.dtype !== 'BF16' && t.dtype !== 'F32') throw new CheckpointError(f.path, `tensor '${name}' has dtype ${t.dtype}; expected F16, BF16 or F32`, name);
+    return { f, dtype: t.dtype };
   }
 
   /**
@@ -159,40 +161,4 @@ function indexTensors(dir: string, files: readonly SafetensorsFile[], weightMap:
     if (!index.has(name)) throw new CheckpointError(indexPath, `tensor '${name}' listed in weight_map is not in ${shard}`, `weight_map['${name}']`);
   }
   return index;
-}
-
-/**
- * f16 bit patterns with an all-ones exponent are ±Inf or NaN. Two halves per u32 word: adding
- * 0x0400 to a half's exponent bits (& 0x7c00) carries into its bit 15 exactly when they are all
- * ones; the sums are OR-ed (four words per iteration) and bit 15 / 31 tested once at the end
- * (~0.4 ns per value; the exact index is looked up only when one is found).
- */
-function checkF16(path: string, name: string, bits: Uint16Array): void {
-  const w = new Uint32Array(bits.buffer, bits.byteOffset, bits.length >>> 1);
-  const M = 0x7c007c00;
-  const A = 0x04000400;
-  let acc = bits.length % 2 === 1 ? (bits[bits.length - 1] & 0x7c00) + 0x0400 : 0;
-  const l4 = w.length & ~3;
-  for (let i = 0; i < l4; i += 4) acc |= ((w[i] & M) + A) | ((w[i + 1] & M) + A) | ((w[i + 2] & M) + A) | ((w[i + 3] & M) + A);
-  for (let i = l4; i < w.length; i++) acc |= (w[i] & M) + A;
-  if ((acc & 0x80008000) === 0) return;
-  for (let i = 0; i < bits.length; i++) {
-    if ((bits[i] & 0x7c00) === 0x7c00) {
-      const what = bits[i] & 0x3ff ? 'NaN' : bits[i] & 0x8000 ? '-Infinity' : 'Infinity';
-      throw new CheckpointError(path, `tensor '${name}' value ${what} at index ${i} is not finite; weights must be finite`, name);
-    }
-  }
-}
-
-function convert(path: string, name: string, n: number, get: (i: number) => number): Uint16Array {
-  const out = new Uint16Array(n);
-  for (let i = 0; i < n; i++) {
-    const v = get(i);
-    if (!(Math.abs(v) <= F16_MAX)) {
-      const why = Number.isFinite(v) ? `is outside f16 range (±${F16_MAX}); tknp stores weights in f16` : 'is not finite; weights must be finite';
-      throw new CheckpointError(path, `tensor '${name}' value ${v} at index ${i} ${why}`, name);
-    }
-    out[i] = f32ToF16Bits(v);
-  }
-  return out;
 }

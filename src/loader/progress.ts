@@ -24,9 +24,10 @@ export class Progress {
     }
   }
 
-  finish(): void {
+  /** The final line, with `note` after it (e.g. at-load quantization's time). */
+  finish(note?: string): void {
     if (this.quiet) return;
-    this.stream.write(`${this.stream.isTTY ? '\r' : ''}${this.line()}\x1b[K\n`.replace(/\x1b\[K/g, this.stream.isTTY ? '\x1b[K' : ''));
+    this.stream.write(`${this.stream.isTTY ? '\r' : ''}${this.line()}${note ? `; ${note}` : ''}\x1b[K\n`.replace(/\x1b\[K/g, this.stream.isTTY ? '\x1b[K' : ''));
   }
 
   private line(): string {

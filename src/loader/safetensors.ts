@@ -83,6 +83,17 @@ export class SafetensorsFile {
     return buf;
   }
 
+  /** Bytes [from, to) of one tensor's data, in a buffer of their own (transferable to a thread). */
+  async readRange(name: string, from: number, to: number): Promise<Uint8Array> {
+    const t = this.tensors.get(name);
+    if (!t) throw new CheckpointError(this.path, `no tensor named '${name}'`, name);
+    if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from <= to && t.begin + to <= t.end)) throw new CheckpointError(this.path, `bytes [${from}, ${to}) are outside tensor '${name}' (${t.end - t.begin} bytes)`, name);
+    const buf = new Uint8Array(to - from);
+    const { bytesRead } = await this.handle.read(buf, 0, buf.length, t.begin + from);
+    if (bytesRead !== buf.length) throw new CheckpointError(this.path, `truncated while reading '${name}'`, name);
+    return buf;
+  }
+
   async close(): Promise<void> {
     await this.handle.close();
   }

@@ -1,6 +1,7 @@
 // The projections (q|k|v, o, gate|up, down) of a quantized model, loaded into LinearWeights:
-//   at load (int8 / int4 / w8a8): each checkpoint tensor read as f16 and quantized whole (RTN,
-//       src/quant/packed_weight.ts), so every tensor-parallel size sees the same quantized values;
+//   at load (int8 / int4 / w8a8): each checkpoint tensor quantized whole (RTN, src/quant/packed_weight.ts)
+//       on a pool of threads (model/at_load_quantizer.ts), so every tensor-parallel size sees the same
+//       quantized values;
 //   AWQ / GPTQ: the packed tensors read and repacked (src/quant/awq.ts, gptq.ts); a module the
 //       checkpoint keeps in f16 (modules_to_not_convert) loads as f16.
 // Then this rank's part (PackedTransform: rows for column-parallel, in features on group
@@ -12,10 +13,9 @@ import { quantizesModule } from '../loader/quantization_config.js';
 import { unpackAwq } from '../quant/awq.js';
 import { checkpointGroupSize, quantizedTensorSpecs } from '../quant/checkpoint_tensors.js';
 import { unpackGptq } from '../quant/gptq.js';
-import { quantize, type PackedWeight } from '../quant/packed_weight.js';
+import type { PackedWeight } from '../quant/packed_weight.js';
 import { concatPackedRows, packedRows } from '../quant/packed_split.js';
-import { atLoadGroupSize, type WeightFormat } from '../quant/weight_format.js';
-import { fromF16 } from '../util/f16.js';
+import type { WeightFormat } from '../quant/weight_format.js';
 import type { TensorPart } from './weights.js';
 
 /** Maps a full packed weight to this rank's part (dist/ supplies it; single rank: identity). */
@@ -29,6 +29,8 @@ export interface LinearReads {
   readonly configFile: string;
   readonly readF16: (name: string, shape: number[]) => Promise<Uint16Array>;
   readonly readI32: (name: string, shape: number[]) => Promise<Uint32Array>;
+  /** At load: the whole tensor quantized in `format` (model/at_load_quantizer.ts). */
+  readonly quantizeAtLoad: (name: string, shape: readonly [number, number]) => Promise<PackedWeight>;
   readonly has: (name: string) => boolean;
   readonly f16Column: (parts: readonly TensorPart[], label: string) => Promise<Tensor>;
   readonly f16Row: (name: string, shape: number[]) => Promise<Tensor>;
@@ -48,12 +50,9 @@ export function quantizedLinears(gpu: Gpu, format: WeightFormat, r: LinearReads,
   const stored = (name: string) => !q || quantizesModule(q, moduleOf(name));
   // The whole checkpoint tensor `name` [N, K], quantized (at load) or repacked (AWQ / GPTQ).
   const whole = async (name: string, shape: readonly [number, number]): Promise<PackedWeight> => {
-    const [N, K] = shape;
+    const K = shape[1];
     const module = moduleOf(name);
-    if (!q) {
-      const bits = format.bits as 4 | 8;
-      return quantize(fromF16(await r.readF16(name, [N, K])), shape, bits, atLoadGroupSize(format, K, name), format.symmetric);
-    }
+    if (!q) return r.quantizeAtLoad(name, shape);
     const g = checkpointGroupSize(q, K, module, r.configFile);
     const specs = quantizedTensorSpecs(q, module, shape, r.configFile);
     const read = async (suffix: string) => {

@@ -12,6 +12,8 @@ import type { ModelConfig } from '../loader/model_config.js';
 import { Progress } from '../loader/progress.js';
 import { F16_FORMAT, type WeightFormat } from '../quant/weight_format.js';
 import { fromF16, toF16 } from '../util/f16.js';
+import { QuantPool, quantThreads } from '../quant/quant_pool.js';
+import { AtLoadQuantizer, type AtLoadTensor } from './at_load_quantizer.js';
 import { quantizedLinears, type PackedTransform } from './quant_weights.js';
 
 export interface LayerWeights {
@@ -36,6 +38,8 @@ export interface ModelWeights {
   readonly lmHead: Tensor; // [V, H] (the embedding when tied)
   /** [V] f16 added to the logits: 0, or -inf for ids the tokenizer lacks (a padded vocabulary); null: none. */
   readonly logitsMask?: Tensor | null;
+  /** At-load quantization's cost (AtLoadQuantizer.summary()), for the start-up line; absent: none. */
+  readonly quantizedAtLoad?: string;
 }
 
 /** How tensor parallelism splits a weight (dist/ supplies the split; single-rank keeps all). */
@@ -137,6 +141,8 @@ export interface LoadWeightsOptions {
   readonly packedTransform?: PackedTransform;
   /** config.json's path, for messages. */
   readonly configFile?: string;
+  /** Threads that quantize at load (default quant/quant_pool.ts quantThreads(): $TKNP_QUANT_THREADS or min(cores - 1, 8)). */
+  readonly quantThreads?: number;
 }
 
 /**
@@ -188,51 +194,75 @@ export async function loadWeights(gpu: Gpu, ckpt: Checkpoint, c: ModelConfig, op
     return gpu.upload(all, got[0].shape.length > 1 ? [rows, got[0].shape[1]] : [rows], 'f16', label);
   };
   const format = opts.format ?? F16_FORMAT;
-  const linears =
-    format.source === 'f16'
-      ? { column: stackParts, row: (name: string, shape: [number, number]) => load(name, shape, 'row') }
-      : quantizedLinears(
-          gpu,
-          format,
-          {
-            file: (name) => ckpt.fileOf(name),
-            configFile: opts.configFile ?? 'config.json',
-            readF16: readWhole,
-            readI32: async (name, shape) => {
-              const data = await ckpt.readI32(name, shape);
-              progress.tick(data.byteLength);
-              return data;
+  const pool = format.source === 'at-load' ? new QuantPool(opts.quantThreads ?? quantThreads()) : null;
+  const quantizer = pool && new AtLoadQuantizer(pool, { readFloatRows: (name, shape, r0, r1) => ckpt.readFloatRows(name, shape, r0, r1), tick: (bytes) => progress.tick(bytes) }, format, atLoadOrder(c));
+  try {
+    const linears =
+      format.source === 'f16'
+        ? { column: stackParts, row: (name: string, shape: [number, number]) => load(name, shape, 'row') }
+        : quantizedLinears(
+            gpu,
+            format,
+            {
+              file: (name) => ckpt.fileOf(name),
+              configFile: opts.configFile ?? 'config.json',
+              readF16: readWhole,
+              quantizeAtLoad: (name, shape) => quantizer!.take(name, shape),
+              readI32: async (name, shape) => {
+                const data = await ckpt.readI32(name, shape);
+                progress.tick(data.byteLength);
+                return data;
+              },
+              has: (name) => ckpt.has(name),
+              f16Column: stackParts,
+              f16Row: (name, shape) => load(name, shape, 'row'),
             },
-            has: (name) => ckpt.has(name),
-            f16Column: stackParts,
-            f16Row: (name, shape) => load(name, shape, 'row'),
-          },
-          opts.packedTransform,
-        );
-  const embed = await load('model.embed_tokens.weight', [c.vocabSize, H]);
-  const layers: LayerWeights[] = [];
+            opts.packedTransform,
+          );
+    const embed = await load('model.embed_tokens.weight', [c.vocabSize, H]);
+    const layers: LayerWeights[] = [];
+    for (let i = 0; i < c.numLayers; i++) {
+      const n = layerTensors(c, i);
+      layers.push({
+        inputNorm: await loadNorm(n.inputNorm, [H]),
+        qNorm: await loadOptionalNorm(n.qNorm, [c.headDim]),
+        kNorm: await loadOptionalNorm(n.kNorm, [c.headDim]),
+        qkv: await linears.column(n.qkv, `${n.qkv[0].name}(qkv)`),
+        qkvBias: n.qkvBias ? await stackParts(n.qkvBias, `${n.qkvBias[0].name}(qkv)`) : null,
+        o: await linears.row(n.o, [H, qDim]),
+        oBias: n.oBias ? await load(n.oBias, [H], 'rowBias') : null,
+        attnOutNorm: await loadOptionalNorm(n.attnOutNorm, [H]),
+        postNorm: await loadNorm(n.postNorm, [H]),
+        gateUp: await linears.column(n.gateUp, `${n.gateUp[0].name}(gate_up)`),
+        down: await linears.row(n.down, [H, I]),
+        mlpOutNorm: await loadOptionalNorm(n.mlpOutNorm, [H]),
+      });
+      await gpu.flush(); // surface allocation errors per layer, and keep staging memory bounded
+    }
+    const finalNorm = await loadNorm('model.norm.weight', [H]);
+    const lmHead = c.tieWordEmbeddings && !ckpt.has('lm_head.weight') ? embed : await load('lm_head.weight', [c.vocabSize, H]);
+    const quantizedAtLoad = quantizer?.summary();
+    progress.finish(quantizedAtLoad);
+    return { embed, layers, finalNorm, lmHead, ...(quantizedAtLoad ? { quantizedAtLoad } : {}) };
+  } finally {
+    await pool?.close();
+  }
+}
+
+/** The projections of every layer in the order loadWeights takes them (a fused tensor once): at-load quantization reads ahead in it. */
+function atLoadOrder(c: ModelConfig): AtLoadTensor[] {
+  const out: AtLoadTensor[] = [];
+  const add = (name: string, shape: readonly number[]) => {
+    if (!out.some((t) => t.name === name)) out.push({ name, shape: [shape[0], shape[1]] });
+  };
   for (let i = 0; i < c.numLayers; i++) {
     const n = layerTensors(c, i);
-    layers.push({
-      inputNorm: await loadNorm(n.inputNorm, [H]),
-      qNorm: await loadOptionalNorm(n.qNorm, [c.headDim]),
-      kNorm: await loadOptionalNorm(n.kNorm, [c.headDim]),
-      qkv: await linears.column(n.qkv, `${n.qkv[0].name}(qkv)`),
-      qkvBias: n.qkvBias ? await stackParts(n.qkvBias, `${n.qkvBias[0].name}(qkv)`) : null,
-      o: await linears.row(n.o, [H, qDim]),
-      oBias: n.oBias ? await load(n.oBias, [H], 'rowBias') : null,
-      attnOutNorm: await loadOptionalNorm(n.attnOutNorm, [H]),
-      postNorm: await loadNorm(n.postNorm, [H]),
-      gateUp: await linears.column(n.gateUp, `${n.gateUp[0].name}(gate_up)`),
-      down: await linears.row(n.down, [H, I]),
-      mlpOutNorm: await loadOptionalNorm(n.mlpOutNorm, [H]),
-    });
-    await gpu.flush(); // surface allocation errors per layer, and keep staging memory bounded
+    for (const p of n.qkv) add(p.name, p.shape);
+    add(n.o, [c.hiddenSize, c.numHeads * c.headDim]);
+    for (const p of n.gateUp) add(p.name, p.shape);
+    add(n.down, [c.hiddenSize, c.intermediateSize]);
   }
-  const finalNorm = await loadNorm('model.norm.weight', [H]);
-  const lmHead = c.tieWordEmbeddings && !ckpt.has('lm_head.weight') ? embed : await load('lm_head.weight', [c.vocabSize, H]);
-  progress.finish();
-  return { embed, layers, finalNorm, lmHead };
+  return out;
 }
 
 /** Bytes the weights occupy on the GPU. */

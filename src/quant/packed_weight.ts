@@ -15,7 +15,7 @@
 // The dequantized value is computed in f32 as (q - z) * s with s the f16 scale widened: exact
 // (|q - z| <= 255, s has 11 significant bits), so every kernel and reference agrees on the bits of
 // a dequantized weight. K must be a multiple of groupSize and of 32 / bits.
-import { f16BitsToF32, toF16 } from '../util/f16.js';
+import { f16BitsToF32, f16BitsToF32Fast, f32ToF16Bits } from '../util/f16.js';
 
 export type QuantBits = 4 | 8;
 
@@ -88,46 +88,96 @@ export function packValues(q: ArrayLike<number>, shape: readonly [number, number
  * symmetric: s = max|w| / qmax (qmax 127 for 8 bits, 7 for 4 bits with z = 8), q = round(w / s);
  * asymmetric: s = (max - min) / (2^bits - 1), z = round(-min / s) clamped to the range, q = round(w / s) + z.
  * A group of zeros gets scale 1 (dequantizes to exact zeros). s is rounded to f16 before q is chosen.
+ * w must be finite (the checkpoint reader refuses NaN and ±Inf).
  */
 export function quantize(w: Float32Array, shape: readonly [number, number], bits: QuantBits, groupSize: number, symmetric: boolean): PackedWeight {
+  const out = packedFor(shape, bits, groupSize, symmetric);
+  const q = new Int32Array(shape[1]);
+  for (let n = 0; n < shape[0]; n++) quantizeRow(w, n * shape[1], n, out, q);
+  return out;
+}
+
+/** quantize() of f16 bit patterns w [N, K], each row widened to f32 once (the same bits as quantize(fromF16(w))). */
+export function quantizeF16(w: Uint16Array, shape: readonly [number, number], bits: QuantBits, groupSize: number, symmetric: boolean): PackedWeight {
+  const out = packedFor(shape, bits, groupSize, symmetric);
+  const [N, K] = shape;
+  const row = new Float32Array(K);
+  const q = new Int32Array(K);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0, i = n * K; k < K; k++, i++) row[k] = f16BitsToF32Fast(w[i]);
+    quantizeRow(row, 0, n, out, q);
+  }
+  return out;
+}
+
+/** A zeroed packed weight of this format (checked by checkPackable). */
+function packedFor(shape: readonly [number, number], bits: QuantBits, groupSize: number, symmetric: boolean): PackedWeight {
   checkPackable(shape, bits, groupSize);
   const [N, K] = shape;
+  const groups = N * (K / groupSize);
+  return { bits, symmetric, groupSize, shape: [N, K], qweight: new Uint32Array((N * K * bits) / 32), scales: new Uint16Array(groups), zeros: symmetric ? null : new Uint16Array(groups) };
+}
+
+/**
+ * Row n of `out` from w[at, at + K) (quantize()'s rule; q: scratch [K]). Plain compares instead of
+ * Math.min/max, the f16 scale rounded through one table lookup, packed straight from the row.
+ */
+function quantizeRow(w: Float32Array, at: number, n: number, out: PackedWeight, q: Int32Array): void {
+  const { bits, symmetric, groupSize } = out;
+  const K = out.shape[1];
   const groups = K / groupSize;
-  const scales = new Float32Array(N * groups);
-  const zeros = symmetric ? null : new Float32Array(N * groups);
-  const q = new Int32Array(N * K);
   const levels = (1 << bits) - 1;
-  for (let n = 0; n < N; n++) {
-    for (let g = 0; g < groups; g++) {
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (let k = g * groupSize; k < (g + 1) * groupSize; k++) {
-        lo = Math.min(lo, w[n * K + k]);
-        hi = Math.max(hi, w[n * K + k]);
+  const half = bits === 8 ? 127 : 7;
+  const qmin = symmetric && bits === 8 ? -127 : 0;
+  const qmax = symmetric ? (bits === 8 ? 127 : 15) : levels;
+  for (let g = 0; g < groups; g++) {
+    const k0 = at + g * groupSize;
+    const k1 = k0 + groupSize;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let k = k0; k < k1; k++) {
+      const v = w[k];
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    let s: number;
+    let z: number;
+    if (symmetric) {
+      const a = lo < 0 ? -lo : lo;
+      const b = hi < 0 ? -hi : hi;
+      s = (a > b ? a : b) / half;
+      z = bits === 8 ? 0 : 8;
+    } else {
+      if (lo > 0) lo = 0; // the range holds 0, so zero weights stay exact
+      if (hi < 0) hi = 0;
+      s = (hi - lo) / levels;
+      z = 0;
+      if (s > 0) {
+        z = Math.round(-lo / s);
+        z = z > 0 ? (z > levels ? levels : z) : 0; // -0 becomes 0, as Math.max(0, -0) makes it
       }
-      let s: number;
-      let z: number;
-      let qmin: number;
-      let qmax: number;
-      if (symmetric) {
-        const half = bits === 8 ? 127 : 7;
-        s = Math.max(Math.abs(lo), Math.abs(hi)) / half;
-        z = bits === 8 ? 0 : 8;
-        [qmin, qmax] = bits === 8 ? [-127, 127] : [0, 15];
-      } else {
-        lo = Math.min(lo, 0); // the range holds 0, so zero weights stay exact
-        hi = Math.max(hi, 0);
-        s = (hi - lo) / levels;
-        z = s > 0 ? Math.min(levels, Math.max(0, Math.round(-lo / s))) : 0;
-        [qmin, qmax] = [0, levels];
-      }
-      s = f16BitsToF32(toF16([s > 0 && Number.isFinite(s) ? s : 1])[0]);
-      scales[n * groups + g] = s;
-      if (zeros) zeros[n * groups + g] = z;
-      for (let k = g * groupSize; k < (g + 1) * groupSize; k++) q[n * K + k] = Math.min(qmax, Math.max(qmin, Math.round(w[n * K + k] / s) + z));
+    }
+    const sBits = f32ToF16Bits(s > 0 && s < Infinity ? s : 1);
+    s = f16BitsToF32Fast(sBits);
+    out.scales[n * groups + g] = sBits;
+    if (out.zeros) out.zeros[n * groups + g] = f32ToF16Bits(z);
+    for (let k = k0, j = k0 - at; k < k1; k++, j++) {
+      const v = Math.round(w[k] / s) + z;
+      q[j] = v < qmin ? qmin : v > qmax ? qmax : v;
     }
   }
-  return { bits, symmetric, groupSize, shape: [N, K], qweight: packValues(q, shape, bits), scales: toF16(scales), zeros: zeros ? toF16(zeros) : null };
+  packRow(q, K, bits, out.qweight, (n * K * bits) / 32);
+}
+
+/** Packs q[0, K) into words at `at` (packValues' layout for one row). */
+function packRow(q: Int32Array, K: number, bits: QuantBits, words: Uint32Array, at: number): void {
+  if (bits === 4) {
+    for (let k = 0, i = at; k < K; k += 8, i++) {
+      words[i] = (q[k] & 15) | ((q[k + 1] & 15) << 4) | ((q[k + 2] & 15) << 8) | ((q[k + 3] & 15) << 12) | ((q[k + 4] & 15) << 16) | ((q[k + 5] & 15) << 20) | ((q[k + 6] & 15) << 24) | ((q[k + 7] & 15) << 28);
+    }
+  } else {
+    for (let k = 0, i = at; k < K; k += 4, i++) words[i] = (q[k] & 255) | ((q[k + 1] & 255) << 8) | ((q[k + 2] & 255) << 16) | ((q[k + 3] & 255) << 24);
+  }
 }
 
 /** Bytes a packed weight occupies (qweight + scales + zeros). */

@@ -146,7 +146,7 @@ export class ModelRunner {
     const model = new LlamaModel(gpu, config, weights, attention, maxTokens, maxSeqs, parallel?.reduce ?? NO_REDUCE, o.batchInvariant === false ? 'fast' : 'invariant', o.submitEveryLayers, maxModelLen);
     await gpu.flush();
     const log = [
-      `${memoryLog}; weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB ${format.description}${format.source === 'f16' ? '' : ' (embeddings, norms and lm_head f16)'}${o.loadFormat === 'dummy' ? ' (dummy)' : ''}; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
+      `${memoryLog}; weights ${(weightBytes(weights) / 2 ** 20).toFixed(1)} MiB ${format.description}${format.source === 'f16' ? '' : ' (embeddings, norms and lm_head f16)'}${o.loadFormat === 'dummy' ? ' (dummy)' : ''}${weights.quantizedAtLoad ? `, ${weights.quantizedAtLoad}` : ''}; KV cache ${numBlocks} blocks = ${numBlocks * 16} tokens`,
       ...(sampledVocab < fullConfig.vocabSize ? [`sampling over the tokenizer's ${sampledVocab} ids of vocab_size ${fullConfig.vocabSize}`] : []),
     ];
     return new ModelRunner(gpu, config, model, attention, parallel?.tpRank ?? 0, numBlocks, maxModelLen, maxBlocksPerSeq, new TokenBuffers(gpu, maxTokens, maxSeqs), new AttentionBuffers(gpu, maxTokens, maxSeqs, maxBlocksPerSeq), log, o.profile === true, o.enforceEager !== true && (parallel?.reduce ?? NO_REDUCE) === NO_REDUCE);
