@@ -3,7 +3,7 @@
 # files come back from the device tool). Prepare here: `npm run bundle -- --lean` and
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
-# Stages: linear-tiles (TILES_SHAPES, TILES_M, TILES) | quant-probe (QPROBE_SHAPES, QPROBE_M, QPROBE_VARIANTS, QPROBE_FORMATS) | probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
+# Stages: i8-probe | linear-tiles (TILES_SHAPES, TILES_M, TILES) | quant-probe (QPROBE_SHAPES, QPROBE_M, QPROBE_VARIANTS, QPROBE_FORMATS) | probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
 # subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | prefix-bench (PREFIX_TKNP, PREFIX_SHARED, PREFIX_INPUT, PREFIX_OUTPUT, PREFIX_PROMPTS, PREFIX_RATES, PREFIX_CONC) | quant-quality (QUANTS, PPL_ARGS) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
@@ -88,6 +88,15 @@ for stage in "$@"; do
       summary linear-tiles "exit $? — $(grep -c 'WRONG\|BITS\|ERROR' "$OUT/linear_tiles.log") bad cells"
       LINEAR_TILES_TORCH_JSON="$OUT/linear_tiles_torch.jsonl" timeout "${STAGE_TIMEOUT:-900}" python3 bench/probes/linear_tiles_torch.py "${TILES_SHAPES:-.}" ${TILES_M:-} > "$OUT/linear_tiles_torch.log" 2>&1
       summary linear-tiles-torch "exit $?"
+      ;;
+    i8-probe)
+      # How this Dawn counts the offset and stride of i8 subgroup-matrix loads from array<i32> (bytes or
+      # words), operand and result layouts (bench/probes/i8_subgroup_matrix.ts; seconds): the w8a8 fix.
+      # The probe's own self-test first (the kernel's byte assumption emulated in plain WGSL must explain every case).
+      "${B[@]}" node dist/bench/probes/i8_subgroup_matrix.js --emulate > "$OUT/i8_probe_selftest.log" 2>&1
+      summary i8-probe-selftest "exit $?"
+      "${B[@]}" node dist/bench/probes/i8_subgroup_matrix.js > "$OUT/i8_probe.log" 2>&1
+      summary i8-probe "exit $? — $(grep -a '^verdict\|^i8-probe\|unexplained\|COMPILE ERROR' "$OUT/i8_probe.log" | cut -c1-300 | tr '\n' ' ')"
       ;;
     quant-probe)
       # Issue 17: the quantized decode weight stream (bench/probes/quant_probe.ts): the shipped quantized plan,
