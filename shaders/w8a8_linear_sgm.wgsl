@@ -10,8 +10,10 @@
 //   words = 80 bytes; every workgroup variable a multiple of 16 bytes); each subgroup then runs 2 × 8
 //   multiply-accumulates. At the end each tile goes through `cs` (one 16×16 i32 tile per subgroup) to the
 //   lanes, which write their elements with the epilogue (lane owns e = lane + 32·i: row e/16, col e%16).
-//   i8 subgroup matrices are loaded from arrays of i32 with offsets and strides in bytes (Dawn's
-//   chromium_experimental_subgroup_matrix: an i8 element is 1 byte).
+//   i8 subgroup matrices are loaded from arrays of i32 with offsets and strides in bytes (one i8 element each:
+//   Dawn's bool spelling), or, with I8_WORDS, in i32 words (elements of the array: Dawn's template spelling
+//   `subgroupMatrixLoad<T, row_major>` since tint 9361310a57, 2026-06-29); the bool and emulated loads take
+//   bytes and are given words × 4 under I8_WORDS (bench/probes/i8_subgroup_matrix.ts tells which a Dawn does).
 // Dispatch: grid(tilesM · tilesN), id = tileN · tilesM + tileM.
 // EMULATE: matrix ops emulated in plain WGSL (lavapipe: index logic only).
 enable f16;
@@ -30,7 +32,14 @@ const BM = 128u;
 const BN = 128u;
 const BK = 64u;                 // int8 per k-step: two 32-deep multiply-accumulates
 const LDW = 20u;                // staged row stride in words (16 + 4 of padding)
-const LDB = LDW * 4u;           // ... in bytes (the matrix loads' unit)
+const LDB = LDW * 4u;           // ... in bytes
+//#if I8_WORDS
+const LU = 4u;                  // bytes per unit of the matrix loads' offsets and strides: i32 words
+//#else
+const LU = 1u;                  // ... bytes
+//#endif
+const LDM = LDB / LU;           // staged row stride in the matrix loads' unit
+const KH = 32u / LU;            // 32 int8 of k (the second half of a k-step) in that unit
 const SGN = 4u;
 var<workgroup> As: array<i32, BM * LDW>;
 var<workgroup> Bs: array<i32, BN * LDW>;
@@ -45,8 +54,8 @@ struct MatA { off: u32, stride: u32 }            // A[r][k] = byte off + r·stri
 struct MatB { off: u32, stride: u32 }            // B[k][n] = byte off + n·stride + k of Bs
 struct MatC { v: array<i32, 8> }                 // lane owns elements e = lane + 32·i (row e/16, col e%16)
 var<private> lane: u32;
-fn emuLoadA(off: u32, stride: u32) -> MatA { return MatA(off, stride); }
-fn emuLoadB(off: u32, stride: u32) -> MatB { return MatB(off, stride); }
+fn emuLoadA(off: u32, stride: u32) -> MatA { return MatA(off * LU, stride * LU); }
+fn emuLoadB(off: u32, stride: u32) -> MatB { return MatB(off * LU, stride * LU); }
 fn sbyte(w: i32, b: u32) -> i32 { return (w << (24u - 8u * b)) >> 24u; }
 fn aAt(o: u32) -> i32 { return sbyte(As[o / 4u], o % 4u); }
 fn bAt(o: u32) -> i32 { return sbyte(Bs[o / 4u], o % 4u); }
@@ -74,8 +83,8 @@ alias MatC = subgroup_matrix_result<i32, 16, 16>;
 //#replace subgroupMatrixLoad<MatA, row_major>(&As, => boolLoadA(
 //#replace subgroupMatrixLoad<MatB, col_major>(&Bs, => boolLoadB(
 //#replace subgroupMatrixStore<row_major>(&cs, => boolStoreC(
-fn boolLoadA(off: u32, stride: u32) -> MatA { return subgroupMatrixLoad<MatA>(&As, off, false, stride); }
-fn boolLoadB(off: u32, stride: u32) -> MatB { return subgroupMatrixLoad<MatB>(&Bs, off, true, stride); }
+fn boolLoadA(off: u32, stride: u32) -> MatA { return subgroupMatrixLoad<MatA>(&As, off * LU, false, stride * LU); }
+fn boolLoadB(off: u32, stride: u32) -> MatB { return subgroupMatrixLoad<MatB>(&Bs, off * LU, true, stride * LU); }
 fn boolStoreC(off: u32, c: MatC, stride: u32) { subgroupMatrixStore(&cs, off, c, false, stride); }
 //#endif
 //#endif
@@ -136,20 +145,20 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
       wb0 = wAt(nB + r0, kv); wb1 = wAt(nB + r0 + 64u, kv);
     }
     {
-      let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDB, LDB); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDB, LDB);
-      let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDB, LDB); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDB, LDB);
+      let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDM, LDM); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDM, LDM);
+      let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDM, LDM); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDM, LDM);
       c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01);
       c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
-      let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDB, LDB); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDB, LDB);
+      let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDM, LDM); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDM, LDM);
       c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21);
       c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
     }
     {
-      let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDB + 32u, LDB); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDB + 32u, LDB);
-      let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDB + 32u, LDB); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDB + 32u, LDB);
+      let b0 = subgroupMatrixLoad<MatB, col_major>(&Bs, bn * LDM + KH, LDM); let b1 = subgroupMatrixLoad<MatB, col_major>(&Bs, (bn + 16u) * LDM + KH, LDM);
+      let a0 = subgroupMatrixLoad<MatA, row_major>(&As, am * LDM + KH, LDM); let a1 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 16u) * LDM + KH, LDM);
       c00 = subgroupMatrixMultiplyAccumulate(a0, b0, c00); c01 = subgroupMatrixMultiplyAccumulate(a0, b1, c01);
       c10 = subgroupMatrixMultiplyAccumulate(a1, b0, c10); c11 = subgroupMatrixMultiplyAccumulate(a1, b1, c11);
-      let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDB + 32u, LDB); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDB + 32u, LDB);
+      let a2 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 32u) * LDM + KH, LDM); let a3 = subgroupMatrixLoad<MatA, row_major>(&As, (am + 48u) * LDM + KH, LDM);
       c20 = subgroupMatrixMultiplyAccumulate(a2, b0, c20); c21 = subgroupMatrixMultiplyAccumulate(a2, b1, c21);
       c30 = subgroupMatrixMultiplyAccumulate(a3, b0, c30); c31 = subgroupMatrixMultiplyAccumulate(a3, b1, c31);
     }

@@ -18,6 +18,7 @@ import { noGpuReason, run, testGpu } from '../helpers/gpu.js';
 // ref/w8a8_linear's slack). The tensor-core schedule (emulated here) must give the plain kernel's bits.
 
 const gpu = await testGpu();
+const EMU: LinearOptions = { variant: 'subgroup-matrix-emulated' };
 
 interface Case {
   M: number;
@@ -47,6 +48,23 @@ async function runW8A8(g: Gpu, c: Case, out: LinearOutDType, opts: LinearOptions
   return got instanceof Float32Array ? new Uint32Array(got.buffer, got.byteOffset, got.length) : (got as Uint16Array);
 }
 
+// The tensor-core kernel (emulated) with extra defines: w8a8Linear's two dispatches, by hand.
+async function runEmulatedWith(g: Gpu, c: Case, extra: string[]): Promise<Uint16Array> {
+  const tx = g.upload(c.x, [c.M, c.K], 'f16', 'x');
+  const w = uploadPacked(g, c.packed, 'w', true);
+  const tb = c.bias ? g.upload(c.bias, [c.N], 'f16', 'bias') : null;
+  const to = g.upload(new Uint16Array(c.M * c.N).fill(0x7e00), [c.M, c.N], 'f16', 'out');
+  const [xq, sx] = [g.tensor([c.M, c.K / 4], 'u32'), g.tensor([c.M], 'f32')];
+  const plan = planW8A8(g, c.M, c.N, c.K, { ...EMU, bias: tb !== null });
+  await run(g, (rec) => {
+    quantizeRowsInt8(rec, tx, xq, sx);
+    rec.dispatch(g.pipeline(plan.shader, { defines: [...plan.defines, ...extra] }), [xq, sx, w.qweight, w.scales, ...(tb ? [tb] : []), to], plan.params, plan.workgroups);
+  });
+  const got = (await g.read(to)) as Uint16Array;
+  for (const t of [tx, tb, to, xq, sx, w.qweight, w.scales]) t?.buffer.destroy();
+  return got;
+}
+
 function checkAgainstRef(got: Uint16Array | Uint32Array, c: Case, out: LinearOutDType, what: string): void {
   const vals = out === 'f16' ? fromF16(got) : new Float32Array(got.buffer, got.byteOffset, got.length);
   const slack = new Float64Array(c.M * c.N);
@@ -63,7 +81,6 @@ function checkAgainstRef(got: Uint16Array | Uint32Array, c: Case, out: LinearOut
   if (bad > 0) throw new Error(`${what}: ${bad}/${ref.length} out of tolerance; worst [${Math.floor(worst / c.N)}, ${worst % c.N}]: got ${vals[worst]}, expected ${ref[worst]} (${worstRatio.toFixed(1)}×)`);
 }
 
-const EMU: LinearOptions = { variant: 'subgroup-matrix-emulated' };
 const SHAPES: [number, number, number, boolean, LinearOutDType][] = [
   [1, 300, 128, true, 'f16'],
   [3, 96, 192, false, 'f32'],
@@ -107,6 +124,9 @@ describe.skipIf(!gpu)(`w8a8Linear ${gpu ? gpu.describe() : `(skipped: ${noGpuRea
     const plain = await runW8A8(g, c, 'f16', { variant: 'plain' });
     checkAgainstRef(plain, c, 'f16', 'plain M130');
     expect(Array.from(await runW8A8(g, c, 'f16', EMU)), 'emulated vs plain').toEqual(Array.from(plain));
+    // I8_WORDS: the matrix loads' offsets and strides in i32 words (Dawn's template spelling), converted back
+    // to bytes for the emulated loads: the same bits.
+    expect(Array.from(await runEmulatedWith(g, c, ['I8_WORDS'])), 'emulated I8_WORDS vs plain').toEqual(Array.from(plain));
     for (const r of [0, 2, 129]) {
       const one = { ...c, M: 1, x: c.x.slice(r * c.K, (r + 1) * c.K) };
       expect(Array.from(await runW8A8(g, one, 'f16', {})), `row ${r} alone`).toEqual(Array.from(plain.subarray(r * c.N, (r + 1) * c.N)));
