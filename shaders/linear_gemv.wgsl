@@ -7,8 +7,8 @@
 //   same chunks of every x row (L1-resident) and accumulates MR ≤ 8 rows in f32; the TPR partial sums are
 //   added with subgroupAdd (SG_REDUCE: subgroups of exactly TPR lanes) or through workgroup memory.
 // Dispatch: grid(ceil(N / RPW)), linearised as wid.x + wid.y * nwg.x.
-// QUANT: w is a packed quantized weight (lib/quant_weight: bindings 1-2 or 1-3, the rest move up; K % 8 == 0),
-//   each chunk dequantized to f16 as it is read.
+// QUANT: w is a packed quantized weight (lib/quant_weight: bindings 1-2 or 1-3, the rest move up; K % 8 == 0):
+//   a trip's U chunks are all loaded raw (packed words, scale, zero) before any is dequantized to f16.
 enable f16;
 //#if SG_REDUCE
 enable subgroups;
@@ -42,7 +42,6 @@ var<workgroup> red: array<f32, TPR * RPW * 8>;
 //#if QUANT
 const U = 8u;                              // chunks per lane per step: 4-byte (Q4) / 8-byte (Q8) loads in flight
 fn chunkX(r: u32, c: u32) -> vec4<u32> { return select(vec4<u32>(), x[r * (p.K / 8u) + min(c, p.K / 8u - 1u)], c < p.K / 8u); }
-fn chunkW(r: u32, c: u32) -> vec4<u32> { return select(vec4<u32>(), wAt(r, min(c, p.K / 8u - 1u)), c < p.K / 8u); }
 //#else
 //#if VEC
 const U = 4u;                              // chunks per lane per step: independent 16-byte loads in flight
@@ -79,7 +78,14 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
   var acc: array<f32, 8>;
   for (var c0 = j; c0 < chunks + j; c0 += U * TPR) {   // same trip count in every lane
     var wv: array<vec4<u32>, U>;
+//#if QUANT
+    // All U chunks loaded (raw) before any is dequantized: no load waits for the one before it.
+    var wq: array<QChunk, U>;
+    for (var u = 0u; u < U; u++) { wq[u] = wRaw(nr, min(c0 + u * TPR, p.K / 8u - 1u)); }
+    for (var u = 0u; u < U; u++) { wv[u] = select(vec4<u32>(), wDeq(wq[u]), c0 + u * TPR < p.K / 8u); }
+//#else
     for (var u = 0u; u < U; u++) { wv[u] = chunkW(nr, c0 + u * TPR); }
+//#endif
     for (var m = 0u; m < MR; m++) {
       if (m < p.M) {
         for (var u = 0u; u < U; u++) { acc[m] += dot8(chunkX(m, c0 + u * TPR), wv[u]); }

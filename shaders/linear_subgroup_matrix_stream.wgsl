@@ -18,8 +18,10 @@
 //   20% at 4096→28672, bench/probes/sgmat_ceiling.ts).
 // Dispatch: grid(tilesN · numSeg), slice = id % tilesN, segment = id / tilesN.
 // EMULATE: matrix ops emulated in plain WGSL (BK 32, for lavapipe's 32 KiB of workgroup memory).
-// QUANT: w is a packed quantized weight (lib/quant_weight: bindings 1-2 or 1-3, part and params after),
-//   dequantized to f16 as it is staged; the order, hence the bits for the same f16 weights, is unchanged.
+// QUANT: w is a packed quantized weight (lib/quant_weight: bindings 1-2 or 1-3, part and params after):
+//   the registers ahead hold the packed words with their groups' scale and zero as loaded (no arithmetic
+//   on them, so the loads stay in flight), dequantized to f16 only as they are staged; the order, hence
+//   the bits for the same f16 weights, is unchanged.
 enable f16;
 //#if !EMULATE
 enable chromium_experimental_subgroup_matrix;
@@ -87,6 +89,17 @@ fn boolStorePart(off: u32, c: MatC, stride: u32) { subgroupMatrixStore(&part, of
 //#endif
 
 //#include linear_stage
+//#if QUANT
+// One k-step's registers of w (4 packed chunks as loaded, lib/quant_weight's QChunk: dequantized by putStep,
+// so the loads stay in flight the two k-steps ahead; EMULATE: 2) and x (xa0; TM2: xa1).
+struct Step { w0: QChunk, w1: QChunk, w2: QChunk, w3: QChunk, xa0: vec4<u32>, xa1: vec4<u32> }
+fn loadStep(kc: u32, r0: u32, rs: u32, nB: u32, xIn: bool) -> Step {
+  var t: Step;
+  t.w0 = wRaw(nB + r0, kc); t.w1 = wRaw(nB + r0 + rs, kc);
+//#if !EMULATE
+  t.w2 = wRaw(nB + r0 + 2u * rs, kc); t.w3 = wRaw(nB + r0 + 3u * rs, kc);
+//#endif
+//#else
 // One k-step's registers of w (4 vec4; EMULATE: 2) and x (xa0; TM2: xa1).
 struct Step { w0: vec4<u32>, w1: vec4<u32>, w2: vec4<u32>, w3: vec4<u32>, xa0: vec4<u32>, xa1: vec4<u32> }
 fn loadStep(kc: u32, r0: u32, rs: u32, nB: u32, xIn: bool) -> Step {
@@ -94,6 +107,7 @@ fn loadStep(kc: u32, r0: u32, rs: u32, nB: u32, xIn: bool) -> Step {
   t.w0 = wAt(nB + r0, kc); t.w1 = wAt(nB + r0 + rs, kc);
 //#if !EMULATE
   t.w2 = wAt(nB + r0 + 2u * rs, kc); t.w3 = wAt(nB + r0 + 3u * rs, kc);
+//#endif
 //#endif
   if (xIn) { t.xa0 = xAt(r0, kc); }
 //#if TM2
@@ -104,9 +118,16 @@ fn loadStep(kc: u32, r0: u32, rs: u32, nB: u32, xIn: bool) -> Step {
   return t;
 }
 fn putStep(so: u32, rs: u32, xIn: bool, t: Step) {
+//#if QUANT
+  putB(so, wDeq(t.w0)); putB(so + rs * LDS, wDeq(t.w1));
+//#if !EMULATE
+  putB(so + 2u * rs * LDS, wDeq(t.w2)); putB(so + 3u * rs * LDS, wDeq(t.w3));
+//#endif
+//#else
   putB(so, t.w0); putB(so + rs * LDS, t.w1);
 //#if !EMULATE
   putB(so + 2u * rs * LDS, t.w2); putB(so + 3u * rs * LDS, t.w3);
+//#endif
 //#endif
   if (xIn) { putA(so, t.xa0); }
 //#if TM2

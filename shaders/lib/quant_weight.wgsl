@@ -11,8 +11,10 @@
 // give the bits they give for an f16 weight holding them (the test anchor), and the CPU reference is
 // x · f16(dequantize(W))ᵀ.
 // Needs from the including shader: Params with N, K; GS: group size (override), a multiple of 8 for wAt.
-// Defines: wAt(r, kc) (8 f16 of row min(r, N-1) at k = 8kc..8kc+7, as linear_stage's f16 one) and
-//   wOne(r, k) (one f16 weight of row r < N, k < K).
+// Defines: wAt(r, kc) (8 f16 of row min(r, N-1) at k = 8kc..8kc+7, as linear_stage's f16 one) =
+//   wDeq(wRaw(r, kc)): wRaw only loads (the packed chunk with its group's f16 scale and zero, no
+//   arithmetic, so a kernel holding QChunks in registers keeps the loads in flight), wDeq dequantizes;
+//   and wOne(r, k) (one f16 weight of row r < N, k < K).
 override GS: u32 = 128u;
 
 //#if Q4
@@ -28,19 +30,26 @@ const WB_END = 4u;
 const WB_END = 3u;
 //#endif
 
-// Scale and zero point of group g of row n, in f32.
-fn qScale(n: u32, g: u32) -> f32 { return f32(qs[n * (p.K / GS) + g]); }
-fn qZero(n: u32, g: u32) -> f32 {
+// Scale and zero point of group g of row n, as stored (f16; without ZEROS the implied zero).
+fn qScale(n: u32, g: u32) -> f16 { return qs[n * (p.K / GS) + g]; }
+fn qZero(n: u32, g: u32) -> f16 {
 //#if ZEROS
-  return f32(qz[n * (p.K / GS) + g]);
+  return qz[n * (p.K / GS) + g];
 //#else
 //#if Q4
-  return 8.0;
+  return 8.0h;
 //#else
-  return 0.0;
+  return 0.0h;
 //#endif
 //#endif
 }
+
+// One 8-k chunk of a row as loaded: its packed word(s) and its group's scale and zero.
+//#if Q4
+struct QChunk { v: u32, s: f16, z: f16 }
+//#else
+struct QChunk { v: vec2<u32>, s: f16, z: f16 }
+//#endif
 
 // Four stored integers (bytes of v at shifts sh, masked) as f32: signed bytes for SIGNED.
 fn qBytes(v: u32, sh: vec4<u32>, mask: u32) -> vec4<f32> {
@@ -60,12 +69,16 @@ fn qPackPairs(a: vec4<f32>, b: vec4<f32>, z: f32, s: f32) -> vec4<u32> {
                    bitcast<u32>(vec2<f16>(ha.z, hb.z)), bitcast<u32>(vec2<f16>(ha.w, hb.w)));
 }
 
-fn wAt(r: u32, kc: u32) -> vec4<u32> {
+fn wRaw(r: u32, kc: u32) -> QChunk {
   let n = min(r, p.N - 1u);
   let g = (kc * 8u) / GS;
-  let s = qScale(n, g);
-  let z = qZero(n, g);
-  let v = qw[n * (p.K / 8u) + kc];
+  return QChunk(qw[n * (p.K / 8u) + kc], qScale(n, g), qZero(n, g));
+}
+
+fn wDeq(c: QChunk) -> vec4<u32> {
+  let v = c.v;
+  let s = f32(c.s);
+  let z = f32(c.z);
 //#if Q4
   // nibble i at bit 4i: even k in bytes' low nibbles, odd k in their high nibbles
   return qPackPairs(qBytes(v, vec4<u32>(0u, 8u, 16u, 24u), 15u), qBytes(v, vec4<u32>(4u, 12u, 20u, 28u), 15u), z, s);
@@ -80,6 +93,8 @@ fn wAt(r: u32, kc: u32) -> vec4<u32> {
   return qPackPairs(vec4<f32>(lo.xy, hi.xy), vec4<f32>(lo1.xy, hi1.xy), z, s);
 //#endif
 }
+
+fn wAt(r: u32, kc: u32) -> vec4<u32> { return wDeq(wRaw(r, kc)); }
 
 fn wOne(r: u32, k: u32) -> f16 {
   let g = k / GS;
@@ -96,5 +111,5 @@ fn wOne(r: u32, k: u32) -> f16 {
 //#else
   let q = qBytes(word, vec4<u32>(sh), 255u).x;
 //#endif
-  return f16((q - qZero(r, g)) * qScale(r, g));
+  return f16((q - f32(qZero(r, g))) * f32(qScale(r, g)));
 }
