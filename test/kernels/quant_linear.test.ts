@@ -133,7 +133,7 @@ describe.skipIf(!gpu)(`quantLinear ${gpu ? gpu.describe() : `(skipped: ${noGpuRe
       const want = await runQuant(g, c, 'f16', opts, true);
       expect(Array.from(await runQuant(g, c, 'f16', opts)), `${JSON.stringify(opts)}`).toEqual(Array.from(want));
     }
-    const d = rowsOf(makeCase(8, 70, 256, L(8, true, 0), false, 78), 0, 3);
+    const d = rowsOf(makeCase(8, 70, 2048, L(8, true, 0), false, 78), 0, 3); // K 2048: several chunks per GEMV lane and trip
     for (const opts of [{ variant: 'gemv' }, { variant: 'plain' }] as LinearOptions[]) {
       expect(Array.from(await runQuant(g, d, 'f32', opts)), `int8 ${opts.variant}`).toEqual(Array.from(await runQuant(g, d, 'f32', opts, true)));
     }
