@@ -3,9 +3,9 @@
 // (vec4<u32> = 32 int4 or 16 int8 weights) where the shipped kernels read 4 (int4) or 8 (int8).
 //   quantStreamWide: shaders/linear_subgroup_matrix_stream.wgsl's schedule (64 columns × one K segment per
 //     workgroup, tensor cores, partials folded by linear_fold) with a BK of 128 or 256 and the packed words
-//     kept raw in registers two k-steps ahead, dequantized only when staged. The shipped QUANT stream
-//     dequantizes inside loadStep (lib/quant_weight's wAt), so every load is waited for where it is issued:
-//     its "two k-steps ahead" hold f16 values, not loads in flight. Same 16-wide k-step chain per segment
+//     kept raw in registers two k-steps ahead, dequantized only when staged. The shipped QUANT stream now
+//     does the same at BK 64 (lib/quant_weight's wRaw / wDeq; it used to dequantize inside loadStep, so
+//     every load was waited for where issued); what this probe adds is the wider load. Same 16-wide k-step chain per segment
 //     in increasing k, hence the same bits as the shipped plan (dequant 'f32': the shipped arithmetic;
 //     'h': (1024+q) − (1024+z) and ·s in f16, the same value except where the product is subnormal).
 //   quantGemvWide: a dequantizing GEMV ('fast' mode candidate, M ≤ 8): each 32-lane row group owns RS weight
