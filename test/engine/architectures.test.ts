@@ -13,10 +13,9 @@ import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../../src/loader/model_config.js';
 import { attentionLayers } from '../../src/model/attention.js';
 import { noGpuReason, testGpu } from '../helpers/gpu.js';
-import { drive, maxAbsDiff, sameBits, testEngine } from '../helpers/engine.js';
+import { greedyRandomPrompt, maxAbsDiff, sameBits } from '../helpers/engine.js';
 import { makeTinyModel, tinyConfig, tinyTensors, type TinyArch } from '../helpers/model_dir.js';
 import { referenceLogits } from '../helpers/reference_forward.js';
-import { Rng } from '../../src/util/rng.js';
 import type { EngineConfig } from '../../src/engine/config.js';
 
 const gpu = await testGpu();
@@ -54,18 +53,9 @@ const CASES: [string, TinyArch, Record<string, unknown>][] = [
   ['Llama (rms_norm_eps 0.05, which the logits depend on)', 'LlamaForCausalLM', { rms_norm_eps: 0.05 }],
 ];
 
-/** Greedy STEPS tokens after `length` random ids, prefill in chunks of 8: the trace of request 'r'. */
-async function greedy(dir: string, overrides: Partial<EngineConfig> & { kvBlocks?: number } = {}, length = PROMPT) {
-  const rng = new Rng(7);
-  const prompt = Array.from({ length }, () => rng.int(5, 1000));
-  const engine = await testEngine(dir, { maxNumBatchedTokens: 8, maxModelLen: MAX_MODEL_LEN, ...overrides });
-  try {
-    engine.addRequest({ promptTokenIds: prompt }, { temperature: 0, maxTokens: STEPS, ignoreEos: true }, 'r');
-    return { prompt, trace: (await drive(engine, { returnLogits: true })).get('r')! };
-  } finally {
-    await engine.shutdown();
-  }
-}
+/** Greedy STEPS tokens after `length` random ids, prefill in chunks of 8: the prompt and the trace of request 'r'. */
+const greedy = (dir: string, overrides: Partial<EngineConfig> & { kvBlocks?: number } = {}, length = PROMPT) =>
+  greedyRandomPrompt(dir, { length, steps: STEPS, maxModelLen: MAX_MODEL_LEN }, overrides);
 
 describe('attentionLayers', () => {
   it("gives each layer the config's scale, window and soft-cap; a window as long as the served length is none", () => {

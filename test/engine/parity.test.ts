@@ -29,7 +29,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LLMEngine } from '../../src/engine/llm_engine.js';
 import { noGpuReason, testGpu } from '../helpers/gpu.js';
-import { argmaxOf, commonPrefix, drive, loadFixture, maxAbsDiff, missingFixture, testEngine, type FixtureName, type QuantFixtureName, type Trace } from '../helpers/engine.js';
+import { argmaxOf, commonPrefix, driveFixture, loadFixture, maxAbsDiff, missingFixture, testEngine, type FixtureName, type QuantFixtureName, type Trace } from '../helpers/engine.js';
 import type { EngineConfig } from '../../src/engine/config.js';
 
 const gpu = await testGpu();
@@ -77,25 +77,7 @@ describe.skipIf(!gpu).each(present)(`parity with transformers: %s, batch invaria
 
   beforeAll(async () => {
     engine = await testEngine(fx.dir, { batchInvariant, ...ENGINE[name] });
-    const forced = new Map<string, number[]>(); // request id -> reference greedy ids
-    fx.prompts.forEach((p, i) => {
-      // Through the engine's own tokenization: plain text gets BOS per the tokenizer, chats the template.
-      const prompt = p.messages ? { messages: p.messages } : p.text;
-      engine.addRequest(prompt, { temperature: 0, maxTokens: fx.logitSteps, ignoreEos: true }, `forced-${p.name}`);
-      engine.addRequest(prompt, { temperature: 0, maxTokens: fx.greedy[i].ids.length, ignoreEos: true }, `greedy-${p.name}`);
-      forced.set(`forced-${p.name}`, fx.greedy[i].ids);
-    });
-    traces = await drive(engine, {
-      returnLogits: true,
-      afterStep: (_, outs) => {
-        for (const o of outs) {
-          const ref = forced.get(o.requestId);
-          if (!ref || o.finished || o.newTokenIds.length === 0) continue;
-          const r = engine.scheduler.getRequest(o.requestId)!;
-          r.outputTokenIds[r.outputTokenIds.length - 1] = ref[r.outputTokenIds.length - 1];
-        }
-      },
-    });
+    traces = await driveFixture(engine, fx);
   });
 
   afterAll(async () => {

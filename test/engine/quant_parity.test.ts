@@ -17,7 +17,7 @@ import type { RawTensor } from '../../src/loader/safetensors_writer.js';
 import { dequantize, quantize, type PackedWeight } from '../../src/quant/packed_weight.js';
 import { f32ToF16Bits, fromF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
-import { argmaxOf, commonPrefix, drive, loadFixture, maxAbsDiff, missingFixture, QUANT_FIXTURE_NAMES, testEngine, FIXTURE_NAMES } from '../helpers/engine.js';
+import { argmaxOf, commonPrefix, drive, driveFixture, greedyRandomPrompt, loadFixture, maxAbsDiff, missingFixture, QUANT_FIXTURE_NAMES, testEngine, FIXTURE_NAMES } from '../helpers/engine.js';
 import { noGpuReason, testGpu } from '../helpers/gpu.js';
 import { makeTinyModel, tinyConfig, tinyTensors } from '../helpers/model_dir.js';
 import { makeQuantModel, type QuantModelOptions, type QuantTruth } from '../helpers/quant_model.js';
@@ -52,18 +52,8 @@ function int8Row(x: Float64Array): Float64Array {
   return x.map((v) => Math.max(-127, Math.min(127, Math.round(v / s))) * s);
 }
 
-/** Greedy STEPS tokens after PROMPT random ids (prefill in chunks of 8): prompt, tokens and logits. */
-async function greedy(dir: string, overrides: Partial<EngineConfig> = {}) {
-  const rng = new Rng(7);
-  const prompt = Array.from({ length: PROMPT }, () => rng.int(5, 1000));
-  const engine = await testEngine(dir, { maxNumBatchedTokens: 8, maxModelLen: MAX_MODEL_LEN, ...overrides });
-  try {
-    engine.addRequest({ promptTokenIds: prompt }, { temperature: 0, maxTokens: STEPS, ignoreEos: true }, 'r');
-    return { prompt, trace: (await drive(engine, { returnLogits: true })).get('r')! };
-  } finally {
-    await engine.shutdown();
-  }
-}
+/** Greedy STEPS tokens after PROMPT random ids (prefill in chunks of 8): prompt and trace. */
+const greedy = (dir: string, overrides: Partial<EngineConfig> = {}) => greedyRandomPrompt(dir, { length: PROMPT, steps: STEPS, maxModelLen: MAX_MODEL_LEN }, overrides);
 
 function f32Tensor(values: Float32Array, shape: number[]): RawTensor {
   return { dtype: 'F32', shape, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
@@ -144,24 +134,7 @@ describe.skipIf(!!missing || presentQuant.length === 0).each(presentQuant)(`pari
     const fx = loadFixture(name);
     const engine = await testEngine(fx.dir);
     try {
-      const forced = new Map<string, number[]>();
-      fx.prompts.forEach((p, i) => {
-        const prompt = p.messages ? { messages: p.messages } : p.text;
-        engine.addRequest(prompt, { temperature: 0, maxTokens: fx.logitSteps, ignoreEos: true }, `forced-${p.name}`);
-        engine.addRequest(prompt, { temperature: 0, maxTokens: fx.greedy[i].ids.length, ignoreEos: true }, `greedy-${p.name}`);
-        forced.set(`forced-${p.name}`, fx.greedy[i].ids);
-      });
-      const traces = await drive(engine, {
-        returnLogits: true,
-        afterStep: (_, outs) => {
-          for (const o of outs) {
-            const ref = forced.get(o.requestId);
-            if (!ref || o.finished || o.newTokenIds.length === 0) continue;
-            const r = engine.scheduler.getRequest(o.requestId)!;
-            r.outputTokenIds[r.outputTokenIds.length - 1] = ref[r.outputTokenIds.length - 1];
-          }
-        },
-      });
+      const traces = await driveFixture(engine, fx);
       fx.prompts.forEach((p, i) => {
         const t = traces.get(`forced-${p.name}`)!;
         expect(t.final!.promptTokenIds).toEqual(p.ids);

@@ -8,6 +8,7 @@ import type { EngineConfig } from '../../src/engine/config.js';
 import { bytesPerBlock } from '../../src/model/kv_cache.js';
 import { readModelConfig } from '../../src/runner/model_runner.js';
 import type { ChatMessage } from '../../src/tokenizer/tokenizer.js';
+import { Rng } from '../../src/util/rng.js';
 
 export const FIXTURE_ROOT = 'test/fixtures/models';
 export const FIXTURE_NAMES = ['tiny-llama', 'tiny-mistral', 'tiny-qwen2'] as const;
@@ -179,6 +180,49 @@ export async function drive(engine: LLMEngine, opts: DriveOptions = {}): Promise
     opts.afterStep?.(step, outs);
   }
   return traces;
+}
+
+/**
+ * Runs every prompt of a fixture twice through `engine` in one batch: `forced-<name>` (fx.logitSteps tokens,
+ * teacher-forced: after each step its last sampled token is overwritten with the reference's greedy id, since
+ * the engine has no teacher-forcing API) and `greedy-<name>` (free greedy, as many tokens as the reference).
+ * Prompts go through the engine's own tokenization (plain text: BOS per the tokenizer; chats: the template).
+ */
+export async function driveFixture(engine: LLMEngine, fx: Fixture): Promise<Map<string, Trace>> {
+  const forced = new Map<string, number[]>(); // request id -> reference greedy ids
+  fx.prompts.forEach((p, i) => {
+    const prompt = p.messages ? { messages: p.messages } : p.text;
+    engine.addRequest(prompt, { temperature: 0, maxTokens: fx.logitSteps, ignoreEos: true }, `forced-${p.name}`);
+    engine.addRequest(prompt, { temperature: 0, maxTokens: fx.greedy[i].ids.length, ignoreEos: true }, `greedy-${p.name}`);
+    forced.set(`forced-${p.name}`, fx.greedy[i].ids);
+  });
+  return drive(engine, {
+    returnLogits: true,
+    afterStep: (_, outs) => {
+      for (const o of outs) {
+        const ref = forced.get(o.requestId);
+        if (!ref || o.finished || o.newTokenIds.length === 0) continue;
+        const r = engine.scheduler.getRequest(o.requestId)!;
+        r.outputTokenIds[r.outputTokenIds.length - 1] = ref[r.outputTokenIds.length - 1];
+      }
+    },
+  });
+}
+
+/**
+ * Greedy `steps` tokens after `length` seeded random ids (Rng(7), ids 5..999), prefill in chunks of 8, on a fresh
+ * engine of `dir`: the prompt and the trace of request 'r'.
+ */
+export async function greedyRandomPrompt(dir: string, o: { length: number; steps: number; maxModelLen: number }, overrides: Partial<EngineConfig> & { kvBlocks?: number } = {}) {
+  const rng = new Rng(7);
+  const prompt = Array.from({ length: o.length }, () => rng.int(5, 1000));
+  const engine = await testEngine(dir, { maxNumBatchedTokens: 8, maxModelLen: o.maxModelLen, ...overrides });
+  try {
+    engine.addRequest({ promptTokenIds: prompt }, { temperature: 0, maxTokens: o.steps, ignoreEos: true }, 'r');
+    return { prompt, trace: (await drive(engine, { returnLogits: true })).get('r')! };
+  } finally {
+    await engine.shutdown();
+  }
 }
 
 /** Largest |a[i] - b[i]| (Infinity on NaN or a length mismatch). */
