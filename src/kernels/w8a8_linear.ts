@@ -38,8 +38,8 @@ export function planW8A8(gpu: Gpu, M: number, N: number, K: number, opts: Linear
   if (variant === 'gemv') variant = 'plain';
   if (variant === 'subgroup-matrix' && !tc) fail('w8a8Linear: this device has no i8 16x16x32 subgroup matrices');
   // The int8 tensor-core kernel gave wrong sums on the H100 (2026-12-06, session 8: 29797 of 30100 outputs off at
-  // M100 N301 K4096; lavapipe only runs its emulation): it runs only when asked for by name until it is fixed there.
-  void W8A8_SGM_MIN_ROWS;
+  // M100 N301 K4096; lavapipe only runs its emulation): it runs only when asked for by name until it is fixed there
+  // (then again from W8A8_SGM_MIN_ROWS rows with K % 64 == 0).
   variant ??= 'plain';
   const defines = [...(opts.bias ? ['BIAS'] : []), ...(opts.outDtype === 'f32' ? ['OUT_F32'] : [])];
   if (variant === 'plain') {
