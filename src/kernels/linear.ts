@@ -408,19 +408,27 @@ export function isPartialSums(x: Tensor | PartialSums): x is PartialSums {
 export function linearDeferred(rec: Recorder, x: Tensor, weight: LinearWeight, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): Tensor | PartialSums {
   if (isQuantized(weight)) return quantLinearDeferred(rec, x, weight, bias, out, opts);
   const kernels = checkedKernels(rec, x, weight, bias, out, opts);
-  if (!kernels) return out;
+  return kernels ? runLinearDeferred(rec, kernels, x, [weight], bias, out) : out;
+}
+
+/**
+ * linearDeferred's dispatches once its kernels are chosen: the partial sums where the plan folds them (f16 out),
+ * else the whole linear into out. `weights`: the weight's bindings (an f16 [N, K], or a quantized one's qweight,
+ * scales[, zeros]).
+ */
+export function runLinearDeferred(rec: Recorder, kernels: LinearKernels, x: Tensor, weights: readonly Tensor[], bias: Tensor | null, out: Tensor): Tensor | PartialSums {
   if (!kernels.plan.fold || out.dtype !== 'f16') {
-    runLinear(rec, kernels, x, weight, bias, out);
+    runLinear(rec, kernels, x, weights, bias, out);
     return out;
   }
-  return { kind: 'partials', part: dispatchPartials(rec, kernels, x, weight), bias, shape: [out.shape[0], out.shape[1]] };
+  return { kind: 'partials', part: dispatchPartials(rec, kernels, x, weights, out.shape[1]), bias, shape: [out.shape[0], out.shape[1]] };
 }
 
 /** Runs a folding plan's kernel into a scratch tensor of its per-segment partial sums ([numSeg, rows, N] f32). */
-function dispatchPartials(rec: Recorder, kernels: LinearKernels, x: Tensor, weight: Tensor): Tensor {
+function dispatchPartials(rec: Recorder, kernels: LinearKernels, x: Tensor, weights: readonly Tensor[], N: number): Tensor {
   const { plan, pipeline } = kernels;
-  const part = rec.scratch([plan.fold!.numSeg, plan.fold!.rows, weight.shape[0]], 'f32', 'linear.partials');
-  rec.dispatch(pipeline, [x, weight, part], plan.params, plan.workgroups);
+  const part = rec.scratch([plan.fold!.numSeg, plan.fold!.rows, N], 'f32', 'linear.partials');
+  rec.dispatch(pipeline, [x, ...weights, part], plan.params, plan.workgroups);
   return part;
 }
 
@@ -443,18 +451,19 @@ function checkedKernels(rec: Recorder, x: Tensor, weight: Tensor, bias: Tensor |
 export function linear(rec: Recorder, x: Tensor, weight: LinearWeight, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): void {
   if (isQuantized(weight)) return quantLinear(rec, x, weight, bias, out, opts);
   const kernels = checkedKernels(rec, x, weight, bias, out, opts);
-  if (kernels) runLinear(rec, kernels, x, weight, bias, out);
+  if (kernels) runLinear(rec, kernels, x, [weight], bias, out);
 }
 
-function runLinear(rec: Recorder, kernels: LinearKernels, x: Tensor, weight: Tensor, bias: Tensor | null, out: Tensor): void {
+/** Records a linear's chosen kernels into out. `weights`: as runLinearDeferred's. */
+export function runLinear(rec: Recorder, kernels: LinearKernels, x: Tensor, weights: readonly Tensor[], bias: Tensor | null, out: Tensor): void {
   const { plan, pipeline } = kernels;
   const xs = plan.shader === 'linear_subgroup_matrix_direct' ? paddedRows(rec, x) : x;
   if (plan.fold && kernels.fold) {
-    const part = dispatchPartials(rec, kernels, xs, weight);
+    const part = dispatchPartials(rec, kernels, xs, weights, out.shape[1]);
     rec.dispatch(kernels.fold, bias ? [part, bias, out] : [part, out], plan.fold.params, plan.fold.workgroups);
     return;
   }
-  rec.dispatch(pipeline, bias ? [xs, weight, bias, out] : [xs, weight, out], plan.params, plan.workgroups);
+  rec.dispatch(pipeline, [xs, ...weights, ...(bias ? [bias] : []), out], plan.params, plan.workgroups);
 }
 
 /**

@@ -13,7 +13,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import type { Recorder } from '../gpu/recorder.js';
 import { byteSize, expect, expectShape, fail, type DType, type Tensor } from '../gpu/tensor.js';
-import { FAST_GEMV_ROWS, GEMV_MAX_ROWS, hasLinearTensorCores, planLinear, type LinearKernels, type LinearOptions, type LinearPlan, type PartialSums } from './linear.js';
+import { FAST_GEMV_ROWS, GEMV_MAX_ROWS, hasLinearTensorCores, planLinear, runLinear, runLinearDeferred, type LinearKernels, type LinearOptions, type LinearPlan, type PartialSums } from './linear.js';
 import type { QuantizedWeight } from './quantized_weight.js';
 import { w8a8Linear } from './w8a8_linear.js';
 
@@ -106,24 +106,11 @@ function weightTensors(w: QuantizedWeight): Tensor[] {
   return w.zeros ? [w.qweight, w.scales, w.zeros] : [w.qweight, w.scales];
 }
 
-/** The kernel of a folding plan into per-segment partial sums ([numSeg, rows, N] f32 scratch). */
-function dispatchPartials(rec: Recorder, k: LinearKernels, x: Tensor, w: QuantizedWeight): Tensor {
-  const part = rec.scratch([k.plan.fold!.numSeg, k.plan.fold!.rows, w.shape[0]], 'f32', 'quantLinear.partials');
-  rec.dispatch(k.pipeline, [x, ...weightTensors(w), part], k.plan.params, k.plan.workgroups);
-  return part;
-}
-
 // x: [M, K] f16; weight: logical [N, K]; bias: [N] f16 or null; out: [M, N] f16 or f32
 export function quantLinear(rec: Recorder, x: Tensor, w: QuantizedWeight, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): void {
   if (w.int8Activations) return w8a8Linear(rec, x, w, bias, out, opts);
   const k = checkedKernels(rec, x, w, bias, out, opts);
-  if (!k) return;
-  if (k.plan.fold && k.fold) {
-    const part = dispatchPartials(rec, k, x, w);
-    rec.dispatch(k.fold, bias ? [part, bias, out] : [part, out], k.plan.fold.params, k.plan.fold.workgroups);
-    return;
-  }
-  rec.dispatch(k.pipeline, [x, ...weightTensors(w), ...(bias ? [bias] : []), out], k.plan.params, k.plan.workgroups);
+  if (k) runLinear(rec, k, x, weightTensors(w), bias, out);
 }
 
 // x: [M, K] f16; weight: logical [N, K]; bias: [N] f16 or null; out: [M, N] f16
@@ -134,10 +121,5 @@ export function quantLinearDeferred(rec: Recorder, x: Tensor, w: QuantizedWeight
     return out;
   }
   const k = checkedKernels(rec, x, w, bias, out, opts);
-  if (!k) return out;
-  if (!k.plan.fold || out.dtype !== 'f16') {
-    quantLinear(rec, x, w, bias, out, opts);
-    return out;
-  }
-  return { kind: 'partials', part: dispatchPartials(rec, k, x, w), bias, shape: [out.shape[0], out.shape[1]] };
+  return k ? runLinearDeferred(rec, k, x, weightTensors(w), bias, out) : out;
 }
