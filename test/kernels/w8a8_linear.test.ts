@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { linear, type LinearOptions } from '../../src/kernels/linear.js';
 import { quantizeRowsInt8 } from '../../src/kernels/quantize_rows_int8.js';
 import { uploadPacked } from '../../src/kernels/quantized_weight.js';
-import { planW8A8, W8A8_SGM_MIN_ROWS } from '../../src/kernels/w8a8_linear.js';
+import { hasInt8TensorCores, planW8A8, W8A8_SGM_MIN_ROWS } from '../../src/kernels/w8a8_linear.js';
 import { quantizeRowsInt8Ref, w8a8LinearRef } from '../../src/kernels/ref/w8a8_linear.js';
 import type { LinearOutDType } from '../../src/kernels/ref/linear.js';
 import { ShapeError } from '../../src/gpu/errors.js';
@@ -133,6 +133,22 @@ describe.skipIf(!gpu)(`w8a8Linear ${gpu ? gpu.describe() : `(skipped: ${noGpuRea
     }
     const mid = { ...c, M: 37, x: c.x.slice(40 * c.K, 77 * c.K) };
     expect(Array.from(await runW8A8(g, mid, 'f16', EMU)), 'rows 40..76 emulated').toEqual(Array.from(plain.subarray(40 * c.N, 77 * c.N)));
+  }, 300_000);
+
+  it('int8 tensor cores (where the device has them) give the plain kernel bits', async (ctx) => {
+    if (!hasInt8TensorCores(g)) {
+      console.log('w8a8 tensor cores: skipped, this device has no i8 16x16x32 subgroup matrices (the emulated schedule is tested above)');
+      ctx.skip();
+    }
+    for (const [M, N, K, seed] of [[130, 144, 512, 99], [256, 384, 1024, 7], [64, 4096, 4096, 5]] as const) {
+      const c = makeCase(M, N, K, true, seed);
+      const plain = await runW8A8(g, c, 'f16', { variant: 'plain' });
+      checkAgainstRef(plain, c, 'f16', `plain M${M}`);
+      const tc = await runW8A8(g, c, 'f16', { variant: 'subgroup-matrix' });
+      let off = 0;
+      for (let i = 0; i < tc.length; i++) if (tc[i] !== plain[i]) off++;
+      expect(off, `M${M} N${N} K${K}: outputs of the int8 tensor-core kernel unlike the plain kernel's`).toBe(0);
+    }
   }, 300_000);
 
   it('runs the int8 tensor cores only when asked for by name (wrong on the H100 until fixed), emulated anywhere', () => {
