@@ -74,19 +74,7 @@ var<workgroup> As: array<f16, BM * LDS>;
 var<workgroup> Bs: array<f16, BN * LDS>;
 
 //#include sgm_workgroup
-//#if EMULATE
-//#replace subgroupMatrixStore<row_major>(&part, => emuStorePart(
-fn emuStorePart(off: u32, c: MatC, stride: u32) {
-  for (var i = 0u; i < 8u + z(); i++) {
-    let e = lane + 32u * i;
-    part[off + (e / 16u) * stride + e % 16u] = c.v[i];
-  }
-}
-//#endif
-//#if SGM_BOOL
-//#replace subgroupMatrixStore<row_major>(&part, => boolStorePart(
-fn boolStorePart(off: u32, c: MatC, stride: u32) { subgroupMatrixStore(&part, off, c, false, stride); }
-//#endif
+//#include linear_part_store
 
 //#include linear_stage
 //#if QUANT

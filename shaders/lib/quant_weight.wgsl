@@ -36,38 +36,14 @@ fn qZero(n: u32, g: u32) -> f16 {
 //#if ZEROS
   return qz[n * (p.K / GS) + g];
 //#else
-//#if Q4
-  return 8.0h;
-//#else
-  return 0.0h;
-//#endif
+  return Q_ZERO;
 //#endif
 }
 
 // One 8-k chunk of a row as loaded: its packed word(s) and its group's scale and zero.
-//#if Q4
-struct QChunk { v: u32, s: f16, z: f16 }
-//#else
-struct QChunk { v: vec2<u32>, s: f16, z: f16 }
-//#endif
+struct QChunk { v: QWord, s: f16, z: f16 }
 
-// Four stored integers (bytes of v at shifts sh, masked) as f32: signed bytes for SIGNED.
-fn qBytes(v: u32, sh: vec4<u32>, mask: u32) -> vec4<f32> {
-//#if SIGNED
-  return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(v) << (vec4<u32>(24u) - sh)) >> vec4<u32>(24u));
-//#else
-  return vec4<f32>((vec4<u32>(v) >> sh) & vec4<u32>(mask));
-//#endif
-}
-
-// f16((q − z)·s) of two vec4 (elements a.i, b.i alternate: a holds the even k, b the odd k) packed as
-// 4 u32 of f16 pairs (k order).
-fn qPackPairs(a: vec4<f32>, b: vec4<f32>, z: f32, s: f32) -> vec4<u32> {
-  let ha = vec4<f16>((a - z) * s);
-  let hb = vec4<f16>((b - z) * s);
-  return vec4<u32>(bitcast<u32>(vec2<f16>(ha.x, hb.x)), bitcast<u32>(vec2<f16>(ha.y, hb.y)),
-                   bitcast<u32>(vec2<f16>(ha.z, hb.z)), bitcast<u32>(vec2<f16>(ha.w, hb.w)));
-}
+//#include quant_dequant
 
 fn wRaw(r: u32, kc: u32) -> QChunk {
   let n = min(r, p.N - 1u);
@@ -75,24 +51,7 @@ fn wRaw(r: u32, kc: u32) -> QChunk {
   return QChunk(qw[n * (p.K / 8u) + kc], qScale(n, g), qZero(n, g));
 }
 
-fn wDeq(c: QChunk) -> vec4<u32> {
-  let v = c.v;
-  let s = f32(c.s);
-  let z = f32(c.z);
-//#if Q4
-  // nibble i at bit 4i: even k in bytes' low nibbles, odd k in their high nibbles
-  return qPackPairs(qBytes(v, vec4<u32>(0u, 8u, 16u, 24u), 15u), qBytes(v, vec4<u32>(4u, 12u, 20u, 28u), 15u), z, s);
-//#else
-  // byte i of word j = element 4j + i: even k are bytes 0, 2 of each word, odd k bytes 1, 3
-  let e = vec4<u32>(0u, 16u, 0u, 16u);
-  let o = vec4<u32>(8u, 24u, 8u, 24u);
-  let lo = qBytes(v.x, e, 255u);
-  let hi = qBytes(v.y, e, 255u);
-  let lo1 = qBytes(v.x, o, 255u);
-  let hi1 = qBytes(v.y, o, 255u);
-  return qPackPairs(vec4<f32>(lo.xy, hi.xy), vec4<f32>(lo1.xy, hi1.xy), z, s);
-//#endif
-}
+fn wDeq(c: QChunk) -> vec4<u32> { return qDeq(c.v, f32(c.z), f32(c.s)); }
 
 fn wAt(r: u32, kc: u32) -> vec4<u32> { return wDeq(wRaw(r, kc)); }
 
