@@ -61,21 +61,27 @@ export function wideStreamBytes(bk: number, rows: number): number {
 function widePlan(gpu: Gpu, plan: LinearPlan, K: number, q: QuantLayout, want: QuantStream): LinearPlan | null {
   if (plan.shader !== 'linear_subgroup_matrix_stream' || !plan.fold || plan.fold.rows > 32) return null;
   const segLen = plan.params[3] as number;
-  const rows = plan.fold.rows;
-  const bk = (want === 'wide256' ? [256, 128] : want === 'wide128' ? [128] : []).find(
+  const rows = plan.fold.rows as 16 | 32;
+  const bk = (want === 'wide256' ? ([256, 128] as const) : want === 'wide128' ? ([128] as const) : []).find(
     (b) => segLen % b === 0 && K % b === 0 && q.groupSize % kPerVec4(q.bits) === 0 && wideStreamBytes(b, rows) <= gpu.limits.maxComputeWorkgroupStorageSize,
   );
   if (bk === undefined) return null;
+  const defines = wideStreamDefines(bk, rows, q, plan.defines.includes('EMULATE'));
+  return { ...plan, schedule: `${plan.schedule} wide${bk}`, shader: 'quant_linear_stream', defines, constants: { GS: q.groupSize } };
+}
+
+/** The defines of shaders/quant_linear_stream for BK `bk` (128 or 256), `rows` (16 or 32) and a layout. */
+export function wideStreamDefines(bk: 128 | 256, rows: 16 | 32, q: QuantLayout, emulate: boolean): string[] {
   const wl = (bk * q.bits) / 256; // packed vec4 per invocation per k-step
   const xl = ((rows / 16) * bk) / 64; // x vec4 per invocation per k-step
-  const defines = [
-    ...plan.defines.filter((d) => d === 'EMULATE' || d === 'TM2'),
+  return [
+    ...(emulate ? ['EMULATE'] : []),
+    ...(rows === 32 ? ['TM2'] : []),
     ...(bk === 256 ? ['BK256'] : []),
     ...(wl === 4 ? ['W4'] : wl === 8 ? ['W8'] : []),
     ...(xl === 4 ? ['X4'] : xl === 8 ? ['X8'] : []),
     ...quantDefines(q),
   ];
-  return { ...plan, schedule: `${plan.schedule} wide${bk}`, shader: 'quant_linear_stream', defines, constants: { GS: q.groupSize } };
 }
 
 /**

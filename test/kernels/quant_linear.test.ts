@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { linear, linearDeferred, isPartialSums, planLinear, type LinearOptions } from '../../src/kernels/linear.js';
-import { planQuantLinear, quantLayout, quantLinear, wideStreamBytes, type QuantLayout, type QuantLinearOptions } from '../../src/kernels/quant_linear.js';
+import { planQuantLinear, quantLayout, quantLinear, wideStreamBytes, wideStreamDefines, type QuantLayout, type QuantLinearOptions } from '../../src/kernels/quant_linear.js';
 import { uploadPacked, type QuantizedWeight } from '../../src/kernels/quantized_weight.js';
 import { quantKernelWeight, quantLinearRef } from '../../src/kernels/ref/quant_linear.js';
 import { linearTolerance, type LinearOutDType } from '../../src/kernels/ref/linear.js';
@@ -258,6 +258,24 @@ describe.skipIf(!gpu)(`quantLinear wide stream ${gpu ? gpu.describe() : `(skippe
     expect(stagedFor(1, 64, 256, { ...q, groupSize: 16 })).toBe('linear_subgroup_matrix_stream'); // int4 groups of half a vec4
     expect(stagedFor(1, 64, 256, { bits: 8, symmetric: true, groupSize: 16, zeros: false })).toBe('quant_linear_stream');
     expect(planQuantLinear(g, 40, 64, 2048, q, { ...EMU, tile: 'stream' }).schedule).toBe('stream tm4 128'); // 64 rows: staged
+  });
+
+  it('compiles every BK 256 variant (emulated: lavapipe cannot create its pipelines, 42-50 KB of workgroup memory)', async () => {
+    const layouts: QuantLayout[] = [
+      { bits: 4, symmetric: false, groupSize: 128, zeros: true },
+      { bits: 4, symmetric: true, groupSize: 32, zeros: false },
+      { bits: 8, symmetric: true, groupSize: 4096, zeros: false },
+      { bits: 8, symmetric: false, groupSize: 64, zeros: true },
+    ];
+    for (const q of layouts) {
+      for (const rows of [16, 32] as const) {
+        const defines = wideStreamDefines(256, rows, q, true);
+        const module = g.device.createShaderModule({ code: g.shaders.code('quant_linear_stream', new Set(defines)), label: 'quant_linear_stream bk256' });
+        const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}: ${m.message}`);
+        expect(errors, defines.join(',')).toEqual([]);
+      }
+    }
+    await g.flush();
   });
 
   it('refuses an unknown TKNP_QUANT_STREAM / quantStream with a named error', async () => {
