@@ -6,7 +6,8 @@
 //     two's-complement bytes, else unsigned)
 //   2 qs: [N, K / GS] f16 scales   ZEROS: 3 qz: [N, K / GS] f16 integer zeros (else z = 8 (Q4) or 0 (Q8))
 // WB_END: the first binding after them (the including kernel's next tensor).
-// A weight is f16((q − z) · s) with (q − z) · s computed in f32 (exact, see packed_weight.ts) and rounded
+// A weight is f16((q − z) · s) with (q − z) · s computed in f32 (exact, see packed_weight.ts; the arithmetic is
+// lib/quant_dequant's, shared with quant_linear_stream) and rounded
 // once to f16: every kernel and schedule multiplies x by the same f16 values, so the tensor-core kernels
 // give the bits they give for an f16 weight holding them (the test anchor), and the CPU reference is
 // x · f16(dequantize(W))ᵀ.
