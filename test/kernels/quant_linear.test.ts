@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { linear, linearDeferred, isPartialSums, planLinear, type LinearOptions } from '../../src/kernels/linear.js';
+import { hasLinearTensorCores, linear, linearDeferred, isPartialSums, planLinear, type LinearOptions } from '../../src/kernels/linear.js';
 import { planQuantLinear, quantLayout, quantLinear, wideStreamBytes, wideStreamDefines, type QuantLayout, type QuantLinearOptions } from '../../src/kernels/quant_linear.js';
 import { uploadPacked, type QuantizedWeight } from '../../src/kernels/quantized_weight.js';
 import { quantKernelWeight, quantLinearRef } from '../../src/kernels/ref/quant_linear.js';
@@ -242,7 +242,17 @@ describe.skipIf(!gpu)(`quantLinear wide stream ${gpu ? gpu.describe() : `(skippe
     expect(Array.from(got), `${what} vs staged`).toEqual(Array.from(await runQuant(g, c, out, { ...EMU, quantStream: 'staged' })));
     expect(Array.from(got), `${what} vs f16 linear`).toEqual(Array.from(await runQuant(g, c, out, EMU, true)));
     checkAgainstRef(got, c, out, what);
+    // On tensor cores (the H100): the real kernels, BK 256 where it fits, likewise.
+    if (!hasLinearTensorCores(g)) return;
+    const tcWant = await runQuant(g, c, out, { quantStream: 'staged' });
+    expect(Array.from(tcWant), `tensor cores: staged vs f16 linear`).toEqual(Array.from(await runQuant(g, c, out, {}, true)));
+    for (const quantStream of ['wide256', 'wide128'] as const) {
+      const tcPlan = planQuantLinear(g, M, N, K, layoutOf(c.packed), { quantStream, bias: withBias, outDtype: out });
+      expect(tcPlan.shader, tcPlan.schedule).toBe('quant_linear_stream');
+      expect(Array.from(await runQuant(g, c, out, { quantStream })), `tensor cores ${tcPlan.schedule} vs staged`).toEqual(Array.from(tcWant));
+    }
   }, 300_000);
+  if (gpu && !hasLinearTensorCores(gpu)) console.log(`[quant_linear] wide stream on real tensor cores not run: ${g.describe()} has no f16 16x16x16 subgroup matrices on 32-wide subgroups (emulated runs only)`);
 
   it('picks BK 256 where the workgroup memory allows it, else 128, else the staged stream', () => {
     const q: QuantLayout = { bits: 4, symmetric: false, groupSize: 128, zeros: true };
