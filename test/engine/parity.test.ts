@@ -34,11 +34,9 @@ import type { EngineConfig } from '../../src/engine/config.js';
 
 const gpu = await testGpu();
 
-// Issue 16's fixtures, measured max |logit error| (lavapipe; H100, session 8): tiny-qwen3 0.0055; 0.0070,
-// tiny-phi3 0.0027; 0.0023, tiny-long 0.0049; 0.0042: tolerances ~3x the larger. tiny-gemma2/3 are not made
-// yet (their first generation failed on the GPU host; the generator is fixed): provisional tolerances from
-// the f64 comparison of the same paths (test/engine/architectures.test.ts: <= 0.009), to be set to ~3x what
-// their first run prints.
+// Issue 16's fixtures, measured max |logit error| (lavapipe; H100, session 8 or 9): tiny-qwen3 0.0055; 0.0070,
+// tiny-phi3 0.0027; 0.0023, tiny-long 0.0049; 0.0042, tiny-gemma2 0.0054; 0.0055, tiny-gemma3 0.0081; 0.0077
+// (both made on the GPU host in session 9): tolerances ~3x the larger.
 type FloatFixture = Exclude<FixtureName, QuantFixtureName>; // the quantized ones: quant_parity.test.ts
 const LOGIT_TOL: Record<FloatFixture, number> = {
   'tiny-llama': 0.02,
@@ -46,8 +44,8 @@ const LOGIT_TOL: Record<FloatFixture, number> = {
   'tiny-qwen2': 0.06,
   'tiny-qwen3': 0.02,
   'tiny-phi3': 0.01,
-  'tiny-gemma2': 0.03,
-  'tiny-gemma3': 0.03,
+  'tiny-gemma2': 0.017,
+  'tiny-gemma3': 0.025,
   'tiny-long': 0.015,
 };
 
