@@ -50,7 +50,7 @@ export interface GpuOptions extends AdapterOptions {
    * The quantized decode weight stream (kernels/quant_linear): 'wide256' / 'wide128' (shaders/quant_linear_stream,
    * BK 256 or 128, where the sizes and the workgroup memory allow it; wide256 falls back to wide128, either to
    * staged) or 'staged' (the BK-64 QUANT stream of linear_subgroup_matrix_stream). Same bits whichever runs.
-   * Default: the kernel's choice. Env: TKNP_QUANT_STREAM (for A/B runs).
+   * Default: the kernel's choice ('staged', measured faster on the H100). Env: TKNP_QUANT_STREAM (for A/B runs).
    */
   readonly quantStream?: QuantStream;
 }

@@ -7,8 +7,9 @@
 //   * invariant mode, tensor cores (K % 64 == 0): linearSegments' K order for every M; the stream kernel for
 //     few rows (decode: the packed words are the stream), block tiles with the segments side by side (PAR)
 //     or in turn (SEQ) for more; N % 16 != 0 runs SEQ blocks for every M (the same order, no partials);
-//     where the stream has ≤ 32 rows, the wide stream (shaders/quant_linear_stream: a vec4 of packed words
-//     per lane and load, BK 256 or 128; QuantLinearOptions.quantStream) in its place, same order and bits;
+//     where the stream has ≤ 32 rows and QuantLinearOptions.quantStream asks for it (not the default: slower
+//     on the H100), the wide stream (shaders/quant_linear_stream: a vec4 of packed words per lane and load,
+//     BK 256 or 128) in its place, same order and bits;
 //   * invariant mode elsewhere (no tensor cores, or K % 64 != 0): linear_tiled's f32 fma chain for every M;
 //   * fast mode: the GEMV (lane-split K, not batch invariant) for the rows kernels/linear gives it.
 // W8A8 (int8Activations): kernels/w8a8_linear.ts.
@@ -42,8 +43,12 @@ export interface QuantLinearOptions extends LinearOptions {
   readonly quantStream?: QuantStream;
 }
 
-/** The wide stream unless the Gpu or the call says otherwise (unmeasured on the H100 against 'staged'). */
-export const DEFAULT_QUANT_STREAM: QuantStream = 'wide256';
+/**
+ * The BK-64 stream unless the Gpu or the call says otherwise: on the H100 (2026-12-06, session 9) the wide
+ * stream made the int4 Llama-3-8B decode step slower, not faster (batch 1: 10.4 ms p50 against 8.3 with
+ * 'staged'; batch 16: 13.0 against 11.0; bench/RESULTS.md). It stays selectable for A/B runs.
+ */
+export const DEFAULT_QUANT_STREAM: QuantStream = 'staged';
 
 /** k per packed vec4<u32> of shaders/quant_linear_stream (32 int4 or 16 int8 weights). */
 const kPerVec4 = (bits: number) => 128 / bits;

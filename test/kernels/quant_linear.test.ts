@@ -164,10 +164,12 @@ describe.skipIf(!gpu)(`quantLinear ${gpu ? gpu.describe() : `(skipped: ${noGpuRe
     expect(new Set(orders).size).toBe(1);
     expect(orders[0]).toBe(planLinear(g, 1, 4096, 4096).order);
     const emu = (M: number, N: number) => planQuantLinear(g, M, N, 4096, q, EMU);
-    expect(emu(1, 4096).shader).toBe('quant_linear_stream'); // the wide stream (default) in the stream's place
+    expect(emu(1, 4096).shader).toBe('linear_subgroup_matrix_stream'); // the staged stream (default: faster on the H100)
     expect(emu(1, 4096).defines).toEqual(expect.arrayContaining(['QUANT', 'Q4', 'ZEROS', 'EMULATE']));
-    expect(planQuantLinear(g, 1, 4096, 4096, q, { ...EMU, quantStream: 'staged' }).shader).toBe('linear_subgroup_matrix_stream');
-    expect(planQuantLinear(g, 1, 4096, 4096, q, { ...EMU, quantStream: 'staged' }).order).toBe(emu(1, 4096).order);
+    const wide = planQuantLinear(g, 1, 4096, 4096, q, { ...EMU, quantStream: 'wide128' });
+    expect(wide.shader).toBe('quant_linear_stream'); // the wide stream in the stream's place when asked for
+    expect(wide.defines).toEqual(expect.arrayContaining(['QUANT', 'Q4', 'ZEROS', 'EMULATE']));
+    expect(wide.order).toBe(emu(1, 4096).order);
     expect(emu(1, 4096).constants.GS).toBe(128);
     expect(emu(100, 4096).schedule).toBe('par 128x128');
     expect([1, 100, 500].map((M) => emu(M, 4100).schedule)).toEqual(Array(3).fill('block 128x128'));
