@@ -37,10 +37,9 @@ export function planW8A8(gpu: Gpu, M: number, N: number, K: number, opts: Linear
   let variant = opts.variant;
   if (variant === 'gemv') variant = 'plain';
   if (variant === 'subgroup-matrix' && !tc) fail('w8a8Linear: this device has no i8 16x16x32 subgroup matrices');
-  // The int8 tensor-core kernel gave wrong sums on the H100 (2026-12-06, session 8: 29797 of 30100 outputs off at
-  // M100 N301 K4096; lavapipe only runs its emulation): it runs only when asked for by name until it is fixed there
-  // (then again from W8A8_SGM_MIN_ROWS rows with K % 64 == 0).
-  variant ??= 'plain';
+  // The int8 tensor cores from W8A8_SGM_MIN_ROWS rows (K % 64 == 0): their bits are the plain kernel's on
+  // the H100 since the I8_WORDS fix (2026-12-06, session 9: test/kernels/w8a8_linear.test.ts, three shapes).
+  variant ??= tc && M >= W8A8_SGM_MIN_ROWS && K % 64 === 0 ? 'subgroup-matrix' : 'plain';
   const defines = [...(opts.bias ? ['BIAS'] : []), ...(opts.outDtype === 'f32' ? ['OUT_F32'] : [])];
   if (variant === 'plain') {
     if (gpu.caps.packedDot4) defines.push('DOT4');
@@ -50,8 +49,8 @@ export function planW8A8(gpu: Gpu, M: number, N: number, K: number, opts: Linear
   expect(K % 64 === 0, `w8a8Linear: the tensor-core kernel takes K % 64 == 0, got ${K}`);
   if (variant === 'subgroup-matrix-emulated') defines.push('EMULATE');
   // The template-form i8 loads of the Dawn in npm webgpu 0.6.2 count offsets and strides in i32 words
-  // (tint 9361310a57; docs/KERNELS.md): the likely cause of the H100's wrong sums. Not yet run there
-  // (stage i8-probe decides), so the kernel stays opt-in; the emulation gives the plain kernel's bits with it.
+  // (tint 9361310a57; docs/KERNELS.md): in bytes the kernel gave wrong sums on the H100 (session 8: 29797 of
+  // 30100 outputs off); in words its bits are the plain kernel's there (session 9).
   defines.push('I8_WORDS');
   const [tilesM, tilesN] = [Math.ceil(M / 128), Math.ceil(N / 128)];
   return { variant, shader: 'w8a8_linear_sgm', defines, params: [M, N, K, tilesM, tilesN, 0], workgroups: grid(tilesM * tilesN) };

@@ -151,11 +151,14 @@ describe.skipIf(!gpu)(`w8a8Linear ${gpu ? gpu.describe() : `(skipped: ${noGpuRea
     }
   }, 300_000);
 
-  it('runs the int8 tensor cores only when asked for by name (wrong on the H100 until fixed), emulated anywhere', () => {
+  it('runs the int8 tensor cores from W8A8_SGM_MIN_ROWS rows where the device has them (K % 64 == 0), emulated anywhere', () => {
+    const tc = hasInt8TensorCores(g);
     expect(planW8A8(g, 1, 4096, 4096).shader).toBe('w8a8_linear_tiled');
+    expect(planW8A8(g, W8A8_SGM_MIN_ROWS - 1, 4096, 4096).shader).toBe('w8a8_linear_tiled');
+    expect(planW8A8(g, W8A8_SGM_MIN_ROWS, 4096, 4096).shader).toBe(tc ? 'w8a8_linear_sgm' : 'w8a8_linear_tiled');
+    expect(planW8A8(g, 256, 4096, 4160 + 32).shader).toBe('w8a8_linear_tiled'); // K % 64 != 0
+    expect(planW8A8(g, 256, 4096, 4096, { variant: 'plain' }).shader).toBe('w8a8_linear_tiled');
     expect(planW8A8(g, 256, 4096, 4096, EMU).shader).toBe('w8a8_linear_sgm');
-    const tc = g.caps.subgroupMatrix.some((m) => m.componentType === 'i8');
-    expect(planW8A8(g, W8A8_SGM_MIN_ROWS, 4096, 4096).shader).toBe('w8a8_linear_tiled'); // tensor cores only by name (wrong on the H100)
     if (!tc) expect(() => planW8A8(g, 256, 4096, 4096, { variant: 'subgroup-matrix' })).toThrow(/no i8 16x16x32/);
   });
 
