@@ -271,8 +271,11 @@ print("TTFT p50 without the cache %.1f ms, with it %.1f ms: %.1fx lower (target 
   esac
 done
 
-# The device tool returns at most 8 files: pack everything but the summary when there are more.
-n=$(find "$OUT" -maxdepth 1 -type f | wc -l)
+# The device tool returns at most 8 files: pack everything but the summary (and earlier packs) when there
+# are more. Each invocation packs into a new results-N.tgz: a script that calls this several times with one
+# $OUT keeps every invocation's files (session 9 lost its decode-peer logs to the next invocation's pack).
+n=$(find "$OUT" -maxdepth 1 -type f ! -name 'results*.tgz' | wc -l)
 if [ "$n" -gt 7 ]; then
-  (cd "$OUT" && tar czf results.tgz --exclude summary.txt --exclude results.tgz ./* && find . -maxdepth 1 -type f ! -name summary.txt ! -name results.tgz -delete)
+  i=1; while [ -e "$OUT/results-$i.tgz" ]; do i=$((i + 1)); done
+  (cd "$OUT" && tar czf "results-$i.tgz" --exclude summary.txt --exclude 'results*.tgz' ./* && find . -maxdepth 1 -type f ! -name summary.txt ! -name 'results*.tgz' -delete)
 fi

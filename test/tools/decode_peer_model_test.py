@@ -70,7 +70,10 @@ class DecodeStep(unittest.TestCase):
                 want = reference_step(m, ref)
                 self.assertEqual(case.tokens.shape, (3,))
                 self.assertTrue(torch.equal(case.tokens, want), f"{case.tokens} != {want}")
-                self.assertTrue(torch.allclose(case.k[1], ref.k[1]))  # the new K written to slot `context` alike
+                # The new K written to slot `context` alike. Layer 1's K comes from layer 0's output, which the
+                # two paths compute in different orders (SDPA's GQA against repeat_interleave), so float32
+                # rounding apart: allclose's default atol 1e-8 failed on the GPU host's torch 2.11 (session 9).
+                self.assertTrue(torch.allclose(case.k[1], ref.k[1], rtol=1e-4, atol=1e-5), (case.k[1] - ref.k[1]).abs().max())
 
     def test_prefill_runs_and_says_how(self):
         m = M.DummyLlama(model_dims(CFG), CFG, 0)
