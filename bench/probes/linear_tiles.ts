@@ -11,6 +11,7 @@
 import { appendFileSync } from 'node:fs';
 import { fillTiled } from '../../src/bench/fill.js';
 import { Gpu } from '../../src/gpu/gpu.js';
+import { busy, sustained } from './probe_timing.js';
 import { Recorder } from '../../src/gpu/recorder.js';
 import { copyRows, type Tensor } from '../../src/gpu/tensor.js';
 import { linear, linearVariant, type LinearOptions } from '../../src/kernels/linear.js';
@@ -66,30 +67,6 @@ function optsOf(tile: string): LinearOptions {
 const gpu = await Gpu.create();
 console.log(`device: ${gpu.describe()}`);
 
-/** Median per-call ns of `reps` calls recorded back to back in one timed pass (3 passes). */
-async function sustained(run: (rec: Recorder) => void, reps: number): Promise<number> {
-  const ts: number[] = [];
-  for (let p = 0; p < 3; p++) {
-    const rec = new Recorder(gpu, 'tiles');
-    rec.timed('tiles', () => {
-      for (let i = 0; i < reps; i++) run(rec);
-    });
-    const [ns] = await rec.submitAndTime();
-    ts.push(ns / reps);
-  }
-  return ts.sort((a, b) => a - b)[1];
-}
-
-async function busy(run: (rec: Recorder) => void, ms: number): Promise<void> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) {
-    const rec = new Recorder(gpu, 'warm');
-    for (let i = 0; i < 20; i++) run(rec);
-    rec.submit();
-    await gpu.flush();
-  }
-}
-
 let warmed = false;
 for (const s of SHAPES) {
   if (!pick.test(s.name)) continue;
@@ -127,13 +104,13 @@ for (const s of SHAPES) {
       const run = (rec: Recorder) => linear(rec, xm, ws[next++ % ws.length], bias, om, opts);
       try {
         if (!warmed) {
-          await busy(run, 1500);
+          await busy(gpu, run, 1500);
           warmed = true;
         }
-        await busy(run, Number(process.env.PROBE_WARM_MS ?? 20));
-        const one = await sustained(run, 3);
+        await busy(gpu, run, Number(process.env.PROBE_WARM_MS ?? 20));
+        const one = await sustained(gpu, 'tiles', run, 3);
         const reps = Math.max(3, Math.min(200, Math.round(2e6 / one)));
-        const ns = await sustained(run, reps);
+        const ns = await sustained(gpu, 'tiles', run, reps);
         // Bits of rows 0..3 and M-1 (the last weight copy run is irrelevant: all copies hold the same values).
         const views = [copyRows(om, 0, Math.min(4, M)), copyRows(om, M - 1, 1)];
         const got = (await gpu.readMany(views)).flatMap((a) => Array.from(s.f32 ? new Uint32Array((a as Float32Array).buffer) : (a as Uint16Array)));

@@ -19,6 +19,7 @@
 //   workgroup memory and fail there).
 import { appendFileSync } from 'node:fs';
 import { Gpu } from '../../src/gpu/gpu.js';
+import { busy, sustained } from './probe_timing.js';
 import { Recorder } from '../../src/gpu/recorder.js';
 import { linear } from '../../src/kernels/linear.js';
 import { linearTolerance } from '../../src/kernels/ref/linear.js';
@@ -50,29 +51,6 @@ const MAX_M = Math.max(...MS);
 
 const gpu = await Gpu.create();
 console.log(`device: ${gpu.describe()}`);
-
-async function sustained(run: (rec: Recorder) => void, reps: number): Promise<number> {
-  const ts: number[] = [];
-  for (let p = 0; p < 3; p++) {
-    const rec = new Recorder(gpu, 'quant-probe');
-    rec.timed('quant-probe', () => {
-      for (let i = 0; i < reps; i++) run(rec);
-    });
-    const [ns] = await rec.submitAndTime();
-    ts.push(ns / reps);
-  }
-  return ts.sort((a, b) => a - b)[1];
-}
-
-async function busy(run: (rec: Recorder) => void, ms: number): Promise<void> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < ms) {
-    const rec = new Recorder(gpu, 'warm');
-    for (let i = 0; i < 20; i++) run(rec);
-    rec.submit();
-    await gpu.flush();
-  }
-}
 
 /** `n` tensors holding t's contents (t itself first), copied on the device. */
 async function copiesOf<T extends Tensor>(t: T, n: number): Promise<T[]> {
@@ -183,11 +161,11 @@ for (const s of SHAPES) {
     }
     let first = true;
     for (const [key, run] of runs) {
-      await busy(run, first ? Number(process.env.PROBE_WARM_FIRST_MS ?? 300) : Number(process.env.PROBE_WARM_MS ?? 30));
+      await busy(gpu, run, first ? Number(process.env.PROBE_WARM_FIRST_MS ?? 300) : Number(process.env.PROBE_WARM_MS ?? 30));
       first = false;
-      const one = await sustained(run, 3);
+      const one = await sustained(gpu, 'quant-probe', run, 3);
       const reps = Math.max(3, Math.min(200, Math.round(2e6 / one)));
-      const ns = await sustained(run, reps);
+      const ns = await sustained(gpu, 'quant-probe', run, reps);
       const bytes = key.endsWith(' f16') ? 2 * N * K : packedBytes;
       const c = cells.get(key)!;
       c.us = ns / 1e3;
