@@ -44,6 +44,17 @@ export function uploadF16(gpu: Gpu, values: Float32Array, shape: readonly number
   return gpu.upload(toF16(values), shape, 'f16', label);
 }
 
+/** An [M, N] output tensor filled with NaN (f16 bits 0x7e00), so an element a kernel never writes fails a comparison. */
+export function poisonedOut(gpu: Gpu, M: number, N: number, dtype: 'f16' | 'f32'): Tensor {
+  return dtype === 'f16' ? gpu.upload(new Uint16Array(M * N).fill(0x7e00), [M, N], 'f16', 'out') : gpu.upload(new Float32Array(M * N).fill(NaN), [M, N], 'f32', 'out');
+}
+
+/** The raw bits of an f16 or f32 tensor (f32 as its u32 words), for bitwise comparisons. */
+export async function readBits(gpu: Gpu, t: Tensor): Promise<Uint16Array | Uint32Array> {
+  const got = await gpu.read(t);
+  return got instanceof Float32Array ? new Uint32Array(got.buffer, got.byteOffset, got.length) : (got as Uint16Array);
+}
+
 export async function readF32(gpu: Gpu, t: Tensor): Promise<Float32Array> {
   const data = await gpu.read(t);
   if (t.dtype === 'f16') return fromF16(data as Uint16Array);

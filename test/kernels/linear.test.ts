@@ -5,7 +5,7 @@ import { ShapeError } from '../../src/gpu/errors.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { fromF16, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
-import { noGpuReason, run, testGpu } from '../helpers/gpu.js';
+import { noGpuReason, poisonedOut, run, testGpu } from '../helpers/gpu.js';
 
 // Tolerance (see linearTolerance): |got − ref| ≤ 4·sqrt(K)·2⁻²³·Σ|x·w| + one ulp of the output dtype at |ref|,
 // against an f64 reference on the same f16 inputs. Outputs are poisoned with NaN before every run, so an
@@ -36,7 +36,7 @@ async function runLinear(g: Gpu, c: Inputs, out: LinearOutDType, opts: LinearOpt
   const tx = g.upload(c.x, [c.M, c.K], 'f16', 'x');
   const tw = g.upload(c.w, [c.N, c.K], 'f16', 'w');
   const tb = c.bias ? g.upload(c.bias, [c.N], 'f16', 'bias') : null;
-  const to = out === 'f16' ? g.upload(new Uint16Array(c.M * c.N).fill(0x7e00), [c.M, c.N], 'f16', 'out') : g.upload(new Float32Array(c.M * c.N).fill(NaN), [c.M, c.N], 'f32', 'out');
+  const to = poisonedOut(g, c.M, c.N, out);
   await run(g, (rec) => linear(rec, tx, tw, tb, to, opts));
   const got = (await g.read(to)) as Uint16Array | Float32Array;
   for (const t of [tx, tw, tb, to]) t?.buffer.destroy();

@@ -9,7 +9,7 @@ import { Gpu, parseQuantStream } from '../../src/gpu/gpu.js';
 import { quantize, type PackedWeight, type QuantBits } from '../../src/quant/packed_weight.js';
 import { fromF16, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
-import { noGpuReason, run, testGpu } from '../helpers/gpu.js';
+import { noGpuReason, poisonedOut, readBits, run, testGpu } from '../helpers/gpu.js';
 
 // Tolerance: ref/linear's (|got − ref| ≤ 4·sqrt(K)·2⁻²³·Σ|x·w| + one ulp of the output dtype) against the f64
 // product with the weights every quantized kernel multiplies by, f16((q − z)·s) (ref/quant_linear). The
@@ -46,21 +46,17 @@ function rowsOf(c: Case, start: number, count: number): Case {
   return { ...c, M: count, x: c.x.slice(start * c.K, (start + count) * c.K) };
 }
 
-function poisoned(g: Gpu, M: number, N: number, out: LinearOutDType) {
-  return out === 'f16' ? g.upload(new Uint16Array(M * N).fill(0x7e00), [M, N], 'f16', 'out') : g.upload(new Float32Array(M * N).fill(NaN), [M, N], 'f32', 'out');
-}
-
 /** Runs quantLinear (or, with `asF16`, the f16 linear on the kernels' weight values) and returns the raw output bits. */
 async function runQuant(g: Gpu, c: Case, out: LinearOutDType, opts: QuantLinearOptions, asF16 = false): Promise<Uint16Array | Uint32Array> {
   const tx = g.upload(c.x, [c.M, c.K], 'f16', 'x');
   const w: QuantizedWeight | null = asF16 ? null : uploadPacked(g, c.packed, 'w');
   const tw = asF16 ? g.upload(toF16(quantKernelWeight(c.packed)), [c.N, c.K], 'f16', 'w16') : null;
   const tb = c.bias ? g.upload(c.bias, [c.N], 'f16', 'bias') : null;
-  const to = poisoned(g, c.M, c.N, out);
+  const to = poisonedOut(g, c.M, c.N, out);
   await run(g, (rec) => (w ? quantLinear(rec, tx, w, tb, to, opts) : linear(rec, tx, tw!, tb, to, opts)));
-  const got = await g.read(to);
+  const got = await readBits(g, to);
   for (const t of [tx, tw, tb, to, w?.qweight, w?.scales, w?.zeros]) t?.buffer.destroy();
-  return got instanceof Float32Array ? new Uint32Array(got.buffer, got.byteOffset, got.length) : (got as Uint16Array);
+  return got;
 }
 
 function values(bitsOut: Uint16Array | Uint32Array, out: LinearOutDType): Float32Array {
@@ -181,8 +177,8 @@ describe.skipIf(!gpu)(`quantLinear ${gpu ? gpu.describe() : `(skipped: ${noGpuRe
     const want = await runQuant(g, c, 'f16', EMU);
     const tx = g.upload(c.x, [c.M, c.K], 'f16', 'x');
     const w = uploadPacked(g, c.packed, 'w');
-    const a = poisoned(g, c.M, c.N, 'f16');
-    const b = poisoned(g, c.M, c.N, 'f16');
+    const a = poisonedOut(g, c.M, c.N, 'f16');
+    const b = poisonedOut(g, c.M, c.N, 'f16');
     let deferred: ReturnType<typeof linearDeferred> | undefined;
     await run(g, (rec) => {
       linear(rec, tx, w, null, a, EMU);

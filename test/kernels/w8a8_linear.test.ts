@@ -10,7 +10,7 @@ import type { Gpu } from '../../src/gpu/gpu.js';
 import { quantize, type PackedWeight } from '../../src/quant/packed_weight.js';
 import { fromF16, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
-import { noGpuReason, run, testGpu } from '../helpers/gpu.js';
+import { noGpuReason, poisonedOut, readBits, run, testGpu } from '../helpers/gpu.js';
 
 // Tolerance: the integer sums are exact, so kernel and reference differ only by the rounding of the
 // epilogue's fma against the reference's f64 product and sum (a few f32 ulps, inside one ulp of an f16
@@ -41,11 +41,11 @@ async function runW8A8(g: Gpu, c: Case, out: LinearOutDType, opts: LinearOptions
   const tx = g.upload(c.x, [c.M, c.K], 'f16', 'x');
   const w = uploadPacked(g, c.packed, 'w', true);
   const tb = c.bias ? g.upload(c.bias, [c.N], 'f16', 'bias') : null;
-  const to = out === 'f16' ? g.upload(new Uint16Array(c.M * c.N).fill(0x7e00), [c.M, c.N], 'f16', 'out') : g.upload(new Float32Array(c.M * c.N).fill(NaN), [c.M, c.N], 'f32', 'out');
+  const to = poisonedOut(g, c.M, c.N, out);
   await run(g, (rec) => linear(rec, tx, w, tb, to, opts));
-  const got = await g.read(to);
+  const got = await readBits(g, to);
   for (const t of [tx, tb, to, w.qweight, w.scales]) t?.buffer.destroy();
-  return got instanceof Float32Array ? new Uint32Array(got.buffer, got.byteOffset, got.length) : (got as Uint16Array);
+  return got;
 }
 
 // The tensor-core kernel (emulated) with extra defines: w8a8Linear's two dispatches, by hand.
@@ -53,7 +53,7 @@ async function runEmulatedWith(g: Gpu, c: Case, extra: string[]): Promise<Uint16
   const tx = g.upload(c.x, [c.M, c.K], 'f16', 'x');
   const w = uploadPacked(g, c.packed, 'w', true);
   const tb = c.bias ? g.upload(c.bias, [c.N], 'f16', 'bias') : null;
-  const to = g.upload(new Uint16Array(c.M * c.N).fill(0x7e00), [c.M, c.N], 'f16', 'out');
+  const to = poisonedOut(g, c.M, c.N, 'f16');
   const [xq, sx] = [g.tensor([c.M, c.K / 4], 'u32'), g.tensor([c.M], 'f32')];
   const plan = planW8A8(g, c.M, c.N, c.K, { ...EMU, bias: tb !== null });
   await run(g, (rec) => {
