@@ -114,8 +114,8 @@ fn wWide(r: u32, kv: u32) -> QWide {
 
 // The KV weights of c dequantized into Bs at o (k order).
 fn putWide(o: u32, c: QWide) {
-  let s = f32(c.s);
-  let z = f32(c.z);
+  let s = c.s;
+  let z = c.z;
 //#if Q4
   putB(o, qDeq(c.v.x, z, s)); putB(o + 8u, qDeq(c.v.y, z, s));
   putB(o + 16u, qDeq(c.v.z, z, s)); putB(o + 24u, qDeq(c.v.w, z, s));

@@ -3,11 +3,12 @@
 # between device calls, so only same-machine pairs compare). The other build is a directory with its
 # own dist/, shaders/ and package.json (e.g. `git worktree add /tmp/old REV`, `npx tsc` there, copy
 # those three into .ab-old/ here); it runs with this tree's node_modules.
-# Usage (GPU host, repo root): OUT=dir AB_OLD=.ab-old [AB_BATCH=1,64] [AB_ROUNDS=2] bash bench/probes/ab_decode.sh
+# Usage (GPU host, repo root): OUT=dir AB_OLD=.ab-old [AB_BATCH=1,64] [AB_ROUNDS=2] [AB_ARGS="--quantization int4"]
+#   bash bench/probes/ab_decode.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/ab}; OLD=${AB_OLD:-.ab-old}
 mkdir -p "$OUT"
-args=(bench decode --preset llama-3-8b --batch "${AB_BATCH:-1,64}" --context 4096 --steps 16 --prefill skip)
+args=(bench decode --preset llama-3-8b --batch "${AB_BATCH:-1,64}" --context 4096 --steps 16 --prefill skip ${AB_ARGS:-})
 for r in $(seq "${AB_ROUNDS:-2}"); do
   for v in new old; do
     if [ "$v" = new ]; then

@@ -6,9 +6,8 @@
 //     two's-complement bytes, else unsigned)
 //   2 qs: [N, K / GS] f16 scales   ZEROS: 3 qz: [N, K / GS] f16 integer zeros (else z = 8 (Q4) or 0 (Q8))
 // WB_END: the first binding after them (the including kernel's next tensor).
-// A weight is f16((q − z) · s) with (q − z) · s computed in f32 (exact, see packed_weight.ts; the arithmetic is
-// lib/quant_dequant's, shared with quant_linear_stream) and rounded
-// once to f16: every kernel and schedule multiplies x by the same f16 values, so the tensor-core kernels
+// A weight is f16((q − z) · s), the exact product rounded once to f16 (lib/quant_dequant's arithmetic, shared
+// with quant_linear_stream): every kernel and schedule multiplies x by the same f16 values, so the tensor-core kernels
 // give the bits they give for an f16 weight holding them (the test anchor), and the CPU reference is
 // x · f16(dequantize(W))ᵀ.
 // Needs from the including shader: Params with N, K; GS: group size (override), a multiple of 8 for wAt.
@@ -52,7 +51,7 @@ fn wRaw(r: u32, kc: u32) -> QChunk {
   return QChunk(qw[n * (p.K / 8u) + kc], qScale(n, g), qZero(n, g));
 }
 
-fn wDeq(c: QChunk) -> vec4<u32> { return qDeq(c.v, f32(c.z), f32(c.s)); }
+fn wDeq(c: QChunk) -> vec4<u32> { return qDeq(c.v, c.z, c.s); }
 
 fn wAt(r: u32, kc: u32) -> vec4<u32> { return wDeq(wRaw(r, kc)); }
 
@@ -71,5 +70,5 @@ fn wOne(r: u32, k: u32) -> f16 {
 //#else
   let q = qBytes(word, vec4<u32>(sh), 255u).x;
 //#endif
-  return f16((q - f32(qZero(r, g))) * f32(qScale(r, g)));
+  return (f16(q) - qZero(r, g)) * qScale(r, g);   // q − z exact in f16, the product rounded once (as qDeq)
 }

@@ -135,6 +135,24 @@ describe.skipIf(!gpu)(`quantLinear ${gpu ? gpu.describe() : `(skipped: ${noGpuRe
     }
   }, 300_000);
 
+  // The f16 dequantization keeps subnormals: weights of ±2e-5 give f16 scales and products below 2⁻¹⁴ (the
+  // smallest normal f16), which a flushing device would turn to zero; the f16 plan multiplies the same
+  // subnormal weights. Every layout, on the device's default plans (tensor cores where it has them) and plain.
+  it('keeps subnormal scales and products (tiny weights) bitwise', async () => {
+    for (const l of [L(4, false, 128), L(4, true, 64), L(8, true, 0), L(8, false, 64)]) {
+      const rng = new Rng(l.bits * 100 + l.groupSize);
+      const [M, N, K] = [2, 64, 256];
+      const packed = quantize(rng.floats(N * K, -2e-5, 2e-5), [N, K], l.bits, l.groupSize || K, l.symmetric);
+      const c: Case = { M, N, K, x: toF16(rng.floats(M * K, -1, 1)), packed, bias: null };
+      const scales = fromF16(packed.scales);
+      expect(scales.some((v) => v !== 0 && Math.abs(v) < 2 ** -14), `${name(l)}: the case has subnormal scales`).toBe(true);
+      for (const opts of [{}, { variant: 'plain' }, { mode: 'fast' }] as LinearOptions[]) {
+        const want = await runQuant(g, c, 'f32', opts, true);
+        expect(Array.from(await runQuant(g, c, 'f32', opts)), `${name(l)} ${JSON.stringify(opts)}`).toEqual(Array.from(want));
+      }
+    }
+  }, 300_000);
+
   // A row alone (M=1) and inside batches of 37 and 130: bitwise equal on every invariant path. Under emulation
   // these are three schedules (stream, PAR 128, SEQ for 130 rows when forced by N % 16 != 0 too).
   const invariantCases: [string, LinearOptions, number, number, Layout][] = [
