@@ -3,7 +3,7 @@
 // kernel, at Llama-3-8B shapes for int4 (g128, asymmetric) and int8 (per channel, symmetric).
 // Variants: f16 (kernels/linear on an f16 weight holding the dequantized values: the f16 engine), cur
 //   (quantLinear, default plan: the shipped wide stream, shaders/quant_linear_stream, unless TKNP_QUANT_STREAM
-//   says otherwise), staged / wide128 / wide256 (quantLinear with that quantStream), cur-fast (quantLinear --fast), sw128 / sw128h / sw256 / sw256h (the wide
+//   says otherwise), staged / wide128 / wide256 (quantLinear with that quantStream), cur-fast (quantLinear --fast), gemv (quantLinear's GEMV at any M ≤ 8), sw128 / sw128h / sw256 / sw256h (the wide
 //   stream, BK 128 or 256, f32 or f16 dequant; M ≤ 32), gw<RS>x<U> (the wide GEMV, RS rows per 32 lanes,
 //   U vec4 per row per lane per trip; M ≤ 8).
 // Validated before timing: cur and every GEMV against a CPU reference on sampled outputs (ref/linear's
@@ -136,7 +136,7 @@ for (const s of SHAPES) {
           rec.submit();
           const got = (await gpu.read(om)) as Uint16Array;
           let status = 'ok';
-          if (v === 'cur' || v === 'cur-fast' || v.startsWith('gw')) {
+          if (v === 'cur' || v === 'cur-fast' || v === 'gemv' || v.startsWith('gw')) {
             const r = new Rng(M * 7 + v.length);
             for (let q = 0; q < 48 && status === 'ok'; q++) {
               const m = q < 8 ? q % M : r.int(0, M - 1);

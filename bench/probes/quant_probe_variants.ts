@@ -12,12 +12,12 @@ import { planQuantLinear, quantLayout, quantLinear } from '../../src/kernels/qua
 import type { QuantizedWeight } from '../../src/kernels/quantized_weight.js';
 import { GEMV_GROUPS, quantGemvWide, quantStreamWide, type QuantFormat } from './quant_stream_kernels.js';
 
-export type VariantName = 'f16' | 'cur' | 'cur-fast' | QuantStream | `sw${128 | 256 | 64}${'' | 'h'}` | `gw${1 | 2 | 4}x${1 | 2 | 4}`;
+export type VariantName = 'f16' | 'cur' | 'cur-fast' | 'gemv' | QuantStream | `sw${128 | 256 | 64}${'' | 'h'}` | `gw${1 | 2 | 4}x${1 | 2 | 4}`;
 
 /** Whether variant v runs M rows (sw: the stream's default rows; gw: the GEMV's). */
 export function variantRows(v: string, M: number): boolean {
   if (v.startsWith('sw')) return M <= STREAM_AUTO_ROWS;
-  if (v.startsWith('gw')) return M <= GEMV_MAX_ROWS;
+  if (v.startsWith('gw') || v === 'gemv') return M <= GEMV_MAX_ROWS;
   return true;
 }
 
@@ -48,6 +48,10 @@ function weightTensors(w: QuantizedWeight): Tensor[] {
 export function runVariant(gpu: Gpu, rec: Recorder, v: VariantName, x: Tensor, w: QuantizedWeight, out: Tensor, emulate: boolean): void {
   const [M, K] = x.shape;
   const N = w.shape[0];
+  if (v === 'gemv') {
+    quantLinear(rec, x, w, null, out, { variant: 'gemv' }); // the shipped fast-mode GEMV at any M ≤ 8
+    return;
+  }
   if (v === 'cur' || v === 'cur-fast' || (QUANT_STREAMS as readonly string[]).includes(v)) {
     const quantStream = v === 'cur' || v === 'cur-fast' ? undefined : (v as QuantStream);
     quantLinear(rec, x, w, null, out, v === 'cur-fast' ? { mode: 'fast' } : { quantStream, ...(emulate ? { variant: 'subgroup-matrix-emulated' } : {}) });

@@ -1,7 +1,7 @@
 // Linear layers over quantized weights (kernels/quantized_weight.ts): out = x · dequant(W)ᵀ (+ bias).
 //
 // Weight-only (bits 4 and 8): the f16 linear kernels with a dequantizing weight read (QUANT,
-// shaders/lib/quant_weight.wgsl) in place of the f16 one. Every weight is f16((q − z)·s) (exact f32
+// shaders/lib/quant_weight.wgsl) in place of the f16 one. Every weight is f16((q − z)·s) (the exact
 // product, rounded once), so a plan computes exactly what the f16 plan of the same sizes computes for an f16
 // weight holding those values, and everything kernels/linear.ts guarantees carries over:
 //   * invariant mode, tensor cores (K % 64 == 0): linearSegments' K order for every M; the stream kernel for
@@ -11,10 +11,12 @@
 //     on the H100), the wide stream (shaders/quant_linear_stream: a vec4 of packed words per lane and load,
 //     BK 256 or 128) in its place, same order and bits;
 //   * invariant mode elsewhere (no tensor cores, or K % 64 != 0): linear_tiled's f32 fma chain for every M;
-//   * fast mode: the GEMV (lane-split K, not batch invariant) for the rows kernels/linear gives it.
+//   * fast mode: a GEMV (lane-split K, not batch invariant) for the rows kernels/linear gives it:
+//     shaders/quant_linear_gemv (16-byte loads of packed words) where K and the group size are multiples
+//     of 32 (int4) or 16 (int8) k, else linear_gemv's QUANT read.
 // W8A8 (int8Activations): kernels/w8a8_linear.ts.
 import { parseQuantStream, type Gpu, type QuantStream } from '../gpu/gpu.js';
-import type { Recorder } from '../gpu/recorder.js';
+import { grid, type Recorder } from '../gpu/recorder.js';
 import { byteSize, expect, expectShape, fail, type DType, type Tensor } from '../gpu/tensor.js';
 import { FAST_GEMV_ROWS, GEMV_MAX_ROWS, hasLinearTensorCores, planLinear, runLinear, runLinearDeferred, type LinearKernels, type LinearOptions, type LinearPlan, type PartialSums } from './linear.js';
 import type { QuantizedWeight } from './quantized_weight.js';
@@ -120,9 +122,36 @@ export function planQuantLinear(
   const plan = planLinear(gpu, M, N, K, { mode, variant, tile, bias: opts.bias, outDtype: opts.outDtype });
   const staged = plan.shader === 'linear_subgroup_matrix_stream' || plan.shader === 'linear_subgroup_matrix_block';
   expect(!sgm || staged, `quantLinear: tile ${opts.tile} has no dequantizing variant (stream, par64, par128 or block)`);
+  const wide = wideGemvPlan(gpu, plan, N, K, q);
+  if (wide) return wide;
   const want = parseQuantStream(opts.quantStream, 'quantLinear quantStream') ?? gpu.quantStream ?? DEFAULT_QUANT_STREAM;
   const quant = { ...plan, defines: [...plan.defines, ...quantDefines(q)], constants: { ...plan.constants, GS: q.groupSize } };
   return widePlan(gpu, quant, K, q, want) ?? quant;
+}
+
+/** Weight rows per workgroup of shaders/quant_linear_gemv (GROUPS row groups × RS rows). */
+const WIDE_GEMV_ROWS = 8;
+
+/**
+ * shaders/quant_linear_gemv in place of `plan`, a GEMV plan (fast mode), where its 16-byte loads fit the
+ * layout: K and the group size multiples of the k per packed vec4 (32 int4, 16 int8). null elsewhere
+ * (linear_gemv's QUANT read then runs). The lane split differs from linear_gemv's: fast mode only.
+ */
+function wideGemvPlan(gpu: Gpu, plan: LinearPlan, N: number, K: number, q: QuantLayout): LinearPlan | null {
+  const kv = 128 / q.bits;
+  if (plan.shader !== 'linear_gemv' || K % kv !== 0 || q.groupSize % kv !== 0) return null;
+  const c = gpu.caps;
+  const sgReduce = c.subgroups && c.subgroupMinSize === 32 && c.subgroupMaxSize === 32;
+  const defines = [...plan.defines.filter((d) => d !== 'VEC' && d !== 'SG_REDUCE'), ...(sgReduce ? ['SG_REDUCE'] : []), ...quantDefines(q)];
+  return {
+    ...plan,
+    order: 'lanes32 vec4',
+    schedule: `${plan.schedule} wide`,
+    shader: 'quant_linear_gemv',
+    defines,
+    constants: { GS: q.groupSize, MR: plan.constants.MR },
+    workgroups: grid(Math.ceil(N / WIDE_GEMV_ROWS)),
+  };
 }
 
 /**

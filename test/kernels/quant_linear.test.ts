@@ -129,7 +129,10 @@ describe.skipIf(!gpu)(`quantLinear ${gpu ? gpu.describe() : `(skipped: ${noGpuRe
       const want = await runQuant(g, c, 'f16', opts, true);
       expect(Array.from(await runQuant(g, c, 'f16', opts)), `${JSON.stringify(opts)}`).toEqual(Array.from(want));
     }
-    const d = rowsOf(makeCase(8, 70, 2048, L(8, true, 0), false, 78), 0, 3); // K 2048: several chunks per GEMV lane and trip
+    // linear_gemv's QUANT read (group 8: too small for quant_linear_gemv's 16-byte loads); K 2048: several
+    // chunks per GEMV lane and trip
+    const d = rowsOf(makeCase(8, 70, 2048, L(8, false, 8), false, 78), 0, 3);
+    expect(planQuantLinear(g, 3, 70, 2048, layoutOf(d.packed), { variant: 'gemv' }).shader).toBe('linear_gemv');
     for (const opts of [{ variant: 'gemv' }, { variant: 'plain' }] as LinearOptions[]) {
       expect(Array.from(await runQuant(g, d, 'f32', opts)), `int8 ${opts.variant}`).toEqual(Array.from(await runQuant(g, d, 'f32', opts, true)));
     }
@@ -137,7 +140,8 @@ describe.skipIf(!gpu)(`quantLinear ${gpu ? gpu.describe() : `(skipped: ${noGpuRe
 
   // The f16 dequantization keeps subnormals: weights of ±2e-5 give f16 scales and products below 2⁻¹⁴ (the
   // smallest normal f16), which a flushing device would turn to zero; the f16 plan multiplies the same
-  // subnormal weights. Every layout, on the device's default plans (tensor cores where it has them) and plain.
+  // subnormal weights. Every layout, on the device's default plans (tensor cores where it has them), plain
+  // and fast.
   it('keeps subnormal scales and products (tiny weights) bitwise', async () => {
     for (const l of [L(4, false, 128), L(4, true, 64), L(8, true, 0), L(8, false, 64)]) {
       const rng = new Rng(l.bits * 100 + l.groupSize);
@@ -146,10 +150,34 @@ describe.skipIf(!gpu)(`quantLinear ${gpu ? gpu.describe() : `(skipped: ${noGpuRe
       const c: Case = { M, N, K, x: toF16(rng.floats(M * K, -1, 1)), packed, bias: null };
       const scales = fromF16(packed.scales);
       expect(scales.some((v) => v !== 0 && Math.abs(v) < 2 ** -14), `${name(l)}: the case has subnormal scales`).toBe(true);
-      for (const opts of [{}, { variant: 'plain' }, { mode: 'fast' }] as LinearOptions[]) {
+      for (const opts of [{}, { variant: 'plain' }] as LinearOptions[]) {
         const want = await runQuant(g, c, 'f32', opts, true);
         expect(Array.from(await runQuant(g, c, 'f32', opts)), `${name(l)} ${JSON.stringify(opts)}`).toEqual(Array.from(want));
       }
+      // fast mode's GEMV (its own lane split): the reference, which flushed products would miss by their size
+      checkAgainstRef(await runQuant(g, c, 'f32', { mode: 'fast' }), c, 'f32', `${name(l)} fast`);
+    }
+  }, 300_000);
+
+  // shaders/quant_linear_gemv (fast mode's GEMV where the layout takes 16-byte loads): every layout, M 1-8,
+  // N not a multiple of the 8 rows per workgroup, K with a partial last trip, bias and f32 out; against the
+  // f64 reference, and each row's bits equal to that row computed alone (the GEMV's rows are independent).
+  const WIDE_GEMV: [number, number, number, Layout, boolean, LinearOutDType][] = [
+    [1, 301, 4096, L(4, false, 128), true, 'f16'],
+    [2, 77, 1088, L(4, true, 32), false, 'f32'],
+    [5, 40, 2560, L(8, true, 0), true, 'f16'],
+    [8, 19, 1024, L(8, false, 64), false, 'f16'],
+    [3, 64, 96, L(8, true, 16), true, 'f32'],
+  ];
+  it.each(WIDE_GEMV)('quant_linear_gemv: M=%i N=%i K=%i %o bias=%s out=%s matches the reference, rows alone', async (M, N, K, l, withBias, out) => {
+    const c = makeCase(M, N, K, l, withBias, M * 131 + N + K);
+    const opts: LinearOptions = { variant: 'gemv' };
+    expect(planQuantLinear(g, M, N, K, layoutOf(c.packed), opts).shader).toBe('quant_linear_gemv');
+    const all = await runQuant(g, c, out, opts);
+    checkAgainstRef(all, c, out, `quant_linear_gemv M${M} N${N} K${K} ${name(l)}`);
+    for (const r of [0, M - 1]) {
+      const one = await runQuant(g, rowsOf(c, r, 1), out, opts);
+      expect(Array.from(one), `row ${r} alone vs in M=${M}`).toEqual(Array.from(all.subarray(r * N, (r + 1) * N)));
     }
   }, 300_000);
 
