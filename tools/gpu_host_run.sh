@@ -4,7 +4,7 @@
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
 # Stages: i8-probe | linear-tiles (TILES_SHAPES, TILES_M, TILES) | quant-probe (QPROBE_SHAPES, QPROBE_M, QPROBE_VARIANTS, QPROBE_FORMATS) | probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
-# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | prefix-bench (PREFIX_TKNP, PREFIX_SHARED, PREFIX_INPUT, PREFIX_OUTPUT, PREFIX_PROMPTS, PREFIX_RATES, PREFIX_CONC) | quant-quality (QUANTS, PPL_ARGS) | quant-decode (QDEC_CASES, QUANTS, QDEC_STREAMS, QDEC_W8A8_CASES) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
+# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | prefix-bench (PREFIX_TKNP, PREFIX_SHARED, PREFIX_INPUT, PREFIX_OUTPUT, PREFIX_PROMPTS, PREFIX_RATES, PREFIX_CONC) | quant-quality (QUANTS, PPL_ARGS) | quant-decode (QDEC_CASES, QUANTS, QDEC_W8A8_CASES) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -167,9 +167,8 @@ for stage in "$@"; do
       ;;
     quant-decode)
       # Issue 17's speed table in one stage: the PyTorch f16 peer (tools/bench_decode_pytorch.py) for QDEC_CASES,
-      # then tknp's f16 engine and each format of QUANTS against it (`--baseline`), default mode and --fast, plus
-      # each int4 decode stream of QDEC_STREAMS (TKNP_QUANT_STREAM) in default mode; then an int4 --profile at
-      # batch 1. W8A8 runs only its large-batch cases (QDEC_W8A8_CASES). One JSON and log per run.
+      # then tknp's f16 engine and each format of QUANTS against it (`--baseline`), default mode and --fast; then
+      # an int4 --profile at batch 1. W8A8 runs only its large-batch cases (QDEC_W8A8_CASES). One JSON and log per run.
       qcases=${QDEC_CASES:-1x4096,16x4096,256x1024}
       qcommon=(bench decode --preset "${DECODE_PRESET:-llama-3-8b}" --steps 16 --prefill skip --max-num-batched-tokens 4096)
       "${B[@]}" "${qcommon[@]}" --cases "$qcases" --list-cases "$OUT/qdec_cases.json" > "$OUT/qdec_peer.log" 2>&1
@@ -183,10 +182,6 @@ for stage in "$@"; do
           "${B[@]}" "${qcommon[@]}" --cases "$c" --quantization "$q" "${extra[@]}" "${qbase[@]}" --json "$OUT/qdec_${q}_$mode.json" > "$OUT/qdec_${q}_$mode.log" 2>&1
           summary "quant-decode $q $mode" "exit $? — $(grep -a '^compare:\|CPU ms' "$OUT/qdec_${q}_$mode.log" | tr '\n' ' ' | cut -c1-500)"
         done
-      done
-      for st in ${QDEC_STREAMS:-wide256}; do
-        TKNP_QUANT_STREAM=$st "${B[@]}" "${qcommon[@]}" --cases "$qcases" --quantization int4 "${qbase[@]}" --json "$OUT/qdec_int4_$st.json" > "$OUT/qdec_int4_$st.log" 2>&1
-        summary "quant-decode int4 $st" "exit $? — $(grep -a '^compare:' "$OUT/qdec_int4_$st.log" | cut -c1-400)"
       done
       "${B[@]}" "${qcommon[@]}" --cases 1x4096 --quantization int4 --profile > "$OUT/qdec_int4_profile.log" 2>&1
       summary "quant-decode int4 profile" "exit $? — $(grep -a 'rank 0:' "$OUT/qdec_int4_profile.log" | tail -1 | cut -c1-300)"

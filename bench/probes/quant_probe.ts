@@ -2,10 +2,11 @@
 // quantized plan against wide-load variants (bench/probes/quant_stream_kernels.ts) and the f16 engine's
 // kernel, at Llama-3-8B shapes for int4 (g128, asymmetric) and int8 (per channel, symmetric).
 // Variants: f16 (kernels/linear on an f16 weight holding the dequantized values: the f16 engine), cur
-//   (quantLinear, default plan: the shipped wide stream, shaders/quant_linear_stream, unless TKNP_QUANT_STREAM
-//   says otherwise), staged / wide128 / wide256 (quantLinear with that quantStream), cur-fast (quantLinear --fast), gemv (quantLinear's GEMV at any M ≤ 8), sw128 / sw128h / sw256 / sw256h (the wide
-//   stream, BK 128 or 256, f32 or f16 dequant; M ≤ 32), gw<RS>x<U> (the wide GEMV, RS rows per 32 lanes,
-//   U vec4 per row per lane per trip; M ≤ 8).
+//   (quantLinear, default plan: the BK-64 QUANT stream for few rows), cur-fast (quantLinear --fast), gemv
+//   (quantLinear's GEMV at any M ≤ 8), sw128 /
+//   sw128h / sw256 / sw256h (the wide stream, BK 128 or 256, f32 or f16 dequant; M ≤ 32; it shipped opt-in as
+//   shaders/quant_linear_stream and was removed for measuring slower on the H100), gw<RS>x<U> (the wide
+//   GEMV, RS rows per 32 lanes, U vec4 per row per lane per trip; M ≤ 8).
 // Validated before timing: cur and every GEMV against a CPU reference on sampled outputs (ref/linear's
 //   tolerance on x · f16((q − z)·s)); f16 and every stream variant bitwise against cur (all M×N outputs).
 // Timed sustained (as bench/probes/linear_tiles.ts): R calls back to back in one timed pass, median of 3
@@ -42,7 +43,7 @@ const SHAPES: Shape[] = (process.env.PROBE_SHAPES ?? 'llama3 qkv:4096:6144,llama
 });
 const pick = new RegExp(process.argv[2] || '.');
 const MS = (process.argv[3] || '1,2,4,8,16').split(',').map(Number);
-const VARIANTS = (process.argv[4] || 'f16,cur,staged,wide128,cur-fast,sw128,sw128h,sw256,sw256h,gw1x4,gw2x2,gw4x1,gw4x2').split(',') as VariantName[];
+const VARIANTS = (process.argv[4] || 'f16,cur,cur-fast,sw128,sw128h,sw256,sw256h,gw1x4,gw2x2,gw4x1,gw4x2').split(',') as VariantName[];
 const FORMATS = probeFormats(process.argv[5] || undefined);
 const jsonPath = process.env.QUANT_PROBE_JSON;
 const emulate = process.env.PROBE_EMULATE === '1';

@@ -1,9 +1,9 @@
 // The kernels bench/probes/quant_probe.ts compares, dispatched for x [M, K] f16, a quantized weight [N, K]
-// and out [M, N] f16 (no bias): the shipped quantized plan (kernels/quant_linear: 'cur' its default, 'staged' /
-// 'wide128' / 'wide256' its quantStream choices) and the wide-load probes of quant_stream_kernels.ts, compiled
-// from generated WGSL with the shader library's includes (sw*: the probe of what shipped as
-// shaders/quant_linear_stream).
-import { QUANT_STREAMS, type Gpu, type QuantStream } from '../../src/gpu/gpu.js';
+// and out [M, N] f16 (no bias): the shipped quantized plan (kernels/quant_linear: 'cur' its default plan, the
+// BK-64 QUANT stream for few rows; 'cur-fast' its fast mode) and the wide-load probes of quant_stream_kernels.ts,
+// compiled from generated WGSL with the shader library's includes (sw*: the probe of the wide stream that
+// shipped as shaders/quant_linear_stream, opt-in, until it was removed for measuring slower on the H100).
+import type { Gpu } from '../../src/gpu/gpu.js';
 import { grid, type Recorder } from '../../src/gpu/recorder.js';
 import { preprocess } from '../../src/gpu/shaders.js';
 import type { Tensor } from '../../src/gpu/tensor.js';
@@ -12,7 +12,7 @@ import { planQuantLinear, quantLayout, quantLinear } from '../../src/kernels/qua
 import type { QuantizedWeight } from '../../src/kernels/quantized_weight.js';
 import { GEMV_GROUPS, quantGemvWide, quantStreamWide, type QuantFormat } from './quant_stream_kernels.js';
 
-export type VariantName = 'f16' | 'cur' | 'cur-fast' | 'gemv' | QuantStream | `sw${128 | 256 | 64}${'' | 'h'}` | `gw${1 | 2 | 4}x${1 | 2 | 4}`;
+export type VariantName = 'f16' | 'cur' | 'cur-fast' | 'gemv' | `sw${128 | 256 | 64}${'' | 'h'}` | `gw${1 | 2 | 4}x${1 | 2 | 4}`;
 
 /** Whether variant v runs M rows (sw: the stream's default rows; gw: the GEMV's). */
 export function variantRows(v: string, M: number): boolean {
@@ -52,16 +52,15 @@ export function runVariant(gpu: Gpu, rec: Recorder, v: VariantName, x: Tensor, w
     quantLinear(rec, x, w, null, out, { variant: 'gemv' }); // the shipped fast-mode GEMV at any M ≤ 8
     return;
   }
-  if (v === 'cur' || v === 'cur-fast' || (QUANT_STREAMS as readonly string[]).includes(v)) {
-    const quantStream = v === 'cur' || v === 'cur-fast' ? undefined : (v as QuantStream);
-    quantLinear(rec, x, w, null, out, v === 'cur-fast' ? { mode: 'fast' } : { quantStream, ...(emulate ? { variant: 'subgroup-matrix-emulated' } : {}) });
+  if (v === 'cur' || v === 'cur-fast') {
+    quantLinear(rec, x, w, null, out, v === 'cur-fast' ? { mode: 'fast' } : emulate ? { variant: 'subgroup-matrix-emulated' } : {});
     return;
   }
   const f = formatOf(w);
   const sw = /^sw(\d+)(h?)$/.exec(v);
   if (sw) {
     const BK = Number(sw[1]) as 64 | 128 | 256;
-    const plan = planQuantLinear(gpu, M, N, K, quantLayout(w), { tile: 'stream', quantStream: 'staged', ...(emulate ? { variant: 'subgroup-matrix-emulated' as const } : {}) });
+    const plan = planQuantLinear(gpu, M, N, K, quantLayout(w), { tile: 'stream', ...(emulate ? { variant: 'subgroup-matrix-emulated' as const } : {}) });
     const fold = plan.fold!;
     if (plan.shader !== 'linear_subgroup_matrix_stream' || fold.rows > 32) throw new Error(`${v}: the plan is ${plan.schedule}, not a 16- or 32-row stream`);
     const segLen = plan.params[3] as number;

@@ -1,4 +1,4 @@
-// Matrix stores of partial sums (linear_subgroup_matrix_stream, the block kernel under PAR, quant_linear_stream):
+// Matrix stores of partial sums (linear_subgroup_matrix_stream, the block kernel under PAR):
 // they spell `subgroupMatrixStore<row_major>(&part, off, c, stride)`; EMULATE and SGM_BOOL replace that
 // spelling (lib/sgm_workgroup's scheme) by the functions below. Needs `part: array<f32>` and, under EMULATE,
 // lib/sgm_workgroup's MatC, lane and z().

@@ -1,4 +1,4 @@
-// The dequantization arithmetic of every quantized weight read (lib/quant_weight, quant_linear_stream):
+// The dequantization arithmetic of every quantized weight read (lib/quant_weight, quant_linear_gemv):
 // a weight is f16((q − z)·s), the exact product rounded once to f16. One place, so every kernel multiplies
 // x by the same f16 values (the bits of the f16 plan on those values).
 // Defines: Q4 (8 nibbles per u32, little end first) else 8-bit (4 bytes per u32); SIGNED: two's-complement

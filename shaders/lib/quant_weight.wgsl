@@ -7,7 +7,7 @@
 //   2 qs: [N, K / GS] f16 scales   ZEROS: 3 qz: [N, K / GS] f16 integer zeros (else z = 8 (Q4) or 0 (Q8))
 // WB_END: the first binding after them (the including kernel's next tensor).
 // A weight is f16((q − z) · s), the exact product rounded once to f16 (lib/quant_dequant's arithmetic, shared
-// with quant_linear_stream): every kernel and schedule multiplies x by the same f16 values, so the tensor-core kernels
+// with quant_linear_gemv): every kernel and schedule multiplies x by the same f16 values, so the tensor-core kernels
 // give the bits they give for an f16 weight holding them (the test anchor), and the CPU reference is
 // x · f16(dequantize(W))ᵀ.
 // Needs from the including shader: Params with N, K; GS: group size (override), a multiple of 8 for wAt.

@@ -22,11 +22,6 @@ export class GpuDeviceLostError extends Error {
   override readonly name = 'GpuDeviceLostError';
 }
 
-/** A Gpu creation option (or the TKNP_ environment variable standing in for it) has an unknown value. */
-export class GpuOptionError extends Error {
-  override readonly name = 'GpuOptionError';
-}
-
 /** A kernel wrapper was given tensors whose shapes or dtypes do not fit together. */
 export class ShapeError extends Error {
   override readonly name = 'ShapeError';

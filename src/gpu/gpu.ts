@@ -1,7 +1,7 @@
 // Gpu: one Dawn device with its capabilities, pipeline cache, buffer helpers and error
 // reporting. Everything above src/gpu/ talks to the GPU through this class and Recorder.
 import { gpuInstance, requestAdapter, resolveAdapterOptions, type AdapterOptions } from './instance.js';
-import { GpuDeviceLostError, GpuOptionError, GpuUnavailableError, toNamedError } from './errors.js';
+import { GpuDeviceLostError, GpuUnavailableError, toNamedError } from './errors.js';
 import { BindGroupCache } from './bind_groups.js';
 import { BufferPool } from './pool.js';
 import { ShaderLibrary } from './shaders.js';
@@ -46,23 +46,6 @@ export interface GpuOptions extends AdapterOptions {
    * Env: TKNP_NO_SUBGROUP_MATRIX=1, e.g. to rule tensor-core kernels out on a new driver.
    */
   readonly noSubgroupMatrix?: boolean;
-  /**
-   * The quantized decode weight stream (kernels/quant_linear): 'wide256' / 'wide128' (shaders/quant_linear_stream,
-   * BK 256 or 128, where the sizes and the workgroup memory allow it; wide256 falls back to wide128, either to
-   * staged) or 'staged' (the BK-64 QUANT stream of linear_subgroup_matrix_stream). Same bits whichever runs.
-   * Default: the kernel's choice ('staged', measured faster on the H100). Env: TKNP_QUANT_STREAM (for A/B runs).
-   */
-  readonly quantStream?: QuantStream;
-}
-
-export const QUANT_STREAMS = ['wide256', 'wide128', 'staged'] as const;
-export type QuantStream = (typeof QUANT_STREAMS)[number];
-
-/** `value` as a QuantStream (undefined where unset or empty); anything else is a GpuOptionError naming `source`. */
-export function parseQuantStream(value: string | undefined, source: string): QuantStream | undefined {
-  if (value === undefined || value === '') return undefined;
-  if ((QUANT_STREAMS as readonly string[]).includes(value)) return value as QuantStream;
-  throw new GpuOptionError(`${source}: unknown quantized stream '${value}' (expected ${QUANT_STREAMS.join(', ')})`);
 }
 
 const STORAGE = 0x80; // GPUBufferUsage.STORAGE, usable before globals are installed
@@ -87,8 +70,6 @@ export class Gpu {
     readonly adapter: GPUAdapter,
     readonly device: GPUDevice,
     readonly caps: GpuCaps,
-    /** GpuOptions.quantStream (or TKNP_QUANT_STREAM) as given; undefined: the kernel's default. */
-    readonly quantStream: QuantStream | undefined,
   ) {
     this.pool = new BufferPool(device);
     this.bindGroups = new BindGroupCache(device);
@@ -104,8 +85,6 @@ export class Gpu {
   }
 
   static async create(opts: GpuOptions = {}): Promise<Gpu> {
-    // Refused before any adapter is asked for.
-    const quantStream = opts.quantStream !== undefined ? parseQuantStream(opts.quantStream, 'GpuOptions.quantStream') : parseQuantStream(process.env.TKNP_QUANT_STREAM, 'TKNP_QUANT_STREAM');
     const adapter = await requestAdapter(opts);
     const has = (f: string) => adapter.features.has(f as GPUFeatureName);
     if (!has('shader-f16')) {
@@ -153,7 +132,7 @@ export class Gpu {
       robustness: resolveAdapterOptions(opts).robustness === true,
       packedDot4: gpuInstance(resolveAdapterOptions(opts)).wgslLanguageFeatures?.has('packed_4x8_integer_dot_product') === true,
     };
-    return new Gpu(adapter, device, caps, quantStream);
+    return new Gpu(adapter, device, caps);
   }
 
   get limits(): GPUSupportedLimits {
@@ -179,7 +158,7 @@ export class Gpu {
     const sgm = c.subgroupMatrix.length
       ? c.subgroupMatrix.map((m) => `${m.componentType}->${m.resultComponentType} ${m.M}x${m.N}x${m.K}`).join(', ')
       : 'none';
-    return `${c.vendor} ${c.device || c.description} (${c.architecture}); subgroups ${c.subgroups ? `${c.subgroupMinSize}-${c.subgroupMaxSize}` : 'no'}; timestamps ${c.timestamps ? 'yes' : 'no'}; subgroup matrix: ${sgm}; robustness ${c.robustness ? 'on' : 'off'}${this.quantStream ? `; quant stream ${this.quantStream}` : ''}`;
+    return `${c.vendor} ${c.device || c.description} (${c.architecture}); subgroups ${c.subgroups ? `${c.subgroupMinSize}-${c.subgroupMaxSize}` : 'no'}; timestamps ${c.timestamps ? 'yes' : 'no'}; subgroup matrix: ${sgm}; robustness ${c.robustness ? 'on' : 'off'}`;
   }
 
   /**

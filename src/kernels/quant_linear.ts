@@ -7,15 +7,12 @@
 //   * invariant mode, tensor cores (K % 64 == 0): linearSegments' K order for every M; the stream kernel for
 //     few rows (decode: the packed words are the stream), block tiles with the segments side by side (PAR)
 //     or in turn (SEQ) for more; N % 16 != 0 runs SEQ blocks for every M (the same order, no partials);
-//     where the stream has ≤ 32 rows and QuantLinearOptions.quantStream asks for it (not the default: slower
-//     on the H100), the wide stream (shaders/quant_linear_stream: a vec4 of packed words per lane and load,
-//     BK 256 or 128) in its place, same order and bits;
 //   * invariant mode elsewhere (no tensor cores, or K % 64 != 0): linear_tiled's f32 fma chain for every M;
 //   * fast mode: a GEMV (lane-split K, not batch invariant) for the rows kernels/linear gives it:
 //     shaders/quant_linear_gemv (16-byte loads of packed words) where K and the group size are multiples
 //     of 32 (int4) or 16 (int8) k, else linear_gemv's QUANT read.
 // W8A8 (int8Activations): kernels/w8a8_linear.ts.
-import { parseQuantStream, type Gpu, type QuantStream } from '../gpu/gpu.js';
+import type { Gpu } from '../gpu/gpu.js';
 import { grid, type Recorder } from '../gpu/recorder.js';
 import { byteSize, expect, expectShape, fail, type DType, type Tensor } from '../gpu/tensor.js';
 import { FAST_GEMV_ROWS, GEMV_MAX_ROWS, hasLinearTensorCores, planLinear, runLinear, runLinearDeferred, type LinearKernels, type LinearOptions, type LinearPlan, type PartialSums } from './linear.js';
@@ -35,62 +32,6 @@ function quantDefines(q: QuantLayout): string[] {
   return ['QUANT', q.bits === 4 ? 'Q4' : 'Q8', ...(q.zeros ? ['ZEROS'] : []), ...(q.bits === 8 && q.symmetric && !q.zeros ? ['SIGNED'] : [])];
 }
 
-export interface QuantLinearOptions extends LinearOptions {
-  /**
-   * The decode weight stream where the plan is a stream of ≤ 32 rows (Gpu.quantStream's values): 'wide256'
-   * (BK 256, else 128, else staged: whichever the sizes and the workgroup memory allow), 'wide128' or 'staged'
-   * (linear_subgroup_matrix_stream under QUANT, BK 64). Default: the Gpu's (TKNP_QUANT_STREAM), else
-   * DEFAULT_QUANT_STREAM. Never changes the order, hence the bits.
-   */
-  readonly quantStream?: QuantStream;
-}
-
-/**
- * The BK-64 stream unless the Gpu or the call says otherwise: on the H100 (2026-12-06, session 9) the wide
- * stream made the int4 Llama-3-8B decode step slower, not faster (batch 1: 10.4 ms p50 against 8.3 with
- * 'staged'; batch 16: 13.0 against 11.0; bench/RESULTS.md). It stays selectable for A/B runs.
- */
-export const DEFAULT_QUANT_STREAM: QuantStream = 'staged';
-
-/** k per packed vec4<u32> of shaders/quant_linear_stream (32 int4 or 16 int8 weights). */
-const kPerVec4 = (bits: number) => 128 / bits;
-
-/** Workgroup memory of shaders/quant_linear_stream: As and Bs, `rows` + 64 rows of BK + 8 f16. */
-export function wideStreamBytes(bk: number, rows: number): number {
-  return (rows + 64) * (bk + 8) * 2;
-}
-
-/**
- * The wide stream (shaders/quant_linear_stream) in place of `plan`, a quantized stream plan, where it can
- * run: ≤ 32 rows, segLen and K multiples of BK, groups of whole vec4s, and the workgroup memory. Same grid,
- * params, fold and order: only the shader differs. null where `want` is 'staged' or no BK fits.
- */
-function widePlan(gpu: Gpu, plan: LinearPlan, K: number, q: QuantLayout, want: QuantStream): LinearPlan | null {
-  if (plan.shader !== 'linear_subgroup_matrix_stream' || !plan.fold || plan.fold.rows > 32) return null;
-  const segLen = plan.params[3] as number;
-  const rows = plan.fold.rows as 16 | 32;
-  const bk = (want === 'wide256' ? ([256, 128] as const) : want === 'wide128' ? ([128] as const) : []).find(
-    (b) => segLen % b === 0 && K % b === 0 && q.groupSize % kPerVec4(q.bits) === 0 && wideStreamBytes(b, rows) <= gpu.limits.maxComputeWorkgroupStorageSize,
-  );
-  if (bk === undefined) return null;
-  const defines = wideStreamDefines(bk, rows, q, plan.defines.includes('EMULATE'));
-  return { ...plan, schedule: `${plan.schedule} wide${bk}`, shader: 'quant_linear_stream', defines, constants: { GS: q.groupSize } };
-}
-
-/** The defines of shaders/quant_linear_stream for BK `bk` (128 or 256), `rows` (16 or 32) and a layout. */
-export function wideStreamDefines(bk: 128 | 256, rows: 16 | 32, q: QuantLayout, emulate: boolean): string[] {
-  const wl = (bk * q.bits) / 256; // packed vec4 per invocation per k-step
-  const xl = ((rows / 16) * bk) / 64; // x vec4 per invocation per k-step
-  return [
-    ...(emulate ? ['EMULATE'] : []),
-    ...(rows === 32 ? ['TM2'] : []),
-    ...(bk === 256 ? ['BK256'] : []),
-    ...(wl === 4 ? ['W4'] : wl === 8 ? ['W8'] : []),
-    ...(xl === 4 ? ['X4'] : xl === 8 ? ['X8'] : []),
-    ...quantDefines(q),
-  ];
-}
-
 /**
  * Everything `quantLinear` dispatches for these sizes and this layout (weight-only). The f16 planner's plan
  * (kernels/linear planLinear) with the dequantizing weight read switched on; its order string is the f16
@@ -102,7 +43,7 @@ export function planQuantLinear(
   N: number,
   K: number,
   q: QuantLayout,
-  opts: QuantLinearOptions & { bias?: boolean; outDtype?: DType } = {},
+  opts: LinearOptions & { bias?: boolean; outDtype?: DType } = {},
 ): LinearPlan {
   // The dequantizing reads take 8 k at a time from one group.
   expect(K % 8 === 0, `quantLinear: in_features ${K} is not a multiple of 8 (the quantized kernels read 8 weights at a time)`);
@@ -124,9 +65,7 @@ export function planQuantLinear(
   expect(!sgm || staged, `quantLinear: tile ${opts.tile} has no dequantizing variant (stream, par64, par128 or block)`);
   const wide = wideGemvPlan(gpu, plan, N, K, q);
   if (wide) return wide;
-  const want = parseQuantStream(opts.quantStream, 'quantLinear quantStream') ?? gpu.quantStream ?? DEFAULT_QUANT_STREAM;
-  const quant = { ...plan, defines: [...plan.defines, ...quantDefines(q)], constants: { ...plan.constants, GS: q.groupSize } };
-  return widePlan(gpu, quant, K, q, want) ?? quant;
+  return { ...plan, defines: [...plan.defines, ...quantDefines(q)], constants: { ...plan.constants, GS: q.groupSize } };
 }
 
 /** Weight rows per workgroup of shaders/quant_linear_gemv (GROUPS row groups × RS rows). */
@@ -158,8 +97,8 @@ function wideGemvPlan(gpu: Gpu, plan: LinearPlan, N: number, K: number, q: Quant
  * What `quantLinear` runs for x [M, K] f16, a weight of this layout [N, K] and out [M, N] `outDtype`: null
  * where M or N is 0. Made once per Gpu and key, then looked up (Gpu.memo), as kernels/linear's are.
  */
-export function quantLinearKernels(gpu: Gpu, M: number, N: number, K: number, q: QuantLayout, opts: QuantLinearOptions & { bias?: boolean; outDtype?: DType } = {}): LinearKernels | null {
-  const key = `quantLinear ${M} ${N} ${K} ${q.bits} ${q.symmetric} ${q.groupSize} ${q.zeros} ${opts.bias ? 1 : 0} ${opts.outDtype} ${opts.mode} ${opts.variant} ${opts.tile} ${opts.quantStream}`;
+export function quantLinearKernels(gpu: Gpu, M: number, N: number, K: number, q: QuantLayout, opts: LinearOptions & { bias?: boolean; outDtype?: DType } = {}): LinearKernels | null {
+  const key = `quantLinear ${M} ${N} ${K} ${q.bits} ${q.symmetric} ${q.groupSize} ${q.zeros} ${opts.bias ? 1 : 0} ${opts.outDtype} ${opts.mode} ${opts.variant} ${opts.tile}`;
   return gpu.memo(key, () => {
     const limit = gpu.limits.maxStorageBufferBindingSize;
     const tensors = [['x', [M, K], 'f16'], ['qweight', [N, (K * q.bits) / 32], 'u32'], ['out', [M, N], opts.outDtype ?? 'f16']] as const;
@@ -178,7 +117,7 @@ export function quantLinearKernels(gpu: Gpu, M: number, N: number, K: number, q:
 }
 
 /** Shape checks of a quantized linear (ShapeError naming the tensor), then its kernels. */
-function checkedKernels(rec: Recorder, x: Tensor, w: QuantizedWeight, bias: Tensor | null, out: Tensor, opts: QuantLinearOptions): LinearKernels | null {
+function checkedKernels(rec: Recorder, x: Tensor, w: QuantizedWeight, bias: Tensor | null, out: Tensor, opts: LinearOptions): LinearKernels | null {
   if (x.shape.length !== 2) fail(`quantLinear: x must be [M, K], got [${x.shape}]`);
   const [M, K] = x.shape;
   expectShape('quantLinear x', x, [M, K], 'f16');
@@ -189,7 +128,7 @@ function checkedKernels(rec: Recorder, x: Tensor, w: QuantizedWeight, bias: Tens
   if (w.zeros) expectShape('quantLinear zeros', w.zeros, [N, K / w.groupSize], 'f16');
   if (bias) expectShape('quantLinear bias', bias, [N], 'f16');
   expectShape('quantLinear out', out, [M, N], ['f16', 'f32']);
-  return quantLinearKernels(rec.gpu, M, N, K, quantLayout(w), { mode: opts.mode, variant: opts.variant, tile: opts.tile, quantStream: opts.quantStream, bias: bias !== null, outDtype: out.dtype });
+  return quantLinearKernels(rec.gpu, M, N, K, quantLayout(w), { mode: opts.mode, variant: opts.variant, tile: opts.tile, bias: bias !== null, outDtype: out.dtype });
 }
 
 function weightTensors(w: QuantizedWeight): Tensor[] {
@@ -197,7 +136,7 @@ function weightTensors(w: QuantizedWeight): Tensor[] {
 }
 
 // x: [M, K] f16; weight: logical [N, K]; bias: [N] f16 or null; out: [M, N] f16 or f32
-export function quantLinear(rec: Recorder, x: Tensor, w: QuantizedWeight, bias: Tensor | null, out: Tensor, opts: QuantLinearOptions = {}): void {
+export function quantLinear(rec: Recorder, x: Tensor, w: QuantizedWeight, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): void {
   if (w.int8Activations) return w8a8Linear(rec, x, w, bias, out, opts);
   const k = checkedKernels(rec, x, w, bias, out, opts);
   if (k) runLinear(rec, k, x, weightTensors(w), bias, out);
@@ -205,7 +144,7 @@ export function quantLinear(rec: Recorder, x: Tensor, w: QuantizedWeight, bias: 
 
 // x: [M, K] f16; weight: logical [N, K]; bias: [N] f16 or null; out: [M, N] f16
 /** kernels/linear's linearDeferred for a quantized weight: the partial sums where the plan folds them, else out. */
-export function quantLinearDeferred(rec: Recorder, x: Tensor, w: QuantizedWeight, bias: Tensor | null, out: Tensor, opts: QuantLinearOptions = {}): Tensor | PartialSums {
+export function quantLinearDeferred(rec: Recorder, x: Tensor, w: QuantizedWeight, bias: Tensor | null, out: Tensor, opts: LinearOptions = {}): Tensor | PartialSums {
   if (w.int8Activations) {
     w8a8Linear(rec, x, w, bias, out, opts);
     return out;

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { hasLinearTensorCores, linear, linearDeferred, isPartialSums, planLinear, type LinearOptions } from '../../src/kernels/linear.js';
-import { planQuantLinear, quantLayout, quantLinear, wideStreamBytes, wideStreamDefines, type QuantLayout, type QuantLinearOptions } from '../../src/kernels/quant_linear.js';
+import { planQuantLinear, quantLayout, quantLinear } from '../../src/kernels/quant_linear.js';
 import { uploadPacked, type QuantizedWeight } from '../../src/kernels/quantized_weight.js';
 import { quantKernelWeight, quantLinearRef } from '../../src/kernels/ref/quant_linear.js';
 import { linearTolerance, type LinearOutDType } from '../../src/kernels/ref/linear.js';
-import { GpuOptionError, ShapeError } from '../../src/gpu/errors.js';
-import { Gpu, parseQuantStream } from '../../src/gpu/gpu.js';
+import { ShapeError } from '../../src/gpu/errors.js';
+import type { Gpu } from '../../src/gpu/gpu.js';
 import { quantize, type PackedWeight, type QuantBits } from '../../src/quant/packed_weight.js';
 import { fromF16, toF16 } from '../../src/util/f16.js';
 import { Rng } from '../../src/util/rng.js';
@@ -47,7 +47,7 @@ function rowsOf(c: Case, start: number, count: number): Case {
 }
 
 /** Runs quantLinear (or, with `asF16`, the f16 linear on the kernels' weight values) and returns the raw output bits. */
-async function runQuant(g: Gpu, c: Case, out: LinearOutDType, opts: QuantLinearOptions, asF16 = false): Promise<Uint16Array | Uint32Array> {
+async function runQuant(g: Gpu, c: Case, out: LinearOutDType, opts: LinearOptions, asF16 = false): Promise<Uint16Array | Uint32Array> {
   const tx = g.upload(c.x, [c.M, c.K], 'f16', 'x');
   const w: QuantizedWeight | null = asF16 ? null : uploadPacked(g, c.packed, 'w');
   const tw = asF16 ? g.upload(toF16(quantKernelWeight(c.packed)), [c.N, c.K], 'f16', 'w16') : null;
@@ -206,12 +206,8 @@ describe.skipIf(!gpu)(`quantLinear ${gpu ? gpu.describe() : `(skipped: ${noGpuRe
     expect(new Set(orders).size).toBe(1);
     expect(orders[0]).toBe(planLinear(g, 1, 4096, 4096).order);
     const emu = (M: number, N: number) => planQuantLinear(g, M, N, 4096, q, EMU);
-    expect(emu(1, 4096).shader).toBe('linear_subgroup_matrix_stream'); // the staged stream (default: faster on the H100)
+    expect(emu(1, 4096).shader).toBe('linear_subgroup_matrix_stream'); // the staged BK-64 stream under QUANT
     expect(emu(1, 4096).defines).toEqual(expect.arrayContaining(['QUANT', 'Q4', 'ZEROS', 'EMULATE']));
-    const wide = planQuantLinear(g, 1, 4096, 4096, q, { ...EMU, quantStream: 'wide128' });
-    expect(wide.shader).toBe('quant_linear_stream'); // the wide stream in the stream's place when asked for
-    expect(wide.defines).toEqual(expect.arrayContaining(['QUANT', 'Q4', 'ZEROS', 'EMULATE']));
-    expect(wide.order).toBe(emu(1, 4096).order);
     expect(emu(1, 4096).constants.GS).toBe(128);
     expect(emu(100, 4096).schedule).toBe('par 128x128');
     expect([1, 100, 500].map((M) => emu(M, 4100).schedule)).toEqual(Array(3).fill('block 128x128'));
@@ -253,106 +249,41 @@ describe.skipIf(!gpu)(`quantLinear ${gpu ? gpu.describe() : `(skipped: ${noGpuRe
   });
 });
 
-// The wide quantized stream (shaders/quant_linear_stream) against the staged BK-64 stream and the f16 linear on
-// the dequantized weights: bitwise, plus the f64 reference. Emulated tensor cores on lavapipe, BK 128 (BK 256's
-// 42-50 KB of workgroup memory exceeds lavapipe's 32 KiB: planned there, run only on a device that has it).
-const wideRng = new Rng(1717);
-const WIDE: [number, number, number, Layout, boolean, LinearOutDType][] = [
+// The decode stream (the staged BK-64 QUANT stream, ≤ 32 rows) against the f16 linear on the dequantized weights:
+// bitwise, plus the f64 reference. Emulated tensor cores on lavapipe; the real kernels where the device has them.
+const decodeRng = new Rng(1717);
+const DECODE: [number, number, number, Layout, boolean, LinearOutDType][] = [
   [1, 80, 2048, L(4, false, 128), true, 'f16'], // N % 64 != 0, 2 segments, zeros, bias
   [5, 48, 3072, L(4, true, 32), false, 'f32'], // 3 segments, implied zero 8, f32 out
   [16, 96, 2048, L(8, true, 0), false, 'f16'], // int8 symmetric per channel (SIGNED)
   [17, 144, 1024, L(4, false, 64), true, 'f16'], // TM2, one segment
   [32, 64, 2048, L(8, true, 128), false, 'f16'], // TM2, int8 symmetric g128
-  [1, 16, 256, L(8, false, 64), false, 'f16'], // int8 with zeros (unsigned bytes), one k-step pair
+  [1, 16, 256, L(8, false, 64), false, 'f16'], // int8 with zeros (unsigned bytes), one segment
   // seeded random shapes: M from the decode sizes, N a multiple of 16, K a multiple of 128
   ...[0, 1, 2].map((i): [number, number, number, Layout, boolean, LinearOutDType] => {
-    const M = [1, 5, 16, 17, 32][wideRng.int(0, 4)];
-    const l = [L(4, false, 128), L(4, true, 64), L(8, true, 0), L(8, false, 32)][i + wideRng.int(0, 1)];
-    return [M, 16 * wideRng.int(1, 10), 128 * wideRng.int(2, 20), l, i === 1, 'f16'];
+    const M = [1, 5, 16, 17, 32][decodeRng.int(0, 4)];
+    const l = [L(4, false, 128), L(4, true, 64), L(8, true, 0), L(8, false, 32)][i + decodeRng.int(0, 1)];
+    return [M, 16 * decodeRng.int(1, 10), 128 * decodeRng.int(2, 20), l, i === 1, 'f16'];
   }),
 ];
 
-describe.skipIf(!gpu)(`quantLinear wide stream ${gpu ? gpu.describe() : `(skipped: ${noGpuReason()})`}`, () => {
+describe.skipIf(!gpu)(`quantLinear decode stream ${gpu ? gpu.describe() : `(skipped: ${noGpuReason()})`}`, () => {
   const g = gpu!;
-  const wide: QuantLinearOptions = { ...EMU, quantStream: 'wide128' };
 
-  it.each(WIDE)('M=%i N=%i K=%i %o bias=%s out=%s: bits of the staged stream and of the f16 linear, and the reference', async (M, N, K, l, withBias, out) => {
+  it.each(DECODE)('M=%i N=%i K=%i %o bias=%s out=%s: bits of the f16 linear, and the reference', async (M, N, K, l, withBias, out) => {
     const c = makeCase(M, N, K, l, withBias, M * 131 + N * 7 + K + l.bits);
-    const plan = planQuantLinear(g, M, N, K, layoutOf(c.packed), { ...wide, bias: withBias, outDtype: out });
-    expect(plan.shader, plan.schedule).toBe('quant_linear_stream');
-    expect(plan.order).toBe(planQuantLinear(g, M, N, K, layoutOf(c.packed), { ...EMU, quantStream: 'staged' }).order);
-    const got = await runQuant(g, c, out, wide);
-    const what = `wide M${M} N${N} K${K} ${name(l)} (${plan.schedule})`;
-    expect(Array.from(got), `${what} vs staged`).toEqual(Array.from(await runQuant(g, c, out, { ...EMU, quantStream: 'staged' })));
+    const plan = planQuantLinear(g, M, N, K, layoutOf(c.packed), { ...EMU, bias: withBias, outDtype: out });
+    expect(plan.shader, plan.schedule).toBe('linear_subgroup_matrix_stream');
+    const got = await runQuant(g, c, out, EMU);
+    const what = `stream M${M} N${N} K${K} ${name(l)} (${plan.schedule})`;
     expect(Array.from(got), `${what} vs f16 linear`).toEqual(Array.from(await runQuant(g, c, out, EMU, true)));
     checkAgainstRef(got, c, out, what);
-    // On tensor cores (the H100): the real kernels, BK 256 where it fits, likewise.
+    // On tensor cores (the H100): the real kernels, likewise.
     if (!hasLinearTensorCores(g)) return;
-    const tcWant = await runQuant(g, c, out, { quantStream: 'staged' });
-    expect(Array.from(tcWant), `tensor cores: staged vs f16 linear`).toEqual(Array.from(await runQuant(g, c, out, {}, true)));
-    for (const quantStream of ['wide256', 'wide128'] as const) {
-      const tcPlan = planQuantLinear(g, M, N, K, layoutOf(c.packed), { quantStream, bias: withBias, outDtype: out });
-      expect(tcPlan.shader, tcPlan.schedule).toBe('quant_linear_stream');
-      expect(Array.from(await runQuant(g, c, out, { quantStream })), `tensor cores ${tcPlan.schedule} vs staged`).toEqual(Array.from(tcWant));
-    }
+    expect(planQuantLinear(g, M, N, K, layoutOf(c.packed), { bias: withBias, outDtype: out }).shader).toBe('linear_subgroup_matrix_stream');
+    const tc = await runQuant(g, c, out, {});
+    expect(Array.from(tc), `tensor cores: stream vs f16 linear`).toEqual(Array.from(await runQuant(g, c, out, {}, true)));
+    checkAgainstRef(tc, c, out, `tensor cores ${what}`);
   }, 300_000);
-  if (gpu && !hasLinearTensorCores(gpu)) console.log(`[quant_linear] wide stream on real tensor cores not run: ${g.describe()} has no f16 16x16x16 subgroup matrices on 32-wide subgroups (emulated runs only)`);
-
-  it('picks BK 256 where the workgroup memory allows it, else 128, else the staged stream', () => {
-    const q: QuantLayout = { bits: 4, symmetric: false, groupSize: 128, zeros: true };
-    const limit = g.limits.maxComputeWorkgroupStorageSize;
-    for (const [M, rows] of [[1, 16], [32, 32]]) {
-      const bk = wideStreamBytes(256, rows) <= limit ? 256 : 128;
-      if (bk === 128) console.log(`[quant_linear] BK 256 not runnable here: ${rows} rows need ${wideStreamBytes(256, rows)} bytes of workgroup memory, the device has ${limit}`);
-      expect(planQuantLinear(g, M, 4096, 4096, q, { ...EMU, quantStream: 'wide256' }).schedule).toMatch(new RegExp(`wide${bk}$`));
-      expect(planQuantLinear(g, M, 4096, 4096, q, { ...EMU, quantStream: 'wide128' }).schedule).toMatch(/wide128$/);
-    }
-    const stagedFor = (M: number, N: number, K: number, l = q) => planQuantLinear(g, M, N, K, l, { ...EMU, quantStream: 'wide256' }).shader;
-    expect(stagedFor(1, 64, 192, { ...q, groupSize: 64 })).toBe('linear_subgroup_matrix_stream'); // K % 128 != 0
-    expect(stagedFor(1, 64, 256, { ...q, groupSize: 16 })).toBe('linear_subgroup_matrix_stream'); // int4 groups of half a vec4
-    expect(stagedFor(1, 64, 256, { bits: 8, symmetric: true, groupSize: 16, zeros: false })).toBe('quant_linear_stream');
-    expect(planQuantLinear(g, 40, 64, 2048, q, { ...EMU, tile: 'stream' }).schedule).toBe('stream tm4 128'); // 64 rows: staged
-  });
-
-  it('compiles every BK 256 variant (emulated: lavapipe cannot create its pipelines, 42-50 KB of workgroup memory)', async () => {
-    const layouts: QuantLayout[] = [
-      { bits: 4, symmetric: false, groupSize: 128, zeros: true },
-      { bits: 4, symmetric: true, groupSize: 32, zeros: false },
-      { bits: 8, symmetric: true, groupSize: 4096, zeros: false },
-      { bits: 8, symmetric: false, groupSize: 64, zeros: true },
-    ];
-    for (const q of layouts) {
-      for (const rows of [16, 32] as const) {
-        const defines = wideStreamDefines(256, rows, q, true);
-        const module = g.device.createShaderModule({ code: g.shaders.code('quant_linear_stream', new Set(defines)), label: 'quant_linear_stream bk256' });
-        const errors = (await module.getCompilationInfo()).messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}: ${m.message}`);
-        expect(errors, defines.join(',')).toEqual([]);
-      }
-    }
-    await g.flush();
-  });
-
-  it('refuses an unknown TKNP_QUANT_STREAM / quantStream with a named error', async () => {
-    expect(parseQuantStream('wide128', 'TKNP_QUANT_STREAM')).toBe('wide128');
-    expect(parseQuantStream('', 'TKNP_QUANT_STREAM')).toBeUndefined();
-    expect(() => parseQuantStream('wide512', 'TKNP_QUANT_STREAM')).toThrow(GpuOptionError);
-    expect(() => parseQuantStream('wide512', 'TKNP_QUANT_STREAM')).toThrow(/TKNP_QUANT_STREAM: unknown quantized stream 'wide512' \(expected wide256, wide128, staged\)/);
-    const before = process.env.TKNP_QUANT_STREAM;
-    process.env.TKNP_QUANT_STREAM = 'fast';
-    try {
-      await expect(Gpu.create()).rejects.toThrow(/TKNP_QUANT_STREAM: unknown quantized stream 'fast'/);
-    } finally {
-      if (before === undefined) delete process.env.TKNP_QUANT_STREAM;
-      else process.env.TKNP_QUANT_STREAM = before;
-    }
-    const q = { bits: 4, symmetric: false, groupSize: 128, zeros: true } as const;
-    expect(() => planQuantLinear(g, 1, 64, 256, q, { quantStream: 'wide64' as never })).toThrow(/quantLinear quantStream: unknown quantized stream 'wide64'/);
-    const staged = await Gpu.create({ quantStream: 'staged' }); // the Gpu's choice is the plans' default
-    try {
-      expect(planQuantLinear(staged, 1, 4096, 4096, q, EMU).shader).toBe('linear_subgroup_matrix_stream');
-      expect(staged.describe()).toMatch(/quant stream staged/);
-    } finally {
-      staged.destroy();
-    }
-  });
+  if (gpu && !hasLinearTensorCores(gpu)) console.log(`[quant_linear] decode stream on real tensor cores not run: ${g.describe()} has no f16 16x16x16 subgroup matrices on 32-wide subgroups (emulated runs only)`);
 });

@@ -1,14 +1,12 @@
 // Bench entry for the quantized linears (kernels/quant_linear, kernels/w8a8_linear): the Llama-3-8B
 // projections at M = 1, 16, 64, 256 with int4 weights (asymmetric, group 128: AWQ/GPTQ's layout), int8
 // weights (symmetric, per channel) and W8A8 (int8 activations × those int8 weights), in invariant mode and,
-// for decode, fast mode; at M 1 and 16 (weight-only) also the staged BK-64 stream ('staged': the default is the
-// wide stream, shaders/quant_linear_stream). Compare with the 'linear' suite's f16 cases of the same shapes.
+// for decode, fast mode. Compare with the 'linear' suite's f16 cases of the same shapes.
 // Bytes: the packed weights, scales and zeros read once, x read and out written (napkin math).
 // Packed weights are seeded random words (every stored integer equally likely), scales around 2/sqrt(K)/8;
 // weights under 256 MB rotate among copies so that repeated runs stream them from memory, not the 50 MB L2.
 // Validation: 64 seeded outputs against the CPU references (ref/quant_linear, ref/w8a8_linear) of their row.
 import type { BenchCase, BenchSuite, Sweep } from '../../bench/types.js';
-import type { QuantStream } from '../../gpu/gpu.js';
 import type { LinearMode } from '../../kernels/linear.js';
 import { planQuantLinear, quantLinear } from '../../kernels/quant_linear.js';
 import { uploadPacked } from '../../kernels/quantized_weight.js';
@@ -61,12 +59,12 @@ function rowOf(p: PackedWeight, n: number): PackedWeight {
   return { ...p, shape: [1, K], qweight: p.qweight.subarray(n * w, (n + 1) * w), scales: p.scales.subarray(n * g, (n + 1) * g), zeros: p.zeros?.subarray(n * g, (n + 1) * g) ?? null };
 }
 
-function quantCase(p: Proj, f: Format, M: number, mode: LinearMode, quantStream?: QuantStream): BenchCase {
+function quantCase(p: Proj, f: Format, M: number, mode: LinearMode): BenchCase {
   const { K, N } = p;
   const bits = f === 'int4' ? 4 : 8;
   const groups = f === 'int4' ? N * (K / 128) : N;
   const weightBytes = (N * K * bits) / 8 + 2 * groups * (f === 'int4' ? 2 : 1);
-  const shape = `${f} M${M} K${K} N${N}${mode === 'fast' ? ' fast' : ''}${quantStream ? ` ${quantStream}` : ''}`;
+  const shape = `${f} M${M} K${K} N${N}${mode === 'fast' ? ' fast' : ''}`;
   return {
     kernel: 'quant_linear',
     shape,
@@ -83,7 +81,7 @@ function quantCase(p: Proj, f: Format, M: number, mode: LinearMode, quantStream?
       const x = gpu.upload(xv, [M, K], 'f16', 'x');
       const out = gpu.tensor([M, N], 'f16', 'out');
       let next = 0;
-      const opts = { mode, quantStream };
+      const opts = { mode };
       const plan = f === 'w8a8' ? planW8A8(gpu, M, N, K) : planQuantLinear(gpu, M, N, K, { bits, symmetric: f !== 'int4', groupSize: packed.groupSize, zeros: f === 'int4' }, opts);
       return {
         variant: `${plan.variant} ${plan.shader}${'schedule' in plan ? ` / ${plan.schedule}` : ''}`,
@@ -126,11 +124,7 @@ function cases(sweep: Sweep): BenchCase[] {
   }
   return LLAMA3_8B.flatMap((p) =>
     (['int4', 'int8', 'w8a8'] as const).flatMap((f) =>
-      FULL_M.flatMap((M) => [
-        quantCase(p, f, M, 'invariant'),
-        ...(M === 1 && f !== 'w8a8' ? [quantCase(p, f, M, 'fast')] : []),
-        ...(M <= 16 && f !== 'w8a8' ? [quantCase(p, f, M, 'invariant', 'staged')] : []),
-      ]),
+      FULL_M.flatMap((M) => [quantCase(p, f, M, 'invariant'), ...(M === 1 && f !== 'w8a8' ? [quantCase(p, f, M, 'fast')] : [])]),
     ),
   );
 }
