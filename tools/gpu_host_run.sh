@@ -4,7 +4,7 @@
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
 # Stages: i8-probe | linear-tiles (TILES_SHAPES, TILES_M, TILES) | quant-probe (QPROBE_SHAPES, QPROBE_M, QPROBE_VARIANTS, QPROBE_FORMATS) | probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
-# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | prefix-bench (PREFIX_TKNP, PREFIX_SHARED, PREFIX_INPUT, PREFIX_OUTPUT, PREFIX_PROMPTS, PREFIX_RATES, PREFIX_CONC) | quant-quality (QUANTS, PPL_ARGS) | quant-decode (QDEC_CASES, QUANTS, QDEC_W8A8_CASES) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
+# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | prefix-bench (PREFIX_TKNP, PREFIX_SHARED, PREFIX_INPUT, PREFIX_OUTPUT, PREFIX_PROMPTS, PREFIX_RATES, PREFIX_CONC) | quant-quality (QUANTS, PPL_ARGS) | quant-decode (QDEC_CASES, QUANTS, QDEC_W8A8_CASES, QDEC_PROFILES) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -168,7 +168,8 @@ for stage in "$@"; do
     quant-decode)
       # Issue 17's speed table in one stage: the PyTorch f16 peer (tools/bench_decode_pytorch.py) for QDEC_CASES,
       # then tknp's f16 engine and each format of QUANTS against it (`--baseline`), default mode and --fast; then
-      # an int4 --profile at batch 1. W8A8 runs only its large-batch cases (QDEC_W8A8_CASES). One JSON and log per run.
+      # --profile runs (QDEC_PROFILES: FORMAT[-fast]:CASE …; default f16 and int4 at batch 1, int4 --fast, f16 and
+      # W8A8 at 256 × 1024). W8A8 runs only its large-batch cases (QDEC_W8A8_CASES). One JSON and log per run.
       qcases=${QDEC_CASES:-1x4096,16x4096,256x1024}
       qcommon=(bench decode --preset "${DECODE_PRESET:-llama-3-8b}" --steps 16 --prefill skip --max-num-batched-tokens 4096)
       "${B[@]}" "${qcommon[@]}" --cases "$qcases" --list-cases "$OUT/qdec_cases.json" > "$OUT/qdec_peer.log" 2>&1
@@ -183,8 +184,13 @@ for stage in "$@"; do
           summary "quant-decode $q $mode" "exit $? — $(grep -a '^compare:\|CPU ms' "$OUT/qdec_${q}_$mode.log" | tr '\n' ' ' | cut -c1-500)"
         done
       done
-      "${B[@]}" "${qcommon[@]}" --cases 1x4096 --quantization int4 --profile > "$OUT/qdec_int4_profile.log" 2>&1
-      summary "quant-decode int4 profile" "exit $? — $(grep -a 'rank 0:' "$OUT/qdec_int4_profile.log" | tail -1 | cut -c1-300)"
+      # GPU time per kernel (--profile) for each FORMAT[-fast]:CASE of QDEC_PROFILES.
+      for pc in ${QDEC_PROFILES:-none:1x4096 int4:1x4096 int4-fast:1x4096 none:256x1024 w8a8:256x1024}; do
+        q=${pc%%:*}; extra=(); [ "${q%-fast}" != "$q" ] && extra=(--fast) && q=${q%-fast}
+        log="$OUT/qdec_profile_${pc//[:x]/_}.log"
+        "${B[@]}" "${qcommon[@]}" --cases "${pc#*:}" --quantization "$q" "${extra[@]}" --profile > "$log" 2>&1
+        summary "quant-decode profile $pc" "exit $? — $(grep -a 'rank 0:' "$log" | tail -1 | cut -c1-300)"
+      done
       rm -f "$OUT/qdec_cases.json"
       ;;
     quant-quality)
