@@ -63,7 +63,7 @@ export function planQuantLinear(
   const plan = planLinear(gpu, M, N, K, { mode, variant, tile, bias: opts.bias, outDtype: opts.outDtype });
   const staged = plan.shader === 'linear_subgroup_matrix_stream' || plan.shader === 'linear_subgroup_matrix_block';
   expect(!sgm || staged, `quantLinear: tile ${opts.tile} has no dequantizing variant (stream, par64, par128 or block)`);
-  const wide = wideGemvPlan(gpu, plan, N, K, q);
+  const wide = wideGemvPlan(plan, N, K, q);
   if (wide) return wide;
   return { ...plan, defines: [...plan.defines, ...quantDefines(q)], constants: { ...plan.constants, GS: q.groupSize } };
 }
@@ -76,12 +76,12 @@ const WIDE_GEMV_ROWS = 8;
  * layout: K and the group size multiples of the k per packed vec4 (32 int4, 16 int8). null elsewhere
  * (linear_gemv's QUANT read then runs). The lane split differs from linear_gemv's: fast mode only.
  */
-function wideGemvPlan(gpu: Gpu, plan: LinearPlan, N: number, K: number, q: QuantLayout): LinearPlan | null {
+function wideGemvPlan(plan: LinearPlan, N: number, K: number, q: QuantLayout): LinearPlan | null {
   const kv = 128 / q.bits;
   if (plan.shader !== 'linear_gemv' || K % kv !== 0 || q.groupSize % kv !== 0) return null;
-  const c = gpu.caps;
-  const sgReduce = c.subgroups && c.subgroupMinSize === 32 && c.subgroupMaxSize === 32;
-  const defines = [...plan.defines.filter((d) => d !== 'VEC' && d !== 'SG_REDUCE'), ...(sgReduce ? ['SG_REDUCE'] : []), ...quantDefines(q)];
+  // The f16 GEMV plan's SG_REDUCE (subgroups of exactly its TPR lanes) fits 32-lane row groups only where TPR is 32.
+  const keep = (d: string) => d !== 'VEC' && (d !== 'SG_REDUCE' || plan.constants.TPR === 32);
+  const defines = [...plan.defines.filter(keep), ...quantDefines(q)];
   return {
     ...plan,
     order: 'lanes32 vec4',
