@@ -4,7 +4,7 @@
 # `npx tsc -p tsconfig.json`, then in one device call (carry .bundle, dist and native-nccl/build):
 #   bash tools/gpu_host_run.sh tests bench decode
 # Stages: i8-probe | linear-tiles (TILES_SHAPES, TILES_M, TILES) | quant-probe (QPROBE_SHAPES, QPROBE_M, QPROBE_VARIANTS, QPROBE_FORMATS) | probe (PROBE_FILTER, PROBE_CASES, PROBE_ROBUST) | prefill-ablation (ABLATIONS) | decode-profile | decode-cpuprof | tests | tests-plain (engine tests with tensor cores off: isolates a failing
-# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | prefix-bench (PREFIX_TKNP, PREFIX_SHARED, PREFIX_INPUT, PREFIX_OUTPUT, PREFIX_PROMPTS, PREFIX_RATES, PREFIX_CONC) | quant-quality (QUANTS, PPL_ARGS) | quant-decode (QDEC_CASES, QUANTS, QDEC_W8A8_CASES, QDEC_PROFILES) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
+# subgroup-matrix kernel) | bench | bench-quick | linear-sweep | decode | decode-peer (DECODE_CASES) | serve-bench (SERVE_RATES, SERVE_PROMPTS, SERVE_INPUT, SERVE_OUTPUT) | prefix-bench (PREFIX_TKNP, PREFIX_SHARED, PREFIX_INPUT, PREFIX_OUTPUT, PREFIX_PROMPTS, PREFIX_RATES, PREFIX_CONC) | quant-quality (QUANTS, PPL_ARGS) | quant-decode (QDEC_CASES, QUANTS, QDEC_W8A8_CASES, QDEC_PROFILES, QDEC_STEPS, QDEC_WARMUP) | tknp | nccl | comm (env WORLD, COMM). Each stage writes one log and
 # prints a one-line summary; a failing stage does not stop the others.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -171,7 +171,7 @@ for stage in "$@"; do
       # --profile runs (QDEC_PROFILES: FORMAT[-fast]:CASE …; default f16 and int4 at batch 1, int4 --fast, f16 and
       # W8A8 at 256 × 1024). W8A8 runs only its large-batch cases (QDEC_W8A8_CASES). One JSON and log per run.
       qcases=${QDEC_CASES:-1x4096,16x4096,256x1024}
-      qcommon=(bench decode --preset "${DECODE_PRESET:-llama-3-8b}" --steps 16 --prefill skip --max-num-batched-tokens 4096)
+      qcommon=(bench decode --preset "${DECODE_PRESET:-llama-3-8b}" --steps "${QDEC_STEPS:-16}" --warmup "${QDEC_WARMUP:-2}" --prefill skip --max-num-batched-tokens 4096)
       "${B[@]}" "${qcommon[@]}" --cases "$qcases" --list-cases "$OUT/qdec_cases.json" > "$OUT/qdec_peer.log" 2>&1
       timeout "${PEER_TIMEOUT:-300}" python3 tools/bench_decode_pytorch.py --cases "$OUT/qdec_cases.json" --out "$OUT/qdec_peer.json" --skip generate,prefill ${PEER_ARGS:-} >> "$OUT/qdec_peer.log" 2>&1
       summary quant-decode-peer "exit $? — $(grep -a '^batch' "$OUT/qdec_peer.log" | sed 's/ (.*//' | tr '\n' ';' | cut -c1-400)"

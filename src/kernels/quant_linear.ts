@@ -10,7 +10,8 @@
 //   * invariant mode elsewhere (no tensor cores, or K % 64 != 0): linear_tiled's f32 fma chain for every M;
 //   * fast mode: a GEMV (lane-split K, not batch invariant) for the rows kernels/linear gives it:
 //     shaders/quant_linear_gemv (16-byte loads of packed words) where K and the group size are multiples
-//     of 32 (int4) or 16 (int8) k, else linear_gemv's QUANT read.
+//     of 32 (int4) or 16 (int8) k, else linear_gemv's QUANT read; the 16-byte GEMV also takes M2 where
+//     N < K (it streams packed weights faster than the staged stream there).
 // W8A8 (int8Activations): kernels/w8a8_linear.ts.
 import type { Gpu } from '../gpu/gpu.js';
 import { grid, type Recorder } from '../gpu/recorder.js';
@@ -52,7 +53,10 @@ export function planQuantLinear(
   const mode = opts.mode ?? 'invariant';
   let variant = opts.variant;
   if (variant === undefined) {
-    if (mode === 'fast' && (tc ? M === 1 || (M <= FAST_GEMV_ROWS && N >= K) : M <= GEMV_MAX_ROWS)) variant = 'gemv';
+    // Fast mode: the GEMV where kernels/linear gives the f16 weight one, and with the 16-byte GEMV also at
+    // M2 where N < K (the H200 probe of session 11: Llama-3-8B down at M2 int4 26.9 µs against the stream's 39.6).
+    const gemv2 = M <= FAST_GEMV_ROWS && (N >= K || wideGemvFits(K, q));
+    if (mode === 'fast' && (tc ? M === 1 || gemv2 : M <= GEMV_MAX_ROWS)) variant = 'gemv';
     else variant = tc && K % 64 === 0 ? 'subgroup-matrix' : 'plain';
   }
   const sgm = variant === 'subgroup-matrix' || variant === 'subgroup-matrix-emulated';
@@ -68,6 +72,12 @@ export function planQuantLinear(
   return { ...plan, defines: [...plan.defines, ...quantDefines(q)], constants: { ...plan.constants, GS: q.groupSize } };
 }
 
+/** Whether shaders/quant_linear_gemv's 16-byte loads fit: K and the group size multiples of the k per packed vec4. */
+function wideGemvFits(K: number, q: QuantLayout): boolean {
+  const kv = 128 / q.bits;
+  return K % kv === 0 && q.groupSize % kv === 0;
+}
+
 /** Weight rows per workgroup of shaders/quant_linear_gemv (GROUPS row groups × RS rows). */
 const WIDE_GEMV_ROWS = 8;
 
@@ -77,8 +87,7 @@ const WIDE_GEMV_ROWS = 8;
  * (linear_gemv's QUANT read then runs). The lane split differs from linear_gemv's: fast mode only.
  */
 function wideGemvPlan(plan: LinearPlan, N: number, K: number, q: QuantLayout): LinearPlan | null {
-  const kv = 128 / q.bits;
-  if (plan.shader !== 'linear_gemv' || K % kv !== 0 || q.groupSize % kv !== 0) return null;
+  if (plan.shader !== 'linear_gemv' || !wideGemvFits(K, q)) return null;
   // The f16 GEMV plan's SG_REDUCE (subgroups of exactly its TPR lanes) fits 32-lane row groups only where TPR is 32.
   const keep = (d: string) => d !== 'VEC' && (d !== 'SG_REDUCE' || plan.constants.TPR === 32);
   const defines = [...plan.defines.filter(keep), ...quantDefines(q)];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { hasLinearTensorCores, linear, linearDeferred, isPartialSums, planLinear, type LinearOptions } from '../../src/kernels/linear.js';
-import { planQuantLinear, quantLayout, quantLinear } from '../../src/kernels/quant_linear.js';
+import { GEMV_MAX_ROWS, hasLinearTensorCores, linear, linearDeferred, isPartialSums, planLinear, type LinearOptions } from '../../src/kernels/linear.js';
+import { planQuantLinear, quantLayout, quantLinear, type QuantLayout } from '../../src/kernels/quant_linear.js';
 import { uploadPacked, type QuantizedWeight } from '../../src/kernels/quantized_weight.js';
 import { quantKernelWeight, quantLinearRef } from '../../src/kernels/ref/quant_linear.js';
 import { linearTolerance, type LinearOutDType } from '../../src/kernels/ref/linear.js';
@@ -212,6 +212,23 @@ describe.skipIf(!gpu)(`quantLinear ${gpu ? gpu.describe() : `(skipped: ${noGpuRe
     expect(emu(100, 4096).schedule).toBe('par 128x128');
     expect([1, 100, 500].map((M) => emu(M, 4100).schedule)).toEqual(Array(3).fill('block 128x128'));
     expect(planQuantLinear(g, 1, 64, 256, { bits: 8, symmetric: true, groupSize: 256, zeros: false }).defines).toEqual(expect.arrayContaining(['Q8', 'SIGNED']));
+  });
+
+  it('fast mode: the GEMV rows (with tensor cores the 16-byte GEMV also at M2 where N < K; the QUANT read keeps the f16 rule)', () => {
+    const q = { bits: 4, symmetric: false, groupSize: 128, zeros: true } as const;
+    const g16 = { ...q, groupSize: 16 }; // 16 % 32 != 0: no 16-byte loads, linear_gemv's QUANT read
+    const fast = (M: number, N: number, K: number, l: QuantLayout) => planQuantLinear(g, M, N, K, l, { mode: 'fast' }).shader;
+    if (hasLinearTensorCores(g)) {
+      expect([1, 2].map((M) => fast(M, 1024, 4096, q))).toEqual(['quant_linear_gemv', 'quant_linear_gemv']);
+      expect(fast(3, 1024, 4096, q)).toBe('linear_subgroup_matrix_stream');
+      expect([1, 2].map((M) => fast(M, 1024, 4096, g16))).toEqual(['linear_gemv', 'linear_subgroup_matrix_stream']);
+      expect(fast(2, 4096, 1024, g16)).toBe('linear_gemv');
+    } else {
+      console.log(`[quant_linear] fast-mode rows with tensor cores not checked: ${g.describe()} has none (GEMV up to ${GEMV_MAX_ROWS} rows checked instead)`);
+      expect([1, 2, GEMV_MAX_ROWS].map((M) => fast(M, 1024, 4096, q))).toEqual(Array(3).fill('quant_linear_gemv'));
+      expect(fast(2, 1024, 4096, g16)).toBe('linear_gemv');
+      expect(fast(GEMV_MAX_ROWS + 1, 1024, 4096, q)).not.toMatch(/gemv/);
+    }
   });
 
   it('routes quantized weights through linear and linearDeferred (partial sums where the plan folds)', async () => {
