@@ -214,23 +214,6 @@ describe.skipIf(!gpu)(`quantLinear ${gpu ? gpu.describe() : `(skipped: ${noGpuRe
     expect(planQuantLinear(g, 1, 64, 256, { bits: 8, symmetric: true, groupSize: 256, zeros: false }).defines).toEqual(expect.arrayContaining(['Q8', 'SIGNED']));
   });
 
-  it('fast mode: the GEMV rows (with tensor cores the 16-byte GEMV also at M2 where N < K; the QUANT read keeps the f16 rule)', () => {
-    const q = { bits: 4, symmetric: false, groupSize: 128, zeros: true } as const;
-    const g16 = { ...q, groupSize: 16 }; // 16 % 32 != 0: no 16-byte loads, linear_gemv's QUANT read
-    const fast = (M: number, N: number, K: number, l: QuantLayout) => planQuantLinear(g, M, N, K, l, { mode: 'fast' }).shader;
-    if (hasLinearTensorCores(g)) {
-      expect([1, 2].map((M) => fast(M, 1024, 4096, q))).toEqual(['quant_linear_gemv', 'quant_linear_gemv']);
-      expect(fast(3, 1024, 4096, q)).toBe('linear_subgroup_matrix_stream');
-      expect([1, 2].map((M) => fast(M, 1024, 4096, g16))).toEqual(['linear_gemv', 'linear_subgroup_matrix_stream']);
-      expect(fast(2, 4096, 1024, g16)).toBe('linear_gemv');
-    } else {
-      console.log(`[quant_linear] fast-mode rows with tensor cores not checked: ${g.describe()} has none (GEMV up to ${GEMV_MAX_ROWS} rows checked instead)`);
-      expect([1, 2, GEMV_MAX_ROWS].map((M) => fast(M, 1024, 4096, q))).toEqual(Array(3).fill('quant_linear_gemv'));
-      expect(fast(2, 1024, 4096, g16)).toBe('linear_gemv');
-      expect(fast(GEMV_MAX_ROWS + 1, 1024, 4096, q)).not.toMatch(/gemv/);
-    }
-  });
-
   it('routes quantized weights through linear and linearDeferred (partial sums where the plan folds)', async () => {
     const c = makeCase(2, 96, 4096, L(4, true, 128), false, 5);
     const want = await runQuant(g, c, 'f16', EMU);
@@ -303,4 +286,33 @@ describe.skipIf(!gpu)(`quantLinear decode stream ${gpu ? gpu.describe() : `(skip
     checkAgainstRef(tc, c, out, `tensor cores ${what}`);
   }, 300_000);
   if (gpu && !hasLinearTensorCores(gpu)) console.log(`[quant_linear] decode stream on real tensor cores not run: ${g.describe()} has no f16 16x16x16 subgroup matrices on 32-wide subgroups (emulated runs only)`);
+});
+
+// The planner reads only a Gpu's subgroup caps and subgroup-matrix configs, so both kinds of device plan here
+// without a GPU: an NVIDIA-like one (f16 16x16x16 matrices, 32-wide subgroups) and one without tensor cores.
+describe('quantLinear fast-mode rows (planner only)', () => {
+  const device = (tensorCores: boolean) =>
+    ({ caps: { subgroups: true, subgroupMinSize: tensorCores ? 32 : 8, subgroupMaxSize: tensorCores ? 32 : 8 }, hasSubgroupMatrix: () => tensorCores }) as unknown as Gpu;
+  const q: QuantLayout = { bits: 4, symmetric: false, groupSize: 128, zeros: true };
+  const g16: QuantLayout = { ...q, groupSize: 16 }; // 16 % 32 != 0: no 16-byte loads, linear_gemv's QUANT read
+  const fast = (tc: boolean, M: number, N: number, K: number, l: QuantLayout) => planQuantLinear(device(tc), M, N, K, l, { mode: 'fast' }).shader;
+
+  it('with tensor cores: the 16-byte GEMV at M1 and M2 for every N (Llama-3-8B down included), the stream from M3', () => {
+    expect(hasLinearTensorCores(device(true))).toBe(true);
+    for (const [N, K] of [[6144, 4096], [4096, 4096], [28672, 4096], [4096, 14336]]) {
+      expect([1, 2, 3, 16].map((M) => fast(true, M, N, K, q)), `N${N} K${K}`).toEqual(['quant_linear_gemv', 'quant_linear_gemv', 'linear_subgroup_matrix_stream', 'linear_subgroup_matrix_stream']);
+      expect(planQuantLinear(device(true), 256, N, K, q, { mode: 'fast' }).shader).toBe('linear_subgroup_matrix_block');
+    }
+    // linear_gemv's QUANT read keeps the f16 rule: M2 only where N >= K.
+    expect([1, 2].map((M) => fast(true, M, 1024, 4096, g16))).toEqual(['linear_gemv', 'linear_subgroup_matrix_stream']);
+    expect(fast(true, 2, 4096, 1024, g16)).toBe('linear_gemv');
+    // Default mode never takes a GEMV.
+    expect(planQuantLinear(device(true), 1, 4096, 14336, q).shader).toBe('linear_subgroup_matrix_stream');
+  });
+
+  it(`without tensor cores: a GEMV up to ${GEMV_MAX_ROWS} rows, then the plain kernel`, () => {
+    expect([1, 2, GEMV_MAX_ROWS].map((M) => fast(false, M, 1024, 4096, q))).toEqual(Array(3).fill('quant_linear_gemv'));
+    expect(fast(false, 2, 1024, 4096, g16)).toBe('linear_gemv');
+    expect(fast(false, GEMV_MAX_ROWS + 1, 1024, 4096, q)).toBe('linear_tiled');
+  });
 });
